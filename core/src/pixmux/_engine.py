@@ -1,0 +1,526 @@
+"""The engine: resolves the model, validates, calls the provider's hooks and does all the I/O."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import threading
+import time
+import warnings
+import weakref
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import attrs
+import httpx
+
+from pixmux._plugins import Provider, Registry
+from pixmux.catalogue import ModelInfo
+from pixmux.exceptions import (
+    APIConnectionError,
+    APIResponseValidationError,
+    ConfigurationError,
+    PixmuxError,
+    Timeout,
+    UnsupportedParamsError,
+)
+from pixmux.types import Auth, Deployment, FollowUp, ImageObject, ImageRequest, ImageResponse, Usage
+
+DEFAULT_MODEL = "openai/gpt-image-1"
+DEFAULT_TIMEOUT = 600.0
+#: Refresh cached credentials this many seconds before they expire.
+AUTH_MARGIN = 300.0
+#: Most follow-up round trips one call may take (a poll loop that never ends is a provider bug).
+MAX_FOLLOW_UPS = 600
+
+_DEPLOYMENT_FIELDS = ("api_key", "api_base", "api_version", "organization")
+_CORE_ONLY = frozenset({"timeout", "custom_llm_provider", "drop_params", "mock_response", *_DEPLOYMENT_FIELDS})
+_MOCK_PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP43+AAAARBAcAM0e2RAAAAAElFTkSuQmCC"
+_PARSE_FAILURES = (KeyError, IndexError, TypeError, ValueError, AttributeError)
+
+
+class PixmuxWarning(UserWarning):
+    """A parameter was dropped or approximated; the message says which and how."""
+
+
+@attrs.frozen(kw_only=True)
+class Call:
+    """One prepared call: everything known before the first byte is sent."""
+
+    provider: Provider
+    request: ImageRequest
+    deployment: Deployment
+    info: ModelInfo
+    timeout: float
+    warnings: tuple[str, ...] = ()
+
+
+def _mock(call: Call, mock: object) -> ImageResponse:
+    if isinstance(mock, BaseException):
+        raise mock
+    if isinstance(mock, ImageResponse):
+        return mock
+    if isinstance(mock, Mapping):
+        from pixmux.converters import describe_error, make_converter
+
+        try:
+            return make_converter().structure(dict(mock), ImageResponse)
+        except Exception as exc:  # noqa: BLE001 - cattrs raises several kinds; all mean "bad mock"
+            raise ConfigurationError(f"mock_response is not an ImagesResponse: {describe_error(exc)}", param="mock_response") from exc
+    count = call.request.n or 1
+    if isinstance(mock, str) and mock.startswith(("http://", "https://", "data:")):
+        images = tuple(ImageObject(url=mock) for _ in range(count))
+    elif call.request.response_format == "url":
+        images = tuple(ImageObject(url=f"data:image/png;base64,{_MOCK_PNG}") for _ in range(count))
+    else:
+        payload = mock if isinstance(mock, str) and mock not in ("", "True") else _MOCK_PNG
+        try:
+            base64.b64decode(payload, validate=True)
+        except ValueError as exc:
+            raise ConfigurationError("mock_response string must be base64 image data or a URL", param="mock_response") from exc
+        images = tuple(ImageObject(b64_json=payload) for _ in range(count))
+    return ImageResponse(created=int(time.time()), data=images, cost=0.0)
+
+
+def _merge(parts: Sequence[ImageResponse]) -> ImageResponse:
+    if len(parts) == 1:
+        return parts[0]
+    first = parts[0]
+    usage: Usage | None = None
+    for part in parts:
+        if part.usage is not None:
+            usage = part.usage if usage is None else usage + part.usage
+    metadata: dict[str, Any] = {}
+    for part in parts:
+        for key, value in part.metadata.items():
+            if isinstance(value, list | tuple) and isinstance(metadata.get(key), list):
+                metadata[key].extend(value)
+            else:
+                metadata[key] = list(value) if isinstance(value, list | tuple) else value
+    costs = [part.cost for part in parts]
+    return attrs.evolve(
+        first,
+        created=max(part.created for part in parts),
+        data=tuple(image for part in parts for image in part.data),
+        usage=usage,
+        cost=None if any(cost is None for cost in costs) else sum(c for c in costs if c is not None),
+        metadata=metadata,
+    )
+
+
+class Engine:
+    """
+    Runs image generations: one pooled HTTP client reused across calls, sync and async.
+
+    Args:
+        plugins: ``{provider name: plugin}`` to use instead of (or, with ``discover=True``,
+            beside) the installed ones.
+        extensions: non-provider plugins whose hookimpls wrap every call (logging, guardrails).
+        discover: find installed providers through the ``pixmux.providers`` entry points.
+        transport: the ``httpx`` transport for the sync client (tests pass ``httpx.MockTransport``).
+        async_transport: the transport for the async client.
+        environ: where credentials are read from; ``os.environ`` by default.
+    """
+
+    def __init__(
+        self,
+        *,
+        plugins: Mapping[str, object] | None = None,
+        extensions: Iterable[object] | None = None,
+        discover: bool | None = None,
+        transport: httpx.BaseTransport | None = None,
+        async_transport: httpx.AsyncBaseTransport | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        self.registry = Registry(
+            plugins=plugins, extensions=extensions, discover=plugins is None if discover is None else discover
+        )
+        self._transport = transport
+        self._async_transport = async_transport
+        self._environ = environ
+        self._client: httpx.Client | None = None
+        self._aclients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._lock = threading.Lock()
+        self._auth: dict[tuple[str, Deployment], Auth | None] = {}
+        self._auth_lock = threading.Lock()
+
+    # ----------------------------------------------------------------- clients
+
+    @property
+    def client(self) -> httpx.Client:
+        """The pooled sync client, created on first use."""
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    self._client = httpx.Client(transport=self._transport, timeout=DEFAULT_TIMEOUT, trust_env=True)
+        return self._client
+
+    def async_client(self) -> httpx.AsyncClient:
+        """The pooled async client of the running event loop, created on first use."""
+        loop = asyncio.get_running_loop()
+        client = self._aclients.get(loop)
+        if client is None:
+            transport = self._async_transport
+            if transport is None:
+                transport = _default_async_transport()
+            client = httpx.AsyncClient(transport=transport, timeout=DEFAULT_TIMEOUT, trust_env=True)
+            self._aclients[loop] = client
+        return client
+
+    def close(self) -> None:
+        """Close the sync client (async clients close with ``aclose``)."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    async def aclose(self) -> None:
+        """Close the running loop's async client and the sync client."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # pragma: no cover - aclose is awaited, so a loop runs
+            loop = None
+        client = self._aclients.pop(loop, None) if loop is not None else None
+        if client is not None:
+            await client.aclose()
+        self.close()
+
+    # ----------------------------------------------------------------- preparing
+
+    def _env(self, name: str) -> str | None:
+        environ = os.environ if self._environ is None else self._environ
+        value = environ.get(name)
+        return value if value else None
+
+    def prepare(
+        self,
+        *,
+        prompt: str,
+        model: str = DEFAULT_MODEL,
+        n: int | None = None,
+        quality: str | None = None,
+        response_format: str | None = None,
+        size: str | None = None,
+        style: str | None = None,
+        user: str | None = None,
+        timeout: float | None = None,
+        api_key: str | None = None,
+        api_base: str | None = None,
+        api_version: str | None = None,
+        organization: str | None = None,
+        custom_llm_provider: str | None = None,
+        drop_params: bool | None = None,
+        **provider_params: Any,
+    ) -> Call:
+        """Resolve the model, build the request and deployment, validate; no I/O."""
+        provider_name, model_name = self.registry.resolve(model, custom_llm_provider)
+        provider = self.registry.get(provider_name)
+        catalogue = provider.catalogue
+        try:
+            timeout_s = DEFAULT_TIMEOUT if timeout is None else float(timeout)
+        except (TypeError, ValueError) as exc:
+            raise ConfigurationError(f"timeout={timeout!r} must be a number of seconds", param="timeout") from exc
+        if timeout_s <= 0:
+            raise ConfigurationError(f"timeout={timeout!r} must be more than 0 seconds", param="timeout")
+
+        given: dict[str, Any] = {
+            "api_key": api_key,
+            "api_base": api_base,
+            "api_version": api_version,
+            "organization": organization,
+        }
+        settings: dict[str, Any] = {}
+        params: dict[str, Any] = {}
+        for key, value in provider_params.items():
+            if key in catalogue.settings:
+                settings[key] = value
+            elif value is not None:
+                params[key] = value
+        for field, names in catalogue.env.items():
+            current = given.get(field) if field in given else settings.get(field)
+            if current is not None:
+                continue
+            for env_name in names:
+                found = self._env(env_name)
+                if found is not None:
+                    if field in given:
+                        given[field] = found
+                    else:
+                        settings[field] = found
+                    break
+        deployment = Deployment(
+            provider=provider_name,
+            model=model_name,
+            api_base=given["api_base"],
+            api_key=given["api_key"],
+            api_version=given["api_version"],
+            organization=given["organization"],
+            timeout=timeout_s,
+            settings=settings,
+        )
+        request = ImageRequest(
+            prompt=prompt,
+            model=model_name,
+            n=n,
+            quality=quality,
+            response_format=response_format,
+            size=size,
+            style=style,
+            user=user,
+            params=params,
+        )
+        info = catalogue.lookup(model_name)
+        request, dropped = self._validate(provider, request, info, deployment, drop=bool(drop_params))
+        return Call(
+            provider=provider, request=request, deployment=deployment, info=info, timeout=timeout_s, warnings=dropped
+        )
+
+    def _validate(
+        self, provider: Provider, request: ImageRequest, info: ModelInfo, deployment: Deployment, *, drop: bool
+    ) -> tuple[ImageRequest, tuple[str, ...]]:
+        dropped: list[str] = []
+        for _ in range(len(request.set_params()) + 1):
+            try:
+                changed = provider.hooks.validate_params(request=request, model=info, deployment=deployment)
+            except UnsupportedParamsError as exc:
+                exc.with_context(provider=provider.name, model=request.model)
+                param = exc.param
+                if not drop or param is None or param in ("prompt", "model") or request.get(param) is None:
+                    raise
+                note = f"dropped {param}={request.get(param)!r}: {exc.message}"
+                warnings.warn(note, PixmuxWarning, stacklevel=4)
+                dropped.append(note)
+                request = request.without(param)
+                continue
+            if changed is not None:
+                if not isinstance(changed, ImageRequest):
+                    raise ConfigurationError(
+                        f"provider {provider.name!r}: validate_params returned {type(changed).__name__}, not ImageRequest",
+                        provider=provider.name,
+                    )
+                request = changed
+            return request, tuple(dropped)
+        raise UnsupportedParamsError(  # pragma: no cover - each round drops one parameter, so this is unreachable
+            "validation did not settle", provider=provider.name, model=request.model
+        )
+
+    # ----------------------------------------------------------------- auth
+
+    def _cached_auth(self, call: Call) -> tuple[bool, Auth | None]:
+        key = (call.provider.name, call.deployment)
+        if key not in self._auth:
+            return False, None
+        auth = self._auth[key]
+        if auth is not None and auth.expires_at is not None and auth.expires_at - AUTH_MARGIN < time.time():
+            return False, None
+        return True, auth
+
+    def _resolve_auth(self, call: Call) -> Auth | None:
+        found, auth = self._cached_auth(call)
+        if found:
+            return auth
+        with self._auth_lock:
+            found, auth = self._cached_auth(call)
+            if found:
+                return auth
+            auth = call.provider.hooks.resolve_auth(deployment=call.deployment)
+            self._auth[(call.provider.name, call.deployment)] = auth
+            return auth
+
+    async def _aresolve_auth(self, call: Call) -> Auth | None:
+        found, auth = self._cached_auth(call)
+        if found:
+            return auth
+        return await asyncio.to_thread(self._resolve_auth, call)
+
+    def forget_auth(self, deployment: Deployment) -> None:
+        """Drop cached credentials for a deployment (after the provider refused them)."""
+        self._auth.pop((deployment.provider, deployment), None)
+
+    # ----------------------------------------------------------------- hooks around I/O
+
+    def _build(self, call: Call, auth: Auth | None) -> list[httpx.Request]:
+        built = call.provider.hooks.build_request(
+            request=call.request, deployment=call.deployment, model=call.info, auth=auth
+        )
+        requests = [built] if isinstance(built, httpx.Request) else list(built)
+        if not requests or not all(isinstance(item, httpx.Request) for item in requests):
+            raise ConfigurationError(
+                f"provider {call.provider.name!r}: build_request must return httpx.Request objects",
+                provider=call.provider.name,
+            )
+        return requests
+
+    def _parse(self, call: Call, response: httpx.Response) -> ImageResponse | FollowUp:
+        try:
+            parsed = call.provider.hooks.parse_response(
+                response=response, request=call.request, deployment=call.deployment, model=call.info
+            )
+        except PixmuxError as exc:
+            if exc.status_code == 401:
+                self.forget_auth(call.deployment)
+            raise exc.with_context(provider=call.provider.name, model=call.request.model) from exc.__cause__
+        except _PARSE_FAILURES as exc:
+            raise APIResponseValidationError(
+                f"could not read the provider's response (HTTP {response.status_code}): {type(exc).__name__}: {exc}",
+                provider=call.provider.name,
+                model=call.request.model,
+                status_code=502,
+                response=response,
+            ) from exc
+        if not isinstance(parsed, ImageResponse | FollowUp):
+            raise ConfigurationError(
+                f"provider {call.provider.name!r}: parse_response returned {type(parsed).__name__}",
+                provider=call.provider.name,
+            )
+        return parsed
+
+    def _finish(self, call: Call, parts: Sequence[ImageResponse], started: float) -> ImageResponse:
+        response = _merge(parts)
+        cost = response.cost
+        if cost is None and call.info.pricing is not None:
+            cost = call.info.pricing.cost(call.request, response)
+        metadata = {
+            "provider": call.provider.name,
+            "model": call.request.model,
+            "elapsed": time.perf_counter() - started,
+            **response.metadata,
+        }
+        if call.warnings:
+            metadata["warnings"] = [*call.warnings, *metadata.get("warnings", ())]
+        return attrs.evolve(response, cost=cost, metadata=metadata)
+
+    def _connection_error(self, call: Call, exc: httpx.HTTPError) -> PixmuxError:
+        if isinstance(exc, httpx.TimeoutException):
+            return Timeout(
+                f"no answer within the timeout ({call.timeout:g}s): {type(exc).__name__}",
+                provider=call.provider.name,
+                model=call.request.model,
+            )
+        return APIConnectionError(
+            f"could not reach the provider: {type(exc).__name__}: {exc}",
+            provider=call.provider.name,
+            model=call.request.model,
+        )
+
+    @staticmethod
+    def _out_of_time(call: Call) -> Timeout:
+        return Timeout(
+            f"the call's timeout ({call.timeout:g}s) ran out", provider=call.provider.name, model=call.request.model
+        )
+
+    def _timed(self, call: Call, request: httpx.Request, deadline: float) -> httpx.Request:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise self._out_of_time(call)
+        request.extensions["timeout"] = httpx.Timeout(left).as_dict()
+        return request
+
+    # ----------------------------------------------------------------- sync
+
+    def send(self, call: Call) -> ImageResponse:
+        """Send a prepared call (and its follow-ups) with the sync client; one attempt."""
+        started = time.perf_counter()
+        deadline = time.monotonic() + call.timeout
+        auth = self._resolve_auth(call)
+        parts = [self._send_one(call, request, deadline) for request in self._build(call, auth)]
+        return self._finish(call, parts, started)
+
+    def _send_one(self, call: Call, request: httpx.Request, deadline: float) -> ImageResponse:
+        for _ in range(MAX_FOLLOW_UPS):
+            try:
+                response = self.client.send(self._timed(call, request, deadline))
+            except httpx.HTTPError as exc:
+                raise self._connection_error(call, exc) from exc
+            parsed = self._parse(call, response)
+            if isinstance(parsed, ImageResponse):
+                return parsed
+            if parsed.after > 0:
+                if time.monotonic() + parsed.after >= deadline:
+                    raise self._out_of_time(call)
+                time.sleep(parsed.after)
+            request = parsed.request
+        raise APIResponseValidationError(
+            f"the provider asked for more than {MAX_FOLLOW_UPS} follow-up requests", provider=call.provider.name
+        )
+
+    # ----------------------------------------------------------------- async
+
+    async def asend(self, call: Call) -> ImageResponse:
+        """Send a prepared call (and its follow-ups) with the async client; one attempt."""
+        started = time.perf_counter()
+        deadline = time.monotonic() + call.timeout
+        auth = await self._aresolve_auth(call)
+        requests = self._build(call, auth)
+        if len(requests) == 1:
+            parts = [await self._asend_one(call, requests[0], deadline)]
+        else:
+            parts = list(await asyncio.gather(*(self._asend_one(call, r, deadline) for r in requests)))
+        return self._finish(call, parts, started)
+
+    async def _asend_one(self, call: Call, request: httpx.Request, deadline: float) -> ImageResponse:
+        client = self.async_client()
+        for _ in range(MAX_FOLLOW_UPS):
+            try:
+                response = await client.send(self._timed(call, request, deadline))
+            except httpx.HTTPError as exc:
+                raise self._connection_error(call, exc) from exc
+            parsed = self._parse(call, response)
+            if isinstance(parsed, ImageResponse):
+                return parsed
+            if parsed.after > 0:
+                if time.monotonic() + parsed.after >= deadline:
+                    raise self._out_of_time(call)
+                await asyncio.sleep(parsed.after)
+            request = parsed.request
+        raise APIResponseValidationError(
+            f"the provider asked for more than {MAX_FOLLOW_UPS} follow-up requests", provider=call.provider.name
+        )
+
+    # ----------------------------------------------------------------- public calls
+
+    def image_generation(self, prompt: str, model: str = DEFAULT_MODEL, **kwargs: Any) -> ImageResponse:
+        """Generate images; see :func:`pixmux.image_generation` for the parameters."""
+        mock = kwargs.pop("mock_response", None)
+        call = self.prepare(prompt=prompt, model=model, **kwargs)
+        if mock is not None and mock is not False:
+            return self._finish(call, [_mock(call, mock)], time.perf_counter())
+        return self.send(call)
+
+    async def aimage_generation(self, prompt: str, model: str = DEFAULT_MODEL, **kwargs: Any) -> ImageResponse:
+        """Generate images without blocking the event loop; see :func:`pixmux.aimage_generation`."""
+        mock = kwargs.pop("mock_response", None)
+        call = self.prepare(prompt=prompt, model=model, **kwargs)
+        if mock is not None and mock is not False:
+            return self._finish(call, [_mock(call, mock)], time.perf_counter())
+        return await self.asend(call)
+
+
+def _default_async_transport() -> httpx.AsyncBaseTransport | None:
+    """httpx's own async pool unless a faster one is installed (see the benchmarks)."""
+    return None
+
+
+_default: Engine | None = None
+_default_lock = threading.Lock()
+
+
+def default_engine() -> Engine:
+    """The process-wide engine used by ``pixmux.image_generation``; created on first use."""
+    global _default  # noqa: PLW0603 - one lazily created engine per process is the point
+    if _default is None:
+        with _default_lock:
+            if _default is None:
+                _default = Engine()
+    return _default
+
+
+def set_default_engine(engine: Engine | None) -> Engine | None:
+    """Replace the process-wide engine (tests, custom transports); returns the previous one."""
+    global _default  # noqa: PLW0603
+    with _default_lock:
+        previous, _default = _default, engine
+    return previous
+

@@ -1,0 +1,286 @@
+"""
+Model catalogues: what each model accepts and what it costs, as data.
+
+A provider plugin returns a :class:`Catalogue` from its ``model_catalogue`` hook. The core
+uses it to resolve credentials from the environment, to split deployment settings from
+request parameters, to validate requests (through :func:`check_request`, which plugins call
+from ``validate_params``) and to price each response.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from pixmux.exceptions import UnsupportedParamsError
+
+if TYPE_CHECKING:
+    from pixmux.types import ImageRequest, ImageResponse
+
+__all__ = ["Price", "Pricing", "ModelInfo", "Catalogue", "check_request", "choose_one", "parse_size", "nearest_aspect_ratio"]
+
+
+@attrs.frozen(kw_only=True)
+class Price:
+    """
+    One per-image price rule: ``usd`` per image when the size and quality match (``None`` matches any).
+    """
+
+    usd: float
+    size: str | None = None
+    quality: str | None = None
+
+    def matches(self, size: str | None, quality: str | None) -> bool:
+        """Whether this rule applies to a request of this size and quality."""
+        return (self.size is None or self.size == size) and (self.quality is None or self.quality == quality)
+
+
+@attrs.frozen(kw_only=True)
+class Pricing:
+    """
+    What a model costs, in US dollars.
+
+    Attributes:
+        per_image: rules tried in order; the first that matches the request's size and quality wins.
+        input_token: price of one input (prompt) token, for token-billed models.
+        output_token: price of one output image token.
+        output_text_token: price of one output text token (Gemini's text beside images).
+        default_size, default_quality: what the provider uses when the request leaves them unset.
+    """
+
+    per_image: tuple[Price, ...] = ()
+    input_token: float | None = None
+    output_token: float | None = None
+    output_text_token: float | None = None
+    default_size: str | None = None
+    default_quality: str | None = None
+
+    def image_price(self, size: str | None, quality: str | None) -> float | None:
+        """The per-image price for this size and quality, or ``None`` if no rule matches."""
+        size = size if size not in (None, "auto") else self.default_size
+        quality = quality if quality not in (None, "auto") else self.default_quality
+        for rule in self.per_image:
+            if rule.matches(size, quality):
+                return rule.usd
+        return None
+
+    def cost(self, request: ImageRequest, response: ImageResponse) -> float | None:
+        """
+        The cost of one call: from token usage where the model is token-billed and usage was
+        reported, else per image. ``None`` when the catalogue has no price that applies.
+        """
+        usage = response.usage
+        if usage is not None and self.input_token is not None and self.output_token is not None:
+            text_out = usage.output_tokens_details.text_tokens if usage.output_tokens_details else 0
+            image_out = usage.output_tokens - text_out
+            total = usage.input_tokens * self.input_token + image_out * self.output_token
+            total += text_out * (self.output_text_token if self.output_text_token is not None else self.output_token)
+            return round(total, 10)
+        size = response.size or request.size
+        quality = response.quality or request.quality
+        each = self.image_price(size, quality)
+        if each is None:
+            return None
+        return round(each * len(response.data), 10)
+
+
+@attrs.frozen(kw_only=True)
+class ModelInfo:
+    """
+    What one model accepts. ``None`` for a set means "not checked": any value is forwarded.
+
+    Attributes:
+        name: the provider's model name.
+        known: ``False`` for a model the catalogue does not list (validated leniently).
+        sizes: the ``WxH`` (or other) size strings accepted.
+        qualities, styles, response_formats: the accepted values of those parameters.
+        max_n: most images one call may ask for.
+        max_prompt_chars: longest prompt accepted.
+        params: the provider-specific parameters accepted (``None``: any).
+        param_values: for provider-specific parameters with a fixed set of values, that set.
+        param_ranges: for numeric provider-specific parameters, the inclusive ``(low, high)`` range.
+        pricing: the model's prices, where the provider publishes them.
+        retired: set to a sentence when the provider has shut the model down.
+        description: one line for listings.
+        extra: provider facts (API family, wire names) the plugin reads.
+    """
+
+    name: str
+    known: bool = True
+    sizes: frozenset[str] | None = None
+    qualities: frozenset[str] | None = None
+    styles: frozenset[str] | None = None
+    response_formats: frozenset[str] | None = None
+    max_n: int | None = None
+    max_prompt_chars: int | None = None
+    params: frozenset[str] | None = None
+    param_values: Mapping[str, frozenset[Any]] = attrs.field(factory=dict, hash=False)
+    param_ranges: Mapping[str, tuple[float, float]] = attrs.field(factory=dict, hash=False)
+    pricing: Pricing | None = None
+    retired: str | None = None
+    description: str = ""
+    extra: Mapping[str, Any] = attrs.field(factory=dict, hash=False)
+
+
+@attrs.frozen(kw_only=True)
+class Catalogue:
+    """
+    A provider's models and the facts the core needs about the provider itself.
+
+    Attributes:
+        provider: the entry-point name.
+        models: the models, by name.
+        env: for each ``Deployment`` field or setting, the environment variables that supply it,
+            first found wins (``{"api_key": ("OPENAI_API_KEY",)}``). The core reads them; plugins never do.
+        settings: keyword arguments that configure the deployment (region, project, credentials)
+            rather than the request; the core moves them into ``Deployment.settings`` so they are never sent.
+        default_api_base: the provider's public endpoint, for listings and docs.
+        normalize: turns a requested name into a catalogue key (strip a region prefix, a version suffix).
+        unknown: builds the :class:`ModelInfo` for a model the catalogue does not list.
+    """
+
+    provider: str
+    models: Mapping[str, ModelInfo] = attrs.field(factory=dict)
+    env: Mapping[str, tuple[str, ...]] = attrs.field(factory=dict)
+    settings: frozenset[str] = frozenset()
+    default_api_base: str | None = None
+    normalize: Callable[[str], str] | None = attrs.field(default=None, eq=False)
+    unknown: Callable[[str], ModelInfo] | None = attrs.field(default=None, eq=False)
+
+    def lookup(self, name: str) -> ModelInfo:
+        """The entry for ``name``; for a name not listed, a lenient entry with ``known=False``."""
+        found = self.models.get(name)
+        if found is None and self.normalize is not None:
+            found = self.models.get(self.normalize(name))
+        if found is not None:
+            return found
+        if self.unknown is not None:
+            return self.unknown(name)
+        return ModelInfo(name=name, known=False)
+
+
+def _accepted(values: Iterable[Any]) -> str:
+    listed = ", ".join(sorted(str(value) for value in values))
+    return listed or "none (the model has no such option)"
+
+
+def choose_one(
+    value: Any, allowed: frozenset[Any] | None, *, param: str, provider: str, model: str, what: str = ""
+) -> None:
+    """Raise ``UnsupportedParamsError`` naming ``param``, ``value`` and what is accepted, unless allowed."""
+    try:
+        if value is None or allowed is None or value in allowed:
+            return
+    except TypeError:  # an unhashable value (a list, a dict) is never in the set
+        pass
+    detail = f" {what}" if what else ""
+    raise UnsupportedParamsError(
+        f"{param}={value!r} is not supported by {model}{detail}; accepted: {_accepted(allowed)}",
+        provider=provider,
+        model=model,
+        param=param,
+    )
+
+
+def check_request(request: ImageRequest, info: ModelInfo, *, provider: str) -> None:
+    """
+    Check a request against a catalogue entry; the common part of every ``validate_params``.
+
+    Checks prompt (non-empty, length), ``n`` (an int from 1 to ``max_n``), ``size``,
+    ``quality``, ``style``, ``response_format`` and the provider-specific parameters.
+    Unknown models (``info.known`` false) get only the checks that hold for every model.
+
+    Raises:
+        UnsupportedParamsError: naming the parameter, the value and what is accepted.
+    """
+    model = info.name
+    if info.retired:
+        raise UnsupportedParamsError(info.retired, provider=provider, model=model, param="model")
+    if not isinstance(request.prompt, str) or not request.prompt.strip():
+        raise UnsupportedParamsError("prompt must be a non-empty string", provider=provider, model=model, param="prompt")
+    if info.max_prompt_chars is not None and len(request.prompt) > info.max_prompt_chars:
+        raise UnsupportedParamsError(
+            f"prompt is {len(request.prompt)} characters; {model} accepts at most {info.max_prompt_chars}",
+            provider=provider,
+            model=model,
+            param="prompt",
+        )
+    if request.n is not None:
+        if isinstance(request.n, bool) or not isinstance(request.n, int) or request.n < 1:
+            raise UnsupportedParamsError(
+                f"n={request.n!r} must be a whole number of at least 1", provider=provider, model=model, param="n"
+            )
+        if info.max_n is not None and request.n > info.max_n:
+            raise UnsupportedParamsError(
+                f"n={request.n} is more than {model} makes in one call; accepted: 1 to {info.max_n}",
+                provider=provider,
+                model=model,
+                param="n",
+            )
+    for param in ("size", "quality", "style", "response_format"):
+        value = getattr(request, param)
+        if value is not None and not isinstance(value, str):
+            raise UnsupportedParamsError(
+                f"{param}={value!r} must be a string", provider=provider, model=model, param=param
+            )
+    choose_one(request.size, info.sizes, param="size", provider=provider, model=model)
+    choose_one(request.quality, info.qualities, param="quality", provider=provider, model=model)
+    choose_one(request.style, info.styles, param="style", provider=provider, model=model)
+    choose_one(request.response_format, info.response_formats, param="response_format", provider=provider, model=model)
+    if info.params is not None:
+        for name in request.params:
+            if name not in info.params:
+                accepted = _accepted(info.params) or "none"
+                raise UnsupportedParamsError(
+                    f"{name!r} is not a parameter {model} accepts; provider-specific parameters accepted: {accepted}",
+                    provider=provider,
+                    model=model,
+                    param=name,
+                )
+    for name, allowed in info.param_values.items():
+        choose_one(request.params.get(name), allowed, param=name, provider=provider, model=model)
+    for name, (low, high) in info.param_ranges.items():
+        value = request.params.get(name)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+            raise UnsupportedParamsError(
+                f"{name}={value!r} is out of range for {model}; accepted: a number from {low:g} to {high:g}",
+                provider=provider,
+                model=model,
+                param=name,
+            )
+
+
+def parse_size(size: str, *, provider: str, model: str) -> tuple[int, int]:
+    """
+    ``"1024x768"`` as ``(1024, 768)``.
+
+    Raises:
+        UnsupportedParamsError: ``size`` is not ``WIDTHxHEIGHT`` with positive whole numbers.
+    """
+    width, sep, height = size.lower().partition("x")
+    if sep and width.isdigit() and height.isdigit() and int(width) > 0 and int(height) > 0:
+        return int(width), int(height)
+    raise UnsupportedParamsError(
+        f"size={size!r} is not WIDTHxHEIGHT (for example '1024x1024')", provider=provider, model=model, param="size"
+    )
+
+
+def nearest_aspect_ratio(width: int, height: int, ratios: Iterable[str]) -> tuple[str, float]:
+    """
+    The listed ``"W:H"`` ratio closest to ``width/height`` (compared in log space) and how far off it is (0 = exact).
+    """
+    target = math.log(width / height)
+    best: tuple[str, float] | None = None
+    for ratio in ratios:
+        a, _, b = ratio.partition(":")
+        off = abs(math.log(float(a) / float(b)) - target)
+        if best is None or off < best[1]:
+            best = (ratio, off)
+    if best is None:
+        raise ValueError("no ratios given")
+    return best

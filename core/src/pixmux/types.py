@@ -1,0 +1,343 @@
+"""
+The values that cross pixmux: requests, deployments, images and responses.
+
+All are frozen attrs classes with keyword-only fields. Change one by copying
+(``attrs.evolve(request, size=None)``). Secrets are kept out of ``repr``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import attrs
+
+if TYPE_CHECKING:
+    import httpx
+
+__all__ = [
+    "ImageRequest",
+    "Deployment",
+    "Auth",
+    "ImageObject",
+    "ImageResponse",
+    "Usage",
+    "InputTokensDetails",
+    "OutputTokensDetails",
+    "FollowUp",
+    "image_extension",
+]
+
+_FrozenMap = Mapping[str, Any]
+
+#: The values OpenAI's ImagesResponse schema allows for its echo fields; others stay out of the JSON.
+_ECHO_ENUMS: Mapping[str, frozenset[str]] = {
+    "background": frozenset({"transparent", "opaque"}),
+    "output_format": frozenset({"png", "webp", "jpeg"}),
+    "size": frozenset({"1024x1024", "1024x1536", "1536x1024"}),
+    "quality": frozenset({"low", "medium", "high"}),
+}
+
+
+@attrs.frozen(kw_only=True)
+class ImageRequest:
+    """
+    The normalized request every plugin sees: OpenAI's parameters plus provider-specific ones.
+
+    Attributes:
+        prompt: the text prompt.
+        model: the model name with the provider prefix removed (``"gpt-image-1"``).
+        n: how many images, or ``None`` for the provider's default.
+        quality, response_format, size, style, user: OpenAI's parameters, ``None`` when unset.
+        params: every other keyword argument the caller gave, to send in the provider's body.
+    """
+
+    prompt: str
+    model: str
+    n: int | None = None
+    quality: str | None = None
+    response_format: str | None = None
+    size: str | None = None
+    style: str | None = None
+    user: str | None = None
+    params: _FrozenMap = attrs.field(factory=dict, hash=False)
+
+    #: The OpenAI-style parameters that are fields of this class (``prompt`` and ``model`` aside).
+    OPENAI_PARAMS = ("n", "quality", "response_format", "size", "style", "user")
+
+    def get(self, name: str) -> Any:
+        """A parameter by name, whether a field or in ``params``; ``None`` when unset."""
+        if name in self.OPENAI_PARAMS:
+            return getattr(self, name)
+        return self.params.get(name)
+
+    def without(self, name: str) -> ImageRequest:
+        """A copy with one parameter unset (used by ``drop_params``)."""
+        if name in self.OPENAI_PARAMS:
+            return attrs.evolve(self, **{name: None})
+        return attrs.evolve(self, params={k: v for k, v in self.params.items() if k != name})
+
+    def set_params(self) -> dict[str, Any]:
+        """Every parameter the caller set, OpenAI-style ones first, as a plain dict."""
+        found = {name: getattr(self, name) for name in self.OPENAI_PARAMS if getattr(self, name) is not None}
+        found.update(self.params)
+        return found
+
+
+@attrs.frozen(kw_only=True)
+class Deployment:
+    """
+    Where and as whom a request is sent: one provider, one model, its endpoint and credentials.
+
+    Attributes:
+        provider: entry-point name of the provider plugin.
+        model: the provider's model name (for Azure, the deployment name).
+        api_base: endpoint override; ``None`` for the provider's default.
+        api_key: the key or token; never shown in ``repr``.
+        api_version: API version where the provider has one (Azure).
+        organization: OpenAI organization id.
+        timeout: seconds for the whole call.
+        settings: provider-specific settings (region, project, credentials); never sent as
+            request parameters and never shown in ``repr``.
+    """
+
+    provider: str
+    model: str
+    api_base: str | None = None
+    api_key: str | None = attrs.field(default=None, repr=False)
+    api_version: str | None = None
+    organization: str | None = None
+    timeout: float | None = None
+    settings: _FrozenMap = attrs.field(factory=dict, hash=False, repr=False)
+
+    def setting(self, name: str, default: Any = None) -> Any:
+        """A provider setting by name, or ``default``."""
+        return self.settings.get(name, default)
+
+
+@attrs.frozen(kw_only=True)
+class Auth:
+    """
+    Credentials a plugin resolved through ``resolve_auth`` (a token, signing credentials).
+
+    The core caches it per deployment until ``expires_at`` (Unix seconds) less a margin.
+    ``value`` is whatever the plugin's ``build_request`` needs; it is never shown in ``repr``.
+    """
+
+    value: Any = attrs.field(repr=False)
+    expires_at: float | None = None
+
+
+_MAGIC: tuple[tuple[bytes, str], ...] = (
+    (b"\x89PNG\r\n\x1a\n", "png"),
+    (b"\xff\xd8\xff", "jpeg"),
+    (b"GIF87a", "gif"),
+    (b"GIF89a", "gif"),
+    (b"<?xml", "svg"),
+    (b"<svg", "svg"),
+)
+
+
+def image_extension(data: bytes) -> str:
+    """The file extension (without dot) for image bytes, judged by their first bytes; ``"bin"`` if unknown."""
+    head = data[:64].lstrip()
+    for magic, ext in _MAGIC:
+        if head.startswith(magic):
+            return ext
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "webp"
+    if data[4:12] in (b"ftypavif", b"ftypavis"):
+        return "avif"
+    if b"<svg" in data[:1024]:
+        return "svg"
+    return "bin"
+
+
+@attrs.frozen(kw_only=True)
+class ImageObject:
+    """
+    One generated image: base64 data, a URL, or both; and the prompt the provider actually used.
+    """
+
+    b64_json: str | None = attrs.field(default=None, repr=lambda v: f"<{len(v)} base64 chars>" if v else "None")
+    url: str | None = None
+    revised_prompt: str | None = None
+
+    def bytes(self, *, timeout: float = 60.0) -> bytes:
+        """
+        The image's bytes: decoded from ``b64_json`` or a ``data:`` URL, or downloaded from ``url``.
+
+        Raises:
+            APIResponseValidationError: the base64 is invalid.
+            APIConnectionError: the URL could not be downloaded.
+        """
+        from pixmux.exceptions import APIConnectionError, APIResponseValidationError
+
+        if self.b64_json is not None:
+            try:
+                return base64.b64decode(self.b64_json, validate=True)
+            except (binascii.Error, ValueError) as exc:
+                raise APIResponseValidationError(f"b64_json is not valid base64: {exc}") from exc
+        if self.url is None:
+            raise APIResponseValidationError("this image has neither b64_json nor url")
+        if self.url.startswith("data:"):
+            _, _, payload = self.url.partition(",")
+            try:
+                return base64.b64decode(payload, validate=True)
+            except (binascii.Error, ValueError) as exc:
+                raise APIResponseValidationError(f"data URL is not valid base64: {exc}") from exc
+        import httpx
+
+        try:
+            response = httpx.get(self.url, timeout=timeout, follow_redirects=True)
+            response.raise_for_status()
+        except httpx.HTTPError as exc:
+            raise APIConnectionError(f"could not download the image from its url: {type(exc).__name__}") from exc
+        return response.content
+
+    def extension(self) -> str:
+        """The file extension matching the image's bytes (``"png"``, ``"jpeg"``, ``"webp"``, ``"svg"``)."""
+        return image_extension(self.bytes())
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """
+        Write the image to ``path`` and return the path written.
+
+        If ``path`` is an existing directory, or has no suffix, the file is named ``image`` in it
+        (or given the suffix) with the extension that matches the image's bytes.
+        """
+        data = self.bytes()
+        target = Path(path)
+        if target.is_dir():
+            target = target / f"image.{image_extension(data)}"
+        elif not target.suffix:
+            target = target.with_suffix(f".{image_extension(data)}")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+        return target
+
+
+@attrs.frozen(kw_only=True)
+class InputTokensDetails:
+    """Input tokens split into text and image tokens."""
+
+    text_tokens: int = 0
+    image_tokens: int = 0
+
+
+@attrs.frozen(kw_only=True)
+class OutputTokensDetails:
+    """Output tokens split into image and text tokens."""
+
+    image_tokens: int = 0
+    text_tokens: int = 0
+
+
+@attrs.frozen(kw_only=True)
+class Usage:
+    """Token usage, where the provider reports it (GPT image models, Gemini)."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    total_tokens: int = 0
+    input_tokens_details: InputTokensDetails = attrs.field(factory=InputTokensDetails)
+    output_tokens_details: OutputTokensDetails | None = None
+
+    def __add__(self, other: Usage) -> Usage:
+        out = None
+        if self.output_tokens_details or other.output_tokens_details:
+            a = self.output_tokens_details or OutputTokensDetails()
+            b = other.output_tokens_details or OutputTokensDetails()
+            out = OutputTokensDetails(image_tokens=a.image_tokens + b.image_tokens, text_tokens=a.text_tokens + b.text_tokens)
+        return Usage(
+            input_tokens=self.input_tokens + other.input_tokens,
+            output_tokens=self.output_tokens + other.output_tokens,
+            total_tokens=self.total_tokens + other.total_tokens,
+            input_tokens_details=InputTokensDetails(
+                text_tokens=self.input_tokens_details.text_tokens + other.input_tokens_details.text_tokens,
+                image_tokens=self.input_tokens_details.image_tokens + other.input_tokens_details.image_tokens,
+            ),
+            output_tokens_details=out,
+        )
+
+
+@attrs.frozen(kw_only=True)
+class ImageResponse:
+    """
+    The result of a generation; its JSON form (``to_dict`` / ``to_json``) is exactly OpenAI's ``ImagesResponse``.
+
+    Attributes:
+        created: Unix seconds.
+        data: the images.
+        usage: token usage where the provider reports it.
+        background, output_format, quality, size: GPT-image echo fields; in the JSON only
+            when they hold a value OpenAI's schema allows.
+        cost: the price of this call in US dollars where known (beside the JSON, never in it).
+        metadata: provider facts beside the JSON: ``provider``, ``model``, ``deployment``,
+            ``attempts``, ``warnings``, ``filtered`` (images the provider withheld), text the
+            model returned, and so on.
+    """
+
+    created: int
+    data: tuple[ImageObject, ...] = ()
+    usage: Usage | None = None
+    background: str | None = None
+    output_format: str | None = None
+    quality: str | None = None
+    size: str | None = None
+    cost: float | None = attrs.field(default=None, eq=False)
+    metadata: _FrozenMap = attrs.field(factory=dict, eq=False, hash=False, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """OpenAI's ``ImagesResponse`` as a dict: no ``null`` fields, nothing pixmux-specific."""
+        from pixmux.converters import output_converter
+
+        out: dict[str, Any] = output_converter().unstructure(self)
+        out.pop("cost", None)
+        out.pop("metadata", None)
+        for name, allowed in _ECHO_ENUMS.items():
+            if name in out and out[name] not in allowed:
+                del out[name]
+        return out
+
+    def to_json(self, **dumps: Any) -> str:
+        """The OpenAI-shaped JSON text (``json.dumps`` keyword arguments pass through)."""
+        return json.dumps(self.to_dict(), **dumps)
+
+    def with_metadata(self, **facts: Any) -> ImageResponse:
+        """A copy with more metadata (existing keys are replaced)."""
+        return attrs.evolve(self, metadata={**self.metadata, **facts})
+
+    def save_all(self, directory: str | os.PathLike[str], *, stem: str = "image") -> list[Path]:
+        """Save every image in ``directory`` as ``<stem>-<i>.<ext>``; returns the paths."""
+        folder = Path(directory)
+        folder.mkdir(parents=True, exist_ok=True)
+        paths = []
+        for index, image in enumerate(self.data):
+            data = image.bytes()
+            target = folder / f"{stem}-{index}.{image_extension(data)}"
+            target.write_bytes(data)
+            paths.append(target)
+        return paths
+
+
+@attrs.frozen(kw_only=True)
+class FollowUp:
+    """
+    A further round trip a plugin asks the core to make (poll a job, download a URL).
+
+    ``parse_response`` returns it instead of an ``ImageResponse``; the core waits ``after``
+    seconds, sends ``request`` and calls ``parse_response`` again with the new response.
+    Tell which step you are on from ``response.request.url``, not from hidden state.
+    """
+
+    request: httpx.Request
+    after: float = 0.0
+
+
+ResponseFormat = Literal["url", "b64_json"]

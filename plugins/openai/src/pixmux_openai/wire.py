@@ -1,0 +1,183 @@
+"""
+OpenAI's Images API wire format: the request body, the response and the errors.
+
+Public so that plugins for OpenAI-shaped providers (Azure, Xinference, Nscale, Recraft)
+reuse it instead of copying it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import attrs
+import cattrs
+import httpx
+
+from pixmux.catalogue import ModelInfo
+from pixmux.converters import describe_error, make_converter
+from pixmux.exceptions import (
+    APIResponseValidationError,
+    ContentPolicyViolationError,
+    NotFoundError,
+    PixmuxError,
+    error_from_response,
+    provider_message,
+)
+from pixmux.types import ImageObject, ImageRequest, ImageResponse, InputTokensDetails, OutputTokensDetails, Usage
+
+__all__ = ["build_body", "parse_images", "error_for", "CONTENT_POLICY_CODES"]
+
+#: Error codes OpenAI (and Azure) use for safety refusals.
+CONTENT_POLICY_CODES = frozenset({"content_policy_violation", "moderation_blocked", "content_filter"})
+
+_converter = make_converter()
+
+
+@attrs.frozen
+class _Datum:
+    b64_json: str | None = None
+    url: str | None = None
+    revised_prompt: str | None = None
+
+
+@attrs.frozen
+class _InputDetails:
+    text_tokens: int = 0
+    image_tokens: int = 0
+
+
+@attrs.frozen
+class _OutputDetails:
+    image_tokens: int = 0
+    text_tokens: int = 0
+
+
+@attrs.frozen
+class _Usage:
+    input_tokens: int = 0
+    output_tokens: int = 0
+    total_tokens: int = 0
+    input_tokens_details: _InputDetails | None = None
+    output_tokens_details: _OutputDetails | None = None
+
+
+@attrs.frozen
+class _Payload:
+    created: int
+    data: list[_Datum] | None = None
+    background: str | None = None
+    output_format: str | None = None
+    quality: str | None = None
+    size: str | None = None
+    usage: _Usage | None = None
+
+
+def build_body(request: ImageRequest, model: str, *, openai_params: Iterable[str], extra: bool = True) -> dict[str, Any]:
+    """
+    The JSON body for ``/images/generations``: ``model``, ``prompt`` and every set parameter.
+
+    Args:
+        request: the validated request.
+        model: the value of the body's ``model`` field.
+        openai_params: which of OpenAI's optional fields (``n``, ``size``, ...) this model takes;
+            the others are left out even if set (``response_format`` is never sent to GPT image models).
+        extra: also send the provider-specific parameters in ``request.params``.
+    """
+    body: dict[str, Any] = {"model": model, "prompt": request.prompt}
+    for name in openai_params:
+        value = request.get(name)
+        if value is not None:
+            body[name] = value
+    if extra:
+        body.update(request.params)
+    return body
+
+
+def _usage(found: _Usage | None) -> Usage | None:
+    if found is None:
+        return None
+    inputs = found.input_tokens_details or _InputDetails(text_tokens=found.input_tokens)
+    outputs = found.output_tokens_details
+    return Usage(
+        input_tokens=found.input_tokens,
+        output_tokens=found.output_tokens,
+        total_tokens=found.total_tokens or found.input_tokens + found.output_tokens,
+        input_tokens_details=InputTokensDetails(text_tokens=inputs.text_tokens, image_tokens=inputs.image_tokens),
+        output_tokens_details=(
+            OutputTokensDetails(image_tokens=outputs.image_tokens, text_tokens=outputs.text_tokens) if outputs else None
+        ),
+    )
+
+
+def parse_images(response: httpx.Response, *, provider: str, model: str) -> ImageResponse:
+    """
+    Read a successful OpenAI-shaped ``ImagesResponse`` body.
+
+    Raises:
+        APIResponseValidationError: the body is not JSON of that shape, or holds no image.
+    """
+    try:
+        payload = _converter.structure(response.json(), _Payload)
+    except ValueError as exc:
+        raise APIResponseValidationError(
+            f"the response is not JSON: {exc}", provider=provider, model=model, response=response
+        ) from exc
+    except (cattrs.BaseValidationError, TypeError, AttributeError) as exc:
+        raise APIResponseValidationError(
+            f"the response is not an ImagesResponse: {describe_error(exc)}", provider=provider, model=model, response=response
+        ) from exc
+    images = tuple(
+        ImageObject(b64_json=d.b64_json, url=d.url, revised_prompt=d.revised_prompt)
+        for d in payload.data or ()
+        if d.b64_json or d.url
+    )
+    if not images:
+        raise APIResponseValidationError(
+            "the provider answered 200 but returned no image", provider=provider, model=model, response=response
+        )
+    return ImageResponse(
+        created=payload.created,
+        data=images,
+        usage=_usage(payload.usage),
+        background=payload.background,
+        output_format=payload.output_format,
+        quality=payload.quality,
+        size=payload.size,
+        metadata={"request_id": response.headers["x-request-id"]} if "x-request-id" in response.headers else {},
+    )
+
+
+def error_for(response: httpx.Response, *, provider: str, info: ModelInfo) -> PixmuxError:
+    """
+    The typed error for an OpenAI-shaped error response.
+
+    Safety refusals (``content_policy_violation``, ``moderation_blocked``) become
+    ``ContentPolicyViolationError`` with OpenAI's ``moderation_details`` kept; a 404 for a
+    model the catalogue knows was retired says so.
+    """
+    _, code, _ = provider_message(response)
+    if code in CONTENT_POLICY_CODES:
+        details: dict[str, Any] = {}
+        try:
+            inner = response.json().get("error", {})
+            if isinstance(inner, dict) and "moderation_details" in inner:
+                details["moderation_details"] = inner["moderation_details"]
+        except (ValueError, AttributeError):
+            pass
+        return error_from_response(
+            response, provider=provider, model=info.name, cls=ContentPolicyViolationError, details=details
+        )
+    error = error_from_response(response, provider=provider, model=info.name)
+    note = info.extra.get("retired_note")
+    if note and (isinstance(error, NotFoundError) or code == "model_not_found"):
+        return NotFoundError(
+            f"{error.message} ({note})",
+            provider=provider,
+            model=info.name,
+            status_code=404,
+            code=code,
+            response=response,
+            param="model",
+        )
+    return error
