@@ -59,7 +59,47 @@ _EXCEPTIONS = (
 )
 _LAZY.update(dict.fromkeys(_EXCEPTIONS, "pixmux.exceptions"))
 
-__all__ = ["__version__", *_LAZY]
+__all__ = [
+    "__version__",
+    "image_generation",
+    "aimage_generation",
+    "Engine",
+    "PixmuxWarning",
+    "default_engine",
+    "set_default_engine",
+    "hookimpl",
+    "hookspec",
+    "ImageRequest",
+    "Deployment",
+    "Auth",
+    "ImageObject",
+    "ImageResponse",
+    "Usage",
+    "FollowUp",
+    "Catalogue",
+    "ModelInfo",
+    "Pricing",
+    "Price",
+    "Router",
+    "PixmuxError",
+    "ConfigurationError",
+    "ProviderNotFoundError",
+    "PluginConflictError",
+    "BadRequestError",
+    "UnsupportedParamsError",
+    "ContentPolicyViolationError",
+    "AuthenticationError",
+    "PermissionDeniedError",
+    "NotFoundError",
+    "RateLimitError",
+    "UnprocessableEntityError",
+    "APIResponseValidationError",
+    "APIConnectionError",
+    "Timeout",
+    "InternalServerError",
+    "ServiceUnavailableError",
+    "AllAttemptsFailedError",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -62,12 +62,16 @@ def _mock(call: Call, mock: object) -> ImageResponse:
     if isinstance(mock, ImageResponse):
         return mock
     if isinstance(mock, Mapping):
+        import cattrs
+
         from pixmux.converters import describe_error, make_converter
 
         try:
             return make_converter().structure(dict(mock), ImageResponse)
-        except Exception as exc:  # noqa: BLE001 - cattrs raises several kinds; all mean "bad mock"
-            raise ConfigurationError(f"mock_response is not an ImagesResponse: {describe_error(exc)}", param="mock_response") from exc
+        except (cattrs.BaseValidationError, ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise ConfigurationError(
+                f"mock_response is not an ImagesResponse: {describe_error(exc)}", param="mock_response"
+            ) from exc
     count = call.request.n or 1
     if isinstance(mock, str) and mock.startswith(("http://", "https://", "data:")):
         images = tuple(ImageObject(url=mock) for _ in range(count))
@@ -78,7 +82,9 @@ def _mock(call: Call, mock: object) -> ImageResponse:
         try:
             base64.b64decode(payload, validate=True)
         except ValueError as exc:
-            raise ConfigurationError("mock_response string must be base64 image data or a URL", param="mock_response") from exc
+            raise ConfigurationError(
+                "mock_response string must be base64 image data or a URL", param="mock_response"
+            ) from exc
         images = tuple(ImageObject(b64_json=payload) for _ in range(count))
     return ImageResponse(created=int(time.time()), data=images, cost=0.0)
 
@@ -297,7 +303,8 @@ class Engine:
             if changed is not None:
                 if not isinstance(changed, ImageRequest):
                     raise ConfigurationError(
-                        f"provider {provider.name!r}: validate_params returned {type(changed).__name__}, not ImageRequest",
+                        f"provider {provider.name!r}: validate_params returned "
+                        f"{type(changed).__name__}, not ImageRequest",
                         provider=provider.name,
                     )
                 request = changed
@@ -325,9 +332,9 @@ class Engine:
             found, auth = self._cached_auth(call)
             if found:
                 return auth
-            auth = call.provider.hooks.resolve_auth(deployment=call.deployment)
-            self._auth[(call.provider.name, call.deployment)] = auth
-            return auth
+            resolved: Auth | None = call.provider.hooks.resolve_auth(deployment=call.deployment)
+            self._auth[(call.provider.name, call.deployment)] = resolved
+            return resolved
 
     async def _aresolve_auth(self, call: Call) -> Auth | None:
         found, auth = self._cached_auth(call)
@@ -519,8 +526,7 @@ def default_engine() -> Engine:
 
 def set_default_engine(engine: Engine | None) -> Engine | None:
     """Replace the process-wide engine (tests, custom transports); returns the previous one."""
-    global _default  # noqa: PLW0603
+    global _default
     with _default_lock:
         previous, _default = _default, engine
     return previous
-

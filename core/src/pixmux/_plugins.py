@@ -69,9 +69,13 @@ def _make_manager(plugin: object, name: str, extensions: Iterable[object]) -> pl
     try:
         manager.register(plugin, name=f"provider:{name}")
         for index, extension in enumerate(extensions):
-            manager.register(extension, name=f"extension:{index}:{getattr(extension, '__name__', type(extension).__name__)}")
+            manager.register(
+                extension, name=f"extension:{index}:{getattr(extension, '__name__', type(extension).__name__)}"
+            )
     except pluggy.PluginValidationError as exc:
-        raise ConfigurationError(f"plugin for provider {name!r} does not fit the hook specs: {exc}", provider=name) from exc
+        raise ConfigurationError(
+            f"plugin for provider {name!r} does not fit the hook specs: {exc}", provider=name
+        ) from exc
     return manager
 
 
@@ -83,7 +87,11 @@ class Registry:
     """
 
     def __init__(
-        self, *, plugins: Mapping[str, object] | None = None, extensions: Iterable[object] | None = None, discover: bool = True
+        self,
+        *,
+        plugins: Mapping[str, object] | None = None,
+        extensions: Iterable[object] | None = None,
+        discover: bool = True,
     ) -> None:
         self._explicit = dict(plugins or {})
         self._explicit_extensions = list(extensions or [])
@@ -157,10 +165,15 @@ class Registry:
                 plugin = available.entry_point.load()
             except ImportError as exc:
                 raise ConfigurationError(
-                    f"the plugin for provider {name!r} ({available.distribution}) failed to import: {exc}", provider=name
+                    f"the plugin for provider {name!r} ({available.distribution}) failed to import: {exc}",
+                    provider=name,
                 ) from exc
         manager = _make_manager(plugin, name, self._extension_plugins())
-        missing = [hook for hook in ("model_catalogue", "build_request", "parse_response") if not getattr(manager.hook, hook).get_hookimpls()]
+        missing = [
+            hook
+            for hook in ("model_catalogue", "build_request", "parse_response")
+            if not getattr(manager.hook, hook).get_hookimpls()
+        ]
         if missing:
             raise ConfigurationError(
                 f"the plugin for provider {name!r} does not implement {', '.join(missing)}", provider=name

@@ -20,7 +20,16 @@ from pixmux.exceptions import UnsupportedParamsError
 if TYPE_CHECKING:
     from pixmux.types import ImageRequest, ImageResponse
 
-__all__ = ["Price", "Pricing", "ModelInfo", "Catalogue", "check_request", "choose_one", "parse_size", "nearest_aspect_ratio"]
+__all__ = [
+    "Price",
+    "Pricing",
+    "ModelInfo",
+    "Catalogue",
+    "check_request",
+    "choose_one",
+    "parse_size",
+    "nearest_aspect_ratio",
+]
 
 
 @attrs.frozen(kw_only=True)
@@ -171,8 +180,10 @@ def choose_one(
     value: Any, allowed: frozenset[Any] | None, *, param: str, provider: str, model: str, what: str = ""
 ) -> None:
     """Raise ``UnsupportedParamsError`` naming ``param``, ``value`` and what is accepted, unless allowed."""
+    if value is None or allowed is None:
+        return
     try:
-        if value is None or allowed is None or value in allowed:
+        if value in allowed:
             return
     except TypeError:  # an unhashable value (a list, a dict) is never in the set
         pass
@@ -200,7 +211,9 @@ def check_request(request: ImageRequest, info: ModelInfo, *, provider: str) -> N
     if info.retired:
         raise UnsupportedParamsError(info.retired, provider=provider, model=model, param="model")
     if not isinstance(request.prompt, str) or not request.prompt.strip():
-        raise UnsupportedParamsError("prompt must be a non-empty string", provider=provider, model=model, param="prompt")
+        raise UnsupportedParamsError(
+            "prompt must be a non-empty string", provider=provider, model=model, param="prompt"
+        )
     if info.max_prompt_chars is not None and len(request.prompt) > info.max_prompt_chars:
         raise UnsupportedParamsError(
             f"prompt is {len(request.prompt)} characters; {model} accepts at most {info.max_prompt_chars}",

@@ -19,8 +19,6 @@ from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, overrid
 __all__ = ["make_converter", "make_strict_converter", "make_camel_converter", "output_converter", "describe_error"]
 
 
-
-
 def make_converter() -> cattrs.Converter:
     """A lenient converter for provider responses: extra keys are ignored, types are checked."""
     return cattrs.Converter(forbid_extra_keys=False, detailed_validation=True)
@@ -41,11 +39,13 @@ def make_camel_converter() -> cattrs.Converter:
     converter = make_converter()
 
     def structure_factory(cls: type[Any]) -> Any:
-        overrides = {a.name: override(rename=_camel(a.name)) for a in attrs.fields(cls)}
+        overrides: dict[str, Any] = {a.name: override(rename=_camel(a.name)) for a in attrs.fields(cls)}
         return make_dict_structure_fn(cls, converter, **overrides)
 
     def unstructure_factory(cls: type[Any]) -> Any:
-        overrides = {a.name: override(rename=_camel(a.name), omit_if_default=True) for a in attrs.fields(cls)}
+        overrides: dict[str, Any] = {
+            a.name: override(rename=_camel(a.name), omit_if_default=True) for a in attrs.fields(cls)
+        }
         return make_dict_unstructure_fn(cls, converter, **overrides)
 
     converter.register_structure_hook_factory(attrs.has, structure_factory)
@@ -61,7 +61,9 @@ def output_converter() -> cattrs.Converter:
     converter = cattrs.Converter(omit_if_default=True, unstruct_collection_overrides={tuple: list})
     # Usage's counters are required by OpenAI's schema even when zero: keep them.
     for cls in (InputTokensDetails, OutputTokensDetails):
-        converter.register_unstructure_hook(cls, make_dict_unstructure_fn(cls, converter, _cattrs_omit_if_default=False))
+        converter.register_unstructure_hook(
+            cls, make_dict_unstructure_fn(cls, converter, _cattrs_omit_if_default=False)
+        )
     converter.register_unstructure_hook(
         Usage,
         make_dict_unstructure_fn(

@@ -29,7 +29,16 @@ if TYPE_CHECKING:
     from pixmux.catalogue import Catalogue, ModelInfo
     from pixmux.types import Auth, Deployment, FollowUp, ImageRequest, ImageResponse
 
-__all__ = ["hookspec", "hookimpl", "PROJECT", "model_catalogue", "validate_params", "resolve_auth", "build_request", "parse_response"]
+__all__ = [
+    "hookspec",
+    "hookimpl",
+    "PROJECT",
+    "model_catalogue",
+    "validate_params",
+    "resolve_auth",
+    "build_request",
+    "parse_response",
+]
 
 PROJECT = "pixmux"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -51,7 +60,7 @@ def model_catalogue() -> Catalogue:  # type: ignore[empty-body]
 
 
 @hookspec(firstresult=True)
-def validate_params(request: ImageRequest, model: ModelInfo, deployment: Deployment) -> ImageRequest | None:  # type: ignore[empty-body]
+def validate_params(request: ImageRequest, model: ModelInfo, deployment: Deployment) -> ImageRequest | None:
     """
     Check the normalized request against what this model accepts, before anything is sent.
 
@@ -77,7 +86,7 @@ def validate_params(request: ImageRequest, model: ModelInfo, deployment: Deploym
 
 
 @hookspec(firstresult=True)
-def resolve_auth(deployment: Deployment) -> Auth | None:  # type: ignore[empty-body]
+def resolve_auth(deployment: Deployment) -> Auth | None:
     """
     Resolve credentials that need more than a key: a signing identity, an OAuth token.
 

@@ -79,7 +79,8 @@ class ImageRequest:
     def without(self, name: str) -> ImageRequest:
         """A copy with one parameter unset (used by ``drop_params``)."""
         if name in self.OPENAI_PARAMS:
-            return attrs.evolve(self, **{name: None})
+            cleared: Any = {name: None}
+            return attrs.evolve(self, **cleared)
         return attrs.evolve(self, params={k: v for k, v in self.params.items() if k != name})
 
     def set_params(self) -> dict[str, Any]:
@@ -253,7 +254,9 @@ class Usage:
         if self.output_tokens_details or other.output_tokens_details:
             a = self.output_tokens_details or OutputTokensDetails()
             b = other.output_tokens_details or OutputTokensDetails()
-            out = OutputTokensDetails(image_tokens=a.image_tokens + b.image_tokens, text_tokens=a.text_tokens + b.text_tokens)
+            out = OutputTokensDetails(
+                image_tokens=a.image_tokens + b.image_tokens, text_tokens=a.text_tokens + b.text_tokens
+            )
         return Usage(
             input_tokens=self.input_tokens + other.input_tokens,
             output_tokens=self.output_tokens + other.output_tokens,

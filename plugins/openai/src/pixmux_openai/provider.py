@@ -11,11 +11,11 @@ from collections.abc import Mapping
 from typing import Any
 
 import httpx
-
 from pixmux import hookimpl
 from pixmux.catalogue import Catalogue, ModelInfo, Price, Pricing, check_request, parse_size
 from pixmux.exceptions import AuthenticationError, UnsupportedParamsError
 from pixmux.types import Deployment, ImageRequest, ImageResponse
+
 from pixmux_openai.wire import build_body, error_for, parse_images
 
 __all__ = ["CATALOGUE", "DEFAULT_API_BASE", "validate_params", "build_request", "parse_response", "model_catalogue"]
@@ -154,7 +154,11 @@ _MODELS = (
 CATALOGUE = Catalogue(
     provider=PROVIDER,
     models={info.name: info for info in _MODELS},
-    env={"api_key": ("OPENAI_API_KEY",), "api_base": ("OPENAI_BASE_URL", "OPENAI_API_BASE"), "organization": ("OPENAI_ORG_ID",)},
+    env={
+        "api_key": ("OPENAI_API_KEY",),
+        "api_base": ("OPENAI_BASE_URL", "OPENAI_API_BASE"),
+        "organization": ("OPENAI_ORG_ID",),
+    },
     default_api_base=DEFAULT_API_BASE,
 )
 

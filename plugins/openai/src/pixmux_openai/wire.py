@@ -13,7 +13,6 @@ from typing import Any
 import attrs
 import cattrs
 import httpx
-
 from pixmux.catalogue import ModelInfo
 from pixmux.converters import describe_error, make_converter
 from pixmux.exceptions import (
@@ -73,7 +72,9 @@ class _Payload:
     usage: _Usage | None = None
 
 
-def build_body(request: ImageRequest, model: str, *, openai_params: Iterable[str], extra: bool = True) -> dict[str, Any]:
+def build_body(
+    request: ImageRequest, model: str, *, openai_params: Iterable[str], extra: bool = True
+) -> dict[str, Any]:
     """
     The JSON body for ``/images/generations``: ``model``, ``prompt`` and every set parameter.
 
@@ -125,7 +126,10 @@ def parse_images(response: httpx.Response, *, provider: str, model: str) -> Imag
         ) from exc
     except (cattrs.BaseValidationError, TypeError, AttributeError) as exc:
         raise APIResponseValidationError(
-            f"the response is not an ImagesResponse: {describe_error(exc)}", provider=provider, model=model, response=response
+            f"the response is not an ImagesResponse: {describe_error(exc)}",
+            provider=provider,
+            model=model,
+            response=response,
         ) from exc
     images = tuple(
         ImageObject(b64_json=d.b64_json, url=d.url, revised_prompt=d.revised_prompt)
