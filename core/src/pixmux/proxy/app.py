@@ -1,0 +1,586 @@
+"""
+The gateway's ASGI application: OpenAI's image routes in front of a :class:`pixmux.Router`.
+
+A plain ASGI callable (no framework on the hot path): one dict lookup routes a request,
+the body is read with a size limit, checked, validated against every deployment behind the
+model name with ``Engine.prepare`` (no I/O), sent through the router, and the answer is
+written as OpenAI's ``ImagesResponse`` or ``ErrorResponse``. Nothing escapes as a bare 500.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+import math
+import os
+import time
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from typing import Any
+
+import attrs
+
+import pixmux
+from pixmux._engine import Engine
+from pixmux.exceptions import ConfigurationError, NotFoundError, PixmuxError
+from pixmux.proxy.config import ROUTER_PARAMS, ConfigError, GatewayConfig, load_config
+from pixmux.proxy.encode import GZIP_MIN_BYTES, accepts_gzip, encode_images, encode_json, error_body, gzip_chunks
+from pixmux.proxy.openapi import openapi_document
+from pixmux.router import Router
+
+__all__ = ["Gateway", "GatewayError", "create_app", "app_from_env", "CONFIG_ENV"]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+Headers = list[tuple[bytes, bytes]]
+_Answer = tuple[int, Headers, list[bytes]]
+_Handler = Callable[[Scope, Receive, dict[str, Any]], Awaitable[_Answer]]
+
+#: The environment variable through which ``pixmux serve --workers N`` hands each worker its config path.
+CONFIG_ENV = "PIXMUX_CONFIG"
+
+logger = logging.getLogger("pixmux.proxy")
+
+#: The request fields of OpenAI's ``CreateImageRequest`` and the JSON types each may hold.
+_FIELD_TYPES: Mapping[str, tuple[type, ...]] = {
+    "prompt": (str,),
+    "model": (str,),
+    "n": (int,),
+    "quality": (str,),
+    "response_format": (str,),
+    "size": (str,),
+    "style": (str,),
+    "user": (str,),
+    "background": (str,),
+    "moderation": (str,),
+    "output_format": (str,),
+    "output_compression": (int,),
+    "stream": (bool,),
+    "partial_images": (int,),
+}
+#: Most images one request may ask for (OpenAI's schema); each model may allow fewer.
+MAX_N = 10
+#: Keyword arguments that configure where and as whom a call is made: only the config sets them.
+_CLIENT_FORBIDDEN = frozenset(
+    {
+        "api_key",
+        "api_base",
+        "base_url",
+        "api_version",
+        "organization",
+        "timeout",
+        "custom_llm_provider",
+        "mock_response",
+        "drop_params",
+        "engine",
+        "metadata",
+        *ROUTER_PARAMS,
+    }
+)
+_NOT_FOR_PREPARE = frozenset({"model", "mock_response", *ROUTER_PARAMS})
+_JSON = b"application/json"
+
+
+class GatewayError(Exception):
+    """An error the gateway answers itself, in OpenAI's shape."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        type: str = "invalid_request_error",
+        param: str | None = None,
+        code: str | None = None,
+        headers: Headers | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.type = type
+        self.param = param
+        self.code = code
+        self.headers = headers or []
+
+
+class _ClientGone(Exception):
+    """The client disconnected before its request body arrived."""
+
+
+@attrs.frozen(kw_only=True)
+class _Target:
+    """One deployment behind a model name, as the gateway pre-validates against it."""
+
+    id: str
+    model: str
+    params: Mapping[str, Any]
+    forbidden: frozenset[str]
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+def _printable(value: object, limit: int = 120) -> str:
+    text = str(value)
+    cleaned = "".join(ch if ch.isprintable() and ch != " " else "_" for ch in text[:limit])
+    return cleaned + ("…" if len(text) > limit else "")
+
+
+class Gateway:
+    """
+    The OpenAI-compatible image gateway as an ASGI application.
+
+    Args:
+        config: the checked config (see :func:`pixmux.proxy.config.load_config`).
+        engine: the engine calls go through; a new one (installed plugins) by default.
+
+    Raises:
+        ConfigError: the model list names a provider that is not installed, a deployment's
+            parameters are refused by its model, or the router refuses ``router_settings``.
+    """
+
+    def __init__(self, config: GatewayConfig, *, engine: Engine | None = None) -> None:
+        self.config = config
+        self.engine = engine if engine is not None else Engine()
+        self.router = self._build_router()
+        self.started = int(time.time())
+        self._secrets = set(config.secrets)
+        self._targets = self._check_deployments()
+        self._secret_list = sorted((s for s in self._secrets if len(s) >= 4), key=len, reverse=True)
+        self._master = hashlib.sha256(config.master_key.encode()).digest() if config.master_key else None
+        self._models_body = encode_json(
+            {
+                "object": "list",
+                "data": [
+                    {"id": name, "object": "model", "created": self.started, "owned_by": "pixmux"}
+                    for name in self.router.model_names
+                ],
+            }
+        )
+        self._openapi_body = encode_json(openapi_document(self.router.model_names))
+        self._routes: dict[tuple[str, str], _Handler] = {}
+        for path in ("/v1/images/generations", "/images/generations"):
+            self._routes[("POST", path)] = self._generate
+        for path in ("/v1/models", "/models"):
+            self._routes[("GET", path)] = self._models
+        for path in ("/health/liveliness", "/health/liveness"):
+            self._routes[("GET", path)] = self._liveliness
+        self._routes[("GET", "/health/readiness")] = self._readiness
+        for path in ("/openapi.json", "/v1/openapi.json"):
+            self._routes[("GET", path)] = self._openapi
+        self._paths = {path for _, path in self._routes}
+        self._open_paths = frozenset({"/health/liveliness", "/health/liveness"})
+
+    # ------------------------------------------------------------------ start-up checks
+
+    def _build_router(self) -> Router:
+        path = self.config.path
+        try:
+            return Router(list(self.config.model_list), engine=self.engine, **self.config.router_settings)
+        except TypeError as exc:
+            raise ConfigError(f"{path}: router_settings: {exc}", param="router_settings") from None
+        except ConfigurationError as exc:
+            where = "" if (exc.param or "").startswith("model_list") else "router_settings: "
+            raise ConfigError(f"{path}: {where}{exc.message}", param=exc.param) from None
+
+    def _check_deployments(self) -> dict[str, list[_Target]]:
+        """Resolve every deployment's provider and check its parameters once, at start (no I/O)."""
+        path = self.config.path
+        for index, entry in enumerate(self.config.model_list):
+            params = {k: v for k, v in entry["litellm_params"].items() if k not in _NOT_FOR_PREPARE}
+            model = str(entry["litellm_params"]["model"])
+            where = f"model_list[{index}].litellm_params"
+            try:
+                call = self.engine.prepare(prompt="configuration check", model=model, **params)
+            except PixmuxError as exc:
+                place = f"{where}.{exc.param}" if exc.param and exc.param != "model" else f"{where}.model"
+                raise ConfigError(f"{path}: {place}: {exc.message}", param=place) from None
+            except TypeError as exc:
+                raise ConfigError(f"{path}: {where}: {exc}", param=where) from None
+            for value in (call.deployment.api_key, *call.deployment.settings.values()):
+                if isinstance(value, str):
+                    self._secrets.add(value)
+        targets: dict[str, list[_Target]] = {}
+        for name in self.router.model_names:
+            group = []
+            for deployment in self.router.group(name):
+                params = {k: v for k, v in deployment.params.items() if k not in _NOT_FOR_PREPARE}
+                provider, _ = self.engine.registry.resolve(deployment.model, params.get("custom_llm_provider"))
+                settings = self.engine.registry.get(provider).catalogue.settings
+                group.append(
+                    _Target(
+                        id=deployment.id, model=deployment.model, params=params, forbidden=_CLIENT_FORBIDDEN | settings
+                    )
+                )
+            targets[name] = group
+        return targets
+
+    # ------------------------------------------------------------------ ASGI
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                for note in self.config.warnings:
+                    logger.warning("%s: %s", self.config.path, note)
+                logger.info(
+                    "pixmux gateway %s ready: %d model name(s): %s",
+                    pixmux.__version__,
+                    len(self.router.model_names),
+                    ", ".join(self.router.model_names),
+                )
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                try:
+                    await self.engine.aclose()
+                finally:
+                    await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        request_id = os.urandom(12).hex()
+        method = scope["method"]
+        path = scope["path"]
+        info: dict[str, Any] = {}
+        headers: Headers
+        try:
+            handler = self._routes.get((method, path))
+            model_in_path = None
+            if handler is None:
+                model_in_path = self._azure_model(path)
+                if model_in_path is not None and method == "POST":
+                    handler = self._generate
+            if handler is None:
+                if path in self._paths or model_in_path is not None:
+                    allowed = (
+                        "POST"
+                        if model_in_path is not None
+                        else ",".join(sorted(m for m, p in self._routes if p == path))
+                    )
+                    raise GatewayError(
+                        405, f"method {method} is not allowed on {path}", headers=[(b"allow", allowed.encode())]
+                    )
+                raise GatewayError(404, f"no route {method} {path}; see /openapi.json", code="not_found")
+            if path not in self._open_paths:
+                self._authenticate(scope)
+            info["model"] = model_in_path
+            status, headers, chunks = await handler(scope, receive, info)
+        except _ClientGone:
+            self._log(method=method, path=path, info=info, status=499, started=started, request_id=request_id)
+            return
+        except GatewayError as exc:
+            status, headers, chunks = self._error(exc)
+        except PixmuxError as exc:
+            status, headers, chunks = self._pixmux_error(exc)
+        except Exception:
+            logger.exception("request %s: unexpected error", request_id)
+            status, headers, chunks = self._error(
+                GatewayError(500, f"internal gateway error (request id {request_id})", type="api_error")
+            )
+        await self._respond(
+            scope=scope,
+            send=send,
+            status=status,
+            headers=headers,
+            chunks=chunks,
+            started=started,
+            request_id=request_id,
+            info=info,
+        )
+        self._log(method=method, path=path, info=info, status=status, started=started, request_id=request_id)
+
+    def _azure_model(self, path: str) -> str | None:
+        # /openai/deployments/{model}/images/generations
+        if not path.startswith("/openai/deployments/") or not path.endswith("/images/generations"):
+            return None
+        name = path[len("/openai/deployments/") : -len("/images/generations")]
+        return name if name and "/" not in name else None
+
+    # ------------------------------------------------------------------ auth
+
+    def _authenticate(self, scope: Scope) -> None:
+        if self._master is None:
+            return
+        given = None
+        for key, value in scope["headers"]:
+            if key == b"authorization":
+                scheme, _, token = value.partition(b" ")
+                if scheme.lower() == b"bearer":
+                    given = token.strip()
+            elif key == b"api-key" and given is None:
+                given = value.strip()
+        if not given:
+            raise GatewayError(
+                401,
+                "missing API key: send `Authorization: Bearer <key>` or `api-key: <key>`",
+                type="invalid_request_error",
+                code="invalid_api_key",
+            )
+        if not hmac.compare_digest(hashlib.sha256(given).digest(), self._master):
+            raise GatewayError(401, "incorrect API key", type="invalid_request_error", code="invalid_api_key")
+
+    # ------------------------------------------------------------------ routes
+
+    async def _liveliness(self, scope: Scope, receive: Receive, info: dict[str, Any]) -> _Answer:
+        return 200, [(b"content-type", _JSON)], [b'{"status":"alive"}']
+
+    async def _readiness(self, scope: Scope, receive: Receive, info: dict[str, Any]) -> _Answer:
+        body = encode_json(
+            {
+                "status": "ready",
+                "pixmux_version": pixmux.__version__,
+                "models": self.router.model_names,
+                "deployments": sum(len(group) for group in self._targets.values()),
+            }
+        )
+        return 200, [(b"content-type", _JSON)], [body]
+
+    async def _models(self, scope: Scope, receive: Receive, info: dict[str, Any]) -> _Answer:
+        return 200, [(b"content-type", _JSON)], [self._models_body]
+
+    async def _openapi(self, scope: Scope, receive: Receive, info: dict[str, Any]) -> _Answer:
+        return 200, [(b"content-type", _JSON)], [self._openapi_body]
+
+    async def _read_body(self, scope: Scope, receive: Receive) -> bytes:
+        limit = self.config.max_request_bytes
+        declared = _header(scope, b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise self._too_large(int(declared))
+        chunks = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise _ClientGone
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise self._too_large(size)
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    def _too_large(self, size: int) -> GatewayError:
+        return GatewayError(
+            413,
+            f"the request body is {size} bytes or more; this gateway accepts at most "
+            f"{self.config.max_request_bytes} (general_settings.max_request_size_mb)",
+            code="request_too_large",
+        )
+
+    async def _generate(self, scope: Scope, receive: Receive, info: dict[str, Any]) -> _Answer:
+        raw = await self._read_body(scope, receive)
+        prompt, name, params = self._parse_request(raw, info.get("model"))
+        info["model"] = name
+        self._prevalidate(prompt, name, params)
+        upstream_started = time.perf_counter()
+        response = await self.router.aimage_generation(prompt, model=name, **params)
+        info["upstream"] = time.perf_counter() - upstream_started
+        metadata = response.metadata
+        chunks = encode_images(response.to_dict())
+        headers: Headers = [(b"content-type", _JSON)]
+        deployment = metadata.get("deployment")
+        if deployment is not None:
+            info["deployment"] = deployment
+            headers.append((b"x-pixmux-deployment", _printable(deployment).encode()))
+        for key in ("provider", "model", "attempts"):
+            value = metadata.get(key)
+            if value is not None:
+                headers.append((b"x-pixmux-" + key.encode(), _printable(value).encode()))
+        if response.cost is not None and math.isfinite(response.cost):
+            headers.append((b"x-pixmux-cost", f"{response.cost:.10g}".encode()))
+        elapsed = metadata.get("elapsed")
+        if isinstance(elapsed, int | float):
+            info["provider_time"] = float(elapsed)
+        return 200, headers, chunks
+
+    def _parse_request(self, raw: bytes, model_in_path: str | None) -> tuple[str, str, dict[str, Any]]:
+        try:
+            body = json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise GatewayError(400, f"the request body is not valid JSON: {exc}") from None
+        if not isinstance(body, dict):
+            raise GatewayError(400, "the request body must be a JSON object (OpenAI's CreateImageRequest)")
+        for key, value in body.items():
+            allowed = _FIELD_TYPES.get(key)
+            if allowed is None or value is None:
+                continue
+            if not isinstance(value, allowed) or (bool not in allowed and isinstance(value, bool)):
+                expected = "an integer" if allowed == (int,) else "a boolean" if allowed == (bool,) else "a string"
+                raise GatewayError(400, f"{key} must be {expected}, not {type(value).__name__}", param=key)
+        prompt = body.pop("prompt", None)
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise GatewayError(400, "prompt is required: a non-empty string", param="prompt")
+        name = body.pop("model", None)
+        if model_in_path is not None:
+            name = model_in_path
+        if name is None:
+            raise GatewayError(
+                400, f"model is required; configured models: {', '.join(self.router.model_names)}", param="model"
+            )
+        if body.get("stream"):
+            raise GatewayError(400, "stream=true is not supported by this gateway", param="stream")
+        if body.get("partial_images"):
+            raise GatewayError(
+                400, "partial_images needs streaming, which this gateway does not support", param="partial_images"
+            )
+        body.pop("stream", None)
+        body.pop("partial_images", None)
+        n = body.get("n")
+        if n is not None and not 1 <= n <= MAX_N:
+            raise GatewayError(400, f"n={n} is out of range; accepted: 1 to {MAX_N}", param="n")
+        params = {key: value for key, value in body.items() if value is not None}
+        return prompt, name, params
+
+    def _prevalidate(self, prompt: str, name: str, params: dict[str, Any]) -> None:
+        targets = self._targets.get(name)
+        if targets is None:
+            raise GatewayError(
+                404,
+                f"model {name!r} is not configured on this gateway; available: {', '.join(self.router.model_names)}",
+                param="model",
+                code="model_not_found",
+            )
+        first: PixmuxError | None = None
+        for target in targets:
+            for key in params:
+                if key in target.forbidden:
+                    raise GatewayError(400, f"{key} is set by the gateway's config, not by clients", param=key)
+            try:
+                self.engine.prepare(prompt=prompt, model=target.model, **{**params, **target.params})
+            except PixmuxError as exc:
+                first = first or exc
+                continue
+            except TypeError as exc:
+                raise GatewayError(400, f"invalid parameters: {exc}") from None
+            return
+        if first is not None:
+            raise first
+
+    # ------------------------------------------------------------------ answers
+
+    def _scrub(self, text: str) -> str:
+        for secret in self._secret_list:
+            if secret in text:
+                text = text.replace(secret, "***")
+        return text
+
+    def _error(self, exc: GatewayError) -> _Answer:
+        body = error_body(self._scrub(exc.message), type=exc.type, param=exc.param, code=exc.code)
+        return exc.status, [(b"content-type", _JSON), *exc.headers], [body]
+
+    def _pixmux_error(self, exc: PixmuxError) -> _Answer:
+        status = exc.status_code if isinstance(exc.status_code, int) and 400 <= exc.status_code <= 599 else 500
+        if isinstance(exc, NotFoundError) and exc.param == "model" and exc.response is None:
+            code: str | None = "model_not_found"
+        else:
+            code = exc.code
+        headers: Headers = []
+        if exc.retry_after is not None and math.isfinite(exc.retry_after):
+            headers.append((b"retry-after", str(max(0, math.ceil(exc.retry_after))).encode()))
+            headers.append((b"retry-after-ms", str(max(0, round(exc.retry_after * 1000))).encode()))
+        if exc.provider:
+            headers.append((b"x-pixmux-provider", _printable(exc.provider).encode()))
+        error = GatewayError(status, str(exc), type=exc.openai_type, param=exc.param, code=code, headers=headers)
+        return self._error(error)
+
+    async def _respond(
+        self,
+        *,
+        scope: Scope,
+        send: Send,
+        status: int,
+        headers: Headers,
+        chunks: list[bytes],
+        started: float,
+        request_id: str,
+        info: Mapping[str, Any],
+    ) -> None:
+        size = sum(len(chunk) for chunk in chunks)
+        headers.append((b"x-request-id", request_id.encode()))
+        if size >= GZIP_MIN_BYTES:
+            headers.append((b"vary", b"accept-encoding"))
+            if accepts_gzip(_header(scope, b"accept-encoding")):
+                compressed = (
+                    await asyncio.to_thread(gzip_chunks, chunks, size)
+                    if size >= 256 * 1024
+                    else gzip_chunks(chunks, size)
+                )
+                chunks = [compressed]
+                size = len(compressed)
+                headers.append((b"content-encoding", b"gzip"))
+        headers.append((b"content-length", str(size).encode()))
+        total = time.perf_counter() - started
+        upstream = info.get("upstream")
+        if upstream is not None:
+            provider = info.get("provider_time", upstream)
+            overhead = max(0.0, total - min(provider, upstream))
+            headers.append((b"x-pixmux-overhead-ms", f"{overhead * 1000:.3f}".encode()))
+            headers.append(
+                (b"server-timing", f"gateway;dur={overhead * 1000:.3f}, provider;dur={provider * 1000:.3f}".encode())
+            )
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        last = len(chunks) - 1
+        for index, chunk in enumerate(chunks):
+            await send({"type": "http.response.body", "body": chunk, "more_body": index < last})
+        if not chunks:
+            await send({"type": "http.response.body", "body": b""})
+
+    def _log(
+        self, *, method: str, path: str, info: Mapping[str, Any], status: int, started: float, request_id: str
+    ) -> None:
+        if not logger.isEnabledFor(logging.INFO):
+            return
+        model = info.get("model")
+        logger.info(
+            "%s %s model=%s status=%d duration_ms=%.1f deployment=%s request_id=%s",
+            method,
+            _printable(path),
+            _printable(model) if model is not None else "-",
+            status,
+            (time.perf_counter() - started) * 1000,
+            _printable(info.get("deployment", "-")),
+            request_id,
+        )
+
+
+def create_app(
+    config: GatewayConfig | str | os.PathLike[str],
+    *,
+    engine: Engine | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Gateway:
+    """
+    The gateway for a config (a checked :class:`GatewayConfig` or a path to the YAML file).
+
+    Raises:
+        ConfigError: the config is wrong (see :func:`pixmux.proxy.config.load_config`).
+    """
+    if not isinstance(config, GatewayConfig):
+        config = load_config(config, environ=environ)
+    return Gateway(config, engine=engine)
+
+
+def app_from_env() -> Gateway:
+    """The gateway for the config named by ``PIXMUX_CONFIG`` (each worker of ``pixmux serve --workers N``)."""
+    path = os.environ.get(CONFIG_ENV)
+    if not path:
+        raise ConfigError(f"{CONFIG_ENV} is not set; start the gateway with `pixmux serve --config FILE`")
+    return create_app(path)
