@@ -38,6 +38,10 @@ _DEPLOYMENT_FIELDS = ("api_key", "api_base", "api_version", "organization")
 _CORE_ONLY = frozenset({"timeout", "custom_llm_provider", "drop_params", "mock_response", *_DEPLOYMENT_FIELDS})
 _MOCK_PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP43+AAAARBAcAM0e2RAAAAAElFTkSuQmCC"
 _PARSE_FAILURES = (KeyError, IndexError, TypeError, ValueError, AttributeError)
+#: Settings whose names contain one of these hold secrets, kept out of error messages like the key.
+_SECRET_WORDS = ("key", "secret", "token", "password", "credential")
+#: Shorter strings are not redacted (they would mangle ordinary words in a message).
+_MIN_SECRET = 6
 
 
 class PixmuxWarning(UserWarning):
@@ -300,6 +304,9 @@ class Engine:
                 dropped.append(note)
                 request = request.without(param)
                 continue
+            except PixmuxError as exc:  # an extension's guardrail, a plugin's own check
+                exc.with_context(provider=provider.name, model=request.model)
+                raise
             if changed is not None:
                 if not isinstance(changed, ImageRequest):
                     raise ConfigurationError(
@@ -332,7 +339,10 @@ class Engine:
             found, auth = self._cached_auth(call)
             if found:
                 return auth
-            resolved: Auth | None = call.provider.hooks.resolve_auth(deployment=call.deployment)
+            try:
+                resolved: Auth | None = call.provider.hooks.resolve_auth(deployment=call.deployment)
+            except PixmuxError as exc:
+                raise self._redacted(call, exc.with_context(provider=call.provider.name, model=call.request.model))
             self._auth[(call.provider.name, call.deployment)] = resolved
             return resolved
 
@@ -348,10 +358,34 @@ class Engine:
 
     # ----------------------------------------------------------------- hooks around I/O
 
+    def _secrets(self, call: Call) -> list[str]:
+        """The strings an error message must never show: the key, a cached token, secret-named settings."""
+        found = [call.deployment.api_key]
+        auth = self._auth.get((call.provider.name, call.deployment))
+        if auth is not None and isinstance(auth.value, str):
+            found.append(auth.value)
+        for name, value in call.deployment.settings.items():
+            if isinstance(value, str) and any(word in name.lower() for word in _SECRET_WORDS):
+                found.append(value)
+        return [secret for secret in found if secret and len(secret) >= _MIN_SECRET]
+
+    def _redacted(self, call: Call, error: PixmuxError) -> PixmuxError:
+        """``error`` with every secret of the call removed from its message (providers echo keys back)."""
+        message = error.message
+        for secret in self._secrets(call):
+            message = message.replace(secret, "[redacted]")
+        if message != error.message:
+            error.message = message
+            error.args = (message, *error.args[1:])
+        return error
+
     def _build(self, call: Call, auth: Auth | None) -> list[httpx.Request]:
-        built = call.provider.hooks.build_request(
-            request=call.request, deployment=call.deployment, model=call.info, auth=auth
-        )
+        try:
+            built = call.provider.hooks.build_request(
+                request=call.request, deployment=call.deployment, model=call.info, auth=auth
+            )
+        except PixmuxError as exc:
+            raise self._redacted(call, exc.with_context(provider=call.provider.name, model=call.request.model))
         requests = [built] if isinstance(built, httpx.Request) else list(built)
         if not requests or not all(isinstance(item, httpx.Request) for item in requests):
             raise ConfigurationError(
@@ -366,17 +400,19 @@ class Engine:
                 response=response, request=call.request, deployment=call.deployment, model=call.info
             )
         except PixmuxError as exc:
+            error = self._redacted(call, exc.with_context(provider=call.provider.name, model=call.request.model))
             if exc.status_code == 401:
                 self.forget_auth(call.deployment)
-            raise exc.with_context(provider=call.provider.name, model=call.request.model) from exc.__cause__
+            raise error from exc.__cause__
         except _PARSE_FAILURES as exc:
-            raise APIResponseValidationError(
+            unreadable = APIResponseValidationError(
                 f"could not read the provider's response (HTTP {response.status_code}): {type(exc).__name__}: {exc}",
                 provider=call.provider.name,
                 model=call.request.model,
                 status_code=502,
                 response=response,
-            ) from exc
+            )
+            raise self._redacted(call, unreadable) from exc
         if not isinstance(parsed, ImageResponse | FollowUp):
             raise ConfigurationError(
                 f"provider {call.provider.name!r}: parse_response returned {type(parsed).__name__}",
@@ -406,11 +442,12 @@ class Engine:
                 provider=call.provider.name,
                 model=call.request.model,
             )
-        return APIConnectionError(
+        unreachable = APIConnectionError(
             f"could not reach the provider: {type(exc).__name__}: {exc}",
             provider=call.provider.name,
             model=call.request.model,
         )
+        return self._redacted(call, unreachable)
 
     @staticmethod
     def _out_of_time(call: Call) -> Timeout:

@@ -248,7 +248,8 @@ def check_request(request: ImageRequest, info: ModelInfo, *, provider: str) -> N
             if name not in info.params:
                 accepted = _accepted(info.params) or "none"
                 raise UnsupportedParamsError(
-                    f"{name!r} is not a parameter {model} accepts; provider-specific parameters accepted: {accepted}",
+                    f"{name}={request.params[name]!r}: {name!r} is not a parameter {model} accepts; "
+                    f"provider-specific parameters accepted: {accepted}",
                     provider=provider,
                     model=model,
                     param=name,
