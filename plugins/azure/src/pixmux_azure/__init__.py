@@ -1,0 +1,3 @@
+"""pixmux-azure."""
+
+__version__ = "1.0.0"
