@@ -188,8 +188,9 @@ class Gateway:
         except TypeError as exc:
             raise ConfigError(f"{path}: router_settings: {exc}", param="router_settings") from None
         except ConfigurationError as exc:
-            where = "" if (exc.param or "").startswith("model_list") else "router_settings: "
-            raise ConfigError(f"{path}: {where}{exc.message}", param=exc.param) from None
+            param = exc.param or ""
+            where = param if param.startswith("model_list") else f"router_settings.{param}" if param else "router_settings"
+            raise ConfigError(f"{path}: {where}: {exc.message}", param=where) from None
 
     def _check_deployments(self) -> dict[str, list[_Target]]:
         """Resolve every deployment's provider and check its parameters once, at start (no I/O)."""
@@ -208,20 +209,17 @@ class Gateway:
             for value in (call.deployment.api_key, *call.deployment.settings.values()):
                 if isinstance(value, str):
                     self._secrets.add(value)
-        targets: dict[str, list[_Target]] = {}
-        for name in self.router.model_names:
-            group = []
-            for deployment in self.router.group(name):
-                params = {k: v for k, v in deployment.params.items() if k not in _NOT_FOR_PREPARE}
-                provider, _ = self.engine.registry.resolve(deployment.model, params.get("custom_llm_provider"))
-                settings = self.engine.registry.get(provider).catalogue.settings
-                group.append(
-                    _Target(
-                        id=deployment.id, model=deployment.model, params=params, forbidden=_CLIENT_FORBIDDEN | settings
-                    )
-                )
-            targets[name] = group
-        return targets
+        return {name: self._group_targets(name) for name in self.router.model_names}
+
+    def _group_targets(self, name: str) -> list[_Target]:
+        group = []
+        for deployment in self.router.group(name):
+            params = {k: v for k, v in deployment.params.items() if k not in _NOT_FOR_PREPARE}
+            provider, _ = self.engine.registry.resolve(deployment.model, params.get("custom_llm_provider"))
+            settings = self.engine.registry.get(provider).catalogue.settings
+            forbidden = _CLIENT_FORBIDDEN | settings
+            group.append(_Target(id=deployment.id, model=deployment.model, params=params, forbidden=forbidden))
+        return group
 
     # ------------------------------------------------------------------ ASGI
 
@@ -451,6 +449,11 @@ class Gateway:
 
     def _prevalidate(self, prompt: str, name: str, params: dict[str, Any]) -> None:
         targets = self._targets.get(name)
+        if targets is None and len(name) <= 256:
+            try:  # an alias the router knows (router_settings.model_group_alias)
+                targets = self._targets[name] = self._group_targets(name)
+            except PixmuxError:
+                targets = None
         if targets is None:
             raise GatewayError(
                 404,

@@ -1,0 +1,391 @@
+"""The gateway's routes, auth, validation and errors, in-process through ASGI."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+from typing import Any
+
+import httpx
+import pytest
+from gateway_support import MASTER_KEY, UPSTREAM_KEY, auth, config_dict, make_gateway
+
+GEN = "/v1/images/generations"
+
+
+def body(**fields: Any) -> dict[str, Any]:
+    return {"model": "sd", "prompt": "an otter", **fields}
+
+
+async def test_generate_returns_openai_images_response(client: Any, images_schema: Any) -> None:
+    """A url-mode generation comes back as OpenAI's ImagesResponse."""
+    response = await client.post(GEN, json=body(response_format="url", n=2), headers=auth())
+
+    assert 200 == response.status_code
+    images_schema.validate(response.json())
+    assert ["https://images.example.test/0.png", "https://images.example.test/1.png"] == [
+        d["url"] for d in response.json()["data"]
+    ]
+
+
+async def test_generate_b64_mode(client: Any, images_schema: Any) -> None:
+    """A b64 generation carries the provider's base64 unchanged."""
+    response = await client.post(GEN, json=body(response_format="b64_json"), headers=auth())
+
+    images_schema.validate(response.json())
+    assert base64.b64decode(response.json()["data"][0]["b64_json"]).startswith(b"\x89PNG")
+
+
+async def test_generate_short_route_works_like_v1(client: Any, gateway: Any) -> None:
+    """POST /images/generations serves the same as /v1/images/generations."""
+    response = await client.post("/images/generations", json=body(), headers=auth())
+
+    assert 200 == response.status_code
+    assert 1 == len(gateway[1].requests)
+
+
+async def test_generate_forwards_to_the_configured_deployment(client: Any, gateway: Any) -> None:
+    """The provider receives the deployment's model, endpoint and key; the client's params pass through."""
+    await client.post(GEN, json=body(size="512x512", seed=7), headers=auth())
+
+    sent = gateway[1].requests[0]
+    assert "http://upstream.test/v1/images/generations" == str(sent.url)
+    assert f"Bearer {UPSTREAM_KEY}" == sent.headers["authorization"]
+    assert {"model": "sd-xl", "prompt": "an otter", "size": "512x512", "seed": 7} == json.loads(sent.content)
+
+
+async def test_generate_headers_name_request_deployment_cost_and_overhead(client: Any) -> None:
+    """Response headers carry the request id, the deployment, the cost where known and the gateway's own time."""
+    response = await client.post(
+        GEN, json={"model": "gpt-image-1", "prompt": "otter", "quality": "low", "size": "1024x1024"}, headers=auth()
+    )
+
+    assert 200 == response.status_code
+    assert len(response.headers["x-request-id"]) >= 16
+    assert "gpt-image-1-1" == response.headers["x-pixmux-deployment"]
+    assert 0.011 == pytest.approx(float(response.headers["x-pixmux-cost"]))
+    assert float(response.headers["x-pixmux-overhead-ms"]) >= 0
+    assert "gateway;dur=" in response.headers["server-timing"]
+
+
+async def test_generate_request_ids_differ(client: Any) -> None:
+    """Each request gets its own id."""
+    first = await client.post(GEN, json=body(), headers=auth())
+    second = await client.post(GEN, json=body(), headers=auth())
+
+    assert first.headers["x-request-id"] != second.headers["x-request-id"]
+
+
+async def test_azure_route_takes_the_model_from_the_path(client: Any, gateway: Any) -> None:
+    """POST /openai/deployments/{model}/images/generations serves Azure clients; the path names the model."""
+    response = await client.post(
+        "/openai/deployments/sd/images/generations?api-version=2025-04-01-preview",
+        json={"prompt": "otter", "model": "ignored"},
+        headers={"api-key": MASTER_KEY},
+    )
+
+    assert 200 == response.status_code
+    assert "sd-local" == response.headers["x-pixmux-deployment"]
+
+
+async def test_mock_deployment_answers_without_network(client: Any, gateway: Any, images_schema: Any) -> None:
+    """A deployment with mock_response answers a valid image and sends nothing upstream."""
+    response = await client.post(GEN, json={"model": "demo", "prompt": "otter"}, headers=auth())
+
+    images_schema.validate(response.json())
+    assert [] == gateway[1].requests
+
+
+@pytest.mark.parametrize("path", ["/v1/models", "/models"])
+async def test_models_lists_configured_names(client: Any, path: str) -> None:
+    """GET /v1/models and /models list the model names in OpenAI's list shape."""
+    response = await client.get(path, headers=auth())
+
+    assert 200 == response.status_code
+    assert "list" == response.json()["object"]
+    assert ["sd", "gpt-image-1", "demo"] == [m["id"] for m in response.json()["data"]]
+    assert {"model"} == {m["object"] for m in response.json()["data"]}
+
+
+async def test_liveliness_needs_no_key(client: Any) -> None:
+    """GET /health/liveliness answers without a key."""
+    response = await client.get("/health/liveliness")
+
+    assert 200 == response.status_code
+    assert "alive" == response.json()["status"]
+
+
+async def test_readiness_never_calls_a_provider(client: Any, gateway: Any) -> None:
+    """GET /health/readiness reports ready without any generation."""
+    response = await client.get("/health/readiness", headers=auth())
+
+    assert 200 == response.status_code
+    assert ["sd", "gpt-image-1", "demo"] == response.json()["models"]
+    assert [] == gateway[1].requests
+
+
+async def test_readiness_needs_the_key(client: Any, error_schema: Any) -> None:
+    """Every route but liveliness needs the master key."""
+    response = await client.get("/health/readiness")
+
+    assert 401 == response.status_code
+    error_schema.validate(response.json())
+
+
+async def test_openapi_document_lists_every_route(client: Any) -> None:
+    """GET /openapi.json describes the gateway's routes."""
+    document = (await client.get("/openapi.json", headers=auth())).json()
+
+    assert document["openapi"].startswith("3.1")
+    assert {
+        "/v1/images/generations",
+        "/images/generations",
+        "/openai/deployments/{model}/images/generations",
+        "/v1/models",
+        "/models",
+        "/health/liveliness",
+        "/health/readiness",
+        "/openapi.json",
+    } <= set(document["paths"])
+
+
+# ---------------------------------------------------------------------- auth
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"Authorization": "Bearer wrong"}, {"api-key": "wrong"}, {"Authorization": MASTER_KEY}, {"Authorization": "Basic x"}],
+)
+async def test_auth_refuses_missing_or_wrong_key(client: Any, gateway: Any, error_schema: Any, headers: Any) -> None:
+    """A missing or wrong key is a 401 in OpenAI's shape, and nothing is sent upstream."""
+    response = await client.post(GEN, json=body(), headers=headers)
+
+    assert 401 == response.status_code
+    error_schema.validate(response.json())
+    assert "invalid_api_key" == response.json()["error"]["code"]
+    assert [] == gateway[1].requests
+
+
+@pytest.mark.parametrize("headers", [{"Authorization": f"Bearer {MASTER_KEY}"}, {"api-key": MASTER_KEY}, {"authorization": f"bearer {MASTER_KEY}"}])
+async def test_auth_accepts_bearer_or_api_key(client: Any, headers: Any) -> None:
+    """The key is accepted as a bearer token or in api-key."""
+    response = await client.post(GEN, json=body(), headers=headers)
+
+    assert 200 == response.status_code
+
+
+async def test_auth_open_gateway_without_master_key() -> None:
+    """Without a master key every request is accepted, and the config warns."""
+    gateway, _ = make_gateway(config_dict(master_key=None))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=gateway), base_url="http://g") as client:
+        response = await client.post(GEN, json=body())
+
+    assert 200 == response.status_code
+    assert any("master_key" in note for note in gateway.config.warnings)
+
+
+# ---------------------------------------------------------------------- validation before upstream
+
+
+@pytest.mark.parametrize(
+    ("payload", "status", "param"),
+    [
+        ({"model": "nope", "prompt": "otter"}, 404, "model"),
+        ({"prompt": "otter"}, 400, "model"),
+        ({"model": "sd"}, 400, "prompt"),
+        ({"model": "sd", "prompt": "  "}, 400, "prompt"),
+        ({"model": "sd", "prompt": 3}, 400, "prompt"),
+        ({"model": "gpt-image-1", "prompt": "otter", "size": "640x480"}, 400, "size"),
+        ({"model": "gpt-image-1", "prompt": "otter", "response_format": "url"}, 400, "response_format"),
+        ({"model": "gpt-image-1", "prompt": "otter", "style": "vivid"}, 400, "style"),
+        ({"model": "gpt-image-1", "prompt": "otter", "seed": 3}, 400, "seed"),
+        ({"model": "sd", "prompt": "otter", "n": 0}, 400, "n"),
+        ({"model": "sd", "prompt": "otter", "n": 11}, 400, "n"),
+        ({"model": "sd", "prompt": "otter", "n": "2"}, 400, "n"),
+        ({"model": "sd", "prompt": "otter", "n": True}, 400, "n"),
+        ({"model": "sd", "prompt": "otter", "size": 1024}, 400, "size"),
+        ({"model": "sd", "prompt": "otter", "stream": True}, 400, "stream"),
+        ({"model": "sd", "prompt": "otter", "api_base": "http://evil.test/v1"}, 400, "api_base"),
+        ({"model": "sd", "prompt": "otter", "api_key": "mine"}, 400, "api_key"),
+        ({"model": "sd", "prompt": "otter", "mock_response": True}, 400, "mock_response"),
+    ],
+)
+async def test_validation_refuses_before_any_upstream_call(
+    client: Any, gateway: Any, error_schema: Any, payload: Any, status: int, param: str
+) -> None:
+    """Bad requests are answered 400/404 naming the param, and the provider is never called."""
+    response = await client.post(GEN, json=payload, headers=auth())
+
+    assert status == response.status_code, response.text
+    error_schema.validate(response.json())
+    assert param == response.json()["error"]["param"]
+    assert [] == gateway[1].requests
+
+
+@pytest.mark.parametrize("content", [b"{not json", b"[1, 2]", b'"otter"', b"\xff\xfe"])
+async def test_validation_refuses_a_body_that_is_not_a_json_object(client: Any, error_schema: Any, content: bytes) -> None:
+    """A body that is not a JSON object is a 400 in OpenAI's shape."""
+    response = await client.post(GEN, content=content, headers=auth())
+
+    assert 400 == response.status_code
+    error_schema.validate(response.json())
+
+
+async def test_validation_refuses_oversized_bodies(client: Any, gateway: Any, error_schema: Any) -> None:
+    """A body over general_settings.max_request_size_mb is a 413 and is not forwarded."""
+    response = await client.post(GEN, json=body(prompt="x" * (2 * 1024 * 1024)), headers=auth())
+
+    assert 413 == response.status_code
+    error_schema.validate(response.json())
+    assert [] == gateway[1].requests
+
+
+async def test_validation_nulls_mean_unset(client: Any, gateway: Any) -> None:
+    """Fields sent as null (as some clients do) are treated as not given."""
+    response = await client.post(GEN, json=body(size=None, n=None, style=None), headers=auth())
+
+    assert 200 == response.status_code
+    assert {"model": "sd-xl", "prompt": "an otter"} == json.loads(gateway[1].requests[0].content)
+
+
+# ---------------------------------------------------------------------- routing errors
+
+
+async def test_unknown_route_is_404_in_openai_shape(client: Any, error_schema: Any) -> None:
+    """An unknown path is a 404 ErrorResponse."""
+    response = await client.get("/v1/chat/completions", headers=auth())
+
+    assert 404 == response.status_code
+    error_schema.validate(response.json())
+
+
+async def test_wrong_method_is_405_in_openai_shape(client: Any, error_schema: Any) -> None:
+    """GET on the generation route is a 405 ErrorResponse naming the allowed method."""
+    response = await client.get(GEN, headers=auth())
+
+    assert 405 == response.status_code
+    assert "POST" == response.headers["allow"]
+    error_schema.validate(response.json())
+
+
+# ---------------------------------------------------------------------- upstream errors
+
+
+async def test_upstream_rate_limit_keeps_status_message_and_retry_after(client: Any, error_schema: Any) -> None:
+    """A provider 429 comes back as 429 with its message and Retry-After."""
+    response = await client.post(GEN, json=body(prompt="rate-limit please"), headers=auth())
+
+    assert 429 == response.status_code
+    error_schema.validate(response.json())
+    assert "7" == response.headers["retry-after"]
+    assert "Rate limit reached for images per minute" in response.json()["error"]["message"]
+    assert "rate_limit_error" == response.json()["error"]["type"]
+
+
+async def test_upstream_content_policy_is_400(client: Any, error_schema: Any) -> None:
+    """A safety refusal is a 400 with the provider's code."""
+    response = await client.post(GEN, json=body(prompt="forbidden-words"), headers=auth())
+
+    assert 400 == response.status_code
+    error_schema.validate(response.json())
+    assert "content_policy_violation" == response.json()["error"]["code"]
+
+
+async def test_upstream_server_error_is_reported_not_hidden(client: Any, error_schema: Any) -> None:
+    """A provider 500 comes back as a 500 ErrorResponse with the provider's message."""
+    response = await client.post(GEN, json=body(prompt="explode"), headers=auth())
+
+    assert 500 == response.status_code
+    error_schema.validate(response.json())
+    assert "error while processing your request" in response.json()["error"]["message"]
+
+
+async def test_upstream_unreachable_is_502(error_schema: Any) -> None:
+    """A provider that cannot be reached is a 502 ErrorResponse."""
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+    gateway, _ = make_gateway(handler=refuse)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=gateway), base_url="http://g") as client:
+        response = await client.post(GEN, json=body(), headers=auth())
+
+    assert 502 == response.status_code
+    error_schema.validate(response.json())
+
+
+async def test_unexpected_failure_is_a_500_error_response_without_traceback(error_schema: Any) -> None:
+    """A bug anywhere below still answers OpenAI's ErrorResponse, with no traceback."""
+
+    def crash(request: httpx.Request) -> httpx.Response:
+        raise RuntimeError("boom in a transport")
+
+    gateway, _ = make_gateway(handler=crash)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=gateway), base_url="http://g") as client:
+        response = await client.post(GEN, json=body(), headers=auth())
+
+    assert 500 == response.status_code
+    error_schema.validate(response.json())
+    assert "Traceback" not in response.text
+    assert "boom" not in response.text
+
+
+async def test_secrets_never_reach_responses_or_logs(client: Any, caplog: Any) -> None:
+    """A provider message that echoes the upstream key is scrubbed; logs hold no key."""
+    caplog.set_level(logging.DEBUG, logger="pixmux.proxy")
+    response = await client.post(GEN, json=body(prompt="leak-key"), headers=auth())
+
+    assert 401 == response.status_code
+    assert UPSTREAM_KEY not in response.text
+    assert "Incorrect API key provided" in response.json()["error"]["message"]
+    assert UPSTREAM_KEY not in caplog.text
+    assert MASTER_KEY not in caplog.text
+
+
+async def test_log_one_line_per_request(client: Any, caplog: Any) -> None:
+    """Each request logs one line with method, route, model, status and duration."""
+    caplog.set_level(logging.INFO, logger="pixmux.proxy")
+    await client.post(GEN, json=body(), headers=auth())
+    await client.post(GEN, json={"model": "nope", "prompt": "x"}, headers=auth())
+
+    lines = [r.getMessage() for r in caplog.records if r.name == "pixmux.proxy"]
+    assert 2 == len(lines)
+    assert lines[0].startswith("POST /v1/images/generations model=sd status=200 duration_ms=")
+    assert "model=nope status=404" in lines[1]
+
+
+# ---------------------------------------------------------------------- bodies
+
+
+async def test_gzip_when_the_client_accepts_it(client: Any) -> None:
+    """Big answers are gzip-compressed for clients that send Accept-Encoding: gzip."""
+    response = await client.post(
+        GEN, json=body(x_image_bytes=200_000), headers={**auth(), "accept-encoding": "gzip"}
+    )
+
+    assert "gzip" == response.headers["content-encoding"]
+    assert 200_008 == len(base64.b64decode(response.json()["data"][0]["b64_json"]))
+
+
+async def test_no_gzip_when_the_client_does_not_ask(gateway: Any) -> None:
+    """Without Accept-Encoding the body is plain JSON."""
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=gateway[0]), base_url="http://g") as client:
+        response = await client.post(
+            GEN, json=body(x_image_bytes=50_000), headers={**auth(), "accept-encoding": "identity"}
+        )
+
+    assert "content-encoding" not in response.headers
+    assert int(response.headers["content-length"]) == len(response.content)
+
+
+async def test_large_b64_images_flow_through_intact(client: Any, images_schema: Any) -> None:
+    """Three multi-megabyte base64 images arrive byte for byte, gzipped or not."""
+    for encoding in ("identity", "gzip"):
+        response = await client.post(
+            GEN, json=body(x_image_bytes=3_000_000, n=3), headers={**auth(), "accept-encoding": encoding}
+        )
+        payload = response.json()
+        assert (encoding == "gzip") == (response.headers.get("content-encoding") == "gzip")
+        images_schema.validate(payload)
+        assert [3_000_008] * 3 == [len(base64.b64decode(d["b64_json"])) for d in payload["data"]]
