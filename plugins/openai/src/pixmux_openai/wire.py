@@ -7,6 +7,8 @@ reuse it instead of copying it.
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Iterable
 from typing import Any
 
@@ -23,12 +25,30 @@ from pixmux.exceptions import (
     error_from_response,
     provider_message,
 )
-from pixmux.types import ImageObject, ImageRequest, ImageResponse, InputTokensDetails, OutputTokensDetails, Usage
+from pixmux.types import (
+    ImageObject,
+    ImageRequest,
+    ImageResponse,
+    InputTokensDetails,
+    OutputTokensDetails,
+    Usage,
+    image_extension,
+)
 
-__all__ = ["build_body", "parse_images", "error_for", "CONTENT_POLICY_CODES"]
+__all__ = ["build_body", "parse_images", "error_for", "as_data_urls", "CONTENT_POLICY_CODES"]
 
 #: Error codes OpenAI (and Azure) use for safety refusals.
 CONTENT_POLICY_CODES = frozenset({"content_policy_violation", "moderation_blocked", "content_filter"})
+
+#: MIME types for the extensions :func:`pixmux.types.image_extension` reports.
+_MIME_TYPES = {
+    "png": "image/png",
+    "jpeg": "image/jpeg",
+    "webp": "image/webp",
+    "gif": "image/gif",
+    "avif": "image/avif",
+    "svg": "image/svg+xml",
+}
 
 _converter = make_converter()
 
@@ -185,3 +205,30 @@ def error_for(response: httpx.Response, *, provider: str, info: ModelInfo) -> Pi
             param="model",
         )
     return error
+
+
+def as_data_urls(response: ImageResponse, *, provider: str, model: str) -> ImageResponse:
+    """
+    A copy whose base64 images are ``data:`` URLs: ``response_format="url"`` on a provider that only answers base64.
+
+    The MIME type is judged from the image's bytes (``image/jpeg``, ``image/png``, ...);
+    images that already have a URL are kept as they are.
+
+    Raises:
+        APIResponseValidationError: an image's base64 is not valid.
+    """
+    images = []
+    for image in response.data:
+        if image.b64_json is None:
+            images.append(image)
+            continue
+        try:
+            data = base64.b64decode(image.b64_json, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise APIResponseValidationError(
+                f"b64_json is not valid base64: {exc}", provider=provider, model=model
+            ) from exc
+        mime = _MIME_TYPES.get(image_extension(data), "application/octet-stream")
+        url = f"data:{mime};base64,{image.b64_json}"
+        images.append(ImageObject(url=url, revised_prompt=image.revised_prompt))
+    return attrs.evolve(response, data=tuple(images))
