@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from pixmux._engine import DEFAULT_MODEL, default_engine
+from pixmux._retry import DEFAULT_NUM_RETRIES
 from pixmux.types import ImageResponse
 
 
@@ -19,6 +20,7 @@ def image_generation(
     style: str | None = None,
     user: str | None = None,
     timeout: float | None = 600,
+    num_retries: int = DEFAULT_NUM_RETRIES,
     api_key: str | None = None,
     api_base: str | None = None,
     api_version: str | None = None,
@@ -37,7 +39,10 @@ def image_generation(
         n: how many images.
         quality, response_format, size, style, user: OpenAI's parameters; each provider maps
             them to its own or refuses what its model cannot do.
-        timeout: seconds for the whole call, follow-ups included.
+        timeout: seconds for the whole call, follow-ups and retries included.
+        num_retries: how many more times to try after a 429, 408, 5xx, connection error or
+            timeout (never after a refusal or another 4xx), waiting with exponential backoff
+            and jitter, or as long as the provider's ``Retry-After`` says, within ``timeout``.
         api_key, api_base, api_version: credentials and endpoint; by default read from the
             provider's environment variables.
         custom_llm_provider: force a provider for a model name without a prefix.
@@ -66,6 +71,7 @@ def image_generation(
         style=style,
         user=user,
         timeout=timeout,
+        num_retries=num_retries,
         api_key=api_key,
         api_base=api_base,
         api_version=api_version,
@@ -87,6 +93,7 @@ async def aimage_generation(
     style: str | None = None,
     user: str | None = None,
     timeout: float | None = 600,
+    num_retries: int = DEFAULT_NUM_RETRIES,
     api_key: str | None = None,
     api_base: str | None = None,
     api_version: str | None = None,
@@ -106,6 +113,7 @@ async def aimage_generation(
         style=style,
         user=user,
         timeout=timeout,
+        num_retries=num_retries,
         api_key=api_key,
         api_base=api_base,
         api_version=api_version,

@@ -16,6 +16,7 @@ import attrs
 import httpx
 
 from pixmux._plugins import Provider, Registry
+from pixmux._retry import Backoff, acall_with_retries, call_with_retries, pop_num_retries
 from pixmux.catalogue import ModelInfo
 from pixmux.exceptions import (
     APIConnectionError,
@@ -131,6 +132,7 @@ class Engine:
         transport: the ``httpx`` transport for the sync client (tests pass ``httpx.MockTransport``).
         async_transport: the transport for the async client.
         environ: where credentials are read from; ``os.environ`` by default.
+        retry: how retries wait (:class:`pixmux._retry.Backoff`); tests inject a sleep that does not sleep.
     """
 
     def __init__(
@@ -142,6 +144,7 @@ class Engine:
         transport: httpx.BaseTransport | None = None,
         async_transport: httpx.AsyncBaseTransport | None = None,
         environ: Mapping[str, str] | None = None,
+        retry: Backoff | None = None,
     ) -> None:
         self.registry = Registry(
             plugins=plugins, extensions=extensions, discover=plugins is None if discover is None else discover
@@ -156,6 +159,7 @@ class Engine:
         self._lock = threading.Lock()
         self._auth: dict[tuple[str, Deployment], Auth | None] = {}
         self._auth_lock = threading.Lock()
+        self.retry = retry or Backoff()
 
     # ----------------------------------------------------------------- clients
 
@@ -464,10 +468,10 @@ class Engine:
 
     # ----------------------------------------------------------------- sync
 
-    def send(self, call: Call) -> ImageResponse:
-        """Send a prepared call (and its follow-ups) with the sync client; one attempt."""
+    def send(self, call: Call, *, deadline: float | None = None) -> ImageResponse:
+        """Send a prepared call (and its follow-ups) with the sync client; one attempt, ending by ``deadline``."""
         started = time.perf_counter()
-        deadline = time.monotonic() + call.timeout
+        deadline = time.monotonic() + call.timeout if deadline is None else deadline
         auth = self._resolve_auth(call)
         parts = [self._send_one(call, request, deadline) for request in self._build(call, auth)]
         return self._finish(call, parts, started)
@@ -492,10 +496,10 @@ class Engine:
 
     # ----------------------------------------------------------------- async
 
-    async def asend(self, call: Call) -> ImageResponse:
-        """Send a prepared call (and its follow-ups) with the async client; one attempt."""
+    async def asend(self, call: Call, *, deadline: float | None = None) -> ImageResponse:
+        """Send a prepared call (and its follow-ups) with the async client; one attempt, ending by ``deadline``."""
         started = time.perf_counter()
-        deadline = time.monotonic() + call.timeout
+        deadline = time.monotonic() + call.timeout if deadline is None else deadline
         auth = await self._aresolve_auth(call)
         requests = self._build(call, auth)
         if len(requests) == 1:
@@ -528,18 +532,28 @@ class Engine:
     def image_generation(self, prompt: str, model: str = DEFAULT_MODEL, **kwargs: Any) -> ImageResponse:
         """Generate images; see :func:`pixmux.image_generation` for the parameters."""
         mock = kwargs.pop("mock_response", None)
+        retries = pop_num_retries(kwargs)
         call = self.prepare(prompt=prompt, model=model, **kwargs)
         if mock is not None and mock is not False:
             return self._finish(call, [_mock(call, mock)], time.perf_counter())
-        return self.send(call)
+        deadline = time.monotonic() + call.timeout
+        response, attempts = call_with_retries(
+            lambda: self.send(call, deadline=deadline), retries=retries, deadline=deadline, backoff=self.retry
+        )
+        return response.with_metadata(attempts=attempts)
 
     async def aimage_generation(self, prompt: str, model: str = DEFAULT_MODEL, **kwargs: Any) -> ImageResponse:
         """Generate images without blocking the event loop; see :func:`pixmux.aimage_generation`."""
         mock = kwargs.pop("mock_response", None)
+        retries = pop_num_retries(kwargs)
         call = self.prepare(prompt=prompt, model=model, **kwargs)
         if mock is not None and mock is not False:
             return self._finish(call, [_mock(call, mock)], time.perf_counter())
-        return await self.asend(call)
+        deadline = time.monotonic() + call.timeout
+        response, attempts = await acall_with_retries(
+            lambda: self.asend(call, deadline=deadline), retries=retries, deadline=deadline, backoff=self.retry
+        )
+        return response.with_metadata(attempts=attempts)
 
 
 def _default_async_transport() -> httpx.AsyncBaseTransport | None:

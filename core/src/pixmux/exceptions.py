@@ -271,10 +271,21 @@ class AllAttemptsFailedError(PixmuxError):
 
     ``last`` is the last real provider error; ``attempts`` lists each attempt as
     ``(deployment id, error)``. Status, provider, model, code and retry_after are the last error's.
+
+    The instance is also of the last error's class: ``AllAttemptsFailedError(RateLimitError(...), ...)``
+    is a ``RateLimitError`` too, so ``except RateLimitError`` still catches it and a gateway answers
+    with the last error's status and OpenAI error type.
     """
 
-    def __init__(self, last: PixmuxError, attempts: Sequence[tuple[str, PixmuxError]]) -> None:
-        tried = "; ".join(f"{name}: {type(err).__name__}" for name, err in attempts)
+    last: PixmuxError
+    attempts: tuple[tuple[str, PixmuxError], ...]
+
+    def __new__(cls, last: PixmuxError, attempts: Sequence[tuple[str, PixmuxError]] = ()) -> AllAttemptsFailedError:
+        made = _all_failed_class(type(last)) if cls is AllAttemptsFailedError and isinstance(last, PixmuxError) else cls
+        return super().__new__(made)
+
+    def __init__(self, last: PixmuxError, attempts: Sequence[tuple[str, PixmuxError]] = ()) -> None:
+        tried = "; ".join(f"{name}: {type(err).__name__} ({err.status_code})" for name, err in attempts)
         super().__init__(
             f"{last.message} (after {len(attempts)} attempt(s): {tried})",
             provider=last.provider,
@@ -292,6 +303,28 @@ class AllAttemptsFailedError(PixmuxError):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (AllAttemptsFailedError, (self.last, self.attempts))
+
+
+_ALL_FAILED_CLASSES: dict[type[PixmuxError], type[AllAttemptsFailedError]] = {}
+
+
+def _all_failed_class(last: type[PixmuxError]) -> type[AllAttemptsFailedError]:
+    # One subclass of (AllAttemptsFailedError, the last error's class) per class, made on first use.
+    if issubclass(last, AllAttemptsFailedError) or last is PixmuxError:
+        return AllAttemptsFailedError
+    found = _ALL_FAILED_CLASSES.get(last)
+    if found is None:
+        made = type(
+            "AllAttemptsFailedError",
+            (AllAttemptsFailedError, last),
+            {
+                "__module__": __name__,
+                "__qualname__": "AllAttemptsFailedError",
+                "__doc__": AllAttemptsFailedError.__doc__,
+            },
+        )
+        found = _ALL_FAILED_CLASSES.setdefault(last, made)
+    return found
 
 
 _STATUS_CLASSES: dict[int, type[PixmuxError]] = {
