@@ -17,6 +17,7 @@ from pixmux import (
     NotFoundError,
     PermissionDeniedError,
     PixmuxError,
+    PixmuxWarning,
     RateLimitError,
     ServiceUnavailableError,
     UnsupportedParamsError,
@@ -258,7 +259,7 @@ def test_drop_params_removes_what_gpt_image_refuses() -> None:
     """With drop_params, a DALL-E style and size sent to gpt-image-1 are dropped with warnings."""
     engine = make_engine(provider, handler=answer("gpt_image_b64.json"), environ={"OPENAI_API_KEY": KEY})
 
-    with pytest.warns(UserWarning) as record:
+    with pytest.warns(PixmuxWarning) as record:
         resp = engine.image_generation(
             prompt="otter", model="gpt-image-1", size="1792x1024", style="vivid", quality="hd", drop_params=True
         )
