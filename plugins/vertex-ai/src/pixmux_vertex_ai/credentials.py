@@ -1,0 +1,230 @@
+"""
+Google credentials for Vertex AI, through google-auth: the one part of the plugin that does I/O.
+
+Called only from the ``resolve_auth`` hook, which the core runs in a worker thread on the async
+path and whose result it caches until the token's expiry (less five minutes), then calls again.
+
+Sources, by the ``vertex_credentials`` setting:
+
+- unset: application-default credentials (``GOOGLE_APPLICATION_CREDENTIALS``, ``gcloud auth
+  application-default login``, the metadata server on Google Cloud);
+- a path to a credentials file (service account, authorized user, external account);
+- that file's JSON text, or the same as a dict;
+- a ``google.auth.credentials.Credentials`` object (impersonated or custom credentials).
+
+The token is fetched through google-auth with an ``httpx`` transport (no ``requests`` needed).
+Error messages name the source's kind and Google's reason, never a key, a token or the JSON.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import sys
+from collections.abc import Mapping
+from typing import Any, cast
+
+import attrs
+import httpx
+from pixmux.exceptions import APIConnectionError, AuthenticationError, ConfigurationError
+
+__all__ = ["SCOPES", "VertexToken", "load_credentials", "fetch_token", "sdk_defaults", "HttpxRequest"]
+
+#: The OAuth scope Vertex AI needs.
+SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
+#: A caller's own credentials object is refreshed when its token has less than this long to live.
+_FRESH_FOR = 600.0
+_PROVIDER = "vertex_ai"
+_Loaded = tuple[Any, "str | None"]
+
+
+@attrs.frozen(kw_only=True)
+class VertexToken:
+    """
+    What ``resolve_auth`` hands to ``build_request``: the bearer token and the projects it implies.
+
+    Attributes:
+        token: the OAuth2 access token (never shown in ``repr``).
+        project: the project the credentials name (service-account ``project_id``, ADC's project).
+        quota_project: the project to bill quota to (``x-goog-user-project``), for user credentials.
+        sdk_project, sdk_location: what ``vertexai.init()`` set, when the Vertex AI SDK is loaded.
+    """
+
+    token: str = attrs.field(repr=False)
+    project: str | None = None
+    quota_project: str | None = None
+    sdk_project: str | None = None
+    sdk_location: str | None = None
+
+
+def _google_auth() -> Any:
+    try:
+        import google.auth
+        import google.auth.exceptions
+        import google.auth.transport
+    except ImportError as exc:  # pragma: no cover - google-auth is a dependency of this distribution
+        raise ConfigurationError(
+            "google-auth is not installed: pip install pixmux-vertex-ai", provider=_PROVIDER
+        ) from exc
+    return google.auth
+
+
+def _scrub(message: str, info: Mapping[str, Any] | None) -> str:
+    """``message`` with every long string value of ``info`` (a private key, a client secret) removed."""
+    for value in (info or {}).values():
+        if isinstance(value, str) and len(value) >= 8:
+            message = message.replace(value, "[redacted]")
+    return message.splitlines()[0] if message else message
+
+
+def _describe(exc: BaseException, info: Mapping[str, Any] | None = None) -> str:
+    first = exc.args[0] if exc.args else ""
+    return _scrub(str(first), info) or type(exc).__name__
+
+
+def load_credentials(source: Any) -> tuple[Any, str | None]:
+    """
+    ``(credentials, project)`` for a ``vertex_credentials`` value (``None`` for application-default credentials).
+
+    Raises:
+        AuthenticationError: no credentials were found, or the ones given cannot be read.
+        ConfigurationError: ``vertex_credentials`` is of a type that cannot hold credentials.
+    """
+    google_auth = _google_auth()
+    from google.auth.credentials import Credentials
+    from google.auth.exceptions import GoogleAuthError
+
+    if isinstance(source, Credentials):
+        credentials: Any = source
+        if getattr(credentials, "requires_scopes", False):
+            credentials = credentials.with_scopes(list(SCOPES))
+        return credentials, getattr(source, "project_id", None)
+    info: Mapping[str, Any] | None = None
+    if isinstance(source, str) and source.strip().startswith("{"):
+        try:
+            parsed = json.loads(source)
+        except ValueError as exc:
+            raise AuthenticationError(
+                f"vertex_credentials looks like JSON but does not parse (line {getattr(exc, 'lineno', '?')})",
+                provider=_PROVIDER,
+                param="vertex_credentials",
+            ) from None
+        source = parsed
+    try:
+        if source is None:
+            return cast(_Loaded, google_auth.default(scopes=list(SCOPES)))
+        if isinstance(source, Mapping):
+            info = source
+            return cast(_Loaded, google_auth.load_credentials_from_dict(dict(source), scopes=list(SCOPES)))
+        if isinstance(source, str | os.PathLike):
+            return cast(_Loaded, google_auth.load_credentials_from_file(os.fspath(source), scopes=list(SCOPES)))
+    except GoogleAuthError as exc:
+        where = "application-default credentials" if source is None else "vertex_credentials"
+        hint = (
+            "; run `gcloud auth application-default login`, set GOOGLE_APPLICATION_CREDENTIALS, "
+            "or pass vertex_credentials="
+            if source is None
+            else ""
+        )
+        raise AuthenticationError(
+            f"could not load Google {where}: {_describe(exc, info)}{hint}",
+            provider=_PROVIDER,
+            param="vertex_credentials",
+        ) from None
+    raise ConfigurationError(
+        f"vertex_credentials must be a file path, JSON text, a dict or google.auth credentials, "
+        f"not {type(source).__name__}",
+        provider=_PROVIDER,
+        param="vertex_credentials",
+    )
+
+
+class HttpxRequest:
+    """google-auth's transport interface (``google.auth.transport.Request``) over an ``httpx.Client``."""
+
+    def __init__(self, client: httpx.Client) -> None:
+        self._client = client
+
+    def __call__(
+        self,
+        url: str,
+        method: str = "GET",
+        body: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        from google.auth.exceptions import TransportError
+
+        try:
+            response = self._client.request(
+                method, url, content=body, headers=dict(headers or {}), timeout=timeout or 120.0
+            )
+        except httpx.HTTPError as exc:
+            raise TransportError(f"{type(exc).__name__}: {exc}") from exc  # type: ignore[no-untyped-call]
+        return _HttpxResponse(response)
+
+
+class _HttpxResponse:
+    """google-auth's ``Response`` interface: ``status``, ``headers``, ``data``."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        self.status = response.status_code
+        self.headers = dict(response.headers)
+        self.data = response.content
+
+
+def _expiry(credentials: Any) -> float | None:
+    expiry = getattr(credentials, "expiry", None)
+    if not isinstance(expiry, datetime.datetime):
+        return None
+    if expiry.tzinfo is None:  # google-auth keeps naive UTC datetimes
+        expiry = expiry.replace(tzinfo=datetime.timezone.utc)
+    return expiry.timestamp()
+
+
+def fetch_token(credentials: Any, *, client: httpx.Client, now: float) -> tuple[str, float | None]:
+    """
+    A valid access token for ``credentials`` and when it expires (Unix seconds), refreshing when needed.
+
+    Raises:
+        AuthenticationError: Google refused the credentials.
+        APIConnectionError: the token endpoint could not be reached.
+    """
+    from google.auth.exceptions import RefreshError, TransportError
+
+    expires = _expiry(credentials)
+    token = getattr(credentials, "token", None)
+    if not token or expires is None or expires - now < _FRESH_FOR:
+        try:
+            credentials.refresh(HttpxRequest(client))
+        except RefreshError as exc:
+            raise AuthenticationError(
+                f"Google refused the Vertex AI credentials: {_describe(exc)}", provider=_PROVIDER
+            ) from None
+        except TransportError as exc:
+            raise APIConnectionError(
+                f"could not reach Google's token endpoint: {_describe(exc)}", provider=_PROVIDER
+            ) from exc
+        token = getattr(credentials, "token", None)
+        expires = _expiry(credentials)
+    if not isinstance(token, str) or not token:
+        raise AuthenticationError("the Google credentials produced no access token", provider=_PROVIDER)
+    return token, expires
+
+
+def sdk_defaults() -> tuple[str | None, str | None]:
+    """
+    ``(project, location)`` set with ``vertexai.init()``, when the Vertex AI SDK is already imported.
+
+    The SDK is never imported here (it takes seconds and is not a requirement); if the caller
+    loaded it and called ``vertexai.init(project=..., location=...)``, those values are used.
+    """
+    initializer = sys.modules.get("google.cloud.aiplatform.initializer")
+    config = getattr(initializer, "global_config", None)
+    if config is None:
+        return None, None
+    project = getattr(config, "_project", None)
+    location = getattr(config, "_location", None)
+    return (project if isinstance(project, str) else None), (location if isinstance(location, str) else None)
