@@ -7,7 +7,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from gateway_support import (  # noqa: E402
+from gateway_support import (
     client,
     error_schema,
     gateway,

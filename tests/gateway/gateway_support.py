@@ -18,7 +18,6 @@ import pytest
 import uvicorn
 import yaml
 from jsonschema import Draft202012Validator
-
 from pixmux.proxy import Gateway, create_app, parse_config
 from pixmux.testing import TINY_PNG_B64, RecordingEngine, json_response, make_engine
 
@@ -48,27 +47,66 @@ def error_schema() -> Draft202012Validator:
     return schema_validator("ErrorResponse")
 
 
+def _error(message: str, kind: str, code: str | None) -> dict[str, Any]:
+    return {"message": message, "type": kind, "param": None, "code": code}
+
+
 def openai_answer(request_body: Mapping[str, Any]) -> tuple[int, dict[str, str], dict[str, Any]]:
     """How the mock provider answers an OpenAI images request: the prompt picks the behaviour."""
     prompt = str(request_body.get("prompt", ""))
     n = int(request_body.get("n") or 1)
     if "rate-limit" in prompt:
-        return 429, {"retry-after": "7"}, {
-            "error": {"message": "Rate limit reached for images per minute", "type": "requests", "param": None, "code": "rate_limit_exceeded"}
-        }
+        return (
+            429,
+            {"retry-after": "7"},
+            {
+                "error": {
+                    "message": "Rate limit reached for images per minute",
+                    "type": "requests",
+                    "param": None,
+                    "code": "rate_limit_exceeded",
+                }
+            },
+        )
     if "forbidden-words" in prompt:
-        return 400, {}, {
-            "error": {
-                "message": "Your request was rejected as a result of our safety system.",
-                "type": "image_generation_user_error",
-                "param": None,
-                "code": "content_policy_violation",
-            }
-        }
+        return (
+            400,
+            {},
+            {
+                "error": {
+                    "message": "Your request was rejected as a result of our safety system.",
+                    "type": "image_generation_user_error",
+                    "param": None,
+                    "code": "content_policy_violation",
+                }
+            },
+        )
     if "explode" in prompt:
-        return 500, {}, {"error": {"message": "The server had an error while processing your request.", "type": "server_error", "param": None, "code": None}}
+        return (
+            500,
+            {},
+            {
+                "error": {
+                    "message": "The server had an error while processing your request.",
+                    "type": "server_error",
+                    "param": None,
+                    "code": None,
+                }
+            },
+        )
     if "leak-key" in prompt:
-        return 401, {}, {"error": {"message": f"Incorrect API key provided: {UPSTREAM_KEY}.", "type": "invalid_request_error", "param": None, "code": "invalid_api_key"}}
+        return (
+            401,
+            {},
+            {
+                "error": {
+                    "message": f"Incorrect API key provided: {UPSTREAM_KEY}.",
+                    "type": "invalid_request_error",
+                    "param": None,
+                    "code": "invalid_api_key",
+                }
+            },
+        )
     if request_body.get("response_format") == "url":
         data = [{"url": f"https://images.example.test/{i}.png", "revised_prompt": prompt} for i in range(n)]
     else:
@@ -85,14 +123,25 @@ def mock_handler(request: httpx.Request) -> httpx.Response:
 
 
 class _ProviderHandler(BaseHTTPRequestHandler):
-    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+    def do_POST(self) -> None:
         length = int(self.headers.get("content-length") or 0)
         body = json.loads(self.rfile.read(length) or b"{}")
         self.server.seen.append({"path": self.path, "auth": self.headers.get("authorization"), "body": body})  # type: ignore[attr-defined]
         if "slow" in str(body.get("prompt")):
             time.sleep(1.0)
         if self.headers.get("authorization") != f"Bearer {UPSTREAM_KEY}":
-            status, headers, answer = 401, {}, {"error": {"message": "bad upstream key", "type": "invalid_request_error", "param": None, "code": "invalid_api_key"}}
+            status, headers, answer = (
+                401,
+                {},
+                {
+                    "error": {
+                        "message": "bad upstream key",
+                        "type": "invalid_request_error",
+                        "param": None,
+                        "code": "invalid_api_key",
+                    }
+                },
+            )
         else:
             status, headers, answer = openai_answer(body)
         payload = json.dumps(answer).encode()
@@ -104,7 +153,7 @@ class _ProviderHandler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(payload)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet
+    def log_message(self, format: str, *args: Any) -> None:
         return
 
 

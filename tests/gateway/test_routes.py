@@ -22,10 +22,11 @@ async def test_generate_returns_openai_images_response(client: Any, images_schem
     """A url-mode generation comes back as OpenAI's ImagesResponse."""
     response = await client.post(GEN, json=body(response_format="url", n=2), headers=auth())
 
-    assert 200 == response.status_code
+    assert response.status_code == 200
     images_schema.validate(response.json())
-    assert ["https://images.example.test/0.png", "https://images.example.test/1.png"] == [
-        d["url"] for d in response.json()["data"]
+    assert [d["url"] for d in response.json()["data"]] == [
+        "https://images.example.test/0.png",
+        "https://images.example.test/1.png",
     ]
 
 
@@ -41,8 +42,8 @@ async def test_generate_short_route_works_like_v1(client: Any, gateway: Any) -> 
     """POST /images/generations serves the same as /v1/images/generations."""
     response = await client.post("/images/generations", json=body(), headers=auth())
 
-    assert 200 == response.status_code
-    assert 1 == len(gateway[1].requests)
+    assert response.status_code == 200
+    assert len(gateway[1].requests) == 1
 
 
 async def test_generate_forwards_to_the_configured_deployment(client: Any, gateway: Any) -> None:
@@ -50,9 +51,9 @@ async def test_generate_forwards_to_the_configured_deployment(client: Any, gatew
     await client.post(GEN, json=body(size="512x512", seed=7), headers=auth())
 
     sent = gateway[1].requests[0]
-    assert "http://upstream.test/v1/images/generations" == str(sent.url)
+    assert str(sent.url) == "http://upstream.test/v1/images/generations"
     assert f"Bearer {UPSTREAM_KEY}" == sent.headers["authorization"]
-    assert {"model": "sd-xl", "prompt": "an otter", "size": "512x512", "seed": 7} == json.loads(sent.content)
+    assert json.loads(sent.content) == {"model": "sd-xl", "prompt": "an otter", "size": "512x512", "seed": 7}
 
 
 async def test_generate_headers_name_request_deployment_cost_and_overhead(client: Any) -> None:
@@ -61,10 +62,10 @@ async def test_generate_headers_name_request_deployment_cost_and_overhead(client
         GEN, json={"model": "gpt-image-1", "prompt": "otter", "quality": "low", "size": "1024x1024"}, headers=auth()
     )
 
-    assert 200 == response.status_code
+    assert response.status_code == 200
     assert len(response.headers["x-request-id"]) >= 16
-    assert "gpt-image-1-1" == response.headers["x-pixmux-deployment"]
-    assert 0.011 == pytest.approx(float(response.headers["x-pixmux-cost"]))
+    assert response.headers["x-pixmux-deployment"] == "gpt-image-1-1"
+    assert pytest.approx(float(response.headers["x-pixmux-cost"])) == 0.011
     assert float(response.headers["x-pixmux-overhead-ms"]) >= 0
     assert "gateway;dur=" in response.headers["server-timing"]
 
@@ -85,8 +86,8 @@ async def test_azure_route_takes_the_model_from_the_path(client: Any, gateway: A
         headers={"api-key": MASTER_KEY},
     )
 
-    assert 200 == response.status_code
-    assert "sd-local" == response.headers["x-pixmux-deployment"]
+    assert response.status_code == 200
+    assert response.headers["x-pixmux-deployment"] == "sd-local"
 
 
 async def test_mock_deployment_answers_without_network(client: Any, gateway: Any, images_schema: Any) -> None:
@@ -94,7 +95,7 @@ async def test_mock_deployment_answers_without_network(client: Any, gateway: Any
     response = await client.post(GEN, json={"model": "demo", "prompt": "otter"}, headers=auth())
 
     images_schema.validate(response.json())
-    assert [] == gateway[1].requests
+    assert gateway[1].requests == []
 
 
 @pytest.mark.parametrize("path", ["/v1/models", "/models"])
@@ -102,9 +103,9 @@ async def test_models_lists_configured_names(client: Any, path: str) -> None:
     """GET /v1/models and /models list the model names in OpenAI's list shape."""
     response = await client.get(path, headers=auth())
 
-    assert 200 == response.status_code
-    assert "list" == response.json()["object"]
-    assert ["sd", "gpt-image-1", "demo"] == [m["id"] for m in response.json()["data"]]
+    assert response.status_code == 200
+    assert response.json()["object"] == "list"
+    assert [m["id"] for m in response.json()["data"]] == ["sd", "gpt-image-1", "demo"]
     assert {"model"} == {m["object"] for m in response.json()["data"]}
 
 
@@ -112,24 +113,24 @@ async def test_liveliness_needs_no_key(client: Any) -> None:
     """GET /health/liveliness answers without a key."""
     response = await client.get("/health/liveliness")
 
-    assert 200 == response.status_code
-    assert "alive" == response.json()["status"]
+    assert response.status_code == 200
+    assert response.json()["status"] == "alive"
 
 
 async def test_readiness_never_calls_a_provider(client: Any, gateway: Any) -> None:
     """GET /health/readiness reports ready without any generation."""
     response = await client.get("/health/readiness", headers=auth())
 
-    assert 200 == response.status_code
-    assert ["sd", "gpt-image-1", "demo"] == response.json()["models"]
-    assert [] == gateway[1].requests
+    assert response.status_code == 200
+    assert response.json()["models"] == ["sd", "gpt-image-1", "demo"]
+    assert gateway[1].requests == []
 
 
 async def test_readiness_needs_the_key(client: Any, error_schema: Any) -> None:
     """Every route but liveliness needs the master key."""
     response = await client.get("/health/readiness")
 
-    assert 401 == response.status_code
+    assert response.status_code == 401
     error_schema.validate(response.json())
 
 
@@ -155,24 +156,33 @@ async def test_openapi_document_lists_every_route(client: Any) -> None:
 
 @pytest.mark.parametrize(
     "headers",
-    [{}, {"Authorization": "Bearer wrong"}, {"api-key": "wrong"}, {"Authorization": MASTER_KEY}, {"Authorization": "Basic x"}],
+    [
+        {},
+        {"Authorization": "Bearer wrong"},
+        {"api-key": "wrong"},
+        {"Authorization": MASTER_KEY},
+        {"Authorization": "Basic x"},
+    ],
 )
 async def test_auth_refuses_missing_or_wrong_key(client: Any, gateway: Any, error_schema: Any, headers: Any) -> None:
     """A missing or wrong key is a 401 in OpenAI's shape, and nothing is sent upstream."""
     response = await client.post(GEN, json=body(), headers=headers)
 
-    assert 401 == response.status_code
+    assert response.status_code == 401
     error_schema.validate(response.json())
-    assert "invalid_api_key" == response.json()["error"]["code"]
-    assert [] == gateway[1].requests
+    assert response.json()["error"]["code"] == "invalid_api_key"
+    assert gateway[1].requests == []
 
 
-@pytest.mark.parametrize("headers", [{"Authorization": f"Bearer {MASTER_KEY}"}, {"api-key": MASTER_KEY}, {"authorization": f"bearer {MASTER_KEY}"}])
+@pytest.mark.parametrize(
+    "headers",
+    [{"Authorization": f"Bearer {MASTER_KEY}"}, {"api-key": MASTER_KEY}, {"authorization": f"bearer {MASTER_KEY}"}],
+)
 async def test_auth_accepts_bearer_or_api_key(client: Any, headers: Any) -> None:
     """The key is accepted as a bearer token or in api-key."""
     response = await client.post(GEN, json=body(), headers=headers)
 
-    assert 200 == response.status_code
+    assert response.status_code == 200
 
 
 async def test_auth_open_gateway_without_master_key() -> None:
@@ -181,7 +191,7 @@ async def test_auth_open_gateway_without_master_key() -> None:
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=gateway), base_url="http://g") as client:
         response = await client.post(GEN, json=body())
 
-    assert 200 == response.status_code
+    assert response.status_code == 200
     assert any("master_key" in note for note in gateway.config.warnings)
 
 
@@ -220,15 +230,17 @@ async def test_validation_refuses_before_any_upstream_call(
     assert status == response.status_code, response.text
     error_schema.validate(response.json())
     assert param == response.json()["error"]["param"]
-    assert [] == gateway[1].requests
+    assert gateway[1].requests == []
 
 
 @pytest.mark.parametrize("content", [b"{not json", b"[1, 2]", b'"otter"', b"\xff\xfe"])
-async def test_validation_refuses_a_body_that_is_not_a_json_object(client: Any, error_schema: Any, content: bytes) -> None:
+async def test_validation_refuses_a_body_that_is_not_a_json_object(
+    client: Any, error_schema: Any, content: bytes
+) -> None:
     """A body that is not a JSON object is a 400 in OpenAI's shape."""
     response = await client.post(GEN, content=content, headers=auth())
 
-    assert 400 == response.status_code
+    assert response.status_code == 400
     error_schema.validate(response.json())
 
 
@@ -236,17 +248,17 @@ async def test_validation_refuses_oversized_bodies(client: Any, gateway: Any, er
     """A body over general_settings.max_request_size_mb is a 413 and is not forwarded."""
     response = await client.post(GEN, json=body(prompt="x" * (2 * 1024 * 1024)), headers=auth())
 
-    assert 413 == response.status_code
+    assert response.status_code == 413
     error_schema.validate(response.json())
-    assert [] == gateway[1].requests
+    assert gateway[1].requests == []
 
 
 async def test_validation_nulls_mean_unset(client: Any, gateway: Any) -> None:
     """Fields sent as null (as some clients do) are treated as not given."""
     response = await client.post(GEN, json=body(size=None, n=None, style=None), headers=auth())
 
-    assert 200 == response.status_code
-    assert {"model": "sd-xl", "prompt": "an otter"} == json.loads(gateway[1].requests[0].content)
+    assert response.status_code == 200
+    assert json.loads(gateway[1].requests[0].content) == {"model": "sd-xl", "prompt": "an otter"}
 
 
 # ---------------------------------------------------------------------- routing errors
@@ -256,7 +268,7 @@ async def test_unknown_route_is_404_in_openai_shape(client: Any, error_schema: A
     """An unknown path is a 404 ErrorResponse."""
     response = await client.get("/v1/chat/completions", headers=auth())
 
-    assert 404 == response.status_code
+    assert response.status_code == 404
     error_schema.validate(response.json())
 
 
@@ -264,8 +276,8 @@ async def test_wrong_method_is_405_in_openai_shape(client: Any, error_schema: An
     """GET on the generation route is a 405 ErrorResponse naming the allowed method."""
     response = await client.get(GEN, headers=auth())
 
-    assert 405 == response.status_code
-    assert "POST" == response.headers["allow"]
+    assert response.status_code == 405
+    assert response.headers["allow"] == "POST"
     error_schema.validate(response.json())
 
 
@@ -276,27 +288,27 @@ async def test_upstream_rate_limit_keeps_status_message_and_retry_after(client: 
     """A provider 429 comes back as 429 with its message and Retry-After."""
     response = await client.post(GEN, json=body(prompt="rate-limit please"), headers=auth())
 
-    assert 429 == response.status_code
+    assert response.status_code == 429
     error_schema.validate(response.json())
-    assert "7" == response.headers["retry-after"]
+    assert response.headers["retry-after"] == "7"
     assert "Rate limit reached for images per minute" in response.json()["error"]["message"]
-    assert "rate_limit_error" == response.json()["error"]["type"]
+    assert response.json()["error"]["type"] == "rate_limit_error"
 
 
 async def test_upstream_content_policy_is_400(client: Any, error_schema: Any) -> None:
     """A safety refusal is a 400 with the provider's code."""
     response = await client.post(GEN, json=body(prompt="forbidden-words"), headers=auth())
 
-    assert 400 == response.status_code
+    assert response.status_code == 400
     error_schema.validate(response.json())
-    assert "content_policy_violation" == response.json()["error"]["code"]
+    assert response.json()["error"]["code"] == "content_policy_violation"
 
 
 async def test_upstream_server_error_is_reported_not_hidden(client: Any, error_schema: Any) -> None:
     """A provider 500 comes back as a 500 ErrorResponse with the provider's message."""
     response = await client.post(GEN, json=body(prompt="explode"), headers=auth())
 
-    assert 500 == response.status_code
+    assert response.status_code == 500
     error_schema.validate(response.json())
     assert "error while processing your request" in response.json()["error"]["message"]
 
@@ -311,7 +323,7 @@ async def test_upstream_unreachable_is_502(error_schema: Any) -> None:
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=gateway), base_url="http://g") as client:
         response = await client.post(GEN, json=body(), headers=auth())
 
-    assert 502 == response.status_code
+    assert response.status_code == 502
     error_schema.validate(response.json())
 
 
@@ -325,7 +337,7 @@ async def test_unexpected_failure_is_a_500_error_response_without_traceback(erro
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=gateway), base_url="http://g") as client:
         response = await client.post(GEN, json=body(), headers=auth())
 
-    assert 500 == response.status_code
+    assert response.status_code == 500
     error_schema.validate(response.json())
     assert "Traceback" not in response.text
     assert "boom" not in response.text
@@ -336,7 +348,7 @@ async def test_secrets_never_reach_responses_or_logs(client: Any, caplog: Any) -
     caplog.set_level(logging.DEBUG, logger="pixmux.proxy")
     response = await client.post(GEN, json=body(prompt="leak-key"), headers=auth())
 
-    assert 401 == response.status_code
+    assert response.status_code == 401
     assert UPSTREAM_KEY not in response.text
     assert "Incorrect API key provided" in response.json()["error"]["message"]
     assert UPSTREAM_KEY not in caplog.text
@@ -350,7 +362,7 @@ async def test_log_one_line_per_request(client: Any, caplog: Any) -> None:
     await client.post(GEN, json={"model": "nope", "prompt": "x"}, headers=auth())
 
     lines = [r.getMessage() for r in caplog.records if r.name == "pixmux.proxy"]
-    assert 2 == len(lines)
+    assert len(lines) == 2
     assert lines[0].startswith("POST /v1/images/generations model=sd status=200 duration_ms=")
     assert "model=nope status=404" in lines[1]
 
@@ -360,12 +372,10 @@ async def test_log_one_line_per_request(client: Any, caplog: Any) -> None:
 
 async def test_gzip_when_the_client_accepts_it(client: Any) -> None:
     """Big answers are gzip-compressed for clients that send Accept-Encoding: gzip."""
-    response = await client.post(
-        GEN, json=body(x_image_bytes=200_000), headers={**auth(), "accept-encoding": "gzip"}
-    )
+    response = await client.post(GEN, json=body(x_image_bytes=200_000), headers={**auth(), "accept-encoding": "gzip"})
 
-    assert "gzip" == response.headers["content-encoding"]
-    assert 200_008 == len(base64.b64decode(response.json()["data"][0]["b64_json"]))
+    assert response.headers["content-encoding"] == "gzip"
+    assert len(base64.b64decode(response.json()["data"][0]["b64_json"])) == 200_008
 
 
 async def test_no_gzip_when_the_client_does_not_ask(gateway: Any) -> None:
@@ -388,4 +398,4 @@ async def test_large_b64_images_flow_through_intact(client: Any, images_schema: 
         payload = response.json()
         assert (encoding == "gzip") == (response.headers.get("content-encoding") == "gzip")
         images_schema.validate(payload)
-        assert [3_000_008] * 3 == [len(base64.b64decode(d["b64_json"])) for d in payload["data"]]
+        assert [len(base64.b64decode(d["b64_json"])) for d in payload["data"]] == [3_000_008] * 3

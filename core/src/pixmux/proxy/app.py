@@ -189,7 +189,9 @@ class Gateway:
             raise ConfigError(f"{path}: router_settings: {exc}", param="router_settings") from None
         except ConfigurationError as exc:
             param = exc.param or ""
-            where = param if param.startswith("model_list") else f"router_settings.{param}" if param else "router_settings"
+            where = (
+                param if param.startswith("model_list") else f"router_settings.{param}" if param else "router_settings"
+            )
             raise ConfigError(f"{path}: {where}: {exc.message}", param=where) from None
 
     def _check_deployments(self) -> dict[str, list[_Target]]:

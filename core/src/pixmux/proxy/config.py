@@ -102,7 +102,7 @@ class GatewayConfig:
     """
 
     path: str
-    model_list: tuple[Mapping[str, Any], ...]
+    model_list: tuple[Mapping[str, Any], ...] = attrs.field(repr=lambda entries: f"<{len(entries)} model(s)>")
     master_key: str | None = attrs.field(default=None, repr=False)
     router_settings: Mapping[str, Any] = attrs.field(factory=dict)
     max_request_bytes: int = int(DEFAULT_MAX_REQUEST_MB * 1024 * 1024)
@@ -290,11 +290,15 @@ def _entries(listed: Any, defaults: Mapping[str, Any], secrets: set[str]) -> lis
                 raise _Problem(f"{where}.model_info.id", f"expected a non-empty string, got {_type_name(found)}")
             info["id"] = str(found)
         entries.append({"model_name": name, "litellm_params": params, "model_info": info})
-    ids = [entry["model_info"]["id"] for entry in entries if "id" in entry["model_info"]]
+    seen: dict[str, int] = {}
     for index, entry in enumerate(entries):
         found = entry["model_info"].get("id")
-        if found is not None and ids.count(found) > 1:
-            raise _Problem(f"model_list[{index}].model_info.id", f"the id {found!r} is used by more than one model")
+        if found is not None and found in seen:
+            raise _Problem(
+                f"model_list[{index}].model_info.id", f"the id {found!r} is already used by model_list[{seen[found]}]"
+            )
+        if found is not None:
+            seen[found] = index
     return entries
 
 

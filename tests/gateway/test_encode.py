@@ -1,0 +1,71 @@
+"""The gateway's response writer: exactly OpenAI's JSON, big images written without extra copies."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import os
+from typing import Any
+
+import pytest
+from pixmux.proxy.encode import accepts_gzip, encode_images, gzip_chunks
+from pixmux.types import ImageObject, ImageResponse, Usage
+
+BIG = base64.b64encode(os.urandom(30_000)).decode()
+
+
+@pytest.mark.parametrize(
+    "out",
+    [
+        {"created": 1, "data": [{"b64_json": BIG}, {"b64_json": BIG, "revised_prompt": 'a "quoted" otter\n'}]},
+        {"created": 1, "data": [{"url": "https://x.test/a.png"}], "size": "1024x1024"},
+        {"created": 1, "data": [{"b64_json": "ü" * 2000}, {"b64_json": 'needs "escaping" ' * 200}]},
+        {"created": 1, "data": [], "usage": {"input_tokens": 1, "output_tokens": 2}},
+        {"created": 1},
+    ],
+)
+def test_encode_images_is_exactly_the_json(out: dict[str, Any]) -> None:
+    """The chunks join to the same JSON document as json.dumps, whatever the strings hold."""
+    chunks = encode_images(out)
+
+    assert out == json.loads(b"".join(chunks))
+    assert json.dumps(out, separators=(",", ":"), ensure_ascii=False).encode() == b"".join(chunks)
+
+
+def test_encode_images_gives_each_big_image_its_own_chunk() -> None:
+    """A big base64 string is a chunk of its own, not copied into a larger buffer."""
+    chunks = encode_images({"created": 1, "data": [{"b64_json": BIG}, {"b64_json": BIG}]})
+
+    assert sum(1 for chunk in chunks if chunk == BIG.encode()) == 2
+
+
+def test_encode_images_from_image_response() -> None:
+    """An ImageResponse's to_dict() encodes to OpenAI's ImagesResponse JSON."""
+    response = ImageResponse(created=5, data=(ImageObject(b64_json=BIG),), usage=Usage(input_tokens=1, total_tokens=1))
+
+    assert response.to_dict() == json.loads(b"".join(encode_images(response.to_dict())))
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("gzip, deflate, br", True),
+        ("br;q=1.0, gzip;q=0.5", True),
+        ("gzip;q=0", False),
+        ("identity", False),
+        ("*", True),
+        (None, False),
+    ],
+)
+def test_accepts_gzip_reads_accept_encoding(header: str | None, expected: bool) -> None:
+    """Accept-Encoding is read with its q-values."""
+    assert expected == accepts_gzip(header)
+
+
+@pytest.mark.parametrize("size", [2_000, 2_000_000])
+def test_gzip_chunks_round_trips(size: int) -> None:
+    """Small and big bodies (Huffman-only) decompress to the original bytes."""
+    chunks = [b'{"data":"', base64.b64encode(os.urandom(size)), b'"}']
+
+    assert b"".join(chunks) == gzip.decompress(gzip_chunks(chunks, sum(map(len, chunks))))
