@@ -1,0 +1,3 @@
+"""pixmux-xinference."""
+
+__version__ = "1.0.0"
