@@ -22,7 +22,6 @@ from typing import Any
 
 import httpx
 import pytest
-
 from pixmux import Engine
 from pixmux.testing import check_plugin
 
