@@ -1,0 +1,3 @@
+"""pixmux-nscale."""
+
+__version__ = "1.0.0"
