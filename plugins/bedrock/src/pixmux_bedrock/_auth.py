@@ -9,6 +9,7 @@ boto3 and botocore are imported inside the functions that need them, so importin
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from collections.abc import Mapping
@@ -32,6 +33,39 @@ SIGNING_NAME = "bedrock"
 DEFAULT_SESSION_NAME = "pixmux-bedrock"
 #: When a credential source refreshes itself but does not say when, resolve again this often.
 UNKNOWN_EXPIRY_TTL = 900.0
+
+#: botocore's DEBUG logging prints signatures, signed headers and STS answers; these patterns redact them.
+_SECRET_PATTERNS = (
+    re.compile(r"(Signature[=:]\s*)[0-9a-f]{64}"),
+    re.compile(r"(<(?:SecretAccessKey|SessionToken)>)[^<]*"),
+    re.compile(r"((?:x-amz-security-token|authorization):)[^\n]*", re.IGNORECASE),
+    re.compile(r"""(['"]?(?:Authorization|X-Amz-Security-Token|SecretAccessKey|SessionToken)['"]?\s*[:=]\s*b?['"])[^'"]*"""),
+)
+_LOGGERS = ("botocore.auth", "botocore.endpoint", "botocore.parsers", "botocore.credentials")
+
+
+class _RedactSecrets(logging.Filter):
+    """Rewrites botocore's log records so that no signature, token or secret key reaches a handler."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        redacted = text
+        for pattern in _SECRET_PATTERNS:
+            redacted = pattern.sub(r"\1<redacted>", redacted)
+        if redacted != text:
+            record.msg, record.args = redacted, ()
+        return True
+
+
+_FILTER = _RedactSecrets()
+
+
+def _guard_logs() -> None:
+    for name in _LOGGERS:
+        logger = logging.getLogger(name)
+        if _FILTER not in logger.filters:
+            logger.addFilter(_FILTER)
+
 
 _HOST_REGION = re.compile(r"bedrock-runtime(?:-fips)?\.([a-z]{2}(?:-gov)?-[a-z]+-\d)\.")
 
@@ -72,6 +106,7 @@ def resolve(deployment: Deployment) -> Auth | None:
     """
     if deployment.api_key:
         return None
+    _guard_logs()
     settings = deployment.settings
     key = _text(settings, "aws_access_key_id")
     secret = _text(settings, "aws_secret_access_key")
@@ -248,6 +283,7 @@ def sign(
     from botocore.awsrequest import AWSRequest
     from botocore.credentials import ReadOnlyCredentials
 
+    _guard_logs()
     request = AWSRequest(method=method, url=url, data=body, headers=dict(headers))
     credentials = ReadOnlyCredentials(identity.access_key, identity.secret_key, identity.token)
     SigV4Auth(credentials, SIGNING_NAME, region).add_auth(request)
