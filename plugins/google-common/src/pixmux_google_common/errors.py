@@ -111,9 +111,25 @@ def google_error(response: httpx.Response, *, provider: str, info: ModelInfo) ->
         facts["google_details"] = details
     if reason:
         facts["reason"] = reason
+    found = _classify(response, provider=provider, info=info, facts=facts, reason=reason, status=status, message=message)
+    if status:
+        found.code = status  # Google's status name ("INVALID_ARGUMENT") rather than the numeric code
+    return found
+
+
+def _classify(
+    response: httpx.Response,
+    *,
+    provider: str,
+    info: ModelInfo,
+    facts: dict[str, Any],
+    reason: str | None,
+    status: str | None,
+    message: str | None,
+) -> PixmuxError:
+    details = facts.get("google_details", [])
     lowered = (message or "").lower()
     code = response.status_code
-
     if reason in AUTH_REASONS or (code in (400, 401, 403) and any(p in lowered for p in _AUTH_PHRASES)):
         return error_from_response(response, provider=provider, model=info.name, cls=AuthenticationError, details=facts)
     if code == 400 and any(phrase in lowered for phrase in CONTENT_POLICY_PHRASES):
@@ -121,10 +137,10 @@ def google_error(response: httpx.Response, *, provider: str, info: ModelInfo) ->
             response, provider=provider, model=info.name, cls=ContentPolicyViolationError, details=facts
         )
     if code in (402, 429) or status == "RESOURCE_EXHAUSTED":
-        found = error_from_response(response, provider=provider, model=info.name, cls=RateLimitError, details=facts)
-        if found.retry_after is None:
-            found.retry_after = _retry_delay(details)
-        return found
+        limited = error_from_response(response, provider=provider, model=info.name, cls=RateLimitError, details=facts)
+        if limited.retry_after is None:
+            limited.retry_after = _retry_delay(details)
+        return limited
     found = error_from_response(response, provider=provider, model=info.name, details=facts)
     note = info.extra.get("retired_note")
     if note and isinstance(found, NotFoundError):

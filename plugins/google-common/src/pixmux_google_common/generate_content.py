@@ -165,7 +165,10 @@ def parse_generate_content(
         APIResponseValidationError: the body is not a ``:generateContent`` response.
     """
     try:
-        payload = _converter.structure(response.json(), _Response)
+        body = response.json()
+        if not isinstance(body, dict) or not isinstance(body.get("candidates", []), list):
+            raise TypeError("expected an object whose candidates is a list")
+        payload = _converter.structure(body, _Response)
     except ValueError as exc:
         raise APIResponseValidationError(
             f"the response is not JSON: {exc}", provider=provider, model=model, response=response

@@ -90,7 +90,10 @@ def parse_predict(response: httpx.Response, request: ImageRequest, *, provider: 
         APIResponseValidationError: the body is not a ``:predict`` response.
     """
     try:
-        payload = _converter.structure(response.json(), _PredictResponse)
+        body = response.json()
+        if not isinstance(body, dict) or not isinstance(body.get("predictions", []), list):
+            raise TypeError("expected an object whose predictions is a list")
+        payload = _converter.structure(body, _PredictResponse)
     except ValueError as exc:
         raise APIResponseValidationError(
             f"the response is not JSON: {exc}", provider=provider, model=model, response=response
