@@ -19,7 +19,6 @@ import pytest
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import ReadOnlyCredentials
-
 from pixmux import hookimpl
 from pixmux.exceptions import AuthenticationError, ConfigurationError, PermissionDeniedError
 from pixmux.testing import load_json, make_engine
@@ -70,7 +69,9 @@ class FakeSts(http.server.BaseHTTPRequestHandler):
             )
             status = 403
         else:
-            expiry = datetime.fromtimestamp(time.time() + self.expires_in, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+            expiry = datetime.fromtimestamp(time.time() + self.expires_in, tz=timezone.utc).strftime(
+                "%Y-%m-%dT%H:%M:%SZ"
+            )
             body = (
                 '<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><AssumeRoleResult>'
                 "<AssumedRoleUser><AssumedRoleId>AROAEXAMPLE:pixmux</AssumedRoleId>"
@@ -88,7 +89,7 @@ class FakeSts(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
 
@@ -125,14 +126,24 @@ def parse_authorization(value: str) -> dict[str, str]:
     assert match, value
     credential, signed, signature = match.groups()
     key, date, region, service, terminal = credential.split("/")
-    return {"key": key, "date": date, "region": region, "service": service, "terminal": terminal, "signed": signed, "signature": signature}
+    return {
+        "key": key,
+        "date": date,
+        "region": region,
+        "service": service,
+        "terminal": terminal,
+        "signed": signed,
+        "signature": signature,
+    }
 
 
 def verify_with_botocore(sent: httpx.Request, secret: str, token: str | None = None) -> str:
     """Recompute the signature of the exact request sent with botocore's SigV4; returns the canonical request."""
     auth = parse_authorization(sent.headers["authorization"])
     signed = auth["signed"].split(";")
-    again = AWSRequest(method=sent.method, url=str(sent.url), data=sent.content, headers={h: sent.headers[h] for h in signed})
+    again = AWSRequest(
+        method=sent.method, url=str(sent.url), data=sent.content, headers={h: sent.headers[h] for h in signed}
+    )
     again.context["timestamp"] = sent.headers["x-amz-date"]
     signer = SigV4Auth(ReadOnlyCredentials(auth["key"], secret, token), auth["service"], auth["region"])
     canonical = signer.canonical_request(again)
@@ -156,7 +167,9 @@ def verify_by_hand(sent: httpx.Request, secret: str) -> None:
         ]
     )
     scope = f"{auth['date']}/{auth['region']}/{auth['service']}/aws4_request"
-    to_sign = "\n".join(["AWS4-HMAC-SHA256", sent.headers["x-amz-date"], scope, hashlib.sha256(canonical.encode()).hexdigest()])
+    to_sign = "\n".join(
+        ["AWS4-HMAC-SHA256", sent.headers["x-amz-date"], scope, hashlib.sha256(canonical.encode()).hexdigest()]
+    )
     key = f"AWS4{secret}".encode()
     for part in (auth["date"], auth["region"], auth["service"], "aws4_request"):
         key = hmac.new(key, part.encode(), hashlib.sha256).digest()
@@ -171,15 +184,24 @@ def test_build_request_signature_verifies_with_botocore() -> None:
     engine = make_engine(provider, handler=nova_ok)
 
     engine.image_generation(
-        prompt="a fox", model=f"bedrock/{NOVA}", aws_access_key_id=KEY_ID, aws_secret_access_key=SECRET, aws_region_name="eu-west-1"
+        prompt="a fox",
+        model=f"bedrock/{NOVA}",
+        aws_access_key_id=KEY_ID,
+        aws_secret_access_key=SECRET,
+        aws_region_name="eu-west-1",
     )
 
     sent = engine.requests[0]
     auth = parse_authorization(sent.headers["authorization"])
-    assert (KEY_ID, "eu-west-1", "bedrock", "aws4_request") == (auth["key"], auth["region"], auth["service"], auth["terminal"])
+    assert (
+        auth["key"],
+        auth["region"],
+        auth["service"],
+        auth["terminal"],
+    ) == (KEY_ID, "eu-west-1", "bedrock", "aws4_request")
     assert {"host", "x-amz-date", "content-type"} <= set(auth["signed"].split(";"))
     canonical = verify_with_botocore(sent, SECRET)
-    assert "/model/amazon.nova-canvas-v1%253A0/invoke" == canonical.split("\n")[1]
+    assert canonical.split("\n")[1] == "/model/amazon.nova-canvas-v1%253A0/invoke"
     verify_by_hand(sent, SECRET)
 
 
@@ -195,7 +217,7 @@ def test_build_request_signature_covers_session_token_and_arn_path() -> None:
     sent = provider.build_request(request=request, deployment=deployment, model=CATALOGUE.lookup(arn), auth=identity)
 
     assert isinstance(sent, httpx.Request)
-    assert "session-token" == sent.headers["x-amz-security-token"]
+    assert sent.headers["x-amz-security-token"] == "session-token"
     assert "x-amz-security-token" in parse_authorization(sent.headers["authorization"])["signed"].split(";")
     canonical = verify_with_botocore(sent, SECRET, "session-token")
     assert "%253Aapplication-inference-profile%252Fabc" in canonical.split("\n")[1]
@@ -231,19 +253,21 @@ def test_build_request_path_matches_botocore_client() -> None:
 
     assert isinstance(ours, httpx.Request)
     assert captured["url"] == str(ours.url)
-    assert "bedrock" == client.meta.service_model.signing_name
+    assert client.meta.service_model.signing_name == "bedrock"
 
 
 def test_build_request_bearer_api_key_is_not_signed() -> None:
     """A Bedrock API key from AWS_BEARER_TOKEN_BEDROCK is sent as a bearer token, with no SigV4 and no boto3 call."""
-    engine = make_engine(provider, handler=nova_ok, environ={"AWS_BEARER_TOKEN_BEDROCK": "bedrock-api-key-1", "AWS_REGION": "us-east-2"})
+    engine = make_engine(
+        provider, handler=nova_ok, environ={"AWS_BEARER_TOKEN_BEDROCK": "bedrock-api-key-1", "AWS_REGION": "us-east-2"}
+    )
 
     engine.image_generation(prompt="a fox", model=f"bedrock/{NOVA}")
 
     sent = engine.requests[0]
-    assert "Bearer bedrock-api-key-1" == sent.headers["authorization"]
+    assert sent.headers["authorization"] == "Bearer bedrock-api-key-1"
     assert "x-amz-date" not in sent.headers
-    assert "bedrock-runtime.us-east-2.amazonaws.com" == sent.url.host
+    assert sent.url.host == "bedrock-runtime.us-east-2.amazonaws.com"
 
 
 def test_build_request_without_region_names_the_setting() -> None:
@@ -253,7 +277,7 @@ def test_build_request_without_region_names_the_setting() -> None:
     with pytest.raises(ConfigurationError, match="AWS_REGION") as info:
         engine.image_generation(prompt="a fox", model=f"bedrock/{NOVA}")
 
-    assert ("aws_region_name", []) == (info.value.param, engine.requests)
+    assert (info.value.param, engine.requests) == ("aws_region_name", [])
 
 
 def test_build_request_region_from_api_base_host() -> None:
@@ -268,65 +292,81 @@ def test_build_request_region_from_api_base_host() -> None:
         aws_secret_access_key=SECRET,
     )
 
-    assert "ap-northeast-1" == parse_authorization(engine.requests[0].headers["authorization"])["region"]
+    assert parse_authorization(engine.requests[0].headers["authorization"])["region"] == "ap-northeast-1"
 
 
 # --------------------------------------------------------------------------- resolve_auth
 
 
 def test_resolve_auth_env_keys_and_region() -> None:
-    """AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN / AWS_REGION_NAME from the engine's environment sign the call."""
-    environ = {"AWS_ACCESS_KEY_ID": KEY_ID, "AWS_SECRET_ACCESS_KEY": SECRET, "AWS_SESSION_TOKEN": "tok", "AWS_REGION_NAME": "us-west-2"}
+    """AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN and AWS_REGION_NAME from the environment sign the call."""
+    environ = {
+        "AWS_ACCESS_KEY_ID": KEY_ID,
+        "AWS_SECRET_ACCESS_KEY": SECRET,
+        "AWS_SESSION_TOKEN": "tok",
+        "AWS_REGION_NAME": "us-west-2",
+    }
     engine = make_engine(provider, handler=nova_ok, environ=environ)
 
     engine.image_generation(prompt="a fox", model=f"bedrock/{NOVA}")
 
     sent = engine.requests[0]
-    assert ("tok", "bedrock-runtime.us-west-2.amazonaws.com") == (sent.headers["x-amz-security-token"], sent.url.host)
+    assert (sent.headers["x-amz-security-token"], sent.url.host) == ("tok", "bedrock-runtime.us-west-2.amazonaws.com")
     verify_with_botocore(sent, SECRET, "tok")
 
 
 def test_resolve_auth_profile_from_config_files(isolated_aws: Any) -> None:
     """aws_profile_name reads that profile's keys and region from the AWS files."""
-    (isolated_aws / "credentials").write_text(f"[images]\naws_access_key_id = AKIDPROFILE\naws_secret_access_key = {SECRET}\n")
+    (isolated_aws / "credentials").write_text(
+        f"[images]\naws_access_key_id = AKIDPROFILE\naws_secret_access_key = {SECRET}\n"
+    )
     (isolated_aws / "config").write_text("[profile images]\nregion = eu-central-1\n")
 
-    auth = provider.resolve_auth(deployment=Deployment(provider="bedrock", model=NOVA, settings={"aws_profile_name": "images"}))
+    auth = provider.resolve_auth(
+        deployment=Deployment(provider="bedrock", model=NOVA, settings={"aws_profile_name": "images"})
+    )
 
     assert auth is not None
-    assert ("AKIDPROFILE", "eu-central-1", None) == (auth.value.access_key, auth.value.region, auth.expires_at)
+    assert (auth.value.access_key, auth.value.region, auth.expires_at) == ("AKIDPROFILE", "eu-central-1", None)
 
 
 def test_resolve_auth_unknown_profile_is_configuration_error() -> None:
     """A profile that does not exist is a ConfigurationError naming aws_profile_name."""
     with pytest.raises(ConfigurationError) as info:
-        provider.resolve_auth(deployment=Deployment(provider="bedrock", model=NOVA, settings={"aws_profile_name": "nope"}))
+        provider.resolve_auth(
+            deployment=Deployment(provider="bedrock", model=NOVA, settings={"aws_profile_name": "nope"})
+        )
 
-    assert "aws_profile_name" == info.value.param
+    assert info.value.param == "aws_profile_name"
 
 
 def test_resolve_auth_no_credentials_anywhere() -> None:
     """With nothing configured, the default chain finds nothing and the error says what to set."""
     with pytest.raises(AuthenticationError, match="AWS_BEARER_TOKEN_BEDROCK"):
-        provider.resolve_auth(deployment=Deployment(provider="bedrock", model=NOVA, settings={"aws_region_name": "us-east-1"}))
+        provider.resolve_auth(
+            deployment=Deployment(provider="bedrock", model=NOVA, settings={"aws_region_name": "us-east-1"})
+        )
 
 
 def test_resolve_auth_key_without_secret() -> None:
     """An access key id without its secret is refused naming the missing setting."""
     with pytest.raises(ConfigurationError) as info:
-        provider.resolve_auth(deployment=Deployment(provider="bedrock", model=NOVA, settings={"aws_access_key_id": KEY_ID}))
+        provider.resolve_auth(
+            deployment=Deployment(provider="bedrock", model=NOVA, settings={"aws_access_key_id": KEY_ID})
+        )
 
-    assert "aws_secret_access_key" == info.value.param
+    assert info.value.param == "aws_secret_access_key"
 
 
 def test_resolve_auth_assume_role_through_sts(sts: type[FakeSts]) -> None:
-    """aws_role_name assumes the role with the base keys (SigV4 for sts) and returns its temporary credentials and expiry."""
+    """aws_role_name assumes the role with the base keys and returns its temporary credentials and expiry."""
     before = time.time()
 
     auth = provider.resolve_auth(deployment=Deployment(provider="bedrock", model=NOVA, settings=role_settings(sts.url)))  # type: ignore[attr-defined]
 
-    assert auth is not None and auth.expires_at is not None
-    assert ("ASIATEMP1", "temp-token-1", "us-west-2") == (auth.value.access_key, auth.value.token, auth.value.region)
+    assert auth is not None
+    assert auth.expires_at is not None
+    assert (auth.value.access_key, auth.value.token, auth.value.region) == ("ASIATEMP1", "temp-token-1", "us-west-2")
     assert before + 3500 < auth.expires_at < time.time() + 3700
     assert "RoleArn=arn%3Aaws%3Aiam%3A%3A123456789012%3Arole%2Fpixmux-images" in sts.calls[0]["form"]
     assert "RoleSessionName=pixmux-tests" in sts.calls[0]["form"]
@@ -340,7 +380,8 @@ def test_resolve_auth_assume_role_refused(sts: type[FakeSts]) -> None:
     with pytest.raises(PermissionDeniedError, match="not authorized") as info:
         provider.resolve_auth(deployment=Deployment(provider="bedrock", model=NOVA, settings=role_settings(sts.url)))  # type: ignore[attr-defined]
 
-    assert SECRET not in str(info.value) and SECRET not in repr(info.value)
+    assert SECRET not in str(info.value)
+    assert SECRET not in repr(info.value)
 
 
 def test_resolve_auth_role_must_be_an_arn() -> None:
@@ -374,11 +415,11 @@ async def test_aimage_generation_refreshes_expiring_credentials(sts: type[FakeSt
 
     for _ in range(2):
         resp = await engine.aimage_generation(prompt="a fox", model=f"bedrock/{NOVA}", **role_settings(sts.url))  # type: ignore[attr-defined]
-        assert 1 == len(resp.data)
+        assert len(resp.data) == 1
 
     keys = [parse_authorization(r.headers["authorization"])["key"] for r in engine.requests]
-    assert (2, ["ASIATEMP1", "ASIATEMP2"]) == (len(sts.calls), keys)
-    assert ["temp-token-1", "temp-token-2"] == [r.headers["x-amz-security-token"] for r in engine.requests]
+    assert (len(sts.calls), keys) == (2, ["ASIATEMP1", "ASIATEMP2"])
+    assert [r.headers["x-amz-security-token"] for r in engine.requests] == ["temp-token-1", "temp-token-2"]
     verify_with_botocore(engine.requests[1], "temp-secret-2", "temp-token-2")
     assert threading.get_ident() not in recorder.threads
 
@@ -390,7 +431,7 @@ async def test_aimage_generation_caches_fresh_credentials(sts: type[FakeSts]) ->
     for _ in range(3):
         await engine.aimage_generation(prompt="a fox", model=f"bedrock/{NOVA}", **role_settings(sts.url))  # type: ignore[attr-defined]
 
-    assert 1 == len(sts.calls)
+    assert len(sts.calls) == 1
     assert {"ASIATEMP1"} == {parse_authorization(r.headers["authorization"])["key"] for r in engine.requests}
 
 
@@ -398,7 +439,13 @@ def test_image_generation_expired_token_forgets_cached_credentials(sts: type[Fak
     """An ExpiredTokenException is an AuthenticationError and the next call resolves fresh credentials."""
     answers = iter(
         [
-            httpx.Response(403, json=load_json("error_expired_token.json"), headers={"x-amzn-ErrorType": "ExpiredTokenException:http://internal.amazon.com/coral/com.amazon.coral.service/"}),
+            httpx.Response(
+                403,
+                json=load_json("error_expired_token.json"),
+                headers={
+                    "x-amzn-ErrorType": "ExpiredTokenException:http://internal.amazon.com/coral/com.amazon.coral.service/"
+                },
+            ),
             httpx.Response(200, json=load_json("nova_success.json")),
         ]
     )
@@ -408,8 +455,8 @@ def test_image_generation_expired_token_forgets_cached_credentials(sts: type[Fak
         engine.image_generation(prompt="a fox", model=f"bedrock/{NOVA}", **role_settings(sts.url))  # type: ignore[attr-defined]
     engine.image_generation(prompt="a fox", model=f"bedrock/{NOVA}", **role_settings(sts.url))  # type: ignore[attr-defined]
 
-    assert 2 == len(sts.calls)
-    assert "ASIATEMP2" == parse_authorization(engine.requests[1].headers["authorization"])["key"]
+    assert len(sts.calls) == 2
+    assert parse_authorization(engine.requests[1].headers["authorization"])["key"] == "ASIATEMP2"
 
 
 # --------------------------------------------------------------------------- secrets
@@ -430,8 +477,24 @@ def test_secrets_stay_out_of_reprs_errors_and_logs(sts: type[FakeSts], caplog: p
     signature = parse_authorization(engine.requests[0].headers["authorization"])["signature"]
     auth = provider.resolve_auth(deployment=Deployment(provider="bedrock", model=NOVA, settings=settings))
     deployment = Deployment(provider="bedrock", model=NOVA, api_key="bedrock-api-key-1", settings=settings)
-    seen = "\n".join([str(info.value), repr(info.value), repr(auth), repr(auth.value if auth else None), repr(deployment), caplog.text])
-    for secret in (SECRET, "temp-secret-1", "temp-token-1", "temp-secret-2", "temp-token-2", signature, "bedrock-api-key-1"):
+    seen = "\n".join(
+        [
+            str(info.value),
+            repr(info.value),
+            repr(auth),
+            repr(auth.value if auth else None),
+            repr(deployment),
+            caplog.text,
+        ]
+    )
+    for secret in (
+        SECRET,
+        "temp-secret-1",
+        "temp-token-1",
+        "temp-secret-2",
+        "temp-token-2",
+        signature,
+        "bedrock-api-key-1",
+    ):
         assert secret not in seen
     assert "InvalidSignatureException" in str(info.value)
-

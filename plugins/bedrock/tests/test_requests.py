@@ -8,7 +8,6 @@ from typing import Any
 
 import httpx
 import pytest
-
 from pixmux import PixmuxWarning
 from pixmux.exceptions import UnsupportedParamsError
 from pixmux.types import Auth, Deployment, ImageRequest
@@ -83,7 +82,7 @@ def test_validate_params_sdxl_approximates_size_with_warning() -> None:
     """A size close to a supported one is sent as the nearest SDXL size, with a warning saying so."""
     request, _, _, notes = prepare("stability.stable-diffusion-xl-v1", size="1792x1024")
 
-    assert "1344x768" == request.size
+    assert request.size == "1344x768"
     assert any("1344x768" in note for note in notes)
 
 
@@ -91,7 +90,7 @@ def test_validate_params_sdxl_exact_size_has_no_warning() -> None:
     """A size SDXL makes exactly is kept without any warning."""
     request, _, _, notes = prepare("stability.stable-diffusion-xl-v1", size="832x1216")
 
-    assert ("832x1216", []) == (request.size, notes)
+    assert (request.size, notes) == ("832x1216", [])
 
 
 @pytest.mark.parametrize("size", ["4096x1024", "big", "0x10"])
@@ -100,15 +99,16 @@ def test_validate_params_sdxl_impossible_size_lists_accepted(size: str) -> None:
     with pytest.raises(UnsupportedParamsError) as info:
         prepare("stability.stable-diffusion-xl-v1", size=size)
 
-    assert "size" == info.value.param
-    assert "1024x1024" in str(info.value) and "1536x640" in str(info.value)
+    assert info.value.param == "size"
+    assert "1024x1024" in str(info.value)
+    assert "1536x640" in str(info.value)
 
 
 def test_build_request_sdxl_n_fans_out_with_distinct_seeds() -> None:
     """SDXL makes one image per call: n=3 is three requests, seeds offset from the caller's."""
     sent = bodies("stability.stable-diffusion-xl-v1", n=3, seed=100)
 
-    assert [100, 101, 102] == [body["seed"] for body in sent]
+    assert [body["seed"] for body in sent] == [100, 101, 102]
     assert all("samples" not in body for body in sent)
 
 
@@ -116,7 +116,7 @@ def test_build_request_sdxl_n_without_seed_leaves_seeds_random() -> None:
     """Without a seed, fanned-out SDXL requests leave the seed to the model (random)."""
     sent = bodies("stability.stable-diffusion-xl-v1", n=2)
 
-    assert [False, False] == ["seed" in body for body in sent]
+    assert ["seed" in body for body in sent] == [False, False]
 
 
 @pytest.mark.parametrize(("param", "value"), [("steps", 5), ("cfg_scale", 40), ("sampler", "EULER"), ("seed", -1)])
@@ -132,7 +132,7 @@ def test_validate_params_sdxl_v0_rounds_to_multiples_of_64() -> None:
     """SDXL 0.8 takes any size in multiples of 64: others are rounded, with a warning."""
     request, _, _, notes = prepare("stability.stable-diffusion-xl-v0", size="500x700")
 
-    assert "512x704" == request.size
+    assert request.size == "512x704"
     assert notes
 
 
@@ -146,7 +146,13 @@ def test_validate_params_sdxl_v0_rounds_to_multiples_of_64() -> None:
         (
             "stability.stable-image-ultra-v1:1",
             {"size": "1024x1024", "negative_prompt": "text", "seed": 3, "output_format": "jpeg"},
-            {"prompt": "a red bicycle", "aspect_ratio": "1:1", "negative_prompt": "text", "output_format": "jpeg", "seed": 3},
+            {
+                "prompt": "a red bicycle",
+                "aspect_ratio": "1:1",
+                "negative_prompt": "text",
+                "output_format": "jpeg",
+                "seed": 3,
+            },
         ),
         (
             "stability.stable-image-core-v1:1",
@@ -158,7 +164,11 @@ def test_validate_params_sdxl_v0_rounds_to_multiples_of_64() -> None:
             {"mode": "image-to-image", "image": "aW1n", "strength": 0.4},
             {"prompt": "a red bicycle", "mode": "image-to-image", "image": "aW1n", "strength": 0.4},
         ),
-        ("us.stability.stable-image-core-v1:1", {"size": "1536x1024"}, {"prompt": "a red bicycle", "aspect_ratio": "3:2"}),
+        (
+            "us.stability.stable-image-core-v1:1",
+            {"size": "1536x1024"},
+            {"prompt": "a red bicycle", "aspect_ratio": "3:2"},
+        ),
     ],
 )
 def test_build_request_stability3_body(model: str, kwargs: dict[str, Any], expected: dict[str, Any]) -> None:
@@ -170,7 +180,7 @@ def test_validate_params_stability3_size_becomes_aspect_ratio_with_warning() -> 
     """A WxH for SD3 becomes the nearest aspect ratio, and the warning says the model picks the pixels."""
     request, _, _, notes = prepare("stability.sd3-5-large-v1:0", size="1792x1024")
 
-    assert (None, "16:9") == (request.size, request.params["aspect_ratio"])
+    assert (request.size, request.params["aspect_ratio"]) == (None, "16:9")
     assert any("aspect_ratio '16:9'" in note for note in notes)
 
 
@@ -179,14 +189,14 @@ def test_validate_params_stability3_far_ratio_is_refused() -> None:
     with pytest.raises(UnsupportedParamsError, match="21:9") as info:
         prepare("stability.stable-image-ultra-v1:0", size="2048x512")
 
-    assert "size" == info.value.param
+    assert info.value.param == "size"
 
 
 def test_build_request_stability3_n_fans_out() -> None:
     """Stable Image has no image count: n=4 is four requests with seeds 9..12."""
     sent = bodies("stability.stable-image-core-v1:0", n=4, seed=9)
 
-    assert [9, 10, 11, 12] == [body["seed"] for body in sent]
+    assert [body["seed"] for body in sent] == [9, 10, 11, 12]
 
 
 @pytest.mark.parametrize(
@@ -194,7 +204,11 @@ def test_build_request_stability3_n_fans_out() -> None:
     [
         ("stability.sd3-5-large-v1:0", {"size": "1024x1024", "aspect_ratio": "1:1"}, "size"),
         ("stability.sd3-5-large-v1:0", {"mode": "image-to-image", "image": "aW1n"}, "strength"),
-        ("stability.sd3-5-large-v1:0", {"mode": "image-to-image", "image": "aW1n", "strength": 0.5, "size": "1024x1024"}, "size"),
+        (
+            "stability.sd3-5-large-v1:0",
+            {"mode": "image-to-image", "image": "aW1n", "strength": 0.5, "size": "1024x1024"},
+            "size",
+        ),
         ("stability.sd3-5-large-v1:0", {"strength": 0.5}, "strength"),
         ("stability.stable-image-ultra-v1:1", {"mode": "image-to-image"}, "mode"),
         ("stability.stable-image-ultra-v1:1", {"style_preset": "anime"}, "style_preset"),
@@ -219,7 +233,11 @@ def test_validate_params_stability3_refuses_what_does_not_apply(model: str, kwar
         (
             "amazon.titan-image-generator-v1",
             {},
-            {"taskType": "TEXT_IMAGE", "textToImageParams": {"text": "a red bicycle"}, "imageGenerationConfig": {"numberOfImages": 1}},
+            {
+                "taskType": "TEXT_IMAGE",
+                "textToImageParams": {"text": "a red bicycle"},
+                "imageGenerationConfig": {"numberOfImages": 1},
+            },
         ),
         (
             "amazon.titan-image-generator-v2:0",
@@ -239,7 +257,15 @@ def test_validate_params_stability3_refuses_what_does_not_apply(model: str, kwar
         ),
         (
             "amazon.nova-canvas-v1:0",
-            {"size": "1280x720", "quality": "premium", "style": "PHOTOREALISM", "negativeText": "people", "cfgScale": 6.5, "seed": 12, "n": 2},
+            {
+                "size": "1280x720",
+                "quality": "premium",
+                "style": "PHOTOREALISM",
+                "negativeText": "people",
+                "cfgScale": 6.5,
+                "seed": 12,
+                "n": 2,
+            },
             {
                 "taskType": "TEXT_IMAGE",
                 "textToImageParams": {"text": "a red bicycle", "negativeText": "people", "style": "PHOTOREALISM"},
@@ -310,15 +336,15 @@ def test_build_request_nova_n_beyond_five_splits_with_new_seed() -> None:
     """Nova makes at most 5 per call: n=7 is 5 + 2 images, the second call from the default seed plus one."""
     sent = bodies("amazon.nova-canvas-v1:0", n=7)
 
-    assert [5, 2] == [body["imageGenerationConfig"]["numberOfImages"] for body in sent]
-    assert [None, 13] == [body["imageGenerationConfig"].get("seed") for body in sent]
+    assert [body["imageGenerationConfig"]["numberOfImages"] for body in sent] == [5, 2]
+    assert [body["imageGenerationConfig"].get("seed") for body in sent] == [None, 13]
 
 
 def test_validate_params_nova_rounds_size_to_sixteen() -> None:
     """Nova sizes not on a multiple of 16 are rounded, with a warning."""
     request, _, _, notes = prepare("amazon.nova-canvas-v1:0", size="1000x600")
 
-    assert "992x608" == request.size
+    assert request.size == "992x608"
     assert any("992x608" in note for note in notes)
 
 
@@ -328,14 +354,14 @@ def test_validate_params_nova_impossible_size(size: str) -> None:
     with pytest.raises(UnsupportedParamsError, match="multiple of 16") as info:
         prepare("amazon.nova-canvas-v1:0", size=size)
 
-    assert "size" == info.value.param
+    assert info.value.param == "size"
 
 
 def test_validate_params_titan_picks_nearest_table_size() -> None:
     """Titan approximates an OpenAI size to the closest size in its table, with a warning."""
     request, _, _, notes = prepare("amazon.titan-image-generator-v1", size="1536x1024")
 
-    assert "1152x768" == request.size
+    assert request.size == "1152x768"
     assert notes
 
 
@@ -343,8 +369,10 @@ def test_validate_params_titan_low_quality_warns() -> None:
     """quality='low' has no Titan tier: it is sent as standard, with a warning."""
     request, _, _, notes = prepare("amazon.titan-image-generator-v2:0", quality="low")
 
-    assert "standard" == bodies("amazon.titan-image-generator-v2:0", quality="low")[0]["imageGenerationConfig"]["quality"]
-    assert "low" == request.quality
+    assert (
+        bodies("amazon.titan-image-generator-v2:0", quality="low")[0]["imageGenerationConfig"]["quality"] == "standard"
+    )
+    assert request.quality == "low"
     assert any("standard" in note for note in notes)
 
 
@@ -355,14 +383,26 @@ def test_validate_params_titan_low_quality_warns() -> None:
         ("amazon.titan-image-generator-v1", {"task_type": "BACKGROUND_REMOVAL"}, "task_type"),
         ("amazon.titan-image-generator-v1", {"style": "PHOTOREALISM"}, "style"),
         ("amazon.nova-canvas-v1:0", {"style": "vivid"}, "style"),
-        ("amazon.nova-canvas-v1:0", {"task_type": "INPAINTING", "in_painting_params": {"image": "aW1n"}}, "in_painting_params"),
+        (
+            "amazon.nova-canvas-v1:0",
+            {"task_type": "INPAINTING", "in_painting_params": {"image": "aW1n"}},
+            "in_painting_params",
+        ),
         ("amazon.nova-canvas-v1:0", {"task_type": "INPAINTING", "out_painting_params": {}}, "out_painting_params"),
         ("amazon.nova-canvas-v1:0", {"image_generation_config": {"numberOfImages": 3}}, "image_generation_config"),
         ("amazon.nova-canvas-v1:0", {"image_generation_config": {"width": 512}}, "image_generation_config"),
         ("amazon.nova-canvas-v1:0", {"text_to_image_params": {"text": "other"}}, "text_to_image_params"),
         ("amazon.nova-canvas-v1:0", {"text_to_image_params": "x"}, "text_to_image_params"),
-        ("amazon.nova-canvas-v1:0", {"task_type": "BACKGROUND_REMOVAL", "background_removal_params": {"image": "a"}, "n": 2}, "n"),
-        ("amazon.nova-canvas-v1:0", {"task_type": "IMAGE_VARIATION", "image_variation_params": {"images": ["a"]}, "condition_image": "a"}, "condition_image"),
+        (
+            "amazon.nova-canvas-v1:0",
+            {"task_type": "BACKGROUND_REMOVAL", "background_removal_params": {"image": "a"}, "n": 2},
+            "n",
+        ),
+        (
+            "amazon.nova-canvas-v1:0",
+            {"task_type": "IMAGE_VARIATION", "image_variation_params": {"images": ["a"]}, "condition_image": "a"},
+            "condition_image",
+        ),
         ("amazon.nova-canvas-v1:0", {"control_mode": "CANNY_EDGE"}, "control_mode"),
         ("amazon.nova-canvas-v1:0", {"seed": 858993460}, "seed"),
         ("amazon.nova-canvas-v1:0", {"cfgScale": 1.0}, "cfg_scale"),
@@ -384,7 +424,13 @@ def test_validate_params_amazon_refuses_what_does_not_apply(model: str, kwargs: 
 
 
 @pytest.mark.parametrize(
-    "model", ["stability.stable-diffusion-xl-v1", "stability.sd3-5-large-v1:0", "amazon.titan-image-generator-v1", "amazon.nova-canvas-v1:0"]
+    "model",
+    [
+        "stability.stable-diffusion-xl-v1",
+        "stability.sd3-5-large-v1:0",
+        "amazon.titan-image-generator-v1",
+        "amazon.nova-canvas-v1:0",
+    ],
 )
 @pytest.mark.parametrize(("param", "instead"), [("numberOfImages", "n="), ("samples", "n="), ("width", "size=")])
 def test_validate_params_redirects_to_openai_names(model: str, param: str, instead: str) -> None:
@@ -395,13 +441,15 @@ def test_validate_params_redirects_to_openai_names(model: str, param: str, inste
     assert param == info.value.param
 
 
-@pytest.mark.parametrize("model", ["stability.stable-diffusion-xl-v1", "stability.stable-image-core-v1:1", "amazon.nova-canvas-v1:0"])
+@pytest.mark.parametrize(
+    "model", ["stability.stable-diffusion-xl-v1", "stability.stable-image-core-v1:1", "amazon.nova-canvas-v1:0"]
+)
 def test_validate_params_url_response_format_says_b64_only(model: str) -> None:
     """response_format='url' is refused with a message that Bedrock returns base64 only."""
     with pytest.raises(UnsupportedParamsError, match="base64 only") as info:
         prepare(model, response_format="url")
 
-    assert "response_format" == info.value.param
+    assert info.value.param == "response_format"
 
 
 def test_validate_params_unknown_family_asks_for_base_model() -> None:
@@ -416,10 +464,10 @@ def test_build_request_base_model_gives_arn_its_family() -> None:
     arn = "arn:aws:bedrock:us-east-1:123456789012:provisioned-model/abc123"
     sent = build(arn, settings={"base_model": "amazon.nova-canvas-v1:0"}, size="1024x1024")
 
-    assert "TEXT_IMAGE" == json.loads(sent[0].content)["taskType"]
+    assert json.loads(sent[0].content)["taskType"] == "TEXT_IMAGE"
     assert (
-        b"/model/arn%3Aaws%3Abedrock%3Aus-east-1%3A123456789012%3Aprovisioned-model%2Fabc123/invoke"
-        == sent[0].url.raw_path
+        sent[0].url.raw_path
+        == b"/model/arn%3Aaws%3Abedrock%3Aus-east-1%3A123456789012%3Aprovisioned-model%2Fabc123/invoke"
     )
 
 
@@ -446,27 +494,29 @@ def test_build_request_encodes_colon_in_path() -> None:
     """A ':' in the model id is sent as %3A in the path, once."""
     sent = build("amazon.nova-canvas-v1:0")[0]
 
-    assert "https://bedrock-runtime.us-east-1.amazonaws.com/model/amazon.nova-canvas-v1%3A0/invoke" == str(sent.url)
+    assert str(sent.url) == "https://bedrock-runtime.us-east-1.amazonaws.com/model/amazon.nova-canvas-v1%3A0/invoke"
 
 
 def test_build_request_api_base_overrides_endpoint() -> None:
     """api_base replaces the regional endpoint (VPC endpoints, tests); the path stays the same."""
     request, deployment, info, _ = prepare("amazon.nova-canvas-v1:0")
-    deployment = Deployment(provider="bedrock", model=deployment.model, api_base="http://127.0.0.1:9/vpc/", settings=REGION)
+    deployment = Deployment(
+        provider="bedrock", model=deployment.model, api_base="http://127.0.0.1:9/vpc/", settings=REGION
+    )
 
     sent = provider.build_request(request=request, deployment=deployment, model=info, auth=IDENTITY)
 
     assert isinstance(sent, httpx.Request)
-    assert "http://127.0.0.1:9/vpc/model/amazon.nova-canvas-v1%3A0/invoke" == str(sent.url)
+    assert str(sent.url) == "http://127.0.0.1:9/vpc/model/amazon.nova-canvas-v1%3A0/invoke"
 
 
 def test_build_request_guardrail_params_are_headers() -> None:
     """Guardrail and trace options go in Bedrock's headers, never in the model's body."""
     sent = build("amazon.nova-canvas-v1:0", guardrail_identifier="gr-1", guardrail_version="DRAFT", trace="ENABLED")[0]
 
-    assert ("gr-1", "DRAFT", "ENABLED") == (
+    assert (
         sent.headers["x-amzn-bedrock-guardrailidentifier"],
         sent.headers["x-amzn-bedrock-guardrailversion"],
         sent.headers["x-amzn-bedrock-trace"],
-    )
+    ) == ("gr-1", "DRAFT", "ENABLED")
     assert "guardrail_identifier" not in json.loads(sent.content)

@@ -39,7 +39,9 @@ _SECRET_PATTERNS = (
     re.compile(r"(Signature[=:]\s*)[0-9a-f]{64}"),
     re.compile(r"(<(?:SecretAccessKey|SessionToken)>)[^<]*"),
     re.compile(r"((?:x-amz-security-token|authorization):)[^\n]*", re.IGNORECASE),
-    re.compile(r"""(['"]?(?:Authorization|X-Amz-Security-Token|SecretAccessKey|SessionToken)['"]?\s*[:=]\s*b?['"])[^'"]*"""),
+    re.compile(
+        r"""(['"]?(?:Authorization|X-Amz-Security-Token|SecretAccessKey|SessionToken)['"]?\s*[:=]\s*b?['"])[^'"]*"""
+    ),
 )
 _LOGGERS = ("botocore.auth", "botocore.endpoint", "botocore.parsers", "botocore.credentials")
 
