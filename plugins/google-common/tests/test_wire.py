@@ -7,7 +7,6 @@ from typing import Any
 
 import httpx
 import pytest
-
 from pixmux import PixmuxWarning
 from pixmux.exceptions import (
     APIResponseValidationError,
@@ -54,8 +53,8 @@ def test_catalogue_routes_imagen_to_predict_and_gemini_to_generate_content():
         for name, info in models.items():
             expected = PREDICT if name.startswith(("imagen", "imagegeneration")) else GENERATE_CONTENT
             assert expected == info.extra["api"], name
-    assert GENERATE_CONTENT == api_of("gemini-9-ultra-image")
-    assert PREDICT == unknown_model("imagen-5.0-generate-001", "gemini").extra["api"]
+    assert api_of("gemini-9-ultra-image") == GENERATE_CONTENT
+    assert unknown_model("imagen-5.0-generate-001", "gemini").extra["api"] == PREDICT
 
 
 def test_catalogue_services_differ_in_models_and_parameters():
@@ -72,12 +71,12 @@ def test_catalogue_prices_imagen_per_image_and_gemini_per_token():
     """Imagen is priced per image, Gemini image models per token with a per-image fallback."""
     imagen = VERTEX["imagen-4.0-generate-001"].pricing
     assert imagen is not None
-    assert 0.04 == imagen.image_price(None, None)
+    assert imagen.image_price(None, None) == 0.04
     flash = GEMINI["gemini-2.5-flash-image"].pricing
     assert flash is not None
     assert flash.output_token == pytest.approx(30e-6)
     assert flash.input_token == pytest.approx(0.3e-6)
-    assert 0.039 == flash.image_price(None, None)
+    assert flash.image_price(None, None) == 0.039
     assert all(model.pricing is not None for model in MODELS.values())
 
 
@@ -138,7 +137,7 @@ def test_choose_size_refuses_what_cannot_be_met(model, size, fragment):
     with pytest.raises(UnsupportedParamsError) as caught:
         choose_size(_request(model, size=size), VERTEX[model], provider="vertex_ai")
 
-    assert "size" == caught.value.param
+    assert caught.value.param == "size"
     assert fragment in str(caught.value)
 
 
@@ -148,7 +147,7 @@ def test_choose_size_refuses_size_with_a_native_aspect_ratio():
 
     with pytest.raises(UnsupportedParamsError, match="aspectRatio") as caught:
         choose_size(request, VERTEX["imagen-4.0-generate-001"], provider="vertex_ai")
-    assert "size" == caught.value.param
+    assert caught.value.param == "size"
 
 
 def test_choose_size_notes_quality_ignored_when_size_sets_the_tier():
@@ -159,7 +158,7 @@ def test_choose_size_notes_quality_ignored_when_size_sets_the_tier():
         provider="vertex_ai",
     )
 
-    assert "1K" == choice.tier
+    assert choice.tier == "1K"
     assert choice.note is not None
     assert "quality='hd' is ignored" in choice.note
 
@@ -170,7 +169,7 @@ def test_choose_size_is_lenient_for_unknown_models():
 
     choice = choose_size(_request(info.name, size="4096x512"), info, provider="vertex_ai")
 
-    assert "16:9" == choice.aspect_ratio
+    assert choice.aspect_ratio == "16:9"
     assert choice.tier is None
 
 
@@ -188,9 +187,9 @@ def test_validate_renames_snake_case_to_google_names():
         changed = validate_request(request, VERTEX["imagen-4.0-generate-001"], provider="vertex_ai")
 
     assert changed is not None
-    assert {"negativePrompt": "text", "addWatermark": False, "seed": 7, "personGeneration": "allow_adult"} == dict(
+    assert dict(
         changed.params
-    )
+    ) == {"negativePrompt": "text", "addWatermark": False, "seed": 7, "personGeneration": "allow_adult"}
 
 
 def test_validate_returns_none_when_nothing_changes():
@@ -208,7 +207,12 @@ def test_validate_returns_none_when_nothing_changes():
         ("vertex_ai", "imagen-4.0-generate-001", {"params": {"seed": 1}}, "seed"),
         ("vertex_ai", "imagen-4.0-generate-001", {"params": {"seed": "1", "addWatermark": False}}, "seed"),
         ("vertex_ai", "imagen-4.0-generate-001", {"params": {"addWatermark": "no"}}, "addWatermark"),
-        ("vertex_ai", "imagen-4.0-generate-001", {"params": {"outputOptions": {"mimeType": "image/gif"}}}, "outputOptions"),
+        (
+            "vertex_ai",
+            "imagen-4.0-generate-001",
+            {"params": {"outputOptions": {"mimeType": "image/gif"}}},
+            "outputOptions",
+        ),
         (
             "vertex_ai",
             "imagen-4.0-generate-001",
@@ -282,8 +286,8 @@ def test_predict_body_maps_every_field():
 
     body = build_predict_body(request, info, choose_size(request, info, provider="vertex_ai"))
 
-    assert [{"prompt": "a fox"}] == body["instances"]
-    assert {
+    assert body["instances"] == [{"prompt": "a fox"}]
+    assert body["parameters"] == {
         "sampleCount": 3,
         "aspectRatio": "16:9",
         "sampleImageSize": "2K",
@@ -297,7 +301,7 @@ def test_predict_body_maps_every_field():
         "includeRaiReason": True,
         "includeSafetyAttributes": True,
         "outputOptions": {"mimeType": "image/jpeg", "compressionQuality": 85},
-    } == body["parameters"]
+    }
 
 
 def test_predict_body_defaults_to_one_sample_and_keeps_callers_rai_choice():
@@ -307,7 +311,7 @@ def test_predict_body_defaults_to_one_sample_and_keeps_callers_rai_choice():
 
     body = build_predict_body(request, info, choose_size(request, info, provider="vertex_ai"))
 
-    assert {"sampleCount": 1, "includeRaiReason": False} == body["parameters"]
+    assert body["parameters"] == {"sampleCount": 1, "includeRaiReason": False}
 
 
 def test_predict_body_passes_native_aspect_ratio_and_tier():
@@ -317,9 +321,9 @@ def test_predict_body_passes_native_aspect_ratio_and_tier():
 
     body = build_predict_body(request, info, choose_size(request, info, provider="gemini"))
 
-    assert {"sampleCount": 1, "aspectRatio": "9:16", "sampleImageSize": "2K", "includeRaiReason": True} == body[
+    assert body[
         "parameters"
-    ]
+    ] == {"sampleCount": 1, "aspectRatio": "9:16", "sampleImageSize": "2K", "includeRaiReason": True}
 
 
 # ---------------------------------------------------------------- imagen response
@@ -329,10 +333,10 @@ def test_parse_predict_reads_images_and_enhanced_prompt():
     """Each prediction's bytes become b64_json; the enhanced prompt is revised_prompt."""
     parsed = parse_predict(_response("imagen_two.json"), _request("m", n=2), provider="vertex_ai", model="m")
 
-    assert 2 == len(parsed.data)
-    assert TINY_PNG_B64 == parsed.data[0].b64_json
+    assert len(parsed.data) == 2
+    assert parsed.data[0].b64_json == TINY_PNG_B64
     assert parsed.data[0].revised_prompt.startswith("A watercolor fox")
-    assert "png" == parsed.output_format
+    assert parsed.output_format == "png"
     assert "filtered" not in parsed.metadata
 
 
@@ -340,8 +344,8 @@ def test_parse_predict_returns_the_rest_when_some_are_filtered():
     """One image filtered out of two: the other is returned and the filtering is reported beside it."""
     parsed = parse_predict(_response("imagen_mixed.json"), _request("m", n=2), provider="vertex_ai", model="m")
 
-    assert 1 == len(parsed.data)
-    assert 1 == len(parsed.metadata["filtered"])
+    assert len(parsed.data) == 1
+    assert len(parsed.metadata["filtered"]) == 1
     assert "Support codes: 56562880" in parsed.metadata["filtered"][0]["reason"]
 
 
@@ -352,8 +356,8 @@ def test_parse_predict_counts_images_missing_without_a_reason():
 
     parsed = parse_predict(response, _request("m", n=4), provider="gemini", model="m")
 
-    assert 1 == len(parsed.data)
-    assert 3 == len(parsed.metadata["filtered"])
+    assert len(parsed.data) == 1
+    assert len(parsed.metadata["filtered"]) == 3
 
 
 @pytest.mark.parametrize("name", ["imagen_all_filtered.json", "imagen_empty.json"])
@@ -362,7 +366,7 @@ def test_parse_predict_without_images_is_a_content_policy_violation(name):
     with pytest.raises(ContentPolicyViolationError) as caught:
         parse_predict(_response(name), _request("m", n=2), provider="vertex_ai", model="m")
 
-    assert 400 == caught.value.status_code
+    assert caught.value.status_code == 400
     assert caught.value.details["filtered"]
     if name == "imagen_all_filtered.json":
         assert "Support codes: 58061214" in str(caught.value)
@@ -384,11 +388,11 @@ def test_parse_predict_keeps_gcs_uris_and_safety_attributes():
     gcs = parse_predict(_response("imagen_gcs.json"), _request("m"), provider="vertex_ai", model="m")
     scored = parse_predict(_response("imagen_safety_attributes.json"), _request("m"), provider="vertex_ai", model="m")
 
-    assert "gs://my-bucket/out/sample_0.png" == gcs.data[0].url
-    assert 1 == len(scored.data)
-    assert "jpeg" == scored.output_format
-    assert [{"categories": ["Animal"], "scores": [0.1]}] == scored.metadata["safety_attributes"]
-    assert {"categories": ["Animal"], "scores": [0.2]} == scored.metadata["prompt_safety_attributes"]
+    assert gcs.data[0].url == "gs://my-bucket/out/sample_0.png"
+    assert len(scored.data) == 1
+    assert scored.output_format == "jpeg"
+    assert scored.metadata["safety_attributes"] == [{"categories": ["Animal"], "scores": [0.1]}]
+    assert scored.metadata["prompt_safety_attributes"] == {"categories": ["Animal"], "scores": [0.2]}
 
 
 @pytest.mark.parametrize("body", [b"not json", b"[1, 2]", b'{"predictions": "nope"}', b'{"predictions": [5]}'])
@@ -425,8 +429,8 @@ def test_generate_content_body_maps_every_field():
 
     body = build_generate_content_body(request, info, choose_size(request, info, provider="vertex_ai"))
 
-    assert [{"role": "user", "parts": [{"text": "a fox"}]}] == body["contents"]
-    assert {
+    assert body["contents"] == [{"role": "user", "parts": [{"text": "a fox"}]}]
+    assert body["generationConfig"] == {
         "responseModalities": ["IMAGE"],
         "imageConfig": {
             "aspectRatio": "16:9",
@@ -440,8 +444,8 @@ def test_generate_content_body_maps_every_field():
         "topK": 32,
         "seed": 42,
         "thinkingConfig": {"thinkingLevel": "LOW"},
-    } == body["generationConfig"]
-    assert [{"category": "HARM_CATEGORY_HARASSMENT", "threshold": "BLOCK_ONLY_HIGH"}] == body["safetySettings"]
+    }
+    assert body["safetySettings"] == [{"category": "HARM_CATEGORY_HARASSMENT", "threshold": "BLOCK_ONLY_HIGH"}]
 
 
 def test_generate_content_body_minimal():
@@ -451,7 +455,7 @@ def test_generate_content_body_minimal():
 
     body = build_generate_content_body(request, info, choose_size(request, info, provider="gemini"))
 
-    assert {"responseModalities": ["TEXT", "IMAGE"]} == body["generationConfig"]
+    assert body["generationConfig"] == {"responseModalities": ["TEXT", "IMAGE"]}
     assert "safetySettings" not in body
 
 
@@ -460,9 +464,9 @@ def test_wire_call_sends_one_generate_content_request_per_image():
     gemini = wire_call(_request("gemini-2.5-flash-image", n=3), GEMINI["gemini-2.5-flash-image"], provider="gemini")
     imagen = wire_call(_request("imagen-4.0-generate-001", n=3), GEMINI["imagen-4.0-generate-001"], provider="gemini")
 
-    assert ("generateContent", 3) == (gemini.method, len(gemini.bodies))
-    assert ("predict", 1) == (imagen.method, len(imagen.bodies))
-    assert 3 == imagen.bodies[0]["parameters"]["sampleCount"]
+    assert (gemini.method, len(gemini.bodies)) == ("generateContent", 3)
+    assert (imagen.method, len(imagen.bodies)) == ("predict", 1)
+    assert imagen.bodies[0]["parameters"]["sampleCount"] == 3
 
 
 # ---------------------------------------------------------------- gemini response
@@ -474,14 +478,15 @@ def test_parse_generate_content_keeps_image_text_and_usage():
         _response("gemini_image.json"), _request("gemini-2.5-flash-image"), provider="gemini", model="m"
     )
 
-    assert 1 == len(parsed.data)
-    assert TINY_PNG_B64 == parsed.data[0].b64_json
-    assert ["Here is your banana in a tuxedo."] == parsed.metadata["text"]
-    assert "gemini-2.5-flash-image" == parsed.metadata["model_version"]
+    assert len(parsed.data) == 1
+    assert parsed.data[0].b64_json == TINY_PNG_B64
+    assert parsed.metadata["text"] == ["Here is your banana in a tuxedo."]
+    assert parsed.metadata["model_version"] == "gemini-2.5-flash-image"
     assert parsed.usage is not None
-    assert (9, 1298, 1307) == (parsed.usage.input_tokens, parsed.usage.output_tokens, parsed.usage.total_tokens)
+    assert (parsed.usage.input_tokens, parsed.usage.output_tokens, parsed.usage.total_tokens) == (9, 1298, 1307)
     assert parsed.usage.output_tokens_details is not None
-    assert (1290, 8) == (parsed.usage.output_tokens_details.image_tokens, parsed.usage.output_tokens_details.text_tokens)
+    details = parsed.usage.output_tokens_details
+    assert (details.image_tokens, details.text_tokens) == (1290, 8)
 
 
 def test_parse_generate_content_skips_thoughts_and_counts_them_as_text():
@@ -490,15 +495,16 @@ def test_parse_generate_content_skips_thoughts_and_counts_them_as_text():
         _response("gemini_thinking.json"), _request("gemini-3.1-flash-image"), provider="gemini", model="m"
     )
 
-    assert 1 == len(parsed.data)
+    assert len(parsed.data) == 1
     assert "text" not in parsed.metadata
-    assert "jpeg" == parsed.output_format
-    assert parsed.usage is not None and parsed.usage.output_tokens_details is not None
-    assert (1300, 1120, 180) == (
+    assert parsed.output_format == "jpeg"
+    assert parsed.usage is not None
+    assert parsed.usage.output_tokens_details is not None
+    assert (
         parsed.usage.output_tokens,
         parsed.usage.output_tokens_details.image_tokens,
         parsed.usage.output_tokens_details.text_tokens,
-    )
+    ) == (1300, 1120, 180)
 
 
 @pytest.mark.parametrize(
@@ -510,13 +516,13 @@ def test_parse_generate_content_skips_thoughts_and_counts_them_as_text():
     ],
 )
 def test_parse_generate_content_without_image_is_a_content_policy_violation(name, code, fragment):
-    """A safety finish, a blocked prompt or a text-only refusal is a ContentPolicyViolationError with Google's reason."""
+    """A safety finish, a blocked prompt or a text-only refusal is a ContentPolicyViolationError with the reason."""
     with pytest.raises(ContentPolicyViolationError) as caught:
         parse_generate_content(_response(name), _request("m"), provider="gemini", model="m")
 
     assert code == caught.value.code
     assert fragment in str(caught.value)
-    assert 400 == caught.value.status_code
+    assert caught.value.status_code == 400
 
 
 def test_parse_generate_content_one_of_several_refused_is_an_empty_part():
@@ -525,9 +531,10 @@ def test_parse_generate_content_one_of_several_refused_is_an_empty_part():
         _response("gemini_image_safety.json"), _request("m", n=2), provider="gemini", model="m"
     )
 
-    assert () == parsed.data
-    assert "IMAGE_SAFETY" == parsed.metadata["filtered"][0]["reason"]
-    assert parsed.usage is not None and 11 == parsed.usage.input_tokens
+    assert parsed.data == ()
+    assert parsed.metadata["filtered"][0]["reason"] == "IMAGE_SAFETY"
+    assert parsed.usage is not None
+    assert parsed.usage.input_tokens == 11
 
 
 # ---------------------------------------------------------------- errors
@@ -566,7 +573,7 @@ def test_google_error_reads_retry_delay_and_details():
     """RESOURCE_EXHAUSTED's RetryInfo.retryDelay becomes retry_after; Google's details are kept."""
     error = google_error(_response("error_quota.json", 429), provider="gemini", info=GEMINI["gemini-2.5-flash-image"])
 
-    assert 17.0 == error.retry_after
+    assert error.retry_after == 17.0
     assert any("QuotaFailure" in item["@type"] for item in error.details["google_details"])
 
 
@@ -574,15 +581,17 @@ def test_google_error_prefers_the_retry_after_header():
     """A Retry-After header wins over the body's retryDelay."""
     response = httpx.Response(429, json=load_json("error_quota.json"), headers={"Retry-After": "3"})
 
-    assert 3.0 == google_error(response, provider="gemini", info=GEMINI["gemini-2.5-flash-image"]).retry_after
+    assert google_error(response, provider="gemini", info=GEMINI["gemini-2.5-flash-image"]).retry_after == 3.0
 
 
 def test_google_error_explains_a_404_for_a_shut_down_model():
     """A 404 for an Imagen model on the Gemini API says Google shut it down and names the replacement."""
-    error = google_error(_response("error_not_found.json", 404), provider="gemini", info=GEMINI["imagen-4.0-generate-001"])
+    response = _response("error_not_found.json", 404)
+
+    error = google_error(response, provider="gemini", info=GEMINI["imagen-4.0-generate-001"])
 
     assert isinstance(error, NotFoundError)
-    assert "model" == error.param
+    assert error.param == "model"
     assert "2026-08-17" in str(error)
     assert "gemini-3.1-flash-image" in str(error)
 
@@ -591,7 +600,7 @@ def test_google_error_explains_a_404_for_a_shut_down_model():
     ("body", "status", "cls"),
     [
         ([{"error": {"code": 429, "message": "slow down", "status": "RESOURCE_EXHAUSTED"}}], 429, RateLimitError),
-        ({"error": {"code": 402, "message": "prepaid credit exhausted", "status": "RESOURCE_EXHAUSTED"}}, 402, RateLimitError),
+        ({"error": {"code": 402, "message": "credit exhausted", "status": "RESOURCE_EXHAUSTED"}}, 402, RateLimitError),
         ("<html>Bad Gateway</html>", 502, InternalServerError),
     ],
 )
@@ -613,5 +622,5 @@ def test_read_response_routes_by_url_and_reports_approximation():
 
     parsed = read_response(response, request, info, provider="gemini")
 
-    assert 1 == len(parsed.data)
+    assert len(parsed.data) == 1
     assert "16:9" in parsed.metadata["approximation"]

@@ -111,7 +111,9 @@ def google_error(response: httpx.Response, *, provider: str, info: ModelInfo) ->
         facts["google_details"] = details
     if reason:
         facts["reason"] = reason
-    found = _classify(response, provider=provider, info=info, facts=facts, reason=reason, status=status, message=message)
+    found = _classify(
+        response, provider=provider, info=info, facts=facts, reason=reason, status=status, message=message
+    )
     if status:
         found.code = status  # Google's status name ("INVALID_ARGUMENT") rather than the numeric code
     return found

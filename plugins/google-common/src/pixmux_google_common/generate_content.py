@@ -152,6 +152,25 @@ def usage_from(found: _UsageMetadata | None) -> Usage | None:
     )
 
 
+def _decode(response: httpx.Response, *, provider: str, model: str) -> _Response:
+    try:
+        body = response.json()
+        if not isinstance(body, dict) or not isinstance(body.get("candidates", []), list):
+            raise TypeError("expected an object whose candidates is a list")
+        return _converter.structure(body, _Response)
+    except ValueError as exc:
+        raise APIResponseValidationError(
+            f"the response is not JSON: {exc}", provider=provider, model=model, response=response
+        ) from exc
+    except (cattrs.BaseValidationError, TypeError, AttributeError) as exc:
+        raise APIResponseValidationError(
+            f"the response is not a :generateContent response: {describe_error(exc)}",
+            provider=provider,
+            model=model,
+            response=response,
+        ) from exc
+
+
 def parse_generate_content(
     response: httpx.Response, request: ImageRequest, *, provider: str, model: str
 ) -> ImageResponse:
@@ -164,22 +183,7 @@ def parse_generate_content(
             empty part with ``metadata["filtered"]`` lets the other requests' images through.
         APIResponseValidationError: the body is not a ``:generateContent`` response.
     """
-    try:
-        body = response.json()
-        if not isinstance(body, dict) or not isinstance(body.get("candidates", []), list):
-            raise TypeError("expected an object whose candidates is a list")
-        payload = _converter.structure(body, _Response)
-    except ValueError as exc:
-        raise APIResponseValidationError(
-            f"the response is not JSON: {exc}", provider=provider, model=model, response=response
-        ) from exc
-    except (cattrs.BaseValidationError, TypeError, AttributeError) as exc:
-        raise APIResponseValidationError(
-            f"the response is not a :generateContent response: {describe_error(exc)}",
-            provider=provider,
-            model=model,
-            response=response,
-        ) from exc
+    payload = _decode(response, provider=provider, model=model)
     images: list[ImageObject] = []
     texts: list[str] = []
     mime_types: list[str] = []

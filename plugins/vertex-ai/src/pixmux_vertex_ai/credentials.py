@@ -22,6 +22,7 @@ import datetime
 import json
 import os
 import sys
+import warnings
 from collections.abc import Mapping
 from typing import Any, cast
 
@@ -33,8 +34,6 @@ __all__ = ["SCOPES", "VertexToken", "load_credentials", "fetch_token", "sdk_defa
 
 #: The OAuth scope Vertex AI needs.
 SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
-#: A caller's own credentials object is refreshed when its token has less than this long to live.
-_FRESH_FOR = 600.0
 _PROVIDER = "vertex_ai"
 _Loaded = tuple[Any, "str | None"]
 
@@ -114,11 +113,14 @@ def load_credentials(source: Any) -> tuple[Any, str | None]:
     try:
         if source is None:
             return cast(_Loaded, google_auth.default(scopes=list(SCOPES)))
-        if isinstance(source, Mapping):
-            info = source
-            return cast(_Loaded, google_auth.load_credentials_from_dict(dict(source), scopes=list(SCOPES)))
         if isinstance(source, str | os.PathLike):
-            return cast(_Loaded, google_auth.load_credentials_from_file(os.fspath(source), scopes=list(SCOPES)))
+            info = _read_file(os.fspath(source))
+        elif isinstance(source, Mapping):
+            info = source
+        else:
+            info = None
+        if info is not None:
+            return _from_info(info)
     except GoogleAuthError as exc:
         where = "application-default credentials" if source is None else "vertex_credentials"
         hint = (
@@ -132,12 +134,66 @@ def load_credentials(source: Any) -> tuple[Any, str | None]:
             provider=_PROVIDER,
             param="vertex_credentials",
         ) from None
+    except (ValueError, KeyError, TypeError) as exc:  # malformed key material or missing fields
+        raise AuthenticationError(
+            f"could not load Google vertex_credentials: {type(exc).__name__}: {_describe(exc, info)}",
+            provider=_PROVIDER,
+            param="vertex_credentials",
+        ) from None
     raise ConfigurationError(
         f"vertex_credentials must be a file path, JSON text, a dict or google.auth credentials, "
         f"not {type(source).__name__}",
         provider=_PROVIDER,
         param="vertex_credentials",
     )
+
+
+def _read_file(path: str) -> Mapping[str, Any]:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            found = json.load(handle)
+    except OSError as exc:
+        raise AuthenticationError(
+            f"vertex_credentials file {path!r} was not found or cannot be read: {exc.strerror}",
+            provider=_PROVIDER,
+            param="vertex_credentials",
+        ) from None
+    except ValueError:
+        raise AuthenticationError(
+            f"vertex_credentials file {path!r} is not valid JSON", provider=_PROVIDER, param="vertex_credentials"
+        ) from None
+    if not isinstance(found, Mapping):
+        raise AuthenticationError(
+            f"vertex_credentials file {path!r} does not hold a JSON object",
+            provider=_PROVIDER,
+            param="vertex_credentials",
+        )
+    return found
+
+
+def _from_info(info: Mapping[str, Any]) -> tuple[Any, str | None]:
+    """Credentials from a credentials file's content, with the loader made for its ``type``."""
+    kind = info.get("type")
+    if kind == "service_account":
+        from google.oauth2 import service_account
+
+        credentials = service_account.Credentials.from_service_account_info(  # type: ignore[no-untyped-call]
+            dict(info), scopes=list(SCOPES)
+        )
+        return credentials, info.get("project_id")
+    if kind == "authorized_user":
+        from google.oauth2 import credentials as user
+
+        found = user.Credentials.from_authorized_user_info(dict(info), scopes=list(SCOPES))  # type: ignore[no-untyped-call]
+        return found, info.get("quota_project_id")
+    # Other kinds (external_account, impersonated_service_account, ...): google-auth's generic
+    # loader, which warns that unvalidated configurations are risky; the caller gave this one.
+    import google.auth
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        loaded = google.auth.load_credentials_from_dict(dict(info), scopes=list(SCOPES))  # type: ignore[no-untyped-call]
+        return cast(_Loaded, loaded)
 
 
 class HttpxRequest:
@@ -184,9 +240,12 @@ def _expiry(credentials: Any) -> float | None:
     return expiry.timestamp()
 
 
-def fetch_token(credentials: Any, *, client: httpx.Client, now: float) -> tuple[str, float | None]:
+def fetch_token(credentials: Any, *, client: httpx.Client) -> tuple[str, float | None]:
     """
-    A valid access token for ``credentials`` and when it expires (Unix seconds), refreshing when needed.
+    A freshly minted access token for ``credentials`` and when it expires (Unix seconds).
+
+    Always refreshes: the core calls this only when it holds no usable token (none yet, one
+    about to expire, or one Google just refused with a 401).
 
     Raises:
         AuthenticationError: Google refused the credentials.
@@ -194,24 +253,20 @@ def fetch_token(credentials: Any, *, client: httpx.Client, now: float) -> tuple[
     """
     from google.auth.exceptions import RefreshError, TransportError
 
-    expires = _expiry(credentials)
+    try:
+        credentials.refresh(HttpxRequest(client))
+    except RefreshError as exc:
+        raise AuthenticationError(
+            f"Google refused the Vertex AI credentials: {_describe(exc)}", provider=_PROVIDER
+        ) from None
+    except TransportError as exc:
+        raise APIConnectionError(
+            f"could not reach Google's token endpoint: {_describe(exc)}", provider=_PROVIDER
+        ) from exc
     token = getattr(credentials, "token", None)
-    if not token or expires is None or expires - now < _FRESH_FOR:
-        try:
-            credentials.refresh(HttpxRequest(client))
-        except RefreshError as exc:
-            raise AuthenticationError(
-                f"Google refused the Vertex AI credentials: {_describe(exc)}", provider=_PROVIDER
-            ) from None
-        except TransportError as exc:
-            raise APIConnectionError(
-                f"could not reach Google's token endpoint: {_describe(exc)}", provider=_PROVIDER
-            ) from exc
-        token = getattr(credentials, "token", None)
-        expires = _expiry(credentials)
     if not isinstance(token, str) or not token:
         raise AuthenticationError("the Google credentials produced no access token", provider=_PROVIDER)
-    return token, expires
+    return token, _expiry(credentials)
 
 
 def sdk_defaults() -> tuple[str | None, str | None]:

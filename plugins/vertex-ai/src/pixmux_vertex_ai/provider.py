@@ -20,7 +20,6 @@ and fetches a token (see :mod:`pixmux_vertex_ai.credentials`). An ``api_key`` wi
 from __future__ import annotations
 
 import re
-import time
 from typing import Final
 
 import httpx
@@ -113,7 +112,7 @@ def resolve_auth(deployment: Deployment) -> Auth | None:
     credentials, project = load_credentials(source)
     timeout = min(deployment.timeout or 60.0, 60.0)
     with httpx.Client(timeout=timeout) as client:
-        token, expires_at = fetch_token(credentials, client=client, now=time.time())
+        token, expires_at = fetch_token(credentials, client=client)
     sdk_project, sdk_location = sdk_defaults()
     value = VertexToken(
         token=token,
