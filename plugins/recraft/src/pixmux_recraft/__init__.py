@@ -1,0 +1,3 @@
+"""pixmux-recraft."""
+
+__version__ = "1.0.0"
