@@ -22,6 +22,7 @@ from pixmux.exceptions import (
     APIConnectionError,
     APIResponseValidationError,
     ConfigurationError,
+    ContentPolicyViolationError,
     PixmuxError,
     Timeout,
     UnsupportedParamsError,
@@ -117,6 +118,28 @@ def _merge(parts: Sequence[ImageResponse]) -> ImageResponse:
         usage=usage,
         cost=None if any(cost is None for cost in costs) else sum(c for c in costs if c is not None),
         metadata=metadata,
+    )
+
+
+def _all_filtered(call: Call, response: ImageResponse) -> ContentPolicyViolationError:
+    """
+    The error for a call whose every part was refused.
+
+    A plugin that sends one request per image returns a refused part as an empty response with
+    ``metadata["filtered"]`` (so that the other parts' images survive); when no part made an
+    image, the call is a refusal, never an empty success.
+    """
+    reasons = []
+    for item in response.metadata.get("filtered", ()):
+        if isinstance(item, Mapping):
+            reasons.append(": ".join(str(item[key]) for key in ("reason", "message") if item.get(key)))
+        else:
+            reasons.append(str(item))
+    return ContentPolicyViolationError(
+        f"the provider returned no image: {'; '.join(dict.fromkeys(reasons)) or 'every image was filtered'}",
+        provider=call.provider.name,
+        model=call.request.model,
+        details=dict(response.metadata),
     )
 
 
@@ -426,6 +449,8 @@ class Engine:
 
     def _finish(self, call: Call, parts: Sequence[ImageResponse], started: float) -> ImageResponse:
         response = _merge(parts)
+        if not response.data and response.metadata.get("filtered"):
+            raise _all_filtered(call, response)
         cost = response.cost
         if cost is None and call.info.pricing is not None:
             cost = call.info.pricing.cost(call.request, response)
