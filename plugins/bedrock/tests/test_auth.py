@@ -299,7 +299,7 @@ def test_build_request_region_from_api_base_host() -> None:
 
 
 def test_resolve_auth_env_keys_and_region() -> None:
-    """AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN and AWS_REGION_NAME from the environment sign the call."""
+    """AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN and AWS_REGION_NAME from the environment sign."""
     environ = {
         "AWS_ACCESS_KEY_ID": KEY_ID,
         "AWS_SECRET_ACCESS_KEY": SECRET,
