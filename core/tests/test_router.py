@@ -319,7 +319,7 @@ def test_router_lowest_latency_prefers_the_fast_deployment() -> None:
     """Once both are measured, latency-based routing sends traffic to the faster deployment."""
 
     async def slow(request: httpx.Request) -> httpx.Response:
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.2)
         return ok(request)
 
     hosts = Hosts(a=slow)

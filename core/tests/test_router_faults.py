@@ -653,10 +653,19 @@ def test_router_cuts_a_hanging_provider_at_its_timeout_and_falls_back(mode: str,
     ]
     router = Router(model_list, engine=engine, num_retries=0, fallbacks=[{"img": ["spare"]}])
 
-    try:
-        response = generate(router, mode)
-    finally:
-        engine.close()
+    async def call_then_close() -> pixmux.ImageResponse:
+        try:
+            return await router.aimage_generation("otter", model="img")
+        finally:
+            await engine.aclose()
+
+    if mode == "sync":
+        try:
+            response = router.image_generation("otter", model="img")
+        finally:
+            engine.close()
+    else:
+        response = asyncio.run(call_then_close())
 
     assert response.metadata["deployment"] == "fine"
     assert response.metadata["failed_attempts"] == [
