@@ -578,3 +578,13 @@ def test_call_with_retries_returns_the_attempt_count(no_sleep_backoff: Backoff) 
         "done",
         3,
     )
+
+
+def test_prepare_leaves_retry_settings_out_of_the_request(waits: Waits) -> None:
+    """``prepare`` (used by the gateway to check deployments) never treats num_retries as a provider parameter."""
+    engine = engine_for(scripted(httpx.Response(200, json=OK)), waits)
+
+    call = engine.prepare(prompt="otter", model=MODEL, api_key=KEY, max_retries=2, num_retries=1)
+
+    assert "max_retries" not in call.request.params
+    assert "num_retries" not in call.request.params

@@ -271,6 +271,8 @@ class Engine:
         settings: dict[str, Any] = {}
         params: dict[str, Any] = {}
         for key, value in provider_params.items():
+            if key in ("num_retries", "max_retries"):
+                continue  # the retry loop's (see image_generation), never the provider's
             if key in catalogue.settings:
                 settings[key] = value
             elif value is not None:
