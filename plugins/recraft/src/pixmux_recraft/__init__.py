@@ -1,3 +1,5 @@
-"""pixmux-recraft."""
+"""
+pixmux-recraft: see :mod:`pixmux_recraft.provider` (the ``recraft`` entry point).
+"""
 
 __version__ = "1.0.0"

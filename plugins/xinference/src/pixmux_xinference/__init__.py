@@ -1,3 +1,5 @@
-"""pixmux-xinference."""
+"""
+pixmux-xinference: see :mod:`pixmux_xinference.provider` (the ``xinference`` entry point).
+"""
 
 __version__ = "1.0.0"
