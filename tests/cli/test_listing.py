@@ -30,11 +30,12 @@ def test_providers_lists_openai_with_its_distribution_and_models(capsys: pytest.
     _, out, _ = run(capsys, "providers")
 
     version = metadata.version("pixmux-openai")
-    assert f"openai  (pixmux-openai {version})" in out
-    line = next(line for line in out.splitlines() if line.strip().startswith("dall-e-3 "))
+    block = next(block for block in out.split("\n\n") if block.startswith("openai  ("))
+    assert block.startswith(f"openai  (pixmux-openai {version})")
+    line = next(line for line in block.splitlines() if line.strip().startswith("dall-e-3 "))
     assert "sizes: 1024x1024, 1024x1792, 1792x1024" in line
     assert "qualities: hd, standard" in line
-    gpt = next(line for line in out.splitlines() if line.strip().startswith("gpt-image-1 "))
+    gpt = next(line for line in block.splitlines() if line.strip().startswith("gpt-image-1 "))
     assert "qualities: auto, high, low, medium" in gpt
 
 
