@@ -9,7 +9,8 @@ import threading
 import time
 import warnings
 import weakref
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from http.cookiejar import CookieJar
 from typing import Any
 
 import attrs
@@ -179,6 +180,9 @@ class Engine:
         self._aclients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = (
             weakref.WeakKeyDictionary()
         )
+        self._closers: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, tuple[AsyncIterator[None], asyncio.Future[None]]
+        ] = weakref.WeakKeyDictionary()
         self._lock = threading.Lock()
         self._auth: dict[tuple[str, Deployment], Auth | None] = {}
         self._auth_lock = threading.Lock()
@@ -192,7 +196,9 @@ class Engine:
         if self._client is None:
             with self._lock:
                 if self._client is None:
-                    self._client = httpx.Client(transport=self._transport, timeout=DEFAULT_TIMEOUT, trust_env=True)
+                    self._client = httpx.Client(
+                        transport=self._transport, timeout=DEFAULT_TIMEOUT, trust_env=True, cookies=_NoCookies()
+                    )
         return self._client
 
     def async_client(self) -> httpx.AsyncClient:
@@ -200,11 +206,19 @@ class Engine:
         loop = asyncio.get_running_loop()
         client = self._aclients.get(loop)
         if client is None:
+            for old in [old for old in self._aclients if old.is_closed()]:  # loops closed without shutting down
+                self._aclients.pop(old, None)
+                self._closers.pop(old, None)
             transport = self._async_transport
             if transport is None:
                 transport = _default_async_transport()
-            client = httpx.AsyncClient(transport=transport, timeout=DEFAULT_TIMEOUT, trust_env=True)
+            client = httpx.AsyncClient(
+                transport=transport, timeout=DEFAULT_TIMEOUT, trust_env=True, cookies=_NoCookies()
+            )
             self._aclients[loop] = client
+            # Close the client when the loop shuts down (asyncio.run does on exit), so no pool outlives its loop.
+            closer = _close_with_loop(weakref.ref(self), loop, client)
+            self._closers[loop] = (closer, asyncio.ensure_future(closer.__anext__()))
         return client
 
     def close(self) -> None:
@@ -371,7 +385,8 @@ class Engine:
             try:
                 resolved: Auth | None = call.provider.hooks.resolve_auth(deployment=call.deployment)
             except PixmuxError as exc:
-                raise self._redacted(call, exc.with_context(provider=call.provider.name, model=call.request.model))
+                error = self._redacted(call, exc.with_context(provider=call.provider.name, model=call.request.model))
+                raise error from exc.__cause__
             self._auth[(call.provider.name, call.deployment)] = resolved
             return resolved
 
@@ -414,7 +429,8 @@ class Engine:
                 request=call.request, deployment=call.deployment, model=call.info, auth=auth
             )
         except PixmuxError as exc:
-            raise self._redacted(call, exc.with_context(provider=call.provider.name, model=call.request.model))
+            error = self._redacted(call, exc.with_context(provider=call.provider.name, model=call.request.model))
+            raise error from exc.__cause__
         requests = [built] if isinstance(built, httpx.Request) else list(built)
         if not requests or not all(isinstance(item, httpx.Request) for item in requests):
             raise ConfigurationError(
@@ -506,7 +522,7 @@ class Engine:
     def _send_one(self, call: Call, request: httpx.Request, deadline: float) -> ImageResponse:
         for _ in range(MAX_FOLLOW_UPS):
             try:
-                response = self.client.send(self._timed(call, request, deadline))
+                response = _send(self.client, self._timed(call, request, deadline))
             except httpx.HTTPError as exc:
                 raise self._connection_error(call, exc) from exc
             parsed = self._parse(call, response)
@@ -539,7 +555,7 @@ class Engine:
         client = self.async_client()
         for _ in range(MAX_FOLLOW_UPS):
             try:
-                response = await client.send(self._timed(call, request, deadline))
+                response = await _asend(client, self._timed(call, request, deadline))
             except httpx.HTTPError as exc:
                 raise self._connection_error(call, exc) from exc
             parsed = self._parse(call, response)
@@ -583,9 +599,86 @@ class Engine:
         return response.with_metadata(attempts=attempts)
 
 
+def _send(client: httpx.Client, request: httpx.Request) -> httpx.Response:
+    """
+    Send ``request`` through the client's transport for its URL and read the body.
+
+    What ``client.send`` does, less what pixmux never uses (auth flows, redirects, cookies,
+    event hooks, per-request logging): that bookkeeping costs more than the rest of a call's
+    overhead (see ``bench/README.md``). The transport still comes from the client, so
+    proxies from the environment and mounts apply; pixmux sets every request's timeout itself.
+    """
+    transport_for_url = getattr(client, "_transport_for_url", None)
+    if transport_for_url is None:  # pragma: no cover - an httpx without it: take the long way
+        return client.send(request)
+    response: httpx.Response = transport_for_url(request.url).handle_request(request)
+    response.request = request
+    try:
+        response.read()
+    finally:
+        response.close()
+    return response
+
+
+async def _asend(client: httpx.AsyncClient, request: httpx.Request) -> httpx.Response:
+    """The async twin of :func:`_send`."""
+    transport_for_url = getattr(client, "_transport_for_url", None)
+    if transport_for_url is None:  # pragma: no cover - an httpx without it: take the long way
+        return await client.send(request)
+    response: httpx.Response = await transport_for_url(request.url).handle_async_request(request)
+    response.request = request
+    try:
+        await response.aread()
+    finally:
+        await response.aclose()
+    return response
+
+
+class _NoCookies(CookieJar):
+    """
+    A cookie jar that keeps nothing.
+
+    One engine serves many keys (a gateway serves many users): a cookie one provider response
+    sets (load balancers set them) must not ride along on the next caller's request. Keeping
+    none also saves httpx's cookie bookkeeping on every response.
+    """
+
+    def extract_cookies(self, response: Any, request: Any) -> None:
+        return None
+
+    def set_cookie(self, cookie: Any) -> None:
+        return None
+
+
+async def _close_with_loop(
+    engine: weakref.ref[Engine], loop: asyncio.AbstractEventLoop, client: httpx.AsyncClient
+) -> AsyncIterator[None]:
+    """Waits until the event loop shuts down its async generators, then closes ``client``."""
+    try:
+        yield
+    finally:
+        owner = engine()
+        if owner is not None and owner._aclients.get(loop) is client:
+            del owner._aclients[loop]
+        await client.aclose()
+
+
 def _default_async_transport() -> httpx.AsyncBaseTransport | None:
-    """httpx's own async pool unless a faster one is installed (see the benchmarks)."""
-    return None
+    """
+    The transport of a new async client: aiohttp's when ``pixmux[fast]`` is installed, else httpx's own pool.
+
+    httpx's own async pool slows down sharply under concurrency (encode/httpx#3215; see
+    ``bench/README.md``); ``httpx-aiohttp`` puts aiohttp under the same httpx API. It is
+    imported here, on the first async call, so ``import pixmux`` never loads aiohttp.
+    ``PIXMUX_ASYNC_TRANSPORT=httpx`` keeps httpx's own pool even when it is installed.
+    """
+    if os.environ.get("PIXMUX_ASYNC_TRANSPORT", "").strip().lower() == "httpx":
+        return None
+    try:
+        from pixmux._aiohttp import WholeBodyAiohttpTransport
+    except ImportError:
+        return None
+    return WholeBodyAiohttpTransport()
 
 
 _default: Engine | None = None
