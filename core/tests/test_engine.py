@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 import threading
 import time
@@ -414,13 +415,23 @@ class _ImagesHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     payload = json.dumps({"created": 1, "images": [{"b64": TINY_PNG_B64}]}).encode()
 
+    cookies: list[str | None] = []
+
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        _ImagesHandler.cookies.append(self.headers.get("Cookie"))
+        payload = self.payload
+        if self.path.startswith("/slow/"):
+            time.sleep(2)
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(self.payload)))
+        self.send_header("Set-Cookie", "lb_session=tenant-a; Path=/")
+        if self.path.startswith("/gzip/"):
+            payload = gzip.compress(payload)
+            self.send_header("Content-Encoding", "gzip")
+        self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
-        self.wfile.write(self.payload)
+        self.wfile.write(payload)
 
     def log_message(self, *args: Any) -> None:
         pass
@@ -429,6 +440,7 @@ class _ImagesHandler(BaseHTTPRequestHandler):
 @pytest.fixture
 def local_server() -> Iterator[str]:
     """A keep-alive HTTP server on 127.0.0.1 answering in the fake provider's shape."""
+    _ImagesHandler.cookies = []
     server = ThreadingHTTPServer(("127.0.0.1", 0), _ImagesHandler)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
@@ -490,3 +502,100 @@ def test_client_connection_refused_on_a_real_socket(fake: Any) -> None:
 
     assert caught.value.provider == "fake"
     engine.close()
+
+
+def test_client_keeps_no_cookies_between_calls(fake: Any, local_server: str) -> None:
+    """A cookie a provider sets is never sent back on the next call (one engine serves many keys)."""
+    engine = Engine(plugins={"fake": fake}, discover=False, environ={})
+
+    engine.image_generation(prompt="otter", model="fake/m1", api_base=local_server, api_key="key-tenant-a")
+    engine.image_generation(prompt="otter", model="fake/m1", api_base=local_server, api_key="key-tenant-b")
+
+    assert _ImagesHandler.cookies == [None, None]
+    engine.close()
+
+
+def test_client_async_keeps_no_cookies_between_calls(fake: Any, local_server: str) -> None:
+    """The async path keeps no cookies either."""
+    engine = Engine(plugins={"fake": fake}, discover=False, environ={})
+
+    async def two() -> None:
+        for key in ("key-tenant-a", "key-tenant-b"):
+            await engine.aimage_generation(prompt="otter", model="fake/m1", api_base=local_server, api_key=key)
+
+    asyncio.run(two())
+
+    assert _ImagesHandler.cookies == [None, None]
+
+
+def test_client_async_is_closed_when_its_loop_ends(fake: Any, local_server: str) -> None:
+    """``asyncio.run`` ending closes that loop's pooled client: no connection outlives its loop."""
+    engine = Engine(plugins={"fake": fake}, discover=False, environ={})
+
+    async def one() -> httpx.AsyncClient:
+        await engine.aimage_generation(prompt="otter", model="fake/m1", api_base=local_server)
+        return engine.async_client()
+
+    first = asyncio.run(one())
+    second = asyncio.run(one())
+
+    assert first is not second
+    assert first.is_closed
+    assert second.is_closed
+
+
+def test_client_async_reads_compressed_bodies(fake: Any, local_server: str) -> None:
+    """A gzip-encoded answer is decoded before the plugin reads it, on the default async transport."""
+    engine = Engine(plugins={"fake": fake}, discover=False, environ={})
+    api_base = local_server.replace("/v1", "/gzip/v1")
+
+    resp = asyncio.run(engine.aimage_generation(prompt="otter", model="fake/m1", api_base=api_base))
+
+    assert resp.data[0].bytes().startswith(b"\x89PNG")
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_client_slow_provider_is_a_timeout(fake: Any, local_server: str, mode: str) -> None:
+    """A real socket that answers too late raises pixmux.Timeout, sync and async."""
+    engine = Engine(plugins={"fake": fake}, discover=False, environ={})
+    kwargs: dict[str, Any] = {
+        "prompt": "otter",
+        "model": "fake/m1",
+        "api_base": local_server.replace("/v1", "/slow/v1"),
+        "timeout": 0.3,
+        "num_retries": 0,
+    }
+
+    def sync_call() -> object:
+        return engine.image_generation(**kwargs)
+
+    def async_call() -> object:
+        return asyncio.run(engine.aimage_generation(**kwargs))
+
+    with pytest.raises(Timeout) as caught:
+        (sync_call if mode == "sync" else async_call)()
+
+    assert caught.value.provider == "fake"
+    engine.close()
+
+
+def test_client_async_connection_refused(fake: Any) -> None:
+    """Nothing listening is an APIConnectionError on the async path too."""
+    engine = Engine(plugins={"fake": fake}, discover=False, environ={})
+
+    with pytest.raises(APIConnectionError) as caught:
+        asyncio.run(
+            engine.aimage_generation(prompt="otter", model="fake/m1", api_base="http://127.0.0.1:9/v1", num_retries=0)
+        )
+
+    assert caught.value.provider == "fake"
+
+
+def test_default_async_transport_is_aiohttp_when_installed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With pixmux[fast] installed the async path uses aiohttp; PIXMUX_ASYNC_TRANSPORT=httpx opts out."""
+    from pixmux._aiohttp import WholeBodyAiohttpTransport
+    from pixmux._engine import _default_async_transport
+
+    assert isinstance(_default_async_transport(), WholeBodyAiohttpTransport)
+    monkeypatch.setenv("PIXMUX_ASYNC_TRANSPORT", "httpx")
+    assert _default_async_transport() is None
