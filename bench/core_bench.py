@@ -207,7 +207,7 @@ def bench_async(server: Server, *, seconds: float = 24.0, concurrency: int = 32)
     from pixmux._engine import _default_async_transport
 
     transport = _default_async_transport()
-    backend = type(transport).__module__.split(".")[0] if transport is not None else "httpx (own pool)"
+    backend = type(transport).__name__ if transport is not None else "httpx (own pool)"
     lines = [f"async: {concurrency} concurrent, per call (median of interleaved rounds); pixmux transport: {backend}"]
 
     async def run() -> None:
