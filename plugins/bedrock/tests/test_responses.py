@@ -210,8 +210,8 @@ def test_image_generation_throttling_keeps_retry_after() -> None:
 
 
 def test_check_plugin_passes() -> None:
-    """The plugin meets pixmux's contract check and imports no other provider."""
-    assert check_plugin(provider, name="bedrock", forbidden_imports=["pixmux_openai.provider", "pixmux_azure"]) == []
+    """The plugin meets pixmux's contract check (import isolation is checked per plugin in a subprocess by tests/test_contract.py)."""
+    assert check_plugin(provider, name="bedrock") == []
 
 
 def test_import_pixmux_does_not_import_boto3() -> None:
