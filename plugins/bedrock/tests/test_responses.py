@@ -210,7 +210,7 @@ def test_image_generation_throttling_keeps_retry_after() -> None:
 
 
 def test_check_plugin_passes() -> None:
-    """The plugin meets pixmux's contract check (import isolation is checked per plugin in a subprocess by tests/test_contract.py)."""
+    """The plugin meets pixmux's contract check (tests/test_contract.py checks import isolation in a subprocess)."""
     assert check_plugin(provider, name="bedrock") == []
 
 
