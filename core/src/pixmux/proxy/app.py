@@ -129,7 +129,9 @@ def _header(scope: Scope, name: bytes) -> str | None:
 
 
 def _printable(value: object, limit: int = 120) -> str:
-    text = str(value)
+    text = value if isinstance(value, str) else str(value)
+    if len(text) <= limit and text.isprintable() and " " not in text:
+        return text
     cleaned = "".join(ch if ch.isprintable() and ch != " " else "_" for ch in text[:limit])
     return cleaned + ("…" if len(text) > limit else "")
 
@@ -394,7 +396,9 @@ class Gateway:
         response = await self.router.aimage_generation(prompt, model=name, **params)
         info["upstream"] = time.perf_counter() - upstream_started
         metadata = response.metadata
-        chunks = encode_images(response.to_dict())
+        out = response.to_dict()
+        info["b64"] = any("b64_json" in image for image in out.get("data", ()))
+        chunks = encode_images(out)
         headers: Headers = [(b"content-type", _JSON)]
         deployment = metadata.get("deployment")
         if deployment is not None:
@@ -522,7 +526,7 @@ class Gateway:
         headers.append((b"x-request-id", request_id.encode()))
         if size >= GZIP_MIN_BYTES:
             headers.append((b"vary", b"accept-encoding"))
-            if accepts_gzip(_header(scope, b"accept-encoding")):
+            if (self.config.gzip_images or not info.get("b64")) and accepts_gzip(_header(scope, b"accept-encoding")):
                 compressed = (
                     await asyncio.to_thread(gzip_chunks, chunks, size)
                     if size >= 256 * 1024

@@ -40,7 +40,7 @@ ROUTER_PARAMS = frozenset({"weight", "rpm", "tpm", "order", "max_parallel_reques
 
 _TOP_KEYS = ("model_list", "general_settings", "router_settings", "litellm_settings")
 _ENTRY_KEYS = ("model_name", "litellm_params", "params", "model_info")
-_GENERAL_KEYS = ("master_key", "max_request_size_mb")
+_GENERAL_KEYS = ("master_key", "max_request_size_mb", "gzip_images")
 _LITELLM_KEYS = ("drop_params", "request_timeout")
 #: LiteLLM settings that mean nothing to pixmux: a LiteLLM config carrying them still starts, with a warning.
 _LITELLM_IGNORED_GENERAL = frozenset(
@@ -97,6 +97,8 @@ class GatewayConfig:
         master_key: the key clients must send, or ``None`` for an open gateway.
         router_settings: keyword arguments for :class:`pixmux.Router`.
         max_request_bytes: the largest request body accepted.
+        gzip_images: also gzip responses carrying base64 images (about 25 % smaller, for about
+            4 ms of CPU per MB); other responses are gzipped whenever the client accepts it.
         warnings: settings that were read but ignored, one sentence each.
         secrets: every credential value in the file, to scrub from messages.
     """
@@ -106,6 +108,7 @@ class GatewayConfig:
     master_key: str | None = attrs.field(default=None, repr=False)
     router_settings: Mapping[str, Any] = attrs.field(factory=dict)
     max_request_bytes: int = int(DEFAULT_MAX_REQUEST_MB * 1024 * 1024)
+    gzip_images: bool = False
     warnings: tuple[str, ...] = ()
     secrets: frozenset[str] = attrs.field(default=frozenset(), repr=False)
 
@@ -339,6 +342,10 @@ def parse_config(raw: Any, *, path: str = "<config>", environ: Mapping[str, str]
             max_mb = _number(max_mb, "general_settings.max_request_size_mb")
         max_bytes = int((DEFAULT_MAX_REQUEST_MB if max_mb is None else max_mb) * 1024 * 1024)
 
+        gzip_images = general.get("gzip_images", False)
+        if not isinstance(gzip_images, bool):
+            raise _Problem("general_settings.gzip_images", f"expected true or false, got {_type_name(gzip_images)}")
+
         litellm = _mapping(top.get("litellm_settings"), "litellm_settings")
         notes += _check_keys(litellm, "litellm_settings", _LITELLM_KEYS, _LITELLM_IGNORED_SETTINGS)
         router_settings = dict(_mapping(top.get("router_settings"), "router_settings"))
@@ -355,6 +362,7 @@ def parse_config(raw: Any, *, path: str = "<config>", environ: Mapping[str, str]
         master_key=master_key,
         router_settings=router_settings,
         max_request_bytes=max_bytes,
+        gzip_images=gzip_images,
         warnings=tuple(notes),
         secrets=frozenset(secret for secret in secrets if len(secret) >= 4),
     )

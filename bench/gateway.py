@@ -1,0 +1,361 @@
+"""
+Gateway benchmark: what `pixmux serve` adds on top of a provider, as ratios against the floor.
+
+    uv run python bench/gateway.py            # full run, about two minutes
+    uv run python bench/gateway.py --quick    # shorter runs
+
+Three processes on 127.0.0.1: a mock OpenAI-compatible provider (a minimal asyncio HTTP server
+answering prebuilt bodies: URLs, or one ~1.5 MB base64 image), the gateway (`python -m
+pixmux.proxy.cli`, one worker, request logging on, to a file) and the load generator (keep-alive
+connections, `Accept-Encoding: gzip` as real clients send). The floor is the same load generator
+straight to the mock. Prints figures; never passes or fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+B64_IMAGE_BYTES = 1_100_000  # ~1.5 MB once base64-encoded
+
+
+# --------------------------------------------------------------------------- event loop
+
+
+def _run(coro: Any) -> Any:
+    try:
+        import uvloop  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        return asyncio.run(coro)
+    return uvloop.run(coro)
+
+
+# --------------------------------------------------------------------------- the mock provider
+
+
+def _http_response(body: bytes) -> bytes:
+    head = f"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {len(body)}\r\n\r\n"
+    return head.encode() + body
+
+
+def _mock_bodies() -> tuple[bytes, bytes]:
+    url = json.dumps({"created": 1713833628, "data": [{"url": "https://images.example.test/otter.png"}]}).encode()
+    image = base64.b64encode(b"\x89PNG\r\n\x1a\n" + os.urandom(B64_IMAGE_BYTES)).decode()
+    b64 = json.dumps({"created": 1713833628, "data": [{"b64_json": image}]}).encode()
+    return _http_response(url), _http_response(b64)
+
+
+class _MockProvider(asyncio.Protocol):
+    """HTTP/1.1 keep-alive; any POST under /b64/ gets the base64 body, anything else the URL body."""
+
+    url_answer = b""
+    b64_answer = b""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport: Any = transport  # uvloop's transports are not asyncio.Transport subclasses
+        self.buffer = bytearray()
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        while True:
+            end = self.buffer.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            head = bytes(self.buffer[:end]).lower()
+            length = 0
+            at = head.find(b"content-length:")
+            if at >= 0:
+                stop = head.find(b"\r\n", at)
+                length = int(head[at + 15 : stop if stop > 0 else None])
+            total = end + 4 + length
+            if len(self.buffer) < total:
+                return
+            first_line = head[: head.find(b"\r\n")]
+            del self.buffer[:total]
+            self.transport.write(self.b64_answer if b"/b64/" in first_line else self.url_answer)
+
+
+async def _serve_mock(port: int) -> None:
+    _MockProvider.url_answer, _MockProvider.b64_answer = _mock_bodies()
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(_MockProvider, "127.0.0.1", port, backlog=1024)
+    async with server:
+        await server.serve_forever()
+
+
+# --------------------------------------------------------------------------- the load generator
+
+
+def _request(path: str, body: dict[str, Any], *, key: str | None) -> bytes:
+    payload = json.dumps(body).encode()
+    lines = [
+        f"POST {path} HTTP/1.1",
+        "host: 127.0.0.1",
+        "content-type: application/json",
+        "accept-encoding: gzip, deflate",
+        "user-agent: pixmux-bench",
+        f"content-length: {len(payload)}",
+    ]
+    if key:
+        lines.append(f"authorization: Bearer {key}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + payload
+
+
+async def _client(
+    port: int, request: bytes, deadline: float, limit: int | None, latencies: list[float], errors: list[int]
+) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=1 << 20)
+    try:
+        while time.perf_counter() < deadline and (limit is None or len(latencies) < limit):
+            started = time.perf_counter()
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            lowered = head.lower()
+            at = lowered.find(b"content-length:")
+            length = int(lowered[at + 15 : lowered.find(b"\r\n", at)]) if at >= 0 else 0
+            await reader.readexactly(length)
+            if head[9:12] != b"200":
+                errors.append(int(head[9:12]))
+            latencies.append(time.perf_counter() - started)
+    finally:
+        writer.close()
+
+
+async def _load(port: int, request: bytes, clients: int, seconds: float, limit: int | None) -> dict[str, Any]:
+    latencies: list[float] = []
+    errors: list[int] = []
+    started = time.perf_counter()
+    deadline = started + seconds
+    await asyncio.gather(*(_client(port, request, deadline, limit, latencies, errors) for _ in range(clients)))
+    elapsed = time.perf_counter() - started
+    ordered = sorted(latencies)
+    return {
+        "requests": len(latencies),
+        "errors": len(errors),
+        "seconds": elapsed,
+        "rps": len(latencies) / elapsed,
+        "p50_ms": 1000 * ordered[len(ordered) // 2] if ordered else float("nan"),
+        "p99_ms": 1000 * ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] if ordered else float("nan"),
+    }
+
+
+# --------------------------------------------------------------------------- orchestration
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _proc_stat(pid: int) -> tuple[float, float]:
+    """(CPU seconds, resident MB) of a process, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    cpu = (int(fields[11]) + int(fields[12])) / ticks
+    rss = 0.0
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            rss = int(line.split()[1]) / 1024
+    return cpu, rss
+
+
+def _wait_port(port: int, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.005)
+    raise RuntimeError(f"nothing listens on {port}")
+
+
+def _wait_ready(port: int, timeout: float = 20.0) -> None:
+    probe = b"GET /health/liveliness HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
+                sock.sendall(probe)
+                if sock.recv(64).startswith(b"HTTP/1.1 200"):
+                    return
+        except OSError:
+            pass
+        time.sleep(0.005)
+    raise RuntimeError("the gateway did not become ready")
+
+
+class _Bench:
+    def __init__(self, quick: bool) -> None:
+        self.seconds = 2.0 if quick else 5.0
+        self.latency_requests = 500 if quick else 2000
+        self.mock_port = _free_port()
+        self.gateway_port = _free_port()
+        self.key = "sk-bench-master"
+        self.tmp = Path(tempfile.mkdtemp(prefix="pixmux-bench-"))
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.gateway_requests = 0
+
+    def spawn(self, *args: str, log: Path | None = None) -> subprocess.Popen[bytes]:
+        out = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115 - closed with the process
+        proc = subprocess.Popen([sys.executable, *args], stdout=out, stderr=out, cwd=ROOT)
+        self.procs.append(proc)
+        return proc
+
+    def load(
+        self, port: int, path: str, body: dict[str, Any], clients: int, *, limit: int | None = None
+    ) -> dict[str, Any]:
+        request = _request(path, body, key=self.key if port == self.gateway_port else None)
+        spec = json.dumps(
+            {
+                "port": port,
+                "request": request.decode("latin-1"),
+                "clients": clients,
+                "seconds": self.seconds if limit is None else 600.0,
+                "limit": limit,
+            }
+        )
+        out = subprocess.run(
+            [sys.executable, __file__, "--load", spec], capture_output=True, check=True, cwd=ROOT
+        ).stdout
+        result: dict[str, Any] = json.loads(out)
+        if port == self.gateway_port:
+            self.gateway_requests += int(result["requests"])
+        return result
+
+    def run(self) -> None:
+        print(f"pixmux gateway benchmark on {os.cpu_count()} CPU(s), Python {sys.version.split()[0]}")
+        mock = self.spawn(__file__, "--mock", str(self.mock_port))
+        _wait_port(self.mock_port)
+        config = self.tmp / "config.yaml"
+        base = f"http://127.0.0.1:{self.mock_port}"
+        config.write_text(
+            json.dumps(
+                {
+                    "model_list": [
+                        {
+                            "model_name": "url",
+                            "litellm_params": {
+                                "model": "openai/bench",
+                                "api_base": f"{base}/url/v1",
+                                "api_key": "sk-up",
+                            },
+                        },
+                        {
+                            "model_name": "b64",
+                            "litellm_params": {
+                                "model": "openai/bench",
+                                "api_base": f"{base}/b64/v1",
+                                "api_key": "sk-up",
+                            },
+                        },
+                    ],
+                    "general_settings": {"master_key": self.key},
+                }
+            )
+        )
+        started = time.perf_counter()
+        gateway = self.spawn(
+            "-m",
+            "pixmux.proxy.cli",
+            "--config",
+            str(config),
+            "--port",
+            str(self.gateway_port),
+            log=self.tmp / "gateway.log",
+        )
+        _wait_ready(self.gateway_port)
+        startup = time.perf_counter() - started
+        time.sleep(0.3)
+        _, rss_idle = _proc_stat(gateway.pid)
+        print(f"start-up (spawn to first 200): {startup * 1000:.0f} ms; resident idle: {rss_idle:.1f} MB")
+
+        url = {"model": "url", "prompt": "a cute baby sea otter", "response_format": "url"}
+        b64 = {"model": "b64", "prompt": "a cute baby sea otter", "response_format": "b64_json"}
+        mock_url = ("/url/v1/images/generations", {**url, "model": "bench"})
+        mock_b64 = ("/b64/v1/images/generations", {**b64, "model": "bench"})
+        gw_path = "/v1/images/generations"
+
+        self.load(self.gateway_port, gw_path, url, 4, limit=500)  # warm-up
+        self.load(self.mock_port, *mock_url, 4, limit=500)
+        floor = self.load(self.mock_port, *mock_url, 1, limit=self.latency_requests)
+        through = self.load(self.gateway_port, gw_path, url, 1, limit=self.latency_requests)
+        print("\nlatency at 1 client, url mode (ms)      floor    gateway   added")
+        for key in ("p50_ms", "p99_ms"):
+            print(f"  {key[:3]:<37}{floor[key]:8.3f} {through[key]:9.3f} {through[key] - floor[key]:8.3f}")
+        _, rss_warm = _proc_stat(gateway.pid)
+
+        print("\nthroughput (requests/s)      floor    gateway   ratio   gateway CPU ms/req   errors")
+        rss_peak = rss_warm
+        for mode, body, direct in (("url", url, mock_url), ("b64", b64, mock_b64)):
+            for clients in (16, 64):
+                floor = self.load(self.mock_port, *direct, clients)
+                cpu_before, _ = _proc_stat(gateway.pid)
+                through = self.load(self.gateway_port, gw_path, body, clients)
+                cpu_after, rss = _proc_stat(gateway.pid)
+                rss_peak = max(rss_peak, rss)
+                cpu_ms = 1000 * (cpu_after - cpu_before) / max(1, through["requests"])
+                print(
+                    f"  {mode} x{clients:<3} {floor['rps']:16.0f} {through['rps']:10.0f}"
+                    f" {through['rps'] / floor['rps']:7.2f}"
+                    f" {cpu_ms:20.3f} {through['errors']:8d}"
+                )
+        missing = 10_000 - self.gateway_requests
+        if missing > 0:
+            self.load(self.gateway_port, gw_path, url, 16, limit=missing)
+        time.sleep(0.5)
+        _, rss_end = _proc_stat(gateway.pid)
+        print(
+            f"\nresident memory (MB): idle {rss_idle:.1f}, after warm-up {rss_warm:.1f}, "
+            f"peak sampled under load {rss_peak:.1f}, after {self.gateway_requests:,} requests {rss_end:.1f}"
+        )
+        self.stop(mock)
+
+    def stop(self, *procs: subprocess.Popen[bytes]) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in self.procs:
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="shorter runs")
+    parser.add_argument("--mock", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--load", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.mock:
+        _run(_serve_mock(args.mock))
+        return
+    if args.load:
+        spec = json.loads(args.load)
+        result = _run(
+            _load(spec["port"], spec["request"].encode("latin-1"), spec["clients"], spec["seconds"], spec["limit"])
+        )
+        print(json.dumps(result))
+        return
+    bench = _Bench(args.quick)
+    try:
+        bench.run()
+    finally:
+        bench.stop()
+
+
+if __name__ == "__main__":
+    main()
