@@ -5,23 +5,85 @@ cattrs converters, one per purpose.
 - ``make_strict_converter()``: unknown keys are errors, for config files and deployment settings.
 - ``output_converter()``: turns pixmux values into OpenAI-shaped JSON, leaving out ``None`` fields.
 - ``make_camel_converter()``: lenient, for camelCase providers (field ``mime_type`` reads ``mimeType``).
+
+``structure_response()`` reads a provider's JSON body into an attrs class with one of them,
+turning every way that can fail into an ``APIResponseValidationError`` that says where.
 """
 
 from __future__ import annotations
 
+import collections.abc
 import functools
-from typing import Any
+import typing
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 import cattrs
+from cattrs.cols import homogenous_tuple_structure_factory, list_structure_factory
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
-__all__ = ["make_converter", "make_strict_converter", "make_camel_converter", "output_converter", "describe_error"]
+if TYPE_CHECKING:
+    import httpx
+
+__all__ = [
+    "make_converter",
+    "make_strict_converter",
+    "make_camel_converter",
+    "output_converter",
+    "describe_error",
+    "structure_response",
+]
+
+T = TypeVar("T")
+
+
+def _is_list(target: Any) -> bool:
+    origin = typing.get_origin(target)
+    if origin in (list, collections.abc.Sequence):
+        return True
+    return origin is tuple and typing.get_args(target)[1:] == (Ellipsis,)
+
+
+def _shapes_checked(converter: cattrs.Converter, rename: Callable[[str], str] | None = None) -> cattrs.Converter:
+    # cattrs reads any value that supports `in` as an object and any iterable as a list, so a
+    # string where a provider should have sent an object or an array would quietly become an
+    # all-defaults value, or one per character. Provider JSON of the wrong shape must fail
+    # instead, naming where.
+    def object_factory(cls: type[Any]) -> Any:
+        overrides: dict[str, Any] = {}
+        if rename is not None:
+            overrides = {a.name: override(rename=rename(a.name)) for a in attrs.fields(cls)}
+        read = make_dict_structure_fn(cls, converter, **overrides)
+
+        def structure(value: Any, kind: Any) -> Any:
+            if not isinstance(value, Mapping):
+                raise TypeError(f"expected a JSON object, got {type(value).__name__}")
+            return read(value, kind)
+
+        return structure
+
+    def list_factory(target: Any) -> Any:
+        if typing.get_origin(target) is tuple:
+            read = homogenous_tuple_structure_factory(target, converter)
+        else:
+            read = list_structure_factory(target, converter)
+
+        def structure(value: Any, kind: Any) -> Any:
+            if not isinstance(value, list | tuple):
+                raise TypeError(f"expected a JSON array, got {type(value).__name__}")
+            return read(value, kind)
+
+        return structure
+
+    converter.register_structure_hook_factory(attrs.has, object_factory)
+    converter.register_structure_hook_factory(_is_list, list_factory)
+    return converter
 
 
 def make_converter() -> cattrs.Converter:
-    """A lenient converter for provider responses: extra keys are ignored, types are checked."""
-    return cattrs.Converter(forbid_extra_keys=False, detailed_validation=True)
+    """A lenient converter for provider responses: extra keys are ignored; types and shapes are checked."""
+    return _shapes_checked(cattrs.Converter(forbid_extra_keys=False, detailed_validation=True))
 
 
 def make_strict_converter() -> cattrs.Converter:
@@ -36,11 +98,7 @@ def _camel(name: str) -> str:
 
 def make_camel_converter() -> cattrs.Converter:
     """A lenient converter whose attrs classes read and write camelCase keys (``bytes_base64_encoded``)."""
-    converter = make_converter()
-
-    def structure_factory(cls: type[Any]) -> Any:
-        overrides: dict[str, Any] = {a.name: override(rename=_camel(a.name)) for a in attrs.fields(cls)}
-        return make_dict_structure_fn(cls, converter, **overrides)
+    converter = _shapes_checked(cattrs.Converter(forbid_extra_keys=False, detailed_validation=True), rename=_camel)
 
     def unstructure_factory(cls: type[Any]) -> Any:
         overrides: dict[str, Any] = {
@@ -48,7 +106,6 @@ def make_camel_converter() -> cattrs.Converter:
         }
         return make_dict_unstructure_fn(cls, converter, **overrides)
 
-    converter.register_structure_hook_factory(attrs.has, structure_factory)
     converter.register_unstructure_hook_factory(attrs.has, unstructure_factory)
     return converter
 
@@ -78,3 +135,36 @@ def describe_error(exc: BaseException) -> str:
     if isinstance(exc, cattrs.BaseValidationError):
         return "; ".join(cattrs.transform_error(exc))
     return str(exc)
+
+
+def structure_response(
+    response: httpx.Response, cls: type[T], *, converter: cattrs.Converter, provider: str, model: str | None, what: str
+) -> T:
+    """
+    A provider's JSON body as ``cls``, or an ``APIResponseValidationError`` naming what was wrong.
+
+    Args:
+        response: the provider's response.
+        cls: the attrs class to read the body into (only the fields the plugin uses).
+        converter: the plugin's converter (usually ``make_converter()`` or ``make_camel_converter()``).
+        provider, model: for the error.
+        what: what the body should have been, for the error (``"an ImagesResponse"``).
+
+    Raises:
+        APIResponseValidationError: the body is not JSON, or not of that shape; the message
+            says where (``... @ $.data[0].url``).
+    """
+    from pixmux.exceptions import APIResponseValidationError
+
+    try:
+        body = response.json()
+    except ValueError as exc:
+        raise APIResponseValidationError(
+            f"the response is not JSON: {exc}", provider=provider, model=model, response=response
+        ) from exc
+    try:
+        return converter.structure(body, cls)
+    except (cattrs.BaseValidationError, TypeError, ValueError, AttributeError) as exc:
+        raise APIResponseValidationError(
+            f"the response is not {what}: {describe_error(exc)}", provider=provider, model=model, response=response
+        ) from exc

@@ -21,11 +21,10 @@ import time
 from typing import Any
 
 import attrs
-import cattrs
 import httpx
 from pixmux.catalogue import ModelInfo
-from pixmux.converters import describe_error, make_camel_converter
-from pixmux.exceptions import APIResponseValidationError, ContentPolicyViolationError
+from pixmux.converters import make_camel_converter, structure_response
+from pixmux.exceptions import ContentPolicyViolationError
 from pixmux.types import ImageObject, ImageRequest, ImageResponse, InputTokensDetails, OutputTokensDetails, Usage
 
 from pixmux_google_common.imagen import image_object, output_format
@@ -153,22 +152,9 @@ def usage_from(found: _UsageMetadata | None) -> Usage | None:
 
 
 def _decode(response: httpx.Response, *, provider: str, model: str) -> _Response:
-    try:
-        body = response.json()
-        if not isinstance(body, dict) or not isinstance(body.get("candidates", []), list):
-            raise TypeError("expected an object whose candidates is a list")
-        return _converter.structure(body, _Response)
-    except ValueError as exc:
-        raise APIResponseValidationError(
-            f"the response is not JSON: {exc}", provider=provider, model=model, response=response
-        ) from exc
-    except (cattrs.BaseValidationError, TypeError, AttributeError) as exc:
-        raise APIResponseValidationError(
-            f"the response is not a :generateContent response: {describe_error(exc)}",
-            provider=provider,
-            model=model,
-            response=response,
-        ) from exc
+    return structure_response(
+        response, _Response, converter=_converter, provider=provider, model=model, what="a :generateContent response"
+    )
 
 
 def parse_generate_content(

@@ -20,11 +20,10 @@ import time
 from typing import Any
 
 import attrs
-import cattrs
 import httpx
 from pixmux.catalogue import ModelInfo
-from pixmux.converters import describe_error, make_camel_converter
-from pixmux.exceptions import APIResponseValidationError, ContentPolicyViolationError
+from pixmux.converters import make_camel_converter, structure_response
+from pixmux.exceptions import ContentPolicyViolationError
 from pixmux.types import ImageObject, ImageRequest, ImageResponse
 
 from pixmux_google_common.sizes import SizeChoice
@@ -89,22 +88,9 @@ def parse_predict(response: httpx.Response, request: ImageRequest, *, provider: 
         ContentPolicyViolationError: no image came back (all filtered, or none made), with Google's reasons.
         APIResponseValidationError: the body is not a ``:predict`` response.
     """
-    try:
-        body = response.json()
-        if not isinstance(body, dict) or not isinstance(body.get("predictions", []), list):
-            raise TypeError("expected an object whose predictions is a list")
-        payload = _converter.structure(body, _PredictResponse)
-    except ValueError as exc:
-        raise APIResponseValidationError(
-            f"the response is not JSON: {exc}", provider=provider, model=model, response=response
-        ) from exc
-    except (cattrs.BaseValidationError, TypeError, AttributeError) as exc:
-        raise APIResponseValidationError(
-            f"the response is not a :predict response: {describe_error(exc)}",
-            provider=provider,
-            model=model,
-            response=response,
-        ) from exc
+    payload = structure_response(
+        response, _PredictResponse, converter=_converter, provider=provider, model=model, what="a :predict response"
+    )
     images: list[ImageObject] = []
     filtered: list[dict[str, Any]] = []
     safety: list[dict[str, Any]] = []

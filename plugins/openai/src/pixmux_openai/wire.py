@@ -13,10 +13,9 @@ from collections.abc import Iterable
 from typing import Any
 
 import attrs
-import cattrs
 import httpx
 from pixmux.catalogue import ModelInfo
-from pixmux.converters import describe_error, make_converter
+from pixmux.converters import make_converter, structure_response
 from pixmux.exceptions import (
     APIResponseValidationError,
     ContentPolicyViolationError,
@@ -138,19 +137,9 @@ def parse_images(response: httpx.Response, *, provider: str, model: str) -> Imag
     Raises:
         APIResponseValidationError: the body is not JSON of that shape, or holds no image.
     """
-    try:
-        payload = _converter.structure(response.json(), _Payload)
-    except ValueError as exc:
-        raise APIResponseValidationError(
-            f"the response is not JSON: {exc}", provider=provider, model=model, response=response
-        ) from exc
-    except (cattrs.BaseValidationError, TypeError, AttributeError) as exc:
-        raise APIResponseValidationError(
-            f"the response is not an ImagesResponse: {describe_error(exc)}",
-            provider=provider,
-            model=model,
-            response=response,
-        ) from exc
+    payload = structure_response(
+        response, _Payload, converter=_converter, provider=provider, model=model, what="an ImagesResponse"
+    )
     images = tuple(
         ImageObject(b64_json=d.b64_json, url=d.url, revised_prompt=d.revised_prompt)
         for d in payload.data or ()
