@@ -41,6 +41,7 @@ from pixmux.exceptions import (
     error_from_response,
 )
 from pixmux.types import Auth, Deployment, ImageRequest, ImageResponse
+from pixmux_openai.models import MODELS as OPENAI_MODELS
 from pixmux_openai.wire import build_body, error_for, parse_images
 
 __all__ = [
@@ -66,94 +67,35 @@ ENTRA_SCOPE = "https://cognitiveservices.azure.com/.default"
 CONTENT_FILTER_CODES = frozenset({"contentFilter", "content_filter", "content_policy_violation", "moderation_blocked"})
 RAI_INNER_CODE = "ResponsibleAIPolicyViolation"
 
-_GPT_SIZES = frozenset({"1024x1024", "1024x1536", "1536x1024"})
-_GPT_QUALITIES = frozenset({"low", "medium", "high"})
-_GPT_PARAMS = frozenset({"background", "output_format", "output_compression"})
-_GPT_VALUES: Mapping[str, frozenset[Any]] = {
-    "background": frozenset({"transparent", "opaque", "auto"}),
-    "output_format": frozenset({"png", "jpeg"}),  # OpenAI also takes webp; Azure does not
-}
-_GPT_RANGES = {"output_compression": (0.0, 100.0)}
 #: Fields of OpenAI's body each family takes on Azure; the rest are never sent.
 _GPT_FIELDS = ("n", "size", "quality", "user")
 _ALL_FIELDS = ("n", "size", "quality", "style", "response_format", "user")
 
 
-def _per_image(table: Mapping[str, tuple[float, float]]) -> tuple[Price, ...]:
-    # {quality: (square price, portrait/landscape price)} for the three GPT image sizes
-    rules = []
-    for quality, (square, wide) in table.items():
-        rules.append(Price(usd=square, size="1024x1024", quality=quality))
-        rules.append(Price(usd=wide, size="1536x1024", quality=quality))
-        rules.append(Price(usd=wide, size="1024x1536", quality=quality))
-    return tuple(rules)
-
-
-def _gpt(name: str, pricing: Pricing, description: str) -> ModelInfo:
-    return ModelInfo(
-        name=name,
-        sizes=_GPT_SIZES,
-        qualities=_GPT_QUALITIES,
-        styles=frozenset(),
-        response_formats=frozenset({"b64_json"}),
-        max_n=10,
-        max_prompt_chars=32000,
-        params=_GPT_PARAMS,
-        param_values=_GPT_VALUES,
-        param_ranges=_GPT_RANGES,
-        pricing=pricing,
+def _on_azure(name: str, description: str, *, default_quality: str = "high") -> ModelInfo:
+    """OpenAI's entry for a GPT image model, less what Azure does not take."""
+    info = OPENAI_MODELS[name]
+    assert info.pricing is not None
+    return attrs.evolve(
+        info,
+        sizes=frozenset({"1024x1024", "1024x1536", "1536x1024"}),  # no "auto"
+        qualities=frozenset({"low", "medium", "high"}),  # no "auto"
+        params=frozenset({"background", "output_format", "output_compression"}),  # no "moderation"
+        param_values={**info.param_values, "output_format": frozenset({"png", "jpeg"})},  # no "webp"
+        pricing=attrs.evolve(info.pricing, default_quality=default_quality),
         description=description,
-        extra={"family": "gpt-image"},
     )
 
 
-# Prices: Azure's Global Standard list prices in US$, the same figures as OpenAI's list prices.
-# Unverified here (Azure's pricing page renders them per region and currency); regional and
-# data-zone deployments cost more. Token prices per token; per-image prices for calls whose usage
-# Azure does not report.
+# Prices: Azure's Global Standard list prices in US$. For the GPT image models they are OpenAI's
+# (taken from pixmux_openai.models); DALL-E 3 costs more on Azure. Unverified here (Azure's pricing
+# page renders them per region and currency); regional and data-zone deployments cost more.
 _MODELS = (
-    _gpt(
-        "gpt-image-1",
-        Pricing(
-            input_token=5.00e-6,
-            output_token=40.00e-6,
-            per_image=_per_image({"low": (0.011, 0.016), "medium": (0.042, 0.063), "high": (0.167, 0.25)}),
-            default_size="1024x1024",
-            default_quality="high",
-        ),
-        "GPT Image 1 (limited access): base64 only, png or jpeg",
-    ),
-    _gpt(
-        "gpt-image-1-mini",
-        Pricing(
-            input_token=2.00e-6,
-            output_token=8.00e-6,
-            per_image=_per_image({"low": (0.005, 0.006), "medium": (0.011, 0.015), "high": (0.036, 0.052)}),
-            default_size="1024x1024",
-            default_quality="medium",
-        ),
-        "GPT Image 1 mini: default quality medium on Azure",
-    ),
-    _gpt(
-        "gpt-image-1.5",
-        Pricing(
-            input_token=5.00e-6,
-            output_token=32.00e-6,
-            per_image=_per_image({"low": (0.009, 0.013), "medium": (0.034, 0.05), "high": (0.133, 0.2)}),
-            default_size="1024x1024",
-            default_quality="high",
-        ),
-        "GPT Image 1.5 (limited access)",
-    ),
-    ModelInfo(
-        name="dall-e-3",
-        sizes=frozenset({"1024x1024", "1792x1024", "1024x1792"}),
-        qualities=frozenset({"standard", "hd"}),
-        styles=frozenset({"vivid", "natural"}),
-        response_formats=frozenset({"url", "b64_json"}),
-        max_n=1,
-        max_prompt_chars=4000,
-        params=frozenset(),
+    _on_azure("gpt-image-1", "GPT Image 1 (limited access): base64 only, png or jpeg"),
+    _on_azure("gpt-image-1-mini", "GPT Image 1 mini: default quality medium on Azure", default_quality="medium"),
+    _on_azure("gpt-image-1.5", "GPT Image 1.5 (limited access)"),
+    attrs.evolve(
+        OPENAI_MODELS["dall-e-3"],
         pricing=Pricing(
             per_image=(
                 Price(usd=0.044, size="1024x1024", quality="standard"),
@@ -165,7 +107,7 @@ _MODELS = (
             default_quality="standard",
         ),
         description="DALL-E 3 on Azure: URLs stay valid 24 hours; own retirement schedule",
-        extra={"family": "dall-e"},
+        extra={"family": "dall-e"},  # not retired on Azure
     ),
 )
 
