@@ -59,7 +59,7 @@ from pixmux.exceptions import (
 )
 from pixmux.types import ImageResponse
 
-__all__ = ["Router", "RouterDeployment", "DeploymentHealth", "ROUTING_STRATEGIES", "ROUTER_SETTINGS"]
+__all__ = ["Router", "RouterDeployment", "DeploymentHealth", "ROUTING_STRATEGIES", "ROUTER_SETTINGS", "ROUTER_PARAMS"]
 
 #: Strategies by their LiteLLM names; ``lowest-latency`` is an alias of ``latency-based-routing``.
 ROUTING_STRATEGIES = (
@@ -92,7 +92,7 @@ ROUTER_SETTINGS = (
 )
 
 #: Keys of ``litellm_params`` that steer the router; they are never sent to the provider.
-_ROUTER_PARAMS = frozenset(
+ROUTER_PARAMS = frozenset(
     {
         "weight",
         "rpm",
@@ -260,7 +260,7 @@ def _deployments(model_list: Any, env: Callable[[str], str | None]) -> list[Rout
             RouterDeployment(
                 id=ident,
                 model_name=name,
-                params={k: v for k, v in params.items() if k not in _ROUTER_PARAMS},
+                params={k: v for k, v in params.items() if k not in ROUTER_PARAMS},
                 model_info=dict(info),
                 weight=1.0 if weight is None else weight,
                 rpm=None if rpm is None else int(rpm),
@@ -418,7 +418,7 @@ class Router:
                 f"unknown router setting {name!r}; supported: {', '.join(ROUTER_SETTINGS)}", param=name
             )
         self.engine = engine or default_engine()
-        self.deployments = _deployments(model_list, self.engine._env)
+        self.deployments = [self._with_base_model(d) for d in _deployments(model_list, self.engine._env)]
         self._groups: dict[str, list[RouterDeployment]] = {}
         for deployment in self.deployments:
             self._groups.setdefault(deployment.model_name, []).append(deployment)
@@ -554,6 +554,19 @@ class Router:
         return policy
 
     # ----------------------------------------------------------------- groups
+
+    def _with_base_model(self, deployment: RouterDeployment) -> RouterDeployment:
+        """
+        Pass ``model_info.base_model`` to providers that take it as a setting (Azure: a deployment
+        name says nothing of the model behind it, so validation and cost need it).
+        """
+        base = deployment.model_info.get("base_model")
+        if base is None or "base_model" in deployment.params:
+            return deployment
+        provider, _ = self.engine.registry.resolve(deployment.model, deployment.params.get("custom_llm_provider"))
+        if "base_model" not in self.engine.registry.get(provider).catalogue.settings:
+            return deployment
+        return attrs.evolve(deployment, params={**deployment.params, "base_model": base})
 
     @property
     def model_names(self) -> list[str]:

@@ -599,3 +599,24 @@ def test_unknown_lookup_is_lenient_for_check_request():
     assert isinstance(info, ModelInfo)
     with pytest.raises(UnsupportedParamsError, match="prompt"):
         azure.validate_params(request=ImageRequest(prompt=" ", model="anything"), model=info, deployment=_deployment())
+
+
+def test_router_passes_model_info_base_model_to_azure() -> None:
+    """A gateway-style model_info.base_model reaches the plugin: the model's sizes are checked and cost is known."""
+    from pixmux import Router
+
+    engine = _engine()
+    entry = {"model": "azure/my-images", "api_base": BASE, "api_key": KEY}
+    router = Router(
+        model_list=[{"model_name": "img", "litellm_params": entry, "model_info": {"base_model": "gpt-image-1"}}],
+        engine=engine,
+    )
+
+    with pytest.raises(UnsupportedParamsError) as caught:
+        router.image_generation("otter", model="img", size="640x480", num_retries=0)
+    resp = router.image_generation("otter", model="img", size="1024x1024", quality="low")
+
+    assert caught.value.param == "size"
+    assert len(engine.requests) == 1
+    assert resp.cost is not None
+    assert resp.cost > 0

@@ -29,14 +29,13 @@ import attrs
 import yaml
 
 from pixmux.exceptions import ConfigurationError
+from pixmux.router import ROUTER_PARAMS  # keys of litellm_params that steer the router, not the provider call
 
 __all__ = ["ConfigError", "GatewayConfig", "load_config", "parse_config", "ENV_PREFIX", "ROUTER_PARAMS"]
 
 #: A string value ``os.environ/NAME`` is replaced by the environment variable ``NAME`` at start.
 ENV_PREFIX = "os.environ/"
 
-#: Keys of ``litellm_params`` that steer the router, not the provider call.
-ROUTER_PARAMS = frozenset({"weight", "rpm", "tpm", "order", "max_parallel_requests"})
 
 _TOP_KEYS = ("model_list", "general_settings", "router_settings", "litellm_settings")
 _ENTRY_KEYS = ("model_name", "litellm_params", "params", "model_info")
