@@ -7,14 +7,19 @@ What a plugin author needs to test a provider plugin in isolation.
 - :func:`check_plugin`: the contract check every plugin should pass (our own test suite
   runs it over every installed plugin).
 - :func:`load_json`: read a recorded provider body from a test's ``responses/`` folder.
+- :func:`local_server`: a real HTTP server on 127.0.0.1 for the tests that need a socket
+  (image downloads, timeouts, a token endpoint), with a ``BaseHTTPRequestHandler`` you write.
 """
 
 from __future__ import annotations
 
+import contextlib
+import http.server
 import inspect
 import json
 import sys
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+import threading
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +30,15 @@ from pixmux import hookspecs
 from pixmux._engine import Engine
 from pixmux.catalogue import Catalogue
 
-__all__ = ["make_engine", "RecordingEngine", "check_plugin", "load_json", "json_response", "TINY_PNG_B64"]
+__all__ = [
+    "make_engine",
+    "RecordingEngine",
+    "check_plugin",
+    "load_json",
+    "json_response",
+    "local_server",
+    "TINY_PNG_B64",
+]
 
 #: A valid 1x1 PNG, base64-encoded: the smallest real image for response bodies.
 TINY_PNG_B64 = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP43+AAAARBAcAM0e2RAAAAAElFTkSuQmCC"
@@ -119,6 +132,32 @@ def load_json(name: str, *, folder: str | Path | None = None) -> Any:
         caller = inspect.stack()[1].filename
         folder = Path(caller).parent / "responses"
     return json.loads((Path(folder) / name).read_text(encoding="utf-8"))
+
+
+@contextlib.contextmanager
+def local_server(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[str]:
+    """
+    Serve ``handler`` on 127.0.0.1 (a free port) while the ``with`` block runs; yields the base URL.
+
+    The server is a ``ThreadingHTTPServer`` in a daemon thread (each request in its own daemon
+    thread), so a handler that hangs never blocks the test run. On exit the server stops and its
+    socket closes: later requests to the URL fail to connect.
+
+    Example::
+
+        with local_server(PngHandler) as url:
+            assert ImageObject(url=f"{url}/img.png").bytes() == PNG
+    """
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
 
 
 _REQUIRED = ("model_catalogue", "build_request", "parse_response")
