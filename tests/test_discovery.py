@@ -14,15 +14,13 @@ import os
 import subprocess
 import sys
 import textwrap
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-TINY_PNG_B64 = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP43+AAAARBAcAM0e2RAAAAAElFTkSuQmCC"
+from pixmux.testing import TINY_PNG_B64, local_server
 
 PLUGIN = '''
 """pixmux-fake: a third-party provider with its own wire format."""
@@ -119,15 +117,8 @@ class _Render(BaseHTTPRequestHandler):
 def render_server() -> Iterator[str]:
     """The fake provider's API on 127.0.0.1."""
     _Render.seen = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Render)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with local_server(_Render) as url:
+        yield url
 
 
 def install_fake_distribution(site: Path) -> None:

@@ -8,7 +8,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import httpx
@@ -20,6 +20,7 @@ from pixmux import (
     Engine,
     InternalServerError,
     Timeout,
+    testing,
 )
 from pixmux._engine import AUTH_MARGIN, MAX_FOLLOW_UPS
 from pixmux.testing import TINY_PNG_B64, make_engine
@@ -441,15 +442,8 @@ class _ImagesHandler(BaseHTTPRequestHandler):
 def local_server() -> Iterator[str]:
     """A keep-alive HTTP server on 127.0.0.1 answering in the fake provider's shape."""
     _ImagesHandler.cookies = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _ImagesHandler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with testing.local_server(_ImagesHandler) as url:
+        yield f"{url}/v1"
 
 
 def test_client_async_works_across_event_loops(fake: Any, local_server: str) -> None:

@@ -8,7 +8,7 @@ import pickle
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import httpx
@@ -27,7 +27,7 @@ from pixmux import (
     ServiceUnavailableError,
 )
 from pixmux._retry import Backoff
-from pixmux.testing import TINY_PNG_B64, RecordingEngine, make_engine
+from pixmux.testing import TINY_PNG_B64, RecordingEngine, local_server, make_engine
 
 KEY = "sk-router-faults-0123456789-SECRET"
 SERVER_ERROR = {
@@ -617,16 +617,11 @@ def local_provider() -> Iterator[str]:
     """A provider on 127.0.0.1 (one path hangs); yields its base URL."""
     release = threading.Event()
     handler = type("Handler", (_Provider,), {"release": release})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        release.set()
-        server.shutdown()
-        server.server_close()
+    with local_server(handler) as url:
+        try:
+            yield url
+        finally:
+            release.set()
 
 
 @both

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,7 @@ import pytest
 import referencing
 import yaml
 from pixmux import APIConnectionError, APIResponseValidationError, ImageObject, ImageRequest, ImageResponse, Usage
-from pixmux.testing import TINY_PNG_B64
+from pixmux.testing import TINY_PNG_B64, local_server
 from pixmux.types import InputTokensDetails, OutputTokensDetails, image_extension
 from referencing.jsonschema import DRAFT202012
 
@@ -193,14 +192,8 @@ class _PngHandler(BaseHTTPRequestHandler):
 @pytest.fixture
 def image_server() -> Iterator[str]:
     """A server on 127.0.0.1 serving one PNG at ``/img.png``."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _PngHandler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with local_server(_PngHandler) as url:
+        yield url
 
 
 def test_image_bytes_downloads_a_url(image_server: str) -> None:

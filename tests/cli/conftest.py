@@ -17,15 +17,15 @@ from __future__ import annotations
 import base64
 import io
 import json
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import attrs
 import pytest
 from PIL import Image
+from pixmux.testing import local_server
 
 _CONTENT_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
 
@@ -176,16 +176,10 @@ class _Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="session")
 def _server() -> Iterator[MockOpenAI]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    host, port = httpd.server_address[:2]
-    origin = f"http://{host!s}:{port}"
-    state = MockOpenAI(url=f"{origin}/v1", origin=origin)
-    httpd.RequestHandlerClass = type("Handler", (_Handler,), {"state": state})
-    thread = threading.Thread(target=httpd.serve_forever, name="mock-openai", daemon=True)
-    thread.start()
-    yield state
-    httpd.shutdown()
-    httpd.server_close()
+    handler: type[_Handler] = type("Handler", (_Handler,), {})
+    with local_server(handler) as origin:
+        handler.state = MockOpenAI(url=f"{origin}/v1", origin=origin)
+        yield handler.state
 
 
 @pytest.fixture

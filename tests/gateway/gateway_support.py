@@ -8,7 +8,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ import uvicorn
 import yaml
 from jsonschema import Draft202012Validator
 from pixmux.proxy import Gateway, create_app, parse_config
-from pixmux.testing import TINY_PNG_B64, RecordingEngine, json_response, make_engine
+from pixmux.testing import TINY_PNG_B64, RecordingEngine, json_response, local_server, make_engine
 
 SPEC_PATH = Path("/work/shared/reference/openai-images-openapi.yaml")
 if not SPEC_PATH.exists():  # the CI clone keeps shared/ beside the repository
@@ -123,10 +123,14 @@ def mock_handler(request: httpx.Request) -> httpx.Response:
 
 
 class _ProviderHandler(BaseHTTPRequestHandler):
+    #: The server's ``/v1`` base URL, and every request it received (path, authorization, body).
+    url: str
+    seen: list[dict[str, Any]]
+
     def do_POST(self) -> None:
         length = int(self.headers.get("content-length") or 0)
         body = json.loads(self.rfile.read(length) or b"{}")
-        self.server.seen.append({"path": self.path, "auth": self.headers.get("authorization"), "body": body})  # type: ignore[attr-defined]
+        self.seen.append({"path": self.path, "auth": self.headers.get("authorization"), "body": body})
         if "slow" in str(body.get("prompt")):
             time.sleep(1.0)
         if self.headers.get("authorization") != f"Bearer {UPSTREAM_KEY}":
@@ -158,17 +162,12 @@ class _ProviderHandler(BaseHTTPRequestHandler):
 
 
 @pytest.fixture(scope="session")
-def provider_server() -> Iterator[ThreadingHTTPServer]:
+def provider_server() -> Iterator[type[_ProviderHandler]]:
     """A mock OpenAI-compatible image server on 127.0.0.1 (``server.url``, ``server.seen``)."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _ProviderHandler)
-    server.daemon_threads = True
-    server.seen = []  # type: ignore[attr-defined]
-    server.url = f"http://127.0.0.1:{server.server_address[1]}/v1"  # type: ignore[attr-defined]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    handler: type[_ProviderHandler] = type("Provider", (_ProviderHandler,), {"seen": []})
+    with local_server(handler) as url:
+        handler.url = f"{url}/v1"
+        yield handler
 
 
 def config_dict(api_base: str = "http://upstream.test/v1", *, master_key: str | None = MASTER_KEY) -> dict[str, Any]:
@@ -249,8 +248,8 @@ class RunningGateway:
 
 
 @pytest.fixture(scope="module")
-def live_gateway(provider_server: ThreadingHTTPServer) -> Iterator[RunningGateway]:
+def live_gateway(provider_server: type[_ProviderHandler]) -> Iterator[RunningGateway]:
     """The real server (uvicorn) in front of the mock provider server, with a master key."""
-    config = parse_config(config_dict(provider_server.url), path="live.yaml", environ={})  # type: ignore[attr-defined]
+    config = parse_config(config_dict(provider_server.url), path="live.yaml", environ={})
     with RunningGateway(create_app(config)) as running:
         yield running

@@ -21,7 +21,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import ReadOnlyCredentials
 from pixmux import hookimpl
 from pixmux.exceptions import AuthenticationError, ConfigurationError, PermissionDeniedError
-from pixmux.testing import load_json, make_engine
+from pixmux.testing import load_json, local_server, make_engine
 from pixmux.types import Auth, Deployment, ImageRequest
 from pixmux_bedrock import provider
 from pixmux_bedrock._auth import AwsIdentity
@@ -97,13 +97,9 @@ class FakeSts(http.server.BaseHTTPRequestHandler):
 def sts() -> Iterator[type[FakeSts]]:
     """A fresh FakeSts on 127.0.0.1; its ``url`` is the endpoint, ``calls`` what it received."""
     handler = type("Sts", (FakeSts,), {"calls": []})
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    handler.url = f"http://127.0.0.1:{server.server_address[1]}"  # type: ignore[attr-defined]
-    yield handler
-    server.shutdown()
-    server.server_close()
+    with local_server(handler) as url:
+        handler.url = url  # type: ignore[attr-defined]
+        yield handler
 
 
 def role_settings(url: str) -> dict[str, Any]:

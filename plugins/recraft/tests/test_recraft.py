@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import http.server
 import json
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ from pixmux.exceptions import (
     RateLimitError,
     UnsupportedParamsError,
 )
-from pixmux.testing import check_plugin, json_response, load_json, make_engine
+from pixmux.testing import check_plugin, json_response, load_json, local_server, make_engine
 from pixmux.types import Deployment, ImageObject, ImageRequest, ImageResponse, image_extension
 
 KEY = "recraft-token-0123456789abcdef"
@@ -330,14 +329,8 @@ def svg_server() -> Iterator[str]:
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with local_server(Handler) as url:
+        yield url
 
 
 def test_vector_url_is_downloaded_and_saved_as_svg(tmp_path: Path, svg_server: str):
