@@ -11,9 +11,11 @@ every call so tests can see which plugin ran.
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,6 +25,9 @@ from pixmux.catalogue import Catalogue, ModelInfo, Price, Pricing, check_request
 from pixmux.exceptions import error_from_response
 from pixmux.testing import TINY_PNG_B64
 from pixmux.types import Auth, Deployment, FollowUp, ImageObject, ImageRequest, ImageResponse, Usage
+
+# core_support.py (the retry and router tests' shared fakes) is importable by every test here.
+sys.path.insert(0, str(Path(__file__).parent))
 
 SECRET_KEY = "sk-fake-0123456789-SECRET"
 

@@ -15,6 +15,7 @@ import httpx
 import pixmux
 import pixmux_openai.provider as openai_provider
 import pytest
+from core_support import BAD_KEY, OK, RATE_LIMIT, REFUSAL, SERVER_ERROR, Waits
 from pixmux import (
     APIConnectionError,
     APIResponseValidationError,
@@ -33,58 +34,10 @@ from pixmux import (
     UnsupportedParamsError,
 )
 from pixmux._retry import DEFAULT_NUM_RETRIES, Backoff, call_with_retries, is_retryable, pop_num_retries
-from pixmux.testing import TINY_PNG_B64, RecordingEngine, make_engine
+from pixmux.testing import RecordingEngine, make_engine
 
 KEY = "sk-retry-test-0123456789-SECRET"
 MODEL = "openai/gpt-image-1"
-
-# Bodies in OpenAI's shapes (see provider-specs/openai.md).
-OK = {"created": 1713833628, "data": [{"b64_json": TINY_PNG_B64}]}
-SERVER_ERROR = {
-    "error": {
-        "message": "The server had an error while processing your request. Sorry about that!",
-        "type": "server_error",
-        "param": None,
-        "code": None,
-    }
-}
-RATE_LIMIT = {
-    "error": {
-        "message": "Rate limit reached for gpt-image-1 on images per minute (IPM): Limit 5, Used 5, Requested 1.",
-        "type": "requests",
-        "param": None,
-        "code": "rate_limit_exceeded",
-    }
-}
-REFUSAL = {
-    "error": {
-        "code": "content_policy_violation",
-        "message": "Your request was rejected as a result of our safety system.",
-        "param": None,
-        "type": "invalid_request_error",
-    }
-}
-BAD_KEY = {
-    "error": {
-        "message": "Incorrect API key provided.",
-        "type": "invalid_request_error",
-        "param": None,
-        "code": "invalid_api_key",
-    }
-}
-
-
-class Waits:
-    """A fake sleep for the sync and async paths: records each wait, never sleeps."""
-
-    def __init__(self) -> None:
-        self.seconds: list[float] = []
-
-    def sleep(self, seconds: float) -> None:
-        self.seconds.append(seconds)
-
-    async def asleep(self, seconds: float) -> None:
-        self.seconds.append(seconds)
 
 
 @pytest.fixture

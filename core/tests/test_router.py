@@ -4,77 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 from collections import Counter
-from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pixmux
 import pixmux_openai.provider as openai_provider
 import pytest
+from core_support import KEY, Clock, Hosts, entry, ok, router_for
 from pixmux import ConfigurationError, NotFoundError, RateLimitError, Router
-from pixmux._retry import Backoff
 from pixmux.router import ROUTER_SETTINGS
-from pixmux.testing import TINY_PNG_B64, RecordingEngine, make_engine
-
-KEY = "sk-router-test-0123456789-SECRET"
-
-
-def ok(request: httpx.Request) -> httpx.Response:
-    """OpenAI's success body, one image per ``n``."""
-    n = json.loads(request.content).get("n", 1)
-    return httpx.Response(200, json={"created": 1713833628, "data": [{"b64_json": TINY_PNG_B64}] * n})
-
-
-class Hosts:
-    """Mock providers told apart by host (``a.test``, ``b.test``...); counts requests per host."""
-
-    def __init__(self, **rules: Callable[[httpx.Request], Any]) -> None:
-        self.rules = rules
-        self.hits: Counter[str] = Counter()
-        self.lock = threading.Lock()
-
-    def __call__(self, request: httpx.Request) -> Any:
-        host = request.url.host.removesuffix(".test")
-        with self.lock:
-            self.hits[host] += 1
-        return self.rules.get(host, ok)(request)
-
-
-def entry(name: str, host: str, **params: Any) -> dict[str, Any]:
-    """A model_list entry on ``http://<host>.test/v1`` with id ``host``."""
-    return {
-        "model_name": name,
-        "litellm_params": {
-            "model": "openai/gpt-image-1",
-            "api_base": f"http://{host}.test/v1",
-            "api_key": KEY,
-            **params,
-        },
-        "model_info": {"id": host},
-    }
-
-
-class Clock:
-    """A monotonic clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def router_for(hosts: Hosts, model_list: list[dict[str, Any]], **settings: Any) -> Router:
-    engine: RecordingEngine = make_engine(openai_provider, handler=hosts)
-    engine.retry = Backoff(sleep=lambda seconds: None, asleep=_no_wait)
-    return Router(model_list, engine=engine, **settings)
-
-
-async def _no_wait(seconds: float) -> None:
-    return None
-
+from pixmux.testing import make_engine
 
 # --------------------------------------------------------------------------- configuration
 

@@ -11,10 +11,12 @@ from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
+import core_support
 import httpx
 import pixmux
 import pixmux_openai.provider as openai_provider
 import pytest
+from core_support import BAD_KEY, KEY, RATE_LIMIT, REFUSAL, SERVER_ERROR, Clock, Hosts, Waits, entry, ok
 from pixmux import (
     AllAttemptsFailedError,
     AuthenticationError,
@@ -27,46 +29,13 @@ from pixmux import (
     ServiceUnavailableError,
 )
 from pixmux._retry import Backoff
-from pixmux.testing import TINY_PNG_B64, RecordingEngine, local_server, make_engine
-
-KEY = "sk-router-faults-0123456789-SECRET"
-SERVER_ERROR = {
-    "error": {
-        "message": "The server had an error while processing your request.",
-        "type": "server_error",
-        "param": None,
-        "code": None,
-    }
-}
-RATE_LIMIT = {
-    "error": {
-        "message": "Rate limit reached for images per minute.",
-        "type": "requests",
-        "param": None,
-        "code": "rate_limit_exceeded",
-    }
-}
-REFUSAL = {
-    "error": {
-        "code": "content_policy_violation",
-        "message": "Your request was rejected as a result of our safety system.",
-        "param": None,
-        "type": "invalid_request_error",
-    }
-}
-BAD_KEY = {
-    "error": {
-        "message": "Incorrect API key provided.",
-        "type": "invalid_request_error",
-        "param": None,
-        "code": "invalid_api_key",
-    }
-}
+from pixmux.testing import TINY_PNG_B64, local_server, make_engine
 
 
-def ok(request: httpx.Request) -> httpx.Response:
-    """OpenAI's success body."""
-    return httpx.Response(200, json={"created": 1713833628, "data": [{"b64_json": TINY_PNG_B64}]})
+def router_for(hosts: Hosts, model_list: list[dict[str, Any]], waits: Waits | None = None, **settings: Any) -> Router:
+    """``core_support.router_for`` on a clock that moves only by hand (cooldowns never end by themselves)."""
+    settings.setdefault("clock", Clock())
+    return core_support.router_for(hosts, model_list, waits, **settings)
 
 
 def fails(status: int, body: dict[str, Any] | None = None, **headers: str) -> Callable[[httpx.Request], httpx.Response]:
@@ -83,68 +52,6 @@ def in_turn(*rules: Callable[[httpx.Request], httpx.Response]) -> Callable[[http
         return (left.pop(0) if len(left) > 1 else left[0])(request)
 
     return rule
-
-
-class Hosts:
-    """Mock providers told apart by host; rules may be swapped while the test runs; counts per host and prompt."""
-
-    def __init__(self, **rules: Callable[[httpx.Request], Any]) -> None:
-        self.rules = dict(rules)
-        self.hits: Counter[str] = Counter()
-        self.per_prompt: Counter[str] = Counter()
-        self.lock = threading.Lock()
-
-    def __call__(self, request: httpx.Request) -> Any:
-        host = request.url.host.removesuffix(".test")
-        with self.lock:
-            self.hits[host] += 1
-            self.per_prompt[json.loads(request.content)["prompt"]] += 1
-        return self.rules.get(host, ok)(request)
-
-
-def entry(name: str, host: str, **params: Any) -> dict[str, Any]:
-    """A model_list entry on ``http://<host>.test/v1`` with id ``host``."""
-    return {
-        "model_name": name,
-        "litellm_params": {
-            "model": "openai/gpt-image-1",
-            "api_base": f"http://{host}.test/v1",
-            "api_key": KEY,
-            **params,
-        },
-        "model_info": {"id": host},
-    }
-
-
-class Clock:
-    """A monotonic clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-class Waits:
-    """Waits recorded instead of slept, on both paths."""
-
-    def __init__(self) -> None:
-        self.seconds: list[float] = []
-
-    def sleep(self, seconds: float) -> None:
-        self.seconds.append(seconds)
-
-    async def asleep(self, seconds: float) -> None:
-        self.seconds.append(seconds)
-
-
-def router_for(hosts: Hosts, model_list: list[dict[str, Any]], waits: Waits | None = None, **settings: Any) -> Router:
-    engine: RecordingEngine = make_engine(openai_provider, handler=hosts)
-    waits = waits or Waits()
-    engine.retry = Backoff(sleep=waits.sleep, asleep=waits.asleep)
-    settings.setdefault("clock", Clock())
-    return Router(model_list, engine=engine, **settings)
 
 
 def generate(router: Router, mode: str, model: str = "img", **kwargs: Any) -> pixmux.ImageResponse:
