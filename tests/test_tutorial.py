@@ -157,27 +157,14 @@ def test_tutorial_try_it_step_works_from_the_command_line(installed: Path, fake_
     env = {key: value for key, value in os.environ.items() if not key.startswith("DAUB_")}
     env["PYTHONPATH"] = os.pathsep.join([str(installed), str(SRC)])
     env["DAUB_API_KEY"] = KEY
-    command = [sys.executable, "-m", "pixmux"]
 
-    listed = subprocess.run([*command, "models", "daub"], env=env, capture_output=True, text=True, check=False)
-    made = subprocess.run(
-        [*command, "generate", "a red kite", "-m", "daub/daub-2", "--n", "2", "--api-base", fake_daub],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    blocked = subprocess.run(
-        [*command, "generate", "something forbidden", "-m", "daub/daub-2", "--api-base", fake_daub],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    def pixmux(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "pixmux", *args]
+        return subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, check=False)
+
+    listed = pixmux("models", "daub")
+    made = pixmux("generate", "a red kite", "-m", "daub/daub-2", "--n", "2", "--api-base", fake_daub)
+    blocked = pixmux("generate", "something forbidden", "-m", "daub/daub-2", "--api-base", fake_daub)
 
     assert listed.returncode == 0, listed.stderr
     assert "daub  (pixmux-daub 0.1.0)" in listed.stdout

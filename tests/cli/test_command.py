@@ -25,6 +25,13 @@ def command_env() -> dict[str, str]:
     return env
 
 
+def run_piped(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``pixmux ARGS`` in ``cwd`` as a shell with pipes does: stdout and stderr captured as text."""
+    return subprocess.run(
+        [str(COMMAND), *args], cwd=cwd, env=command_env(), capture_output=True, text=True, timeout=60, check=False
+    )
+
+
 def test_command_script_is_installed() -> None:
     """The `pixmux` entry point declared by the core distribution exists beside the interpreter."""
     assert COMMAND.exists(), f"{COMMAND} is missing: is the core distribution installed?"
@@ -34,14 +41,8 @@ def test_command_generate_writes_a_real_image_and_stays_quiet_when_piped(
     openai_server: MockOpenAI, tmp_path: Path
 ) -> None:
     """Run from a shell with pipes: the image is a real PNG, stdout is its path, stderr has no progress frames."""
-    result = subprocess.run(
-        [str(COMMAND), "generate", "a cute baby sea otter", "-m", "gpt-image-1", "--api-base", openai_server.url],
-        cwd=tmp_path,
-        env=command_env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+    result = run_piped(
+        tmp_path, "generate", "a cute baby sea otter", "-m", "gpt-image-1", "--api-base", openai_server.url
     )
 
     assert result.returncode == 0, result.stderr
@@ -66,14 +67,8 @@ def test_command_python_m_pixmux_reports_the_version() -> None:
 
 def test_command_error_is_one_line_and_exit_status_1(openai_server: MockOpenAI, tmp_path: Path) -> None:
     """An unsupported value exits 1 with one stderr line and nothing on stdout."""
-    result = subprocess.run(
-        [str(COMMAND), "generate", "otter", "-m", "gpt-image-1", "--quality", "ultra", "--api-base", openai_server.url],
-        cwd=tmp_path,
-        env=command_env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+    result = run_piped(
+        tmp_path, "generate", "otter", "-m", "gpt-image-1", "--quality", "ultra", "--api-base", openai_server.url
     )
 
     assert result.returncode == 1
