@@ -48,7 +48,8 @@ def error_schema() -> Draft202012Validator:
 
 
 def _error(message: str, kind: str, code: str | None) -> dict[str, Any]:
-    return {"message": message, "type": kind, "param": None, "code": code}
+    """An error body in OpenAI's shape."""
+    return {"error": {"message": message, "type": kind, "param": None, "code": code}}
 
 
 def openai_answer(request_body: Mapping[str, Any]) -> tuple[int, dict[str, str], dict[str, Any]]:
@@ -59,53 +60,18 @@ def openai_answer(request_body: Mapping[str, Any]) -> tuple[int, dict[str, str],
         return (
             429,
             {"retry-after": "7"},
-            {
-                "error": {
-                    "message": "Rate limit reached for images per minute",
-                    "type": "requests",
-                    "param": None,
-                    "code": "rate_limit_exceeded",
-                }
-            },
+            _error("Rate limit reached for images per minute", "requests", "rate_limit_exceeded"),
         )
     if "forbidden-words" in prompt:
-        return (
-            400,
-            {},
-            {
-                "error": {
-                    "message": "Your request was rejected as a result of our safety system.",
-                    "type": "image_generation_user_error",
-                    "param": None,
-                    "code": "content_policy_violation",
-                }
-            },
-        )
+        message = "Your request was rejected as a result of our safety system."
+        return 400, {}, _error(message, "image_generation_user_error", "content_policy_violation")
     if "explode" in prompt:
-        return (
-            500,
-            {},
-            {
-                "error": {
-                    "message": "The server had an error while processing your request.",
-                    "type": "server_error",
-                    "param": None,
-                    "code": None,
-                }
-            },
-        )
+        return 500, {}, _error("The server had an error while processing your request.", "server_error", None)
     if "leak-key" in prompt:
         return (
             401,
             {},
-            {
-                "error": {
-                    "message": f"Incorrect API key provided: {UPSTREAM_KEY}.",
-                    "type": "invalid_request_error",
-                    "param": None,
-                    "code": "invalid_api_key",
-                }
-            },
+            _error(f"Incorrect API key provided: {UPSTREAM_KEY}.", "invalid_request_error", "invalid_api_key"),
         )
     if request_body.get("response_format") == "url":
         data = [{"url": f"https://images.example.test/{i}.png", "revised_prompt": prompt} for i in range(n)]
@@ -134,18 +100,7 @@ class _ProviderHandler(BaseHTTPRequestHandler):
         if "slow" in str(body.get("prompt")):
             time.sleep(1.0)
         if self.headers.get("authorization") != f"Bearer {UPSTREAM_KEY}":
-            status, headers, answer = (
-                401,
-                {},
-                {
-                    "error": {
-                        "message": "bad upstream key",
-                        "type": "invalid_request_error",
-                        "param": None,
-                        "code": "invalid_api_key",
-                    }
-                },
-            )
+            status, headers, answer = 401, {}, _error("bad upstream key", "invalid_request_error", "invalid_api_key")
         else:
             status, headers, answer = openai_answer(body)
         payload = json.dumps(answer).encode()
