@@ -551,6 +551,18 @@ def test_parse_response_maps_each_status(status: int, name: str, cls: type[Excep
     assert not isinstance(caught.value, ContentPolicyViolationError)
 
 
+@pytest.mark.parametrize("code", [["content_filter"], {"name": "contentFilter"}, 429])
+def test_parse_response_reads_an_error_code_of_any_json_type(code: Any):
+    """An error code that is a list, an object or a number gives the status's typed error, not a TypeError."""
+    body = {"error": {"message": "quota exceeded", "type": "insufficient_quota", "param": None, "code": code}}
+
+    with pytest.raises(BadRequestError) as caught:
+        _parse(_respond(400, body))
+
+    assert "quota exceeded" in str(caught.value)
+    assert not isinstance(caught.value, ContentPolicyViolationError)
+
+
 def test_rate_limit_reads_retry_after_ms():
     """Azure's retry-after-ms header becomes retry_after in seconds."""
     response = _respond(429, load_json("error_429.json"), {"retry-after-ms": "1500", "retry-after": "2"})

@@ -364,7 +364,8 @@ def azure_error(response: httpx.Response, info: ModelInfo) -> PixmuxError:
     error = _error_body(response)
     inner = error.get("inner_error") or error.get("innererror")
     inner_code = inner.get("code") if isinstance(inner, dict) else None
-    if error.get("code") in CONTENT_FILTER_CODES or inner_code == RAI_INNER_CODE:
+    code = error.get("code")  # any JSON value: a list or an object is never a filter code
+    if (isinstance(code, str) and code in CONTENT_FILTER_CODES) or inner_code == RAI_INNER_CODE:
         return error_from_response(
             response,
             provider=PROVIDER,
