@@ -68,3 +68,43 @@ def test_camel_converter_checks_shapes_and_renames() -> None:
     ]
     with pytest.raises(APIResponseValidationError, match=r"\$\.data\[0\]"):
         _read({"created": 1, "data": ["image/png"]}, make_camel_converter)
+
+
+@attrs.frozen
+class _Part:
+    data: str | None = None
+    thought: bool | None = None
+    count: int = 0
+
+
+@pytest.mark.parametrize("converter_factory", [make_converter, make_camel_converter])
+@pytest.mark.parametrize(
+    ("value", "where"),
+    [
+        ({"data": ["iVBORw0KGgo="]}, "$.data"),
+        ({"data": {"b64": "iVBORw0KGgo="}}, "$.data"),
+        ({"data": False}, "$.data"),
+        ({"data": 12345}, "$.data"),
+        ({"thought": "false"}, "$.thought"),
+        ({"thought": 0}, "$.thought"),
+        ({"count": True}, "$.count"),
+        ({"count": [3]}, "$.count"),
+    ],
+)
+def test_structure_response_refuses_a_value_of_the_wrong_type(value: object, where: str, converter_factory) -> None:
+    """A list, object, number or bool where text belongs (or text where a flag belongs) is an error, never str()-ed."""
+    response = httpx.Response(200, json=value, request=httpx.Request("POST", "https://provider.test/x"))
+
+    with pytest.raises(APIResponseValidationError) as caught:
+        structure_response(response, _Part, converter=converter_factory(), provider="test", model="m", what="a part")
+
+    assert where in str(caught.value)
+
+
+def test_structure_response_keeps_lenient_numbers() -> None:
+    """Numbers stay lenient where no data is lost: a numeric string reads as an int."""
+    response = httpx.Response(200, json={"count": "12"}, request=httpx.Request("POST", "https://provider.test/x"))
+
+    part = structure_response(response, _Part, converter=make_converter(), provider="test", model="m", what="a part")
+
+    assert part == _Part(count=12)

@@ -78,7 +78,31 @@ def _shapes_checked(converter: cattrs.Converter, rename: Callable[[str], str] | 
 
     converter.register_structure_hook_factory(attrs.has, object_factory)
     converter.register_structure_hook_factory(_is_list, list_factory)
+    # cattrs makes a str of anything (str(["iVBOR..."]), str(False)) and a bool of anything
+    # (bool("false") is True): a value of the wrong type would pass for image data or a flag.
+    converter.register_structure_hook(str, _text)
+    converter.register_structure_hook(bool, _flag)
+    converter.register_structure_hook(int, _whole)
     return converter
+
+
+def _text(value: Any, _: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"expected a JSON string, got {type(value).__name__}")
+    return value
+
+
+def _flag(value: Any, _: Any) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"expected true or false, got {type(value).__name__}")
+    return value
+
+
+def _whole(value: Any, _: Any) -> int:
+    # A number, or a string of one ("1713833628"); never true/false, a list or an object.
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise TypeError(f"expected a JSON number, got {type(value).__name__}")
+    return int(value)
 
 
 def make_converter() -> cattrs.Converter:
