@@ -146,6 +146,17 @@ def test_image_generation_malformed_body(body: Any, text: str) -> None:
         engine.image_generation(prompt="a fox", model="bedrock/stability.stable-image-core-v1:1")
 
 
+@pytest.mark.parametrize("seeds", [1, "42", {"0": 42}])
+def test_image_generation_keeps_the_images_when_seeds_is_not_a_list(seeds: Any) -> None:
+    """Stable Image's seeds of an odd shape never cost the call its images (it was a TypeError)."""
+    engine = engine_answering(200, {"seeds": seeds, "finish_reasons": [None], "images": [TINY_PNG_B64]})
+
+    resp = engine.image_generation(prompt="a fox", model="bedrock/stability.sd3-5-large-v1:0", num_retries=0)
+
+    assert [image.b64_json for image in resp.data] == [TINY_PNG_B64]
+    assert resp.metadata["seeds"] == []
+
+
 def test_image_generation_non_json_body() -> None:
     """A 200 that is not JSON is an APIResponseValidationError."""
     engine = make_engine(provider, handler=lambda request: httpx.Response(200, text="<html>"), environ=ENV)

@@ -432,7 +432,8 @@ def _images_stability3(
             provider=PROVIDER, model=model, code=str(reasons[0]) if reasons else None, response=response,
             details=details,
         )  # fmt: skip
-    return images, {"seeds": list(body.get("seeds") or [])}
+    seeds = body.get("seeds")  # a list of ints; any other shape is not worth failing a call with images over
+    return images, {"seeds": list(seeds) if isinstance(seeds, list) else []}
 
 
 def _images_amazon(body: Mapping[str, Any], model: str, response: httpx.Response) -> tuple[list[str], dict[str, Any]]:
