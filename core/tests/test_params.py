@@ -70,6 +70,51 @@ def test_validate_n_must_be_a_positive_whole_number(fake: Any, no_network: Any, 
     assert caught.value.param == "n"
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "param"),
+    [
+        ({"prompt": None}, "prompt"),
+        ({"prompt": b"otter"}, "prompt"),
+        ({"prompt": "otter \ud800"}, "prompt"),
+        ({"size": 1024}, "size"),
+        ({"size": ["1024x1024"]}, "size"),
+        ({"quality": "hd\udfff"}, "quality"),
+        ({"user": 42}, "user"),
+        ({"guidance": b"\x00\x01"}, "guidance"),
+        ({"guidance": float("nan")}, "guidance"),
+        ({"guidance": {"deep": [object()]}}, "guidance"),
+        ({"guidance": {1: "a"}}, "guidance"),
+        ({"guidance": "\ud800"}, "guidance"),
+    ],
+)
+def test_validate_values_that_cannot_be_sent_name_the_param(
+    fake: Any, no_network: Any, kwargs: dict[str, Any], param: str
+) -> None:
+    """Wrong types, lone surrogates, NaN and non-JSON values are refused naming the parameter, for any model."""
+    engine = make_engine(fake, handler=no_network)
+    call = {"prompt": "otter", **kwargs}
+
+    with pytest.raises(UnsupportedParamsError) as caught:
+        engine.image_generation(model="fake/brand-new", **call)
+
+    assert caught.value.param == param
+    assert len(str(caught.value)) < 300
+    str(caught.value).encode("utf-8")  # the message itself can always be written out
+    assert engine.requests == []
+
+
+def test_validate_nesting_too_deep_is_refused(fake: Any, no_network: Any) -> None:
+    """A parameter nesting lists past any sane depth (or holding itself) is refused, not a RecursionError."""
+    engine = make_engine(fake, handler=no_network)
+    loop: list[Any] = []
+    loop.append(loop)
+
+    with pytest.raises(UnsupportedParamsError, match="deep") as caught:
+        engine.image_generation(prompt="otter", model="fake/brand-new", guidance=loop)
+
+    assert caught.value.param == "guidance"
+
+
 def test_validate_retired_model_says_so(fake: Any, no_network: Any) -> None:
     """A retired model is refused with the catalogue's sentence, naming ``model``."""
     engine = make_engine(fake, handler=no_network)

@@ -196,6 +196,48 @@ def choose_one(
     )
 
 
+#: How deeply a provider-specific parameter's value may nest lists and objects.
+_MAX_DEPTH = 32
+
+
+def _is_text(value: str) -> bool:
+    """Whether ``value`` can be sent as UTF-8 (no lone surrogates, which JSON bodies cannot carry)."""
+    if value.isascii():
+        return True
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _json_problem(value: Any, depth: int = 0) -> str | None:
+    """What keeps ``value`` out of a JSON request body, or ``None`` when it can be sent."""
+    if value is None or isinstance(value, bool | int):
+        return None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else "is not a finite number"
+    if isinstance(value, str):
+        return None if _is_text(value) else "is not valid Unicode text (it holds a lone surrogate)"
+    if depth >= _MAX_DEPTH:
+        return f"nests lists and objects more than {_MAX_DEPTH} deep"
+    if isinstance(value, list | tuple):
+        for item in value:
+            problem = _json_problem(item, depth + 1)
+            if problem is not None:
+                return problem
+        return None
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str) or not _is_text(key):
+                return f"has the key {key!r}; object keys must be text"
+            problem = _json_problem(item, depth + 1)
+            if problem is not None:
+                return problem
+        return None
+    return f"is {type(value).__name__}, not a JSON value (text, number, true/false, null, list or object)"
+
+
 def check_request(request: ImageRequest, info: ModelInfo, *, provider: str) -> None:
     """
     Check a request against a catalogue entry; the common part of every ``validate_params``.
@@ -212,7 +254,17 @@ def check_request(request: ImageRequest, info: ModelInfo, *, provider: str) -> N
         raise UnsupportedParamsError(info.retired, provider=provider, model=model, param="model")
     if not isinstance(request.prompt, str) or not request.prompt.strip():
         raise UnsupportedParamsError(
-            "prompt must be a non-empty string", provider=provider, model=model, param="prompt"
+            f"prompt must be a non-empty string, not {_short(request.prompt)}",
+            provider=provider,
+            model=model,
+            param="prompt",
+        )
+    if not _is_text(request.prompt):
+        raise UnsupportedParamsError(
+            "prompt is not valid Unicode text (it holds a lone surrogate)",
+            provider=provider,
+            model=model,
+            param="prompt",
         )
     if info.max_prompt_chars is not None and len(request.prompt) > info.max_prompt_chars:
         raise UnsupportedParamsError(
@@ -233,11 +285,28 @@ def check_request(request: ImageRequest, info: ModelInfo, *, provider: str) -> N
                 model=model,
                 param="n",
             )
-    for param in ("size", "quality", "style", "response_format"):
+    for param in ("size", "quality", "style", "response_format", "user"):
         value = getattr(request, param)
         if value is not None and not isinstance(value, str):
             raise UnsupportedParamsError(
-                f"{param}={value!r} must be a string", provider=provider, model=model, param=param
+                f"{param}={_short(value)} must be a string", provider=provider, model=model, param=param
+            )
+        if value is not None and not _is_text(value):
+            raise UnsupportedParamsError(
+                f"{param}={value!r} is not valid Unicode text (it holds a lone surrogate)",
+                provider=provider,
+                model=model,
+                param=param,
+            )
+    for name, value in request.params.items():
+        if not isinstance(name, str) or not _is_text(name):
+            raise UnsupportedParamsError(
+                f"parameter name {name!r} is not valid text", provider=provider, model=model, param=repr(name)
+            )
+        problem = _json_problem(value)
+        if problem is not None:
+            raise UnsupportedParamsError(
+                f"{name}={_short(value)} {problem}", provider=provider, model=model, param=name
             )
     choose_one(request.size, info.sizes, param="size", provider=provider, model=model)
     choose_one(request.quality, info.qualities, param="quality", provider=provider, model=model)
@@ -267,6 +336,15 @@ def check_request(request: ImageRequest, info: ModelInfo, *, provider: str) -> N
                 model=model,
                 param=name,
             )
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    """``repr(value)``, cut to ``limit`` characters (a huge prompt or a bytes blob stays out of messages)."""
+    try:
+        text = repr(value)
+    except Exception:  # noqa: BLE001 - a caller's object with a broken __repr__ still gets a message
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= limit else f"{text[: limit - 1]}… ({type(value).__name__})"
 
 
 def parse_size(size: str, *, provider: str, model: str) -> tuple[int, int]:
