@@ -401,6 +401,18 @@ def test_unparseable_body_is_a_typed_error(fake: Any, response: httpx.Response) 
     assert caught.value.response is response
 
 
+def test_unparseable_body_nested_too_deeply_is_a_typed_error(fake: Any) -> None:
+    """JSON nested past the parser's stack is APIResponseValidationError saying so, never a RecursionError."""
+    response = httpx.Response(200, content=b"[" * 100_000 + b"]" * 100_000)
+    engine = make_engine(fake, handler=lambda request: response)
+
+    with pytest.raises(APIResponseValidationError, match="nests JSON too deeply") as caught:
+        engine.image_generation(prompt="otter", model="fake/m1")
+
+    assert caught.value.status_code == 502
+    assert caught.value.provider == "fake"
+
+
 async def test_unparseable_body_is_a_typed_error_async(fake: Any) -> None:
     """The async path turns plugin parse failures into the same typed error."""
     engine = make_engine(fake, handler=lambda request: httpx.Response(200, json={"created": 1}))

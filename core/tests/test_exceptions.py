@@ -132,6 +132,7 @@ def test_error_rate_limit_carries_retry_after() -> None:
         (httpx.Response(502, text="<html><body>Bad   Gateway</body></html>"), "Bad Gateway", None, None),
         (httpx.Response(503, content=b""), "HTTP 503 with an empty body", None, None),
         (httpx.Response(500, content=b"\xff\xfe\x00garbage"), "", None, None),
+        (httpx.Response(429, content=b"[" * 100_000 + b"]" * 100_000), "[[[", None, None),
     ],
 )
 def test_provider_message_reads_the_common_shapes(

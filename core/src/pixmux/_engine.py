@@ -449,6 +449,14 @@ class Engine:
             if exc.status_code == 401:
                 self.forget_auth(call.deployment)
             raise error from exc.__cause__
+        except RecursionError as exc:  # JSON nested deeper than any parser's stack: json.loads gives up
+            raise APIResponseValidationError(
+                f"the provider's response (HTTP {response.status_code}) nests JSON too deeply to read",
+                provider=call.provider.name,
+                model=call.request.model,
+                status_code=502,
+                response=response,
+            ) from exc
         except _PARSE_FAILURES as exc:
             unreadable = APIResponseValidationError(
                 f"could not read the provider's response (HTTP {response.status_code}): {type(exc).__name__}: {exc}",

@@ -390,7 +390,7 @@ def provider_message(response: httpx.Response) -> tuple[str, str | None, str | N
     try:
         text = response.text
         body: Any = json.loads(text) if text else None
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested too deeply to read
         body = None
     message: str | None = None
     param: str | None = None
