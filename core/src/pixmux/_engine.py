@@ -183,6 +183,8 @@ class Engine:
         self._closers: weakref.WeakKeyDictionary[
             asyncio.AbstractEventLoop, tuple[AsyncIterator[None], asyncio.Future[None]]
         ] = weakref.WeakKeyDictionary()
+        #: The last loop's client: most programs run one loop, and a WeakKeyDictionary lookup costs more.
+        self._recent: tuple[weakref.ref[asyncio.AbstractEventLoop], httpx.AsyncClient] | None = None
         self._lock = threading.Lock()
         self._auth: dict[tuple[str, Deployment], Auth | None] = {}
         self._auth_lock = threading.Lock()
@@ -204,6 +206,9 @@ class Engine:
     def async_client(self) -> httpx.AsyncClient:
         """The pooled async client of the running event loop, created on first use."""
         loop = asyncio.get_running_loop()
+        recent = self._recent
+        if recent is not None and recent[0]() is loop:
+            return recent[1]
         client = self._aclients.get(loop)
         if client is None:
             for old in [old for old in self._aclients if old.is_closed()]:  # loops closed without shutting down
@@ -219,7 +224,13 @@ class Engine:
             # Close the client when the loop shuts down (asyncio.run does on exit), so no pool outlives its loop.
             closer = _close_with_loop(weakref.ref(self), loop, client)
             self._closers[loop] = (closer, asyncio.ensure_future(closer.__anext__()))
+        self._recent = (weakref.ref(loop), client)
         return client
+
+    def _forget_recent(self, client: httpx.AsyncClient) -> None:
+        recent = self._recent
+        if recent is not None and recent[1] is client:
+            self._recent = None
 
     def close(self) -> None:
         """Close the sync client (async clients close with ``aclose``)."""
@@ -235,6 +246,7 @@ class Engine:
             loop = None
         client = self._aclients.pop(loop, None) if loop is not None else None
         if client is not None:
+            self._forget_recent(client)
             await client.aclose()
         self.close()
 
@@ -336,7 +348,7 @@ class Engine:
         dropped: list[str] = []
         for _ in range(len(request.set_params()) + 1):
             try:
-                changed = provider.hooks.validate_params(request=request, model=info, deployment=deployment)
+                changed = _call_hook(provider.hooks.validate_params, request=request, model=info, deployment=deployment)
             except UnsupportedParamsError as exc:
                 exc.with_context(provider=provider.name, model=request.model)
                 param = exc.param
@@ -366,7 +378,9 @@ class Engine:
     # ----------------------------------------------------------------- auth
 
     def _cached_auth(self, call: Call) -> tuple[bool, Auth | None]:
-        key = (call.provider.name, call.deployment)
+        if not call.provider.hooks.resolve_auth.get_hookimpls():
+            return True, None  # nothing to resolve (an API-key provider): no cache entry, no thread
+        key = _auth_key(call.provider.name, call.deployment)
         if key not in self._auth:
             return False, None
         auth = self._auth[key]
@@ -387,7 +401,7 @@ class Engine:
             except PixmuxError as exc:
                 error = self._redacted(call, exc.with_context(provider=call.provider.name, model=call.request.model))
                 raise error from exc.__cause__
-            self._auth[(call.provider.name, call.deployment)] = resolved
+            self._auth[_auth_key(call.provider.name, call.deployment)] = resolved
             return resolved
 
     async def _aresolve_auth(self, call: Call) -> Auth | None:
@@ -398,14 +412,14 @@ class Engine:
 
     def forget_auth(self, deployment: Deployment) -> None:
         """Drop cached credentials for a deployment (after the provider refused them)."""
-        self._auth.pop((deployment.provider, deployment), None)
+        self._auth.pop(_auth_key(deployment.provider, deployment), None)
 
     # ----------------------------------------------------------------- hooks around I/O
 
     def _secrets(self, call: Call) -> list[str]:
         """The strings an error message must never show: the key, a cached token, secret-named settings."""
         found = [call.deployment.api_key]
-        auth = self._auth.get((call.provider.name, call.deployment))
+        auth = self._auth.get(_auth_key(call.provider.name, call.deployment))
         if auth is not None and isinstance(auth.value, str):
             found.append(auth.value)
         for name, value in call.deployment.settings.items():
@@ -425,8 +439,12 @@ class Engine:
 
     def _build(self, call: Call, auth: Auth | None) -> list[httpx.Request]:
         try:
-            built = call.provider.hooks.build_request(
-                request=call.request, deployment=call.deployment, model=call.info, auth=auth
+            built = _call_hook(
+                call.provider.hooks.build_request,
+                request=call.request,
+                deployment=call.deployment,
+                model=call.info,
+                auth=auth,
             )
         except PixmuxError as exc:
             error = self._redacted(call, exc.with_context(provider=call.provider.name, model=call.request.model))
@@ -441,8 +459,12 @@ class Engine:
 
     def _parse(self, call: Call, response: httpx.Response) -> ImageResponse | FollowUp:
         try:
-            parsed = call.provider.hooks.parse_response(
-                response=response, request=call.request, deployment=call.deployment, model=call.info
+            parsed = _call_hook(
+                call.provider.hooks.parse_response,
+                response=response,
+                request=call.request,
+                deployment=call.deployment,
+                model=call.info,
             )
         except PixmuxError as exc:
             error = self._redacted(call, exc.with_context(provider=call.provider.name, model=call.request.model))
@@ -514,7 +536,7 @@ class Engine:
         left = deadline - time.monotonic()
         if left <= 0:
             raise self._out_of_time(call)
-        request.extensions["timeout"] = httpx.Timeout(left).as_dict()
+        request.extensions["timeout"] = {"connect": left, "read": left, "write": left, "pool": left}
         return request
 
     # ----------------------------------------------------------------- sync
@@ -607,6 +629,37 @@ class Engine:
         return response.with_metadata(attempts=attempts)
 
 
+def _auth_key(provider: str, deployment: Deployment) -> tuple[str, Deployment]:
+    """
+    The auth cache's key: where and as whom, never the call's timeout.
+
+    The router gives every attempt the time left as its timeout; with the timeout in the key,
+    every routed call missed the cache (a thread hop to ``resolve_auth`` each time) and left
+    one more entry behind.
+    """
+    if deployment.timeout is not None:
+        deployment = attrs.evolve(deployment, timeout=None)
+    return provider, deployment
+
+
+def _call_hook(caller: Any, **kwargs: Any) -> Any:
+    """
+    Call a ``firstresult`` hook: straight to its implementation when that is the only one.
+
+    With one plain implementation (no extension plugin implements or wraps the hook), what
+    pluggy returns is exactly what that implementation returns, and its exceptions pass
+    through unchanged; pluggy's dispatch around it (argument checks, wrapper machinery,
+    result collection) costs more per call than many hooks do. Like pluggy, the
+    implementation gets only the arguments it names. Anything else goes through pluggy.
+    """
+    impls = caller.get_hookimpls()
+    if len(impls) == 1:
+        impl = impls[0]
+        if not impl.hookwrapper and not impl.wrapper:
+            return impl.function(*[kwargs[name] for name in impl.argnames])
+    return caller(**kwargs)
+
+
 def _send(client: httpx.Client, request: httpx.Request) -> httpx.Response:
     """
     Send ``request`` through the client's transport for its URL and read the body.
@@ -666,8 +719,10 @@ async def _close_with_loop(
         yield
     finally:
         owner = engine()
-        if owner is not None and owner._aclients.get(loop) is client:
-            del owner._aclients[loop]
+        if owner is not None:
+            owner._forget_recent(client)
+            if owner._aclients.get(loop) is client:
+                del owner._aclients[loop]
         await client.aclose()
 
 

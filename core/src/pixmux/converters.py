@@ -7,13 +7,15 @@ cattrs converters, one per purpose.
 - ``make_camel_converter()``: lenient, for camelCase providers (field ``mime_type`` reads ``mimeType``).
 
 ``structure_response()`` reads a provider's JSON body into an attrs class with one of them,
-turning every way that can fail into an ``APIResponseValidationError`` that says where.
+turning every way that can fail into an ``APIResponseValidationError`` that says where;
+``loads_json()`` is the JSON reading it does (the json module's results, faster for big bodies).
 """
 
 from __future__ import annotations
 
 import collections.abc
 import functools
+import json
 import typing
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -33,9 +35,65 @@ __all__ = [
     "output_converter",
     "describe_error",
     "structure_response",
+    "loads_json",
 ]
 
 T = TypeVar("T")
+
+#: Bodies at least this big are read with orjson when it is installed (``pixmux[fast]``): a
+#: 1.5 MB base64 image body in about half the time. Smaller ones gain nothing worth an import.
+ORJSON_MIN_BYTES = 64 * 1024
+#: orjson reads integers beyond 64 bits as floats (the json module keeps them exact): a float
+#: this big in orjson's result sends the body to the json module instead.
+_EXACT_INT_LIMIT = float(2**63)
+
+
+@functools.cache
+def _orjson_loads() -> Callable[[bytes], Any] | None:
+    try:
+        import orjson
+    except ImportError:
+        return None
+    loads: Callable[[bytes], Any] = orjson.loads
+    return loads
+
+
+def _has_big_float(value: Any) -> bool:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, float) and not -_EXACT_INT_LIMIT < item < _EXACT_INT_LIMIT:
+            return True
+    return False
+
+
+def loads_json(content: bytes) -> Any:
+    """
+    ``json.loads(content)``, the same value for every input, faster for big bodies when orjson is installed.
+
+    orjson is stricter than the json module (no ``NaN``, UTF-8 only, no lone surrogates) and
+    reads integers beyond 64 bits as floats; whatever it refuses, and any result holding a
+    float that could be such an integer, is read again by the json module, so the result
+    (and the error, for a body that is not JSON) is always the json module's.
+
+    Raises:
+        ValueError: ``content`` is not JSON (``json.JSONDecodeError`` or ``UnicodeDecodeError``).
+    """
+    if len(content) >= ORJSON_MIN_BYTES:
+        fast = _orjson_loads()
+        if fast is not None:
+            try:
+                value = fast(content)
+            except ValueError:  # orjson.JSONDecodeError is a ValueError
+                pass
+            else:
+                if not _has_big_float(value):
+                    return value
+    return json.loads(content)
 
 
 def _is_list(target: Any) -> bool:
@@ -181,7 +239,7 @@ def structure_response(
     from pixmux.exceptions import APIResponseValidationError
 
     try:
-        body = response.json()
+        body = loads_json(response.content)
     except ValueError as exc:
         raise APIResponseValidationError(
             f"the response is not JSON: {exc}", provider=provider, model=model, response=response

@@ -1,16 +1,19 @@
 """
 Writing gateway responses: OpenAI's JSON shapes as bytes, with as few copies of big images as possible.
 
-A multi-megabyte ``b64_json`` string is checked once (ASCII, nothing JSON must escape), encoded
-once and handed to the server as its own chunk, instead of passing through ``json.dumps``
-(which scans and copies it) and a final ``join`` (which copies it again).
+A multi-megabyte ``b64_json`` string is encoded once and handed to the server as its own chunk,
+instead of passing through ``json.dumps`` (which scans and copies it) and a final ``join``
+(which copies it again). With orjson installed (the ``proxy`` extra) it is encoded by orjson
+(about 0.04 ms for 1.5 MB); without, it is checked (ASCII, nothing JSON must escape, about
+0.4 ms) and encoded as ASCII.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 __all__ = [
@@ -41,14 +44,39 @@ def encode_json(value: Any) -> bytes:
     return _dumps(value).encode("utf-8")
 
 
-def _raw(value: object) -> bytes | None:
-    """The bytes of a long string that can be written between quotes unchanged, else ``None``."""
-    if not isinstance(value, str) or len(value) < RAW_MIN_CHARS or not value.isascii():
+@functools.cache
+def _orjson_dumps() -> Callable[[Any], bytes] | None:
+    try:
+        import orjson
+    except ImportError:
+        return None
+    dumps: Callable[[Any], bytes] = orjson.dumps
+    return dumps
+
+
+def _raw(value: object) -> tuple[bytes, bool] | None:
+    """
+    A long string's JSON bytes when nothing in it needs escaping, and whether they include the quotes; else ``None``.
+
+    With the quotes, the bytes are exactly ``_dumps(value)`` encoded as UTF-8. orjson escapes
+    only what JSON requires (as ``_dumps`` does, though sometimes spelled differently): when its
+    output holds no backslash, nothing was escaped and the bytes are the string between quotes.
+    """
+    if not isinstance(value, str) or len(value) < RAW_MIN_CHARS:
+        return None
+    dumps = _orjson_dumps()
+    if dumps is not None:
+        try:
+            encoded = dumps(value)
+        except TypeError:  # orjson.JSONEncodeError (a TypeError): a lone surrogate; _dumps decides
+            return None
+        return None if b"\\" in encoded else (encoded, True)
+    if not value.isascii():
         return None
     raw = value.encode("ascii")
     if raw.translate(None, _PLAIN):
         return None
-    return raw
+    return raw, False
 
 
 def encode_images(out: Mapping[str, Any]) -> list[bytes]:
@@ -81,14 +109,16 @@ def encode_images(out: Mapping[str, Any]) -> list[bytes]:
                     text.append(",")
                 text.append(_dumps(name))
                 text.append(":")
-                raw = _raw(field)
-                if raw is None:
+                found = _raw(field)
+                if found is None:
                     text.append(_dumps(field))
                     continue
-                text.append('"')
+                raw, quoted = found
+                if not quoted:
+                    text.append('"')
                 chunks.append("".join(text).encode("utf-8"))
                 chunks.append(raw)
-                text = ['"']
+                text = [] if quoted else ['"']
             text.append("}")
         text.append("]")
     text.append("}")

@@ -7,6 +7,8 @@ Known models are validated against what each really accepts; any other name
 
 from __future__ import annotations
 
+import functools
+
 import httpx
 from pixmux import hookimpl
 from pixmux.catalogue import Catalogue, ModelInfo, check_request, parse_size
@@ -121,7 +123,18 @@ def build_request(request: ImageRequest, deployment: Deployment, model: ModelInf
     if deployment.organization:
         headers["OpenAI-Organization"] = deployment.organization
     body = build_body(request, deployment.model, openai_params=_fields(model))
-    return httpx.Request("POST", f"{api_base}/images/generations", headers=headers, json=body)
+    return httpx.Request("POST", _endpoint(api_base), headers=headers, json=body)
+
+
+@functools.lru_cache(maxsize=256)
+def _endpoint(api_base: str) -> httpx.URL:
+    """
+    ``{api_base}/images/generations``, parsed once per ``api_base``.
+
+    Parsing a URL is the largest single cost of building a request (about 8 us, more than
+    the JSON body); ``httpx.URL`` is immutable, so one parsed value serves every request.
+    """
+    return httpx.URL(f"{api_base}/images/generations")
 
 
 @hookimpl
