@@ -233,7 +233,7 @@ async def test_validation_refuses_before_any_upstream_call(
     assert gateway[1].requests == []
 
 
-@pytest.mark.parametrize("content", [b"{not json", b"[1, 2]", b'"otter"', b"\xff\xfe"])
+@pytest.mark.parametrize("content", [b"{not json", b"[1, 2]", b'"otter"', b"\xff\xfe", b"[" * 30_000 + b"]" * 30_000])
 async def test_validation_refuses_a_body_that_is_not_a_json_object(
     client: Any, error_schema: Any, content: bytes
 ) -> None:
@@ -242,6 +242,27 @@ async def test_validation_refuses_a_body_that_is_not_a_json_object(
 
     assert response.status_code == 400
     error_schema.validate(response.json())
+
+
+@pytest.mark.parametrize(
+    ("content", "param"),
+    [
+        (b'{"model": "sd", "prompt": "otter \\ud800"}', "prompt"),
+        (b'{"model": "sd", "prompt": "otter", "size": "\\udfff"}', "size"),
+        (b'{"model": "sd", "prompt": "otter", "seed": {"\\ud800": 1}}', "seed"),
+        (b'{"model": "gpt-image-1", "prompt": "otter", "\\ud800": 1}', "'\\ud800'"),
+    ],
+)
+async def test_validation_refuses_lone_surrogates(
+    client: Any, gateway: Any, error_schema: Any, content: bytes, param: str
+) -> None:
+    """A lone surrogate escape anywhere in the body is a 400 naming the field (it was a 500 or no answer at all)."""
+    response = await client.post(GEN, content=content, headers=auth())
+
+    assert response.status_code == 400, response.text
+    error_schema.validate(response.json())
+    assert response.json()["error"]["param"] == param
+    assert gateway[1].requests == []
 
 
 async def test_validation_refuses_oversized_bodies(client: Any, gateway: Any, error_schema: Any) -> None:

@@ -230,7 +230,7 @@ def _json_problem(value: Any, depth: int = 0) -> str | None:
     if isinstance(value, Mapping):
         for key, item in value.items():
             if not isinstance(key, str) or not _is_text(key):
-                return f"has the key {key!r}; object keys must be text"
+                return f"has the key {key!r}; object keys must be valid text"
             problem = _json_problem(item, depth + 1)
             if problem is not None:
                 return problem

@@ -128,6 +128,13 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
+def _sendable(text: str | None) -> str | None:
+    """``text`` as UTF-8 can carry it: a lone surrogate (from a client's ``\\ud800`` escape) written as ``\\ud800``."""
+    if text is None or text.isascii():
+        return text
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def _printable(value: object, limit: int = 120) -> str:
     text = value if isinstance(value, str) else str(value)
     if len(text) <= limit and text.isprintable() and " " not in text:
@@ -420,6 +427,8 @@ class Gateway:
             body = json.loads(raw)
         except (ValueError, UnicodeDecodeError) as exc:
             raise GatewayError(400, f"the request body is not valid JSON: {exc}") from None
+        except RecursionError:
+            raise GatewayError(400, "the request body is not valid JSON: it nests too deeply") from None
         if not isinstance(body, dict):
             raise GatewayError(400, "the request body must be a JSON object (OpenAI's CreateImageRequest)")
         for key, value in body.items():
@@ -492,7 +501,8 @@ class Gateway:
         return text
 
     def _error(self, exc: GatewayError) -> _Answer:
-        body = error_body(self._scrub(exc.message), type=exc.type, param=exc.param, code=exc.code)
+        message, param = _sendable(self._scrub(exc.message)), _sendable(exc.param)
+        body = error_body(message or "", type=exc.type, param=param, code=_sendable(exc.code))
         return exc.status, [(b"content-type", _JSON), *exc.headers], [body]
 
     def _pixmux_error(self, exc: PixmuxError) -> _Answer:
