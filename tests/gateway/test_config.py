@@ -227,3 +227,58 @@ def test_example_config_starts_without_any_key() -> None:
 
     assert gateway.router.model_names == ["demo"]
     assert isinstance(yaml.safe_load(EXAMPLE.read_text()), dict)
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ("model_list: &a [*a]\n", r"model_list\[0\]: refers to itself"),
+        (
+            "model_list: [{model_name: a, params: {model: openai/x, extra: &b [*b]}}]\n",
+            r"model_list\[0\]\.params\.extra\[0\]: refers to itself",
+        ),
+        ("model_list: " + "[" * 5000 + "]" * 5000 + "\n", "nests mappings and lists too deeply"),
+        (
+            "model_list: [{model_name: a, params: {model: openai/x, extra: " + "[" * 40 + "]" * 40 + "}}]\n",
+            r"model_list\[0\]\.params\.extra(\[0\])+: nests mappings and lists more than 32 deep",
+        ),
+    ],
+)
+def test_load_config_refuses_endless_nesting(tmp_path: Path, text: str, where: str) -> None:
+    """A YAML alias used inside itself, or nesting past any real config, is a ConfigError (it was a RecursionError)."""
+    path = write(tmp_path, text)
+
+    with pytest.raises(ConfigError, match=rf"^{path}: .*{where}"):
+        load_config(path, environ={})
+
+
+def test_load_config_shares_an_alias_used_twice(tmp_path: Path) -> None:
+    """An alias used in two places (not inside itself) is still a valid config."""
+    text = (
+        "model_list:\n"
+        "  - {model_name: a, params: {model: openai/x, api_base: &base 'http://127.0.0.1:9/v1'}}\n"
+        "  - {model_name: b, params: {model: openai/y, api_base: *base}}\n"
+    )
+
+    config = load_config(write(tmp_path, text), environ={})
+
+    assert [entry["litellm_params"]["api_base"] for entry in config.model_list] == ["http://127.0.0.1:9/v1"] * 2
+
+
+@pytest.mark.parametrize(
+    "router_settings",
+    [{"timeout": "os.environ/KEY"}, {"fallbacks": "os.environ/KEY"}, {"model_group_alias": {"x": "os.environ/KEY"}}],
+)
+def test_create_app_never_shows_a_credential_written_in_the_wrong_place(router_settings: dict[str, Any]) -> None:
+    """A key read from the environment into a non-secret setting is hidden in the start-up error."""
+    config = {**config_dict(), "router_settings": router_settings}
+    secret = "sk-from-the-environment-123"
+
+    with pytest.raises(ConfigError) as caught:
+        create_app(
+            parse_config(config, path="g.yaml", environ={"KEY": secret}),
+            engine=make_engine(pixmux_openai.provider, handler=lambda r: None),
+        )  # type: ignore[arg-type,return-value]
+
+    assert secret not in str(caught.value)
+    assert str(caught.value).startswith("g.yaml: router_settings")

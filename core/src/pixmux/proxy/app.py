@@ -159,10 +159,14 @@ class Gateway:
     def __init__(self, config: GatewayConfig, *, engine: Engine | None = None) -> None:
         self.config = config
         self.engine = engine if engine is not None else Engine()
-        self.router = self._build_router()
-        self.started = int(time.time())
         self._secrets = set(config.secrets)
-        self._targets = self._check_deployments()
+        self._secret_list = sorted((s for s in self._secrets if len(s) >= 4), key=len, reverse=True)
+        try:
+            self.router = self._build_router()
+            self._targets = self._check_deployments()
+        except ConfigError as exc:  # a credential written in the wrong place is echoed by the check: hide it
+            raise ConfigError(self._scrub(exc.message), param=exc.param) from None
+        self.started = int(time.time())
         self._secret_list = sorted((s for s in self._secrets if len(s) >= 4), key=len, reverse=True)
         self._master = hashlib.sha256(config.master_key.encode()).digest() if config.master_key else None
         self._models_body = encode_json(

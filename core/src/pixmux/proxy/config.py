@@ -172,7 +172,13 @@ def _join(where: str, key: object) -> str:
     return f"{where}.{key}" if where else str(key)
 
 
-def _resolve_env(value: Any, where: str, environ: Mapping[str, str], secrets: set[str]) -> Any:
+#: How deeply the file may nest mappings and lists (a real config needs fewer than ten levels).
+MAX_DEPTH = 32
+
+
+def _resolve_env(
+    value: Any, where: str, environ: Mapping[str, str], secrets: set[str], within: tuple[int, ...] = ()
+) -> Any:
     """Replace every ``os.environ/NAME`` string, at any depth, by the variable's value."""
     if isinstance(value, str):
         if not value.startswith(ENV_PREFIX):
@@ -185,11 +191,16 @@ def _resolve_env(value: Any, where: str, environ: Mapping[str, str], secrets: se
             raise _Problem(where, f"the environment variable {name} is not set (expected by {value!r})")
         secrets.add(found)
         return found
+    if not isinstance(value, Mapping | list):
+        return value
+    if id(value) in within:  # `a: &x [*x]`: a YAML alias used inside its own value
+        raise _Problem(where, "refers to itself (a YAML alias used inside its own value)")
+    if len(within) >= MAX_DEPTH:
+        raise _Problem(where, f"nests mappings and lists more than {MAX_DEPTH} deep")
+    inside = (*within, id(value))
     if isinstance(value, Mapping):
-        return {key: _resolve_env(item, _join(where, key), environ, secrets) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_resolve_env(item, _join(where, index), environ, secrets) for index, item in enumerate(value)]
-    return value
+        return {key: _resolve_env(item, _join(where, key), environ, secrets, inside) for key, item in value.items()}
+    return [_resolve_env(item, _join(where, index), environ, secrets, inside) for index, item in enumerate(value)]
 
 
 def _mapping(value: Any, where: str, *, allow_null: bool = True) -> Mapping[str, Any]:
@@ -386,6 +397,8 @@ def load_config(path: str | os.PathLike[str], *, environ: Mapping[str, str] | No
         raw = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         raise ConfigError(f"{name}: {_yaml_message(exc)}") from None
+    except RecursionError:  # the YAML parser recurses per level of nesting
+        raise ConfigError(f"{name}: not valid YAML: it nests mappings and lists too deeply") from None
     return parse_config(raw, path=name, environ=environ)
 
 
