@@ -256,7 +256,7 @@ def test_params_make_engine_never_reads_the_real_environment(
     assert engine.prepare(prompt="otter", model="fake/m1").deployment.api_key is None
 
 
-@pytest.mark.parametrize("timeout", [0, -1, "soon"])
+@pytest.mark.parametrize("timeout", [0, -1, "soon", float("nan"), float("inf"), True, [30], b"30"])
 def test_params_bad_timeout_is_a_configuration_error(fake: Any, no_network: Any, timeout: Any) -> None:
     """A timeout that is not a positive number is refused naming ``timeout``."""
     engine = make_engine(fake, handler=no_network)
@@ -265,3 +265,42 @@ def test_params_bad_timeout_is_a_configuration_error(fake: Any, no_network: Any,
         engine.image_generation(prompt="otter", model="fake/m1", timeout=timeout)
 
     assert caught.value.param == "timeout"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "param"),
+    [
+        ({"api_key": 12345678}, "api_key"),
+        ({"api_key": "sk-caf\u00e9-secret"}, "api_key"),
+        ({"api_key": "sk-line\nX-Injected: 1"}, "api_key"),
+        ({"api_base": ["https://a.test"]}, "api_base"),
+        ({"api_base": "not a url"}, "api_base"),
+        ({"api_base": "ftp://files.test/v1"}, "api_base"),
+        ({"api_base": "https://a.test/v1\nHost: evil"}, "api_base"),
+        ({"api_version": 2024}, "api_version"),
+        ({"organization": {"id": "org"}}, "organization"),
+        ({"custom_llm_provider": 5}, "custom_llm_provider"),
+    ],
+)
+def test_params_bad_deployment_fields_name_the_field(
+    fake: Any, no_network: Any, kwargs: dict[str, Any], param: str
+) -> None:
+    """Wrong-typed or unsendable keys, endpoints and versions are refused naming the field; a key is never shown."""
+    engine = make_engine(fake, handler=no_network)
+
+    with pytest.raises(ConfigurationError) as caught:
+        engine.image_generation(prompt="otter", model="fake/m1", **kwargs)
+
+    assert caught.value.param == param
+    assert "secret" not in str(caught.value)
+    assert engine.requests == []
+
+
+def test_params_environment_api_base_is_checked_too(fake: Any, no_network: Any) -> None:
+    """An endpoint read from the environment that is not a URL is refused naming ``api_base``."""
+    engine = make_engine(fake, handler=no_network, environ={"FAKE_API_BASE": "localhost:8000"})
+
+    with pytest.raises(ConfigurationError) as caught:
+        engine.image_generation(prompt="otter", model="fake/m1")
+
+    assert caught.value.param == "api_base"

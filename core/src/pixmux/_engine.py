@@ -16,6 +16,7 @@ from typing import Any
 import attrs
 import httpx
 
+from pixmux._checks import check_deployment_fields, timeout_seconds
 from pixmux._plugins import Provider, Registry
 from pixmux._retry import Backoff, acall_with_retries, call_with_retries, pop_num_retries
 from pixmux.catalogue import ModelInfo
@@ -281,12 +282,7 @@ class Engine:
         provider_name, model_name = self.registry.resolve(model, custom_llm_provider)
         provider = self.registry.get(provider_name)
         catalogue = provider.catalogue
-        try:
-            timeout_s = DEFAULT_TIMEOUT if timeout is None else float(timeout)
-        except (TypeError, ValueError) as exc:
-            raise ConfigurationError(f"timeout={timeout!r} must be a number of seconds", param="timeout") from exc
-        if timeout_s <= 0:
-            raise ConfigurationError(f"timeout={timeout!r} must be more than 0 seconds", param="timeout")
+        timeout_s = timeout_seconds(timeout, DEFAULT_TIMEOUT)
 
         given: dict[str, Any] = {
             "api_key": api_key,
@@ -315,6 +311,7 @@ class Engine:
                     else:
                         settings[field] = found
                     break
+        check_deployment_fields(given)
         deployment = Deployment(
             provider=provider_name,
             model=model_name,

@@ -210,6 +210,12 @@ class Registry:
         """
         if not isinstance(model, str) or not model.strip():
             raise ConfigurationError("model must be a non-empty string such as 'openai/gpt-image-1'", param="model")
+        forced: object = custom_llm_provider  # callers pass anything, whatever the annotation says
+        if forced is not None and not isinstance(forced, str):
+            kind = type(forced).__name__
+            raise ConfigurationError(
+                f"custom_llm_provider must be a provider name such as 'openai', not {kind}", param="custom_llm_provider"
+            )
         if custom_llm_provider:
             prefix = f"{custom_llm_provider}/"
             return custom_llm_provider, model.removeprefix(prefix)
