@@ -103,6 +103,17 @@ def test_validate_values_that_cannot_be_sent_name_the_param(
     assert engine.requests == []
 
 
+@pytest.mark.parametrize("n", [1001, 10**20])
+def test_validate_n_is_bounded_for_unlisted_models(fake: Any, no_network: Any, n: int) -> None:
+    """A model the catalogue does not list still takes at most 1000 images a call (a huge n ran out of memory)."""
+    engine = make_engine(fake, handler=no_network)
+
+    with pytest.raises(UnsupportedParamsError, match="1 to 1000") as caught:
+        engine.image_generation(prompt="otter", model="fake/brand-new", n=n, mock_response=True)
+
+    assert caught.value.param == "n"
+
+
 def test_validate_nesting_too_deep_is_refused(fake: Any, no_network: Any) -> None:
     """A parameter nesting lists past any sane depth (or holding itself) is refused, not a RecursionError."""
     engine = make_engine(fake, handler=no_network)

@@ -198,6 +198,9 @@ def choose_one(
 
 #: How deeply a provider-specific parameter's value may nest lists and objects.
 _MAX_DEPTH = 32
+#: The most images one call may ask for, whatever the model (a model the catalogue does not list has no
+#: ``max_n``; plugins that fan ``n`` out build one request per image, and a mock makes them all in memory).
+MAX_IMAGES_PER_CALL = 1000
 
 
 def _is_text(value: str) -> bool:
@@ -277,6 +280,14 @@ def check_request(request: ImageRequest, info: ModelInfo, *, provider: str) -> N
         if isinstance(request.n, bool) or not isinstance(request.n, int) or request.n < 1:
             raise UnsupportedParamsError(
                 f"n={request.n!r} must be a whole number of at least 1", provider=provider, model=model, param="n"
+            )
+        if request.n > MAX_IMAGES_PER_CALL:
+            raise UnsupportedParamsError(
+                f"n={request.n} is more images than one call may ask for; accepted: 1 to "
+                f"{info.max_n or MAX_IMAGES_PER_CALL}",
+                provider=provider,
+                model=model,
+                param="n",
             )
         if info.max_n is not None and request.n > info.max_n:
             raise UnsupportedParamsError(
