@@ -149,3 +149,22 @@ def test_mock_through_the_public_function_needs_no_key(
 
     assert aresp_data == [{"b64_json": TINY_PNG_B64}]
     assert resp.metadata["provider"] == "openai"
+
+
+@pytest.mark.parametrize(
+    "mock",
+    [
+        {"created": 1},
+        {"created": 1, "data": []},
+        {"created": 1, "data": [{"revised_prompt": "an otter"}]},
+        ImageResponse(created=1),
+    ],
+)
+def test_mock_response_without_an_image_is_refused(fake: Any, no_network: Any, mock: object) -> None:
+    """A mock holding no image raises ConfigurationError naming mock_response: no call succeeds empty."""
+    engine = make_engine(fake, handler=no_network)
+
+    with pytest.raises(ConfigurationError) as caught:
+        engine.image_generation(prompt="otter", model="fake/m1", mock_response=mock)
+
+    assert caught.value.param == "mock_response"

@@ -69,8 +69,8 @@ def _url_problem(value: str) -> str | None:
     # Parsing a URL costs microseconds; a process uses a handful of api_base values, so each is checked once.
     try:
         url = httpx.URL(value)
-    except httpx.InvalidURL as exc:
-        return str(exc)
+    except (httpx.InvalidURL, ValueError) as exc:  # ValueError: UnicodeEncodeError for a lone surrogate
+        return str(exc) if isinstance(exc, httpx.InvalidURL) else "it is not valid text"
     if url.scheme not in ("http", "https"):
         return f"the scheme is {url.scheme or 'missing'!r}, not http or https"
     if not url.host:

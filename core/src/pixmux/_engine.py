@@ -64,18 +64,27 @@ class Call:
     warnings: tuple[str, ...] = ()
 
 
+def _with_images(mocked: ImageResponse) -> ImageResponse:
+    # A real call never succeeds without an image, so neither does a mock of one.
+    if not mocked.data or not all(image.b64_json or image.url for image in mocked.data):
+        raise ConfigurationError(
+            "mock_response holds no image: give data=[{'b64_json': ...} or {'url': ...}]", param="mock_response"
+        )
+    return mocked
+
+
 def _mock(call: Call, mock: object) -> ImageResponse:
     if isinstance(mock, BaseException):
         raise mock
     if isinstance(mock, ImageResponse):
-        return mock
+        return _with_images(mock)
     if isinstance(mock, Mapping):
         import cattrs
 
         from pixmux.converters import describe_error, make_converter
 
         try:
-            return make_converter().structure(dict(mock), ImageResponse)
+            return _with_images(make_converter().structure(dict(mock), ImageResponse))
         except (cattrs.BaseValidationError, ValueError, TypeError, KeyError, AttributeError) as exc:
             raise ConfigurationError(
                 f"mock_response is not an ImagesResponse: {describe_error(exc)}", param="mock_response"
