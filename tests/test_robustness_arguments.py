@@ -14,14 +14,17 @@ resolution, settings, the environment, the plugin's ``validate_params``).
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any
 
+import httpx
 import pixmux
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pixmux import ImageResponse, PixmuxError
+from pixmux._engine import Engine
 
 DEEP = os.environ.get("PIXMUX_FUZZ_EXAMPLES")
 FUZZ = settings(
@@ -185,3 +188,30 @@ def test_robustness_odd_mock_responses(mock: Any) -> None:
     if mock is None or mock is False:
         mock = True
     check("openai/gpt-image-1", {"prompt": "an otter"}, mock)
+
+
+def _refuse(request: httpx.Request) -> httpx.Response:
+    json.loads(request.content or b"{}")  # whatever is sent is JSON
+    return httpx.Response(400, json={"error": {"message": "refused by the test provider", "code": "invalid"}})
+
+
+@pytest.fixture(scope="module")
+def sending_engine() -> Engine:
+    """Every installed plugin on a transport that refuses every request (so build_request runs, nothing succeeds)."""
+    return Engine(environ={}, transport=httpx.MockTransport(_refuse))
+
+
+@settings(FUZZ, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(call=calls())
+def test_robustness_arguments_reach_build_request(sending_engine: Engine, call: tuple[str, dict[str, Any]]) -> None:
+    """Without a mock, build_request sees every argument that passed validation: a PixmuxError, never a TypeError."""
+    model, kwargs = call
+    kwargs.setdefault("api_key", "sk-robustness-0123456789")
+
+    with pytest.raises(PixmuxError) as caught:
+        sending_engine.image_generation(
+            model=model, num_retries=0, **{k: v for k, v in kwargs.items() if k not in ("num_retries", "max_retries")}
+        )
+
+    if caught.value.response is None:
+        assert caught.value.param is not None or caught.value.status_code in (401, 403), repr(caught.value)
