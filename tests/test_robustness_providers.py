@@ -343,7 +343,17 @@ non_json_bodies = (
     st.binary(max_size=64)
     | st.text(max_size=40).map(lambda s: s.encode("utf-8", "surrogatepass"))
     | st.builds(_not_json, st.sampled_from(seed_bodies()), st.integers(min_value=0, max_value=10_000))
-    | st.sampled_from([b"", b"<html><body>502 Bad Gateway</body></html>", b"\xff\xfe\x00{", b"null", b"\x00" * 8])
+    | st.sampled_from(
+        [
+            b"",
+            b"<html><body>502 Bad Gateway</body></html>",
+            b"\xff\xfe\x00{",
+            b"null",
+            b"\x00" * 8,
+            b"[" * 5000 + b"]" * 5000,  # valid JSON nested past the parser's stack
+            b'{"data": ' + b"[" * 5000 + b"]" * 5000 + b"}",
+        ]
+    )
 )
 
 header_values = st.binary(max_size=30).map(lambda raw: bytes(b if 0x20 <= b != 0x7F else 0x41 for b in raw)) | (
