@@ -605,3 +605,22 @@ def test_default_async_transport_is_aiohttp_when_installed(monkeypatch: pytest.M
     assert isinstance(_default_async_transport(), WholeBodyAiohttpTransport)
     monkeypatch.setenv("PIXMUX_ASYNC_TRANSPORT", "httpx")
     assert _default_async_transport() is None
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_client_corrupt_compressed_body_is_a_response_error(fake: Any, mode: str) -> None:
+    """A body that does not decode by its Content-Encoding is an APIResponseValidationError saying so."""
+    from pixmux import APIResponseValidationError
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=b"not gzip at all", headers={"Content-Encoding": "gzip"})
+
+    engine = make_engine(fake, handler=handler)
+
+    def call() -> object:
+        if mode == "async":
+            return asyncio.run(engine.aimage_generation(prompt="otter", model="fake/m1", num_retries=0))
+        return engine.image_generation(prompt="otter", model="fake/m1", num_retries=0)
+
+    with pytest.raises(APIResponseValidationError, match="could not be decoded"):
+        call()

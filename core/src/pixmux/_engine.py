@@ -525,6 +525,14 @@ class Engine:
                 provider=call.provider.name,
                 model=call.request.model,
             )
+        if isinstance(exc, httpx.DecodingError):
+            # The provider answered, but its body does not decode by its own Content-Encoding.
+            garbled = APIResponseValidationError(
+                f"the provider's response could not be decoded ({type(exc).__name__}: {exc})",
+                provider=call.provider.name,
+                model=call.request.model,
+            )
+            return self._redacted(call, garbled)
         unreachable = APIConnectionError(
             f"could not reach the provider: {type(exc).__name__}: {exc}",
             provider=call.provider.name,
