@@ -1,14 +1,22 @@
 """
 Gateway benchmark: what `pixmux serve` adds on top of a provider, as ratios against the floor.
 
-    uv run python bench/gateway.py            # full run, about two minutes
+    uv run python bench/gateway.py            # full run, about four minutes
     uv run python bench/gateway.py --quick    # shorter runs
+    uv run python bench/gateway.py --no-pin   # let the OS place the processes
 
 Three processes on 127.0.0.1: a mock OpenAI-compatible provider (a minimal asyncio HTTP server
 answering prebuilt bodies: URLs, or one ~1.5 MB base64 image), the gateway (`python -m
 pixmux.proxy.cli`, one worker, request logging on, to a file) and the load generator (keep-alive
 connections, `Accept-Encoding: gzip` as real clients send). The floor is the same load generator
-straight to the mock. Prints figures; never passes or fails.
+straight to the mock, with the same body and headers. Prints figures; never passes or fails.
+
+Pinning (on by default with 2 or more CPUs, Linux): the gateway runs alone on CPU 0, the load
+generator and the mock share CPU 1, in the floor runs as in the gateway runs. So the gateway
+gets exactly one core (it is one worker) and the floor measures the same client and provider
+on the same core, whatever else the OS would schedule where. Unpinned, the floor swings
+several-fold from run to run (load generator and mock on one core or on two). Throughput is
+measured in rounds (floor, then gateway, interleaved) and reported as medians with the range.
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ import base64
 import json
 import os
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -197,9 +206,30 @@ def _wait_ready(port: int, timeout: float = 20.0) -> None:
     raise RuntimeError("the gateway did not become ready")
 
 
+#: Where each process runs when pinned: the gateway alone, the load generator beside the mock.
+GATEWAY_CPU = 0
+CLIENT_CPU = 1
+
+
+def _can_pin() -> bool:
+    return hasattr(os, "sched_setaffinity") and len(os.sched_getaffinity(0)) >= 2
+
+
+def _median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def _spread(values: list[float], fmt: str = ".0f") -> str:
+    if len(values) < 2:
+        return ""
+    return f"{min(values):{fmt}}-{max(values):{fmt}}"
+
+
 class _Bench:
-    def __init__(self, quick: bool) -> None:
-        self.seconds = 2.0 if quick else 5.0
+    def __init__(self, quick: bool, *, pin: bool, rounds: int) -> None:
+        self.seconds = 2.0 if quick else 4.0
+        self.rounds = rounds
+        self.pin = pin and _can_pin()
         self.latency_requests = 500 if quick else 2000
         self.mock_port = _free_port()
         self.gateway_port = _free_port()
@@ -208,9 +238,14 @@ class _Bench:
         self.procs: list[subprocess.Popen[bytes]] = []
         self.gateway_requests = 0
 
-    def spawn(self, *args: str, log: Path | None = None) -> subprocess.Popen[bytes]:
+    def _place(self, proc: subprocess.Popen[bytes], cpu: int) -> None:
+        if self.pin:
+            os.sched_setaffinity(proc.pid, {cpu})
+
+    def spawn(self, *args: str, log: Path | None = None, cpu: int = CLIENT_CPU) -> subprocess.Popen[bytes]:
         out = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115 - closed with the process
         proc = subprocess.Popen([sys.executable, *args], stdout=out, stderr=out, cwd=ROOT)
+        self._place(proc, cpu)
         self.procs.append(proc)
         return proc
 
@@ -227,16 +262,23 @@ class _Bench:
                 "limit": limit,
             }
         )
-        out = subprocess.run(
-            [sys.executable, __file__, "--load", spec], capture_output=True, check=True, cwd=ROOT
-        ).stdout
+        with subprocess.Popen([sys.executable, __file__, "--load", spec], stdout=subprocess.PIPE, cwd=ROOT) as proc:
+            self._place(proc, CLIENT_CPU)
+            out, _ = proc.communicate()
+        if proc.returncode:
+            raise RuntimeError(f"the load generator failed (exit {proc.returncode})")
         result: dict[str, Any] = json.loads(out)
         if port == self.gateway_port:
             self.gateway_requests += int(result["requests"])
         return result
 
     def run(self) -> None:
-        print(f"pixmux gateway benchmark on {os.cpu_count()} CPU(s), Python {sys.version.split()[0]}")
+        placement = (
+            f"pinned: gateway on CPU {GATEWAY_CPU}, load generator and mock on CPU {CLIENT_CPU}"
+            if self.pin
+            else "not pinned"
+        )
+        print(f"pixmux gateway benchmark on {os.cpu_count()} CPU(s), Python {sys.version.split()[0]}; {placement}")
         mock = self.spawn(__file__, "--mock", str(self.mock_port))
         _wait_port(self.mock_port)
         config = self.tmp / "config.yaml"
@@ -275,6 +317,7 @@ class _Bench:
             "--port",
             str(self.gateway_port),
             log=self.tmp / "gateway.log",
+            cpu=GATEWAY_CPU,
         )
         _wait_ready(self.gateway_port)
         startup = time.perf_counter() - started
@@ -297,20 +340,33 @@ class _Bench:
             print(f"  {key[:3]:<37}{floor[key]:8.3f} {through[key]:9.3f} {through[key] - floor[key]:8.3f}")
         _, rss_warm = _proc_stat(gateway.pid)
 
-        print("\nthroughput (requests/s)      floor    gateway   ratio   gateway CPU ms/req   errors")
+        rounds = f"median of {self.rounds} rounds (range)" if self.rounds > 1 else "one round"
+        print(f"\nthroughput (requests/s), {rounds}:")
+        print(f"  {'':8}{'floor':>21}{'gateway':>21}{'ratio':>19}{'gateway CPU ms/req':>25}{'errors':>8}")
         rss_peak = rss_warm
         for mode, body, direct in (("url", url, mock_url), ("b64", b64, mock_b64)):
             for clients in (16, 64):
-                floor = self.load(self.mock_port, *direct, clients)
-                cpu_before, _ = _proc_stat(gateway.pid)
-                through = self.load(self.gateway_port, gw_path, body, clients)
-                cpu_after, rss = _proc_stat(gateway.pid)
-                rss_peak = max(rss_peak, rss)
-                cpu_ms = 1000 * (cpu_after - cpu_before) / max(1, through["requests"])
+                floors: list[float] = []
+                gateways: list[float] = []
+                ratios: list[float] = []
+                cpus: list[float] = []
+                errors = 0
+                for _ in range(self.rounds):
+                    floor = self.load(self.mock_port, *direct, clients)
+                    cpu_before, _ = _proc_stat(gateway.pid)
+                    through = self.load(self.gateway_port, gw_path, body, clients)
+                    cpu_after, rss = _proc_stat(gateway.pid)
+                    rss_peak = max(rss_peak, rss)
+                    floors.append(floor["rps"])
+                    gateways.append(through["rps"])
+                    ratios.append(through["rps"] / floor["rps"])
+                    cpus.append(1000 * (cpu_after - cpu_before) / max(1, through["requests"]))
+                    errors += through["errors"]
                 print(
-                    f"  {mode} x{clients:<3} {floor['rps']:16.0f} {through['rps']:10.0f}"
-                    f" {through['rps'] / floor['rps']:7.2f}"
-                    f" {cpu_ms:20.3f} {through['errors']:8d}"
+                    f"  {mode} x{clients:<3} {_median(floors):8.0f} {_spread(floors):>11}"
+                    f" {_median(gateways):8.0f} {_spread(gateways):>11}"
+                    f" {_median(ratios):6.2f} {_spread(ratios, '.2f'):>11}"
+                    f" {_median(cpus):8.3f} {_spread(cpus, '.3f'):>15} {errors:7d}"
                 )
         time.sleep(0.5)
         _, rss_before = _proc_stat(gateway.pid)
@@ -338,7 +394,9 @@ class _Bench:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="shorter runs")
+    parser.add_argument("--quick", action="store_true", help="shorter runs (and one round unless --rounds)")
+    parser.add_argument("--rounds", type=int, help="throughput rounds per line (default 5, or 1 with --quick)")
+    parser.add_argument("--no-pin", action="store_true", help="do not pin the processes to CPUs")
     parser.add_argument("--mock", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--load", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -352,7 +410,8 @@ def main() -> None:
         )
         print(json.dumps(result))
         return
-    bench = _Bench(args.quick)
+    rounds = args.rounds if args.rounds else (1 if args.quick else 5)
+    bench = _Bench(args.quick, pin=not args.no_pin, rounds=max(1, rounds))
     try:
         bench.run()
     finally:

@@ -12,7 +12,7 @@ from pixmux.converters import ORJSON_MIN_BYTES
 from pixmux.exceptions import APIResponseValidationError
 from pixmux.testing import make_engine
 from pixmux_openai import provider
-from pixmux_openai.wire import parse_images
+from pixmux_openai.wire import parse_images, post_json
 
 BIG = base64.b64encode(os.urandom(ORJSON_MIN_BYTES)).decode()
 
@@ -61,3 +61,38 @@ def test_parse_images_big_body_not_json_is_a_validation_error() -> None:
 
     with pytest.raises(APIResponseValidationError, match="not JSON"):
         parse_images(response, provider="openai", model="gpt-image-1")
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Authorization": "Bearer sk-test-key"},
+        {"Authorization": "Bearer sk-test-key", "OpenAI-Organization": "org-1"},
+        {},
+        {"content-type": "application/json; charset=utf-8", "Authorization": "Bearer k"},
+    ],
+)
+@pytest.mark.parametrize("url", ["https://api.openai.com/v1/images/generations", "http://127.0.0.1:8080/v1/x"])
+def test_post_json_is_the_request_httpx_builds(headers: dict[str, str], url: str) -> None:
+    """Method, URL, headers in order, and body bytes equal httpx.Request(..., json=...)'s."""
+    body = {"model": "gpt-image-1", "prompt": "une loutre « mignonne » 🦦", "n": 2, "extra": {"a": [1, None]}}
+    endpoint = httpx.URL(url)
+
+    ours = post_json(endpoint, headers, body)
+    theirs = httpx.Request("POST", endpoint, headers=headers, json=body)
+
+    assert (ours.method, ours.url) == (theirs.method, theirs.url)
+    assert json.loads(ours.content) == body
+    if tuple(int(part) for part in httpx.__version__.split(".")[:2]) >= (0, 28):  # 0.27 wrote spaced JSON
+        assert ours.headers.raw == theirs.headers.raw
+        assert ours.content == theirs.content
+
+
+def test_post_json_refuses_what_httpx_refuses() -> None:
+    """A body JSON cannot hold raises as httpx does (NaN, objects)."""
+    endpoint = httpx.URL("https://api.openai.com/v1/images/generations")
+
+    with pytest.raises(ValueError, match="Out of range float values"):
+        post_json(endpoint, {}, {"x": float("nan")})
+    with pytest.raises(TypeError, match="not JSON serializable"):
+        post_json(endpoint, {}, {"x": object()})

@@ -16,7 +16,7 @@ from pixmux.exceptions import AuthenticationError, UnsupportedParamsError
 from pixmux.types import Deployment, ImageRequest, ImageResponse
 
 from pixmux_openai.models import MODELS
-from pixmux_openai.wire import build_body, error_for, parse_images
+from pixmux_openai.wire import build_body, error_for, parse_images, post_json
 
 __all__ = ["CATALOGUE", "DEFAULT_API_BASE", "validate_params", "build_request", "parse_response", "model_catalogue"]
 
@@ -123,7 +123,7 @@ def build_request(request: ImageRequest, deployment: Deployment, model: ModelInf
     if deployment.organization:
         headers["OpenAI-Organization"] = deployment.organization
     body = build_body(request, deployment.model, openai_params=_fields(model))
-    return httpx.Request("POST", _endpoint(api_base), headers=headers, json=body)
+    return post_json(_endpoint(api_base), headers, body)
 
 
 @functools.lru_cache(maxsize=256)

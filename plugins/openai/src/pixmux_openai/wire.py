@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Iterable
+import json
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import attrs
@@ -34,7 +35,7 @@ from pixmux.types import (
     image_extension,
 )
 
-__all__ = ["build_body", "parse_images", "error_for", "as_data_urls", "CONTENT_POLICY_CODES"]
+__all__ = ["build_body", "post_json", "parse_images", "error_for", "as_data_urls", "CONTENT_POLICY_CODES"]
 
 #: Error codes OpenAI (and Azure) use for safety refusals.
 CONTENT_POLICY_CODES = frozenset({"content_policy_violation", "moderation_blocked", "content_filter"})
@@ -50,6 +51,10 @@ _MIME_TYPES = {
 }
 
 _converter = make_converter()
+#: httpx's own JSON body encoding (compact, UTF-8, no NaN).
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+#: Headers httpx fills in itself; a caller setting one gets httpx's own request building.
+_AUTO_HEADERS = frozenset({"host", "content-length", "content-type", "transfer-encoding"})
 
 
 @attrs.frozen
@@ -114,6 +119,30 @@ def build_body(
     return body
 
 
+def post_json(url: httpx.URL, headers: Mapping[str, str], body: Any) -> httpx.Request:
+    """
+    ``httpx.Request("POST", url, headers=headers, json=body)``, built in a third of the time.
+
+    The request is the one httpx (0.28) builds: the same headers in the same order (``Host``, the
+    given ones, ``Content-Length``, ``Content-Type: application/json``), the same body bytes
+    (compact UTF-8 JSON), already read. httpx gets there through general-purpose preparation
+    (header merging, content sniffing) that costs more than the rest of a plugin's
+    ``build_request``; pass a parsed ``httpx.URL`` (parse it once per endpoint) for the full gain.
+
+    Raises:
+        TypeError, ValueError: ``body`` is not JSON-serializable (as with httpx).
+    """
+    if not url.host or any(name.lower() in _AUTO_HEADERS for name in headers):
+        return httpx.Request("POST", url, headers=headers, json=body)
+    content = _dumps(body).encode("utf-8")
+    pairs = [("Host", url.netloc.decode("ascii")), *headers.items()]
+    pairs.append(("Content-Length", str(len(content))))
+    pairs.append(("Content-Type", "application/json"))
+    request = httpx.Request("POST", url, headers=pairs, stream=httpx.ByteStream(content))
+    request.read()
+    return request
+
+
 def _usage(found: _Usage | None) -> Usage | None:
     if found is None:
         return None
@@ -149,6 +178,7 @@ def parse_images(response: httpx.Response, *, provider: str, model: str) -> Imag
         raise APIResponseValidationError(
             "the provider answered 200 but returned no image", provider=provider, model=model, response=response
         )
+    request_id = response.headers.get("x-request-id")
     return ImageResponse(
         created=payload.created,
         data=images,
@@ -157,7 +187,7 @@ def parse_images(response: httpx.Response, *, provider: str, model: str) -> Imag
         output_format=payload.output_format,
         quality=payload.quality,
         size=payload.size,
-        metadata={"request_id": response.headers["x-request-id"]} if "x-request-id" in response.headers else {},
+        metadata={} if request_id is None else {"request_id": request_id},
     )
 
 
