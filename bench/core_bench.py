@@ -1,7 +1,8 @@
 """
 Core overhead benchmarks: pixmux against the bare HTTP client doing the same request.
 
-Run: ``uv run python bench/core_bench.py [sync|async|import|all]`` (default ``all``, under 2 minutes).
+Run: ``uv run python bench/core_bench.py [sync|async|import|layers|all]`` (default ``all``, under
+2 minutes; ``layers`` is not part of ``all``).
 
 A mock of OpenAI's ``POST /v1/images/generations`` runs in its own process on 127.0.0.1
 (aiohttp.web), answering either a small DALL-E-style url body or a ~1.5 MB GPT-image b64
@@ -250,6 +251,64 @@ def bench_async(server: Server, *, seconds: float = 24.0, concurrency: int = 32)
     return lines
 
 
+def bench_layers(server: Server, *, rounds: int = 7, concurrency: int = 32) -> list[str]:
+    """
+    Where the async url call's time goes: bare aiohttp, the same call wrapped in httpx types, pixmux.
+
+    The middle line is the floor of the plugin contract: an ``httpx.Request`` (URL parsed once)
+    sent through pixmux's aiohttp transport and read back as an ``httpx.Response``, no pixmux.
+    """
+    import aiohttp
+    import httpx
+    import pixmux
+    from pixmux._aiohttp import WholeBodyAiohttpTransport
+
+    api_base = server.api_base("url")
+    url = f"{api_base}/images/generations"
+    endpoint = httpx.URL(url)
+    payload = {"model": "dall-e-3", "prompt": PROMPT, "n": 1, "size": "1024x1024"}
+    headers = {"Authorization": f"Bearer {KEY}"}
+    total = 640
+    found: dict[str, list[float]] = {"bare aiohttp": [], "httpx types on aiohttp": [], "pixmux": []}
+
+    async def run() -> None:
+        transport = WholeBodyAiohttpTransport()
+        async with aiohttp.ClientSession() as session:
+
+            async def bare() -> None:
+                async with session.post(url, json=payload, headers=headers) as response:
+                    response.raise_for_status()
+                    await response.json()
+
+            async def wrapped() -> None:
+                request = httpx.Request("POST", endpoint, headers=headers, json=payload)
+                request.extensions["timeout"] = {"connect": 600.0, "read": 600.0, "write": 600.0, "pool": 600.0}
+                response = await transport.handle_async_request(request)
+                response.raise_for_status()
+                response.json()
+
+            async def ours() -> None:
+                await pixmux.aimage_generation(
+                    prompt=PROMPT, model="dall-e-3", n=1, size="1024x1024", api_base=api_base, api_key=KEY
+                )
+
+            funcs = {"bare aiohttp": bare, "httpx types on aiohttp": wrapped, "pixmux": ours}
+            for func in funcs.values():
+                await _concurrently(func, concurrency * 2, concurrency)
+            for _ in range(rounds):
+                for name, func in funcs.items():
+                    found[name].append(await _concurrently(func, total, concurrency) / total)
+        await transport.aclose()
+
+    asyncio.run(run())
+    bare_us = statistics.median(found["bare aiohttp"]) * 1e6
+    lines = [f"layers: async url body, {concurrency} concurrent, per call (median of {rounds} interleaved rounds)"]
+    for name, times in found.items():
+        us = statistics.median(times) * 1e6
+        lines.append(f"  {name:<24} {us:8.1f} us  {us / bare_us:5.2f}x")
+    return lines
+
+
 # --------------------------------------------------------------------------- import
 
 
@@ -315,12 +374,14 @@ def main(argv: list[str]) -> None:
     print(f"pixmux core benchmarks  (python {sys.version.split()[0]}, {os.cpu_count()} CPUs)")
     if which & {"import", "all"}:
         print("\n".join(bench_import()))
-    if which & {"sync", "async", "all"}:
+    if which & {"sync", "async", "layers", "all"}:
         with Server() as server:
             if which & {"sync", "all"}:
                 print("\n".join(bench_sync(server)))
             if which & {"async", "all"}:
                 print("\n".join(bench_async(server)))
+            if which & {"layers"}:
+                print("\n".join(bench_layers(server)))
     print(f"(took {time.monotonic() - started:.0f} s)")
 
 
