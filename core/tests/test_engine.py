@@ -624,3 +624,28 @@ def test_client_corrupt_compressed_body_is_a_response_error(fake: Any, mode: str
 
     with pytest.raises(APIResponseValidationError, match="could not be decoded"):
         call()
+
+
+def test_client_async_honours_a_proxy_from_the_environment(fake: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With HTTP_PROXY set, the async path sends through that proxy, as the sync path does (never bypasses it)."""
+    from pixmux.testing import local_server
+
+    seen: list[str] = []
+
+    class _Proxy(_ImagesHandler):
+        def do_POST(self) -> None:
+            seen.append(self.path)
+            super().do_POST()
+
+    with local_server(_Proxy) as proxy:
+        monkeypatch.setenv("HTTP_PROXY", proxy)
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        engine = Engine(plugins={"fake": fake}, discover=False, environ={})
+        kwargs: dict[str, Any] = {"api_base": "http://upstream.invalid/v1", "num_retries": 0, "timeout": 10}
+        engine.image_generation(prompt="otter", model="fake/m1", **kwargs)
+        asyncio.run(engine.aimage_generation(prompt="otter", model="fake/m1", **kwargs))
+
+    assert len(seen) == 2
+    assert seen[0] == seen[1]
+    assert seen[0].startswith("http://upstream.invalid/v1")

@@ -748,8 +748,16 @@ def _default_async_transport() -> httpx.AsyncBaseTransport | None:
     ``bench/README.md``); ``httpx-aiohttp`` puts aiohttp under the same httpx API. It is
     imported here, on the first async call, so ``import pixmux`` never loads aiohttp.
     ``PIXMUX_ASYNC_TRANSPORT=httpx`` keeps httpx's own pool even when it is installed.
+
+    A proxy set in the environment (``HTTPS_PROXY``, ``ALL_PROXY``...) also keeps httpx's pool:
+    httpx honours those variables only for its own transports, and a call must never bypass a
+    proxy its user configured.
     """
     if os.environ.get("PIXMUX_ASYNC_TRANSPORT", "").strip().lower() == "httpx":
+        return None
+    import urllib.request
+
+    if any(scheme != "no" for scheme in urllib.request.getproxies()):
         return None
     try:
         from pixmux._aiohttp import WholeBodyAiohttpTransport
