@@ -219,3 +219,24 @@ def test_error_with_context_fills_only_what_is_missing() -> None:
 
     assert error.provider == "acme"
     assert error.model == "given-model"
+
+
+def test_redact_replaces_each_secret_longest_first() -> None:
+    """Every secret is replaced, a longer one before a shorter one it contains, and short strings are left."""
+    from pixmux.exceptions import redact
+
+    text = "key sk-abcdef123456 and its prefix sk-abcdef; id abc"
+
+    out = redact(text, ["sk-abcdef", "sk-abcdef123456", "abc", None, ""])
+
+    assert out == "key [redacted] and its prefix [redacted]; id abc"
+    short = redact(text, ["abc"], min_length=3)
+    assert short == "key sk-[redacted]def123456 and its prefix sk-[redacted]def; id [redacted]"
+
+
+def test_is_secret_name_spots_credential_settings() -> None:
+    """Settings named like keys, secrets, tokens, passwords or credentials are secret; others are not."""
+    from pixmux.exceptions import is_secret_name
+
+    assert all(map(is_secret_name, ["api_key", "aws_secret_access_key", "azure_ad_token", "vertex_credentials"]))
+    assert not any(map(is_secret_name, ["aws_region_name", "vertex_ai_project", "base_model"]))

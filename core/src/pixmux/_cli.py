@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, NoReturn
 
 from pixmux import __version__
+from pixmux.exceptions import is_secret_name, redact
 
 if TYPE_CHECKING:
     from pixmux.catalogue import Catalogue, ModelInfo, Pricing
@@ -63,7 +64,6 @@ _OPTION_PARAMS = {
 }
 _INT = re.compile(r"[+-]?\d+")
 _FLOAT = re.compile(r"[+-]?(\d+\.\d*|\.\d+|\d+)([eE][+-]?\d+)?")
-_SECRET_WORDS = ("key", "secret", "token", "password", "credential")
 
 
 class UsageError(Exception):
@@ -205,7 +205,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - the command's last line of defence: one line, never a traceback
         if debug:
             traceback.print_exc()
-        _say(_redact(describe_error(exc, debug=debug), secrets))
+        _say(redact(describe_error(exc, debug=debug), secrets, min_length=4))
         return EXIT_FAILED
 
 
@@ -325,9 +325,7 @@ def _generate(ns: argparse.Namespace, secrets: list[str]) -> int:
     if ns.api_key:
         secrets.append(ns.api_key)
     params = _parse_params(ns.param, ns)
-    secrets.extend(
-        str(value) for key, value in params.items() if value and any(word in key.lower() for word in _SECRET_WORDS)
-    )
+    secrets.extend(str(value) for key, value in params.items() if value and is_secret_name(key))
     prompt = _read_prompt(ns.prompt)
     model = ns.model or DEFAULT_MODEL
     options: dict[str, Any] = {
@@ -721,13 +719,6 @@ def _say(text: str) -> None:
 
 def _one_line(text: str) -> str:
     return " ".join(text.split())
-
-
-def _redact(text: str, secrets: Iterable[str]) -> str:
-    for secret in secrets:
-        if len(secret) >= 4:
-            text = text.replace(secret, "***")
-    return text
 
 
 def _silence_stdout() -> None:

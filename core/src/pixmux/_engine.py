@@ -28,6 +28,8 @@ from pixmux.exceptions import (
     PixmuxError,
     Timeout,
     UnsupportedParamsError,
+    is_secret_name,
+    redact,
 )
 from pixmux.types import Auth, Deployment, FollowUp, ImageObject, ImageRequest, ImageResponse, Usage
 
@@ -42,10 +44,6 @@ _DEPLOYMENT_FIELDS = ("api_key", "api_base", "api_version", "organization")
 _CORE_ONLY = frozenset({"timeout", "custom_llm_provider", "drop_params", "mock_response", *_DEPLOYMENT_FIELDS})
 _MOCK_PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP43+AAAARBAcAM0e2RAAAAAElFTkSuQmCC"
 _PARSE_FAILURES = (KeyError, IndexError, TypeError, ValueError, AttributeError)
-#: Settings whose names contain one of these hold secrets, kept out of error messages like the key.
-_SECRET_WORDS = ("key", "secret", "token", "password", "credential")
-#: Shorter strings are not redacted (they would mangle ordinary words in a message).
-_MIN_SECRET = 6
 
 
 class PixmuxWarning(UserWarning):
@@ -429,15 +427,13 @@ class Engine:
         if auth is not None and isinstance(auth.value, str):
             found.append(auth.value)
         for name, value in call.deployment.settings.items():
-            if isinstance(value, str) and any(word in name.lower() for word in _SECRET_WORDS):
+            if isinstance(value, str) and is_secret_name(name):
                 found.append(value)
-        return [secret for secret in found if secret and len(secret) >= _MIN_SECRET]
+        return [secret for secret in found if secret]
 
     def _redacted(self, call: Call, error: PixmuxError) -> PixmuxError:
         """``error`` with every secret of the call removed from its message (providers echo keys back)."""
-        message = error.message
-        for secret in self._secrets(call):
-            message = message.replace(secret, "[redacted]")
+        message = redact(error.message, self._secrets(call))
         if message != error.message:
             error.message = message
             error.args = (message, *error.args[1:])

@@ -34,7 +34,7 @@ from __future__ import annotations
 import email.utils
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
@@ -63,6 +63,8 @@ __all__ = [
     "error_class_for_status",
     "parse_retry_after",
     "provider_message",
+    "redact",
+    "is_secret_name",
 ]
 
 
@@ -460,3 +462,27 @@ def error_from_response(
         response=response,
         details=details,
     )
+
+
+#: A setting or parameter whose name contains one of these holds a secret.
+_SECRET_WORDS = ("key", "secret", "token", "password", "credential")
+
+
+def is_secret_name(name: str) -> bool:
+    """Whether a setting or parameter of this name holds a secret (``aws_secret_access_key``, ``azure_ad_token``)."""
+    lowered = name.lower()
+    return any(word in lowered for word in _SECRET_WORDS)
+
+
+def redact(text: str, secrets: Iterable[str | None], *, min_length: int = 6) -> str:
+    """
+    ``text`` with every secret in it replaced by ``[redacted]``, longest first.
+
+    Strings shorter than ``min_length`` are left alone: replacing them would mangle ordinary
+    words of the message. Providers echo keys back in error bodies, so every message pixmux
+    shows (errors, CLI lines, gateway answers) goes through this.
+    """
+    for secret in sorted({s for s in secrets if s and len(s) >= min_length}, key=len, reverse=True):
+        if secret in text:
+            text = text.replace(secret, "[redacted]")
+    return text

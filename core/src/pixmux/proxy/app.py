@@ -24,7 +24,7 @@ import attrs
 
 import pixmux
 from pixmux._engine import Engine
-from pixmux.exceptions import ConfigurationError, NotFoundError, PixmuxError
+from pixmux.exceptions import ConfigurationError, NotFoundError, PixmuxError, redact
 from pixmux.proxy.config import ROUTER_PARAMS, ConfigError, GatewayConfig, load_config
 from pixmux.proxy.encode import GZIP_MIN_BYTES, accepts_gzip, encode_images, encode_json, error_body, gzip_chunks
 from pixmux.proxy.openapi import openapi_document
@@ -160,14 +160,12 @@ class Gateway:
         self.config = config
         self.engine = engine if engine is not None else Engine()
         self._secrets = set(config.secrets)
-        self._secret_list = sorted((s for s in self._secrets if len(s) >= 4), key=len, reverse=True)
         try:
             self.router = self._build_router()
             self._targets = self._check_deployments()
         except ConfigError as exc:  # a credential written in the wrong place is echoed by the check: hide it
             raise ConfigError(self._scrub(exc.message), param=exc.param) from None
         self.started = int(time.time())
-        self._secret_list = sorted((s for s in self._secrets if len(s) >= 4), key=len, reverse=True)
         self._master = hashlib.sha256(config.master_key.encode()).digest() if config.master_key else None
         self._models_body = encode_json(
             {
@@ -499,10 +497,7 @@ class Gateway:
     # ------------------------------------------------------------------ answers
 
     def _scrub(self, text: str) -> str:
-        for secret in self._secret_list:
-            if secret in text:
-                text = text.replace(secret, "***")
-        return text
+        return redact(text, self._secrets, min_length=4)
 
     def _error(self, exc: GatewayError) -> _Answer:
         message, param = _sendable(self._scrub(exc.message)), _sendable(exc.param)

@@ -28,7 +28,7 @@ from typing import Any
 import attrs
 import yaml
 
-from pixmux.exceptions import ConfigurationError
+from pixmux.exceptions import ConfigurationError, is_secret_name
 from pixmux.router import ROUTER_PARAMS  # keys of litellm_params that steer the router, not the provider call
 
 __all__ = ["ConfigError", "GatewayConfig", "load_config", "parse_config", "ENV_PREFIX", "ROUTER_PARAMS"]
@@ -75,7 +75,6 @@ _LITELLM_IGNORED_SETTINGS = frozenset(
     }
 )
 #: Keys of ``litellm_params`` whose values are credentials: kept out of logs and error messages.
-_SECRET_HINTS = ("key", "secret", "token", "password", "credential")
 
 DEFAULT_MAX_REQUEST_MB = 1.0
 
@@ -274,7 +273,7 @@ def _check_params(params: Mapping[str, Any], where: str, secrets: set[str]) -> N
             _number(value, here)
         elif kind == "bool" and value is not None and not isinstance(value, bool):
             raise _Problem(here, f"expected true or false, got {_type_name(value)}")
-        if isinstance(value, str) and any(hint in key.lower() for hint in _SECRET_HINTS):
+        if isinstance(value, str) and is_secret_name(key):
             secrets.add(value)
 
 

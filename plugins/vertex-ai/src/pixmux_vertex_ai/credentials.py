@@ -28,7 +28,7 @@ from typing import Any, cast
 
 import attrs
 import httpx
-from pixmux.exceptions import APIConnectionError, AuthenticationError, ConfigurationError
+from pixmux.exceptions import APIConnectionError, AuthenticationError, ConfigurationError, redact
 
 __all__ = ["SCOPES", "VertexToken", "load_credentials", "fetch_token", "sdk_defaults", "HttpxRequest"]
 
@@ -71,9 +71,8 @@ def _google_auth() -> Any:
 
 def _scrub(message: str, info: Mapping[str, Any] | None) -> str:
     """``message`` with every long string value of ``info`` (a private key, a client secret) removed."""
-    for value in (info or {}).values():
-        if isinstance(value, str) and len(value) >= 8:
-            message = message.replace(value, "[redacted]")
+    values = (value for value in (info or {}).values() if isinstance(value, str))
+    message = redact(message, values, min_length=8)
     return message.splitlines()[0] if message else message
 
 
