@@ -403,7 +403,7 @@ class Engine:
             try:
                 resolved: Auth | None = call.provider.hooks.resolve_auth(deployment=call.deployment)
             except PixmuxError as exc:
-                error = self._redacted(call, exc.with_context(provider=call.provider.name, model=call.request.model))
+                error = self._ours(call, exc)
                 raise error from exc.__cause__
             self._auth[_auth_key(call.provider.name, call.deployment)] = resolved
             return resolved
@@ -439,6 +439,10 @@ class Engine:
             error.args = (message, *error.args[1:])
         return error
 
+    def _ours(self, call: Call, error: PixmuxError) -> PixmuxError:
+        """A hook's error made the call's own: ``provider`` and ``model`` filled in, every secret scrubbed."""
+        return self._redacted(call, error.with_context(provider=call.provider.name, model=call.request.model))
+
     def _build(self, call: Call, auth: Auth | None) -> list[httpx.Request]:
         try:
             built = _call_hook(
@@ -449,7 +453,7 @@ class Engine:
                 auth=auth,
             )
         except PixmuxError as exc:
-            error = self._redacted(call, exc.with_context(provider=call.provider.name, model=call.request.model))
+            error = self._ours(call, exc)
             raise error from exc.__cause__
         requests = [built] if isinstance(built, httpx.Request) else list(built)
         if not requests or not all(isinstance(item, httpx.Request) for item in requests):
@@ -469,7 +473,7 @@ class Engine:
                 model=call.info,
             )
         except PixmuxError as exc:
-            error = self._redacted(call, exc.with_context(provider=call.provider.name, model=call.request.model))
+            error = self._ours(call, exc)
             if exc.status_code == 401:
                 self.forget_auth(call.deployment)
             raise error from exc.__cause__
