@@ -13,12 +13,13 @@ from typing import Any
 import httpx
 import pytest
 from pixmux import hookimpl
-from pixmux.converters import ORJSON_MIN_BYTES, loads_json
+from pixmux.converters import loads_json
 from pixmux.router import Router
 from pixmux.testing import TINY_PNG_B64, local_server, make_engine
 from pixmux.types import ImageRequest
 
-BIG = base64.b64encode(os.urandom(ORJSON_MIN_BYTES)).decode()
+BIG_BYTES = 64 * 1024
+BIG = base64.b64encode(os.urandom(BIG_BYTES)).decode()
 
 
 def test_engine_auth_cache_ignores_the_call_timeout(make_fake: Any, ok_handler: Any) -> None:
@@ -133,23 +134,28 @@ def test_engine_async_client_is_per_event_loop(fake: Any, ok_handler: Any) -> No
     ],
 )
 def test_loads_json_is_the_json_module(text: str) -> None:
-    """Big bodies read to exactly what json.loads gives, exotic numbers and strings included."""
-    for encoding in ("utf-8", "utf-16"):
-        content = text.encode(encoding)
+    """Big and small bodies read to exactly what json.loads gives, exotic numbers and strings included."""
+    for body in (text, text.replace(BIG, "otter")):
+        for encoding in ("utf-8", "utf-16"):
+            content = body.encode(encoding)
 
-        assert repr(loads_json(content)) == repr(json.loads(content))
+            assert repr(loads_json(content)) == repr(json.loads(content))
 
 
 @pytest.mark.parametrize(
     "content",
     [
-        b'{"a": "' + b"x" * ORJSON_MIN_BYTES + b'\x01"}',
-        b'{"a": "' + b"x" * ORJSON_MIN_BYTES,
-        b"\xff" * ORJSON_MIN_BYTES,
+        b'{"a": "' + b"x" * BIG_BYTES + b'\x01"}',
+        b'{"a": "' + b"x" * BIG_BYTES,
+        b"\xff" * BIG_BYTES,
+        b'{"a": "x\x01"}',
+        b'{"a": [1, 2',
+        b"\xff",
+        b"",
     ],
 )
 def test_loads_json_refuses_what_json_refuses(content: bytes) -> None:
-    """A big body that is not JSON raises the json module's error."""
+    """A body that is not JSON, big or small, raises the json module's error."""
     try:
         json.loads(content)
     except ValueError as exc:

@@ -6,11 +6,12 @@ Imported on the first async call only, so ``import pixmux`` never loads aiohttp.
 
 from __future__ import annotations
 
+from typing import Any
+
 import aiohttp
 import httpx
 from httpx_aiohttp import AiohttpTransport
 from httpx_aiohttp.transport import map_aiohttp_exceptions
-from multidict import CIMultiDict
 
 __all__ = ["WholeBodyAiohttpTransport"]
 
@@ -48,13 +49,22 @@ class WholeBodyAiohttpTransport(AiohttpTransport):
         if not isinstance(client, aiohttp.ClientSession):
             client = self.client = self.get_client()
         timeout = request.extensions.get("timeout", {})
-        content = await request.aread()
+        try:
+            content = request.content
+        except httpx.RequestNotRead:
+            content = await request.aread()
+        options: dict[str, Any] = {}
         proxy = self.proxy
-        with map_aiohttp_exceptions():
+        if proxy is not None:
+            options["proxy"] = str(proxy.url)
+            options["proxy_headers"] = proxy.headers
+            if proxy.auth:
+                options["proxy_auth"] = aiohttp.BasicAuth(*proxy.auth)
+        try:
             async with client.request(
                 request.method,
                 str(request.url),
-                headers=CIMultiDict(request.headers.multi_items()),
+                headers=request.headers.multi_items(),
                 data=content or None,
                 allow_redirects=False,
                 auto_decompress=False,  # httpx decodes by Content-Encoding, as it does for its own pool
@@ -62,11 +72,14 @@ class WholeBodyAiohttpTransport(AiohttpTransport):
                 timeout=aiohttp.ClientTimeout(
                     sock_connect=timeout.get("connect"), sock_read=timeout.get("read"), connect=timeout.get("pool")
                 ),
-                proxy=str(proxy.url) if proxy else None,
-                proxy_auth=aiohttp.BasicAuth(*proxy.auth) if proxy and proxy.auth else None,
-                proxy_headers=proxy.headers if proxy else None,
+                **options,
             ) as response:
                 body = await response.read()
+        except Exception:
+            # httpx-aiohttp's mapping to httpx's exceptions, entered only when something failed
+            # (a context manager around every call costs more than the rest of this function).
+            with map_aiohttp_exceptions():
+                raise
         extensions = {"http_version": _HTTP_11}
         if response.reason:
             extensions["reason_phrase"] = response.reason.encode()
@@ -83,4 +96,5 @@ class WholeBodyAiohttpTransport(AiohttpTransport):
             # building the response.) Encoded bodies are decoded by httpx on read, as before.
             result._content = body
             result.is_stream_consumed = True
+            result.is_closed = True  # aiohttp's response is released: nothing is left to read or close
         return result

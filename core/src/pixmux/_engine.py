@@ -104,6 +104,21 @@ def _mock(call: Call, mock: object) -> ImageResponse:
     return ImageResponse(created=int(time.time()), data=images, cost=0.0)
 
 
+def _with_cost(response: ImageResponse, cost: float | None, metadata: dict[str, Any]) -> ImageResponse:
+    """``attrs.evolve(response, cost=cost, metadata=metadata)``, without evolve's field-by-field introspection."""
+    return ImageResponse(
+        created=response.created,
+        data=response.data,
+        usage=response.usage,
+        background=response.background,
+        output_format=response.output_format,
+        quality=response.quality,
+        size=response.size,
+        cost=cost,
+        metadata=metadata,
+    )
+
+
 def _merge(parts: Sequence[ImageResponse]) -> ImageResponse:
     if len(parts) == 1:
         return parts[0]
@@ -408,12 +423,6 @@ class Engine:
             self._auth[_auth_key(call.provider.name, call.deployment)] = resolved
             return resolved
 
-    async def _aresolve_auth(self, call: Call) -> Auth | None:
-        found, auth = self._cached_auth(call)
-        if found:
-            return auth
-        return await asyncio.to_thread(self._resolve_auth, call)
-
     def forget_auth(self, deployment: Deployment) -> None:
         """Drop cached credentials for a deployment (after the provider refused them)."""
         self._auth.pop(_auth_key(deployment.provider, deployment), None)
@@ -501,7 +510,9 @@ class Engine:
             )
         return parsed
 
-    def _finish(self, call: Call, parts: Sequence[ImageResponse], started: float) -> ImageResponse:
+    def _finish(
+        self, call: Call, parts: Sequence[ImageResponse], started: float, *, attempts: int | None = None
+    ) -> ImageResponse:
         response = _merge(parts)
         if not response.data and response.metadata.get("filtered"):
             raise _all_filtered(call, response)
@@ -516,7 +527,9 @@ class Engine:
         }
         if call.warnings:
             metadata["warnings"] = [*call.warnings, *metadata.get("warnings", ())]
-        return attrs.evolve(response, cost=cost, metadata=metadata)
+        if attempts is not None:
+            metadata["attempts"] = attempts
+        return _with_cost(response, cost, metadata)
 
     def _connection_error(self, call: Call, exc: httpx.HTTPError) -> PixmuxError:
         if isinstance(exc, httpx.TimeoutException):
@@ -556,12 +569,16 @@ class Engine:
     # ----------------------------------------------------------------- sync
 
     def send(self, call: Call, *, deadline: float | None = None) -> ImageResponse:
-        """Send a prepared call (and its follow-ups) with the sync client; one attempt, ending by ``deadline``."""
+        """
+        Send a prepared call (and its follow-ups) with the sync client; one attempt, ending by ``deadline``.
+
+        The response's ``metadata["attempts"]`` is 1; a retry loop around it says how many it made.
+        """
         started = time.perf_counter()
         deadline = time.monotonic() + call.timeout if deadline is None else deadline
         auth = self._resolve_auth(call)
         parts = [self._send_one(call, request, deadline) for request in self._build(call, auth)]
-        return self._finish(call, parts, started)
+        return self._finish(call, parts, started, attempts=1)
 
     def _send_one(self, call: Call, request: httpx.Request, deadline: float) -> ImageResponse:
         for _ in range(MAX_FOLLOW_UPS):
@@ -584,16 +601,18 @@ class Engine:
     # ----------------------------------------------------------------- async
 
     async def asend(self, call: Call, *, deadline: float | None = None) -> ImageResponse:
-        """Send a prepared call (and its follow-ups) with the async client; one attempt, ending by ``deadline``."""
+        """The async twin of :meth:`send`: one attempt, without blocking the event loop."""
         started = time.perf_counter()
         deadline = time.monotonic() + call.timeout if deadline is None else deadline
-        auth = await self._aresolve_auth(call)
+        found, auth = self._cached_auth(call)
+        if not found:  # a credential chain does its own blocking I/O: off the loop
+            auth = await asyncio.to_thread(self._resolve_auth, call)
         requests = self._build(call, auth)
         if len(requests) == 1:
             parts = [await self._asend_one(call, requests[0], deadline)]
         else:
             parts = list(await asyncio.gather(*(self._asend_one(call, r, deadline) for r in requests)))
-        return self._finish(call, parts, started)
+        return self._finish(call, parts, started, attempts=1)
 
     async def _asend_one(self, call: Call, request: httpx.Request, deadline: float) -> ImageResponse:
         client = self.async_client()
@@ -624,8 +643,16 @@ class Engine:
         if mock is not None and mock is not False:
             return self._finish(call, [_mock(call, mock)], time.perf_counter())
         deadline = time.monotonic() + call.timeout
+        try:
+            return self.send(call, deadline=deadline)
+        except PixmuxError as exc:
+            first = exc  # the retry loop takes it from here (most calls never get here)
         response, attempts = call_with_retries(
-            lambda: self.send(call, deadline=deadline), retries=retries, deadline=deadline, backoff=self.retry
+            lambda: self.send(call, deadline=deadline),
+            retries=retries,
+            deadline=deadline,
+            backoff=self.retry,
+            failed=first,
         )
         return response.with_metadata(attempts=attempts)
 
@@ -637,8 +664,16 @@ class Engine:
         if mock is not None and mock is not False:
             return self._finish(call, [_mock(call, mock)], time.perf_counter())
         deadline = time.monotonic() + call.timeout
+        try:
+            return await self.asend(call, deadline=deadline)
+        except PixmuxError as exc:
+            first = exc
         response, attempts = await acall_with_retries(
-            lambda: self.asend(call, deadline=deadline), retries=retries, deadline=deadline, backoff=self.retry
+            lambda: self.asend(call, deadline=deadline),
+            retries=retries,
+            deadline=deadline,
+            backoff=self.retry,
+            failed=first,
         )
         return response.with_metadata(attempts=attempts)
 
@@ -696,12 +731,14 @@ def _send(client: httpx.Client, request: httpx.Request) -> httpx.Response:
 
 
 async def _asend(client: httpx.AsyncClient, request: httpx.Request) -> httpx.Response:
-    """The async twin of :func:`_send`."""
+    """The async twin of :func:`_send` (a transport that returns the body already read is not asked again)."""
     transport_for_url = getattr(client, "_transport_for_url", None)
     if transport_for_url is None:  # pragma: no cover - an httpx without it: take the long way
         return await client.send(request)
     response: httpx.Response = await transport_for_url(request.url).handle_async_request(request)
     response.request = request
+    if response.is_stream_consumed and response.is_closed:
+        return response
     try:
         await response.aread()
     finally:

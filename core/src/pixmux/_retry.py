@@ -176,14 +176,32 @@ def _log_retry(error: PixmuxError, attempt: int, wait: float) -> None:
     )
 
 
-def call_with_retries(attempt: Callable[[], T], *, retries: int, deadline: float, backoff: Backoff) -> tuple[T, int]:
+def _after_first(tries: Attempts, failed: PixmuxError) -> float:
+    """Count the caller's failed first attempt; the wait before the next, or raise ``failed`` if there is none."""
+    tries.started()
+    wait = tries.wait_before_retry(failed)
+    if wait is None:
+        raise tries.failed(failed)
+    _log_retry(failed, tries.count, wait)
+    return wait
+
+
+def call_with_retries(
+    attempt: Callable[[], T], *, retries: int, deadline: float, backoff: Backoff, failed: PixmuxError | None = None
+) -> tuple[T, int]:
     """
     Run ``attempt`` until it succeeds, retrying what is worth it; returns ``(result, attempts)``.
 
     Raises the last error (with ``details["attempts"]``) when retries run out, the error is not
     retryable, or the next wait would pass ``deadline`` (a ``time.monotonic()`` value).
+    ``failed`` is the error of a first attempt the caller already made (the engine makes the
+    first attempt itself, so a call that succeeds at once never enters this loop).
     """
     tries = Attempts(retries=retries, deadline=deadline, backoff=backoff)
+    if failed is not None:
+        wait = _after_first(tries, failed)
+        if wait > 0:
+            backoff.sleep(wait)
     while True:
         tries.started()
         try:
@@ -199,10 +217,19 @@ def call_with_retries(attempt: Callable[[], T], *, retries: int, deadline: float
 
 
 async def acall_with_retries(
-    attempt: Callable[[], Awaitable[T]], *, retries: int, deadline: float, backoff: Backoff
+    attempt: Callable[[], Awaitable[T]],
+    *,
+    retries: int,
+    deadline: float,
+    backoff: Backoff,
+    failed: PixmuxError | None = None,
 ) -> tuple[T, int]:
     """The async twin of :func:`call_with_retries`: waits without blocking the event loop."""
     tries = Attempts(retries=retries, deadline=deadline, backoff=backoff)
+    if failed is not None:
+        wait = _after_first(tries, failed)
+        if wait > 0:
+            await backoff.asleep(wait)
     while True:
         tries.started()
         try:

@@ -35,14 +35,12 @@ __all__ = [
     "output_converter",
     "describe_error",
     "structure_response",
+    "structure_json",
     "loads_json",
 ]
 
 T = TypeVar("T")
 
-#: Bodies at least this big are read with orjson when it is installed (``pixmux[fast]``): a
-#: 1.5 MB base64 image body in about half the time. Smaller ones gain nothing worth an import.
-ORJSON_MIN_BYTES = 64 * 1024
 #: orjson reads integers beyond 64 bits as floats (the json module keeps them exact): a float
 #: this big in orjson's result sends the body to the json module instead.
 _EXACT_INT_LIMIT = float(2**63)
@@ -59,21 +57,26 @@ def _orjson_loads() -> Callable[[bytes], Any] | None:
 
 
 def _has_big_float(value: Any) -> bool:
+    # orjson's results hold exactly dict, list, str, int, float, bool and None: no subclasses.
     stack = [value]
     while stack:
         item = stack.pop()
-        if isinstance(item, dict):
+        kind = type(item)
+        if kind is dict:
             stack.extend(item.values())
-        elif isinstance(item, list):
+        elif kind is list:
             stack.extend(item)
-        elif isinstance(item, float) and not -_EXACT_INT_LIMIT < item < _EXACT_INT_LIMIT:
+        elif kind is float and not -_EXACT_INT_LIMIT < item < _EXACT_INT_LIMIT:
             return True
     return False
 
 
 def loads_json(content: bytes) -> Any:
     """
-    ``json.loads(content)``, the same value for every input, faster for big bodies when orjson is installed.
+    ``json.loads(content)``, the same value for every input, faster when orjson is installed.
+
+    With orjson (``pixmux[fast]``), a 1.5 MB base64 image body reads in about half the time,
+    and a small url body in a fifth.
 
     orjson is stricter than the json module (no ``NaN``, UTF-8 only, no lone surrogates) and
     reads integers beyond 64 bits as floats; whatever it refuses, and any result holding a
@@ -83,16 +86,15 @@ def loads_json(content: bytes) -> Any:
     Raises:
         ValueError: ``content`` is not JSON (``json.JSONDecodeError`` or ``UnicodeDecodeError``).
     """
-    if len(content) >= ORJSON_MIN_BYTES:
-        fast = _orjson_loads()
-        if fast is not None:
-            try:
-                value = fast(content)
-            except ValueError:  # orjson.JSONDecodeError is a ValueError
-                pass
-            else:
-                if not _has_big_float(value):
-                    return value
+    fast = _orjson_loads()
+    if fast is not None:
+        try:
+            value = fast(content)
+        except ValueError:  # orjson.JSONDecodeError is a ValueError
+            pass
+        else:
+            if not _has_big_float(value):
+                return value
     return json.loads(content)
 
 
@@ -244,6 +246,27 @@ def structure_response(
         raise APIResponseValidationError(
             f"the response is not JSON: {exc}", provider=provider, model=model, response=response
         ) from exc
+    return structure_json(body, cls, converter=converter, provider=provider, model=model, what=what, response=response)
+
+
+def structure_json(
+    body: Any,
+    cls: type[T],
+    *,
+    converter: cattrs.Converter,
+    provider: str,
+    model: str | None,
+    what: str,
+    response: httpx.Response | None = None,
+) -> T:
+    """
+    :func:`structure_response` for a body already read from JSON (``loads_json(response.content)``).
+
+    Raises:
+        APIResponseValidationError: the value is not of that shape; the message says where.
+    """
+    from pixmux.exceptions import APIResponseValidationError
+
     try:
         return converter.structure(body, cls)
     except (cattrs.BaseValidationError, TypeError, ValueError, AttributeError) as exc:

@@ -5,16 +5,17 @@ from __future__ import annotations
 import base64
 import json
 import os
+from typing import Any
 
 import httpx
 import pytest
-from pixmux.converters import ORJSON_MIN_BYTES
 from pixmux.exceptions import APIResponseValidationError
 from pixmux.testing import make_engine
-from pixmux_openai import provider
+from pixmux_openai import provider, wire
 from pixmux_openai.wire import parse_images, post_json
 
-BIG = base64.b64encode(os.urandom(ORJSON_MIN_BYTES)).decode()
+BIG_BYTES = 64 * 1024
+BIG = base64.b64encode(os.urandom(BIG_BYTES)).decode()
 
 
 def _ok(request: httpx.Request) -> httpx.Response:
@@ -86,6 +87,47 @@ def test_post_json_is_the_request_httpx_builds(headers: dict[str, str], url: str
     if tuple(int(part) for part in httpx.__version__.split(".")[:2]) >= (0, 28):  # 0.27 wrote spaced JSON
         assert ours.headers.raw == theirs.headers.raw
         assert ours.content == theirs.content
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"model": "dall-e-3", "prompt": "an otter", "n": 1, "size": "1024x1024", "user": None, "hd": True},
+        {"prompt": 'control \x00\x1f\x7f, quotes " \\, line\u2028, emoji 🦦, ß'},
+        {"seed": 2**64 + 1, "neg": -(2**63) - 1},
+        {"guidance": 7.5, "tiny": 1e-7, "big": 1e16, "whole": 2.0},
+        {1: "integer key", None: "null key"},
+        {"nested": {"x": [1, 2.5, None]}, "tuple": (1, 2)},
+        ["not", "an", "object"],
+    ],
+)
+def test_post_json_body_bytes_are_httpx_bytes(body: Any) -> None:
+    """Every JSON body (floats, big integers, odd keys and characters included) is byte for byte httpx's."""
+    endpoint = httpx.URL("https://api.openai.com/v1/images/generations")
+
+    ours = post_json(endpoint, {"Authorization": "Bearer k"}, body)
+    theirs = httpx.Request("POST", endpoint, headers={"Authorization": "Bearer k"}, json=body)
+
+    assert ours.content == theirs.content
+    assert ours.headers.raw == theirs.headers.raw
+
+
+def test_post_json_builds_requests_without_httpx_constructor_on_this_httpx() -> None:
+    """The locked httpx takes the fast assembly; its requests send and copy like httpx's own."""
+    assert wire._assembly_fits()
+    endpoint = httpx.URL("https://api.openai.com/v1/images/generations")
+    request = post_json(endpoint, {"Authorization": "Bearer k"}, {"prompt": "otter"})
+    seen: list[httpx.Request] = []
+
+    def handler(sent: httpx.Request) -> httpx.Response:
+        seen.append(sent)
+        return httpx.Response(200, json={"ok": True})
+
+    with httpx.Client(transport=httpx.MockTransport(handler)) as client:
+        assert client.send(request).json() == {"ok": True}
+    assert seen[0].content == b'{"prompt":"otter"}'
+    assert seen[0].headers["authorization"] == "Bearer k"
+    assert "Bearer k" not in repr(request.headers)
 
 
 def test_post_json_refuses_what_httpx_refuses() -> None:
