@@ -199,9 +199,9 @@ def call_with_retries(
     """
     tries = Attempts(retries=retries, deadline=deadline, backoff=backoff)
     if failed is not None:
-        wait = _after_first(tries, failed)
-        if wait > 0:
-            backoff.sleep(wait)
+        first_wait = _after_first(tries, failed)
+        if first_wait > 0:
+            backoff.sleep(first_wait)
     while True:
         tries.started()
         try:
@@ -227,9 +227,9 @@ async def acall_with_retries(
     """The async twin of :func:`call_with_retries`: waits without blocking the event loop."""
     tries = Attempts(retries=retries, deadline=deadline, backoff=backoff)
     if failed is not None:
-        wait = _after_first(tries, failed)
-        if wait > 0:
-            await backoff.asleep(wait)
+        first_wait = _after_first(tries, failed)
+        if first_wait > 0:
+            await backoff.asleep(first_wait)
     while True:
         tries.started()
         try:

@@ -9,6 +9,8 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from pixmux.exceptions import APIResponseValidationError
 from pixmux.testing import make_engine
 from pixmux_openai import provider, wire
@@ -138,3 +140,74 @@ def test_post_json_refuses_what_httpx_refuses() -> None:
         post_json(endpoint, {}, {"x": float("nan")})
     with pytest.raises(TypeError, match="not JSON serializable"):
         post_json(endpoint, {}, {"x": object()})
+
+
+_values = st.one_of(st.none(), st.text(max_size=8), st.integers(-3, 3), st.booleans(), st.floats(allow_nan=False))
+_datum = st.one_of(
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "url": st.one_of(st.none(), st.text(max_size=8), _values),
+            "b64_json": st.one_of(st.none(), st.just(BIG[:16]), _values),
+            "revised_prompt": st.one_of(st.none(), st.text(max_size=8), _values),
+            "extra": _values,
+        },
+    ),
+    _values,
+)
+_bodies = st.one_of(
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "created": st.one_of(st.integers(0, 2**40), _values, st.text(alphabet="0123456789", min_size=1)),
+            "data": st.one_of(st.lists(_datum, max_size=3), _values),
+            "size": st.one_of(st.none(), st.sampled_from(["1024x1024", "auto"]), _values),
+            "quality": st.one_of(st.none(), st.text(max_size=4), _values),
+            "background": _values,
+            "output_format": _values,
+            "usage": st.one_of(st.none(), st.fixed_dictionaries({"input_tokens": st.integers(0, 9)})),
+        },
+    ),
+    _values,
+    st.lists(_values, max_size=2),
+)
+
+
+@settings(max_examples=400, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(body=_bodies)
+def test_read_plain_reads_what_the_converter_reads(body: Any) -> None:
+    """The converter-free read gives exactly the converter's value, or leaves the body to it."""
+    plain = wire._read_plain(body)
+    if plain is None:
+        return
+    assert plain == wire._converter.structure(body, wire._Payload)
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({"x-request-id": "req_123"}, "req_123"),
+        ({"X-Request-ID": "req_ABC", "content-type": "application/json"}, "req_ABC"),
+        ({"x-request-idx": "no"}, None),
+        ({}, None),
+        ([("x-request-id", "caf\xe9".encode("latin-1"))], "caf\xe9"),
+    ],
+)
+def test_parse_images_request_id_reads_the_header(headers: Any, expected: str | None) -> None:
+    """The provider's x-request-id lands in metadata, found case-insensitively, decoded as httpx does."""
+    response = httpx.Response(200, headers=headers, json={"created": 1, "data": [{"url": "https://img.test/a.png"}]})
+
+    parsed = parse_images(response, provider="openai", model="dall-e-3")
+
+    assert parsed.metadata.get("request_id") == expected
+    assert (expected is None) == ("request_id" not in parsed.metadata)
+
+
+def test_read_plain_takes_the_usual_bodies() -> None:
+    """DALL-E url bodies and GPT-image bodies without usage are read without the converter."""
+    dall_e = {"created": 1, "data": [{"url": "https://img.test/a.png", "revised_prompt": "an otter"}]}
+    gpt = {"created": 2, "data": [{"b64_json": BIG[:16]}], "size": "1024x1024", "quality": "high"}
+
+    assert wire._read_plain(dall_e) == wire._converter.structure(dall_e, wire._Payload)
+    assert wire._read_plain(gpt) == wire._converter.structure(gpt, wire._Payload)
+    assert wire._read_plain({**gpt, "usage": {"input_tokens": 1}}) is None
