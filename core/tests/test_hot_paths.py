@@ -251,3 +251,31 @@ def test_aiohttp_transport_refused_connection_is_a_pixmux_error(fake: Any) -> No
 
     with pytest.raises(APIConnectionError):
         asyncio.run(main())
+
+
+def test_aiohttp_transport_builds_responses_like_httpx() -> None:
+    """The field-by-field response is what httpx's constructor gives: status, headers, body, request, errors."""
+    from pixmux._aiohttp import _assembly_fits, _whole_response
+
+    assert _assembly_fits()  # the locked httpx takes the fast path
+    request = httpx.Request("POST", "https://images.example/v1/images/generations")
+    raw = ((b"Content-Type", b"application/json"), (b"Retry-After", b"7"), (b"x-request-id", b"req_9"))
+    body = b'{"error": {"message": "slow down", "type": "rate_limit"}}'
+
+    ours = _whole_response(429, raw, body, request, {"http_version": b"HTTP/1.1", "reason_phrase": b"Too Many"})
+    theirs = httpx.Response(429, headers=raw, stream=httpx.ByteStream(body), request=request)
+    theirs.read()
+
+    assert (ours.status_code, ours.headers.raw, ours.content, ours.json()) == (
+        theirs.status_code,
+        theirs.headers.raw,
+        theirs.content,
+        theirs.json(),
+    )
+    assert ours.headers["retry-after"] == "7"
+    assert ours.reason_phrase == "Too Many"
+    assert ours.is_error
+    assert ours.request is request
+    assert ours.is_closed
+    with pytest.raises(httpx.HTTPStatusError):
+        ours.raise_for_status()

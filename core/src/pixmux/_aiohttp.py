@@ -6,6 +6,8 @@ Imported on the first async call only, so ``import pixmux`` never loads aiohttp.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Sequence
 from typing import Any
 
 import aiohttp
@@ -83,6 +85,11 @@ class WholeBodyAiohttpTransport(AiohttpTransport):
         extensions = {"http_version": _HTTP_11}
         if response.reason:
             extensions["reason_phrase"] = response.reason.encode()
+        if "content-encoding" not in response.headers and _assembly_fits():
+            # Nothing to decode: the body is the content. (httpx would reach the same bytes
+            # through its decoder and chunker machinery, which costs more than the rest of
+            # building the response.) Encoded bodies are decoded by httpx on read.
+            return _whole_response(response.status, response.raw_headers, body, request, extensions)
         result = httpx.Response(
             status_code=response.status,
             headers=response.raw_headers,
@@ -91,10 +98,72 @@ class WholeBodyAiohttpTransport(AiohttpTransport):
             extensions=extensions,
         )
         if "content-encoding" not in response.headers:
-            # Nothing to decode: the body is the content. (httpx would reach the same bytes
-            # through its decoder and chunker machinery, which costs more than the rest of
-            # building the response.) Encoded bodies are decoded by httpx on read, as before.
-            result._content = body
-            result.is_stream_consumed = True
-            result.is_closed = True  # aiohttp's response is released: nothing is left to read or close
+            _mark_read(result, body)
         return result
+
+
+def _mark_read(response: httpx.Response, body: bytes) -> None:
+    """``response`` with ``body`` as its content, read and closed (aiohttp's response is already released)."""
+    response._content = body
+    response.is_stream_consumed = True
+    response.is_closed = True
+
+
+def _whole_response(
+    status: int,
+    raw_headers: Sequence[tuple[bytes, bytes]],
+    body: bytes,
+    request: httpx.Request,
+    extensions: dict[str, Any],
+) -> httpx.Response:
+    """
+    ``httpx.Response(status, headers=raw_headers, stream=ByteStream(body), ...)`` already read, set field by field.
+
+    httpx's constructor spends most of its time checking what kind of headers and stream it
+    was given; here they are always raw byte pairs and whole bytes. Used only when
+    :func:`_assembly_fits` found that it gives exactly what the constructor gives.
+    """
+    headers = httpx.Headers.__new__(httpx.Headers)
+    headers._list = [(name, name.lower(), value) for name, value in raw_headers]
+    headers._encoding = None
+    response = httpx.Response.__new__(httpx.Response)
+    response.status_code = status
+    response.headers = headers
+    response._request = request
+    response.next_request = None
+    response.extensions = extensions
+    response.history = []
+    response.default_encoding = "utf-8"
+    response.stream = httpx.ByteStream(body)
+    response._num_bytes_downloaded = 0
+    _mark_read(response, body)
+    return response
+
+
+@functools.cache
+def _assembly_fits() -> bool:
+    """Whether :func:`_whole_response` builds what the installed httpx's constructor builds."""
+    request = httpx.Request("POST", "https://images.example/v1/images/generations")
+    raw = ((b"Content-Type", b"application/json"), (b"X-Request-ID", b"req_1"))
+    extensions = {"http_version": _HTTP_11}
+    built = httpx.Response(
+        status_code=200, headers=raw, stream=httpx.ByteStream(b"{}"), request=request, extensions=extensions
+    )
+    _mark_read(built, b"{}")
+    ours = _whole_response(200, raw, b"{}", request, dict(extensions))
+    try:
+        fields = vars(ours)
+        return (
+            fields.keys() == vars(built).keys()
+            and vars(ours.headers) == vars(built.headers)
+            and all(
+                fields[name] == value
+                for name, value in vars(built).items()
+                if name not in ("headers", "stream", "_request")
+            )
+            and ours.request is built.request
+            and type(ours.stream) is type(built.stream)
+            and ours.json() == {}
+        )
+    except Exception:  # noqa: BLE001 - any surprise in an unknown httpx means: use its constructor
+        return False

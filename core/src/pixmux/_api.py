@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from pixmux._engine import DEFAULT_MODEL, default_engine
-from pixmux._retry import DEFAULT_NUM_RETRIES
+from pixmux._retry import DEFAULT_NUM_RETRIES, pop_num_retries
 from pixmux.types import ImageResponse
 
 
@@ -61,9 +61,11 @@ def image_generation(
     Raises:
         PixmuxError: the subclass that says what went wrong (see ``pixmux.exceptions``).
     """
-    return default_engine().image_generation(
-        prompt,
-        model,
+    engine = default_engine()
+    retries = pop_num_retries({"num_retries": num_retries, **provider_params})
+    call = engine.prepare(
+        prompt=prompt,
+        model=model,
         n=n,
         quality=quality,
         response_format=response_format,
@@ -71,15 +73,14 @@ def image_generation(
         style=style,
         user=user,
         timeout=timeout,
-        num_retries=num_retries,
         api_key=api_key,
         api_base=api_base,
         api_version=api_version,
         custom_llm_provider=custom_llm_provider,
         drop_params=drop_params,
-        mock_response=mock_response,
         **provider_params,
     )
+    return engine.run(call, mock=mock_response, retries=retries)
 
 
 async def aimage_generation(
@@ -103,9 +104,11 @@ async def aimage_generation(
     **provider_params: Any,
 ) -> ImageResponse:
     """The async twin of :func:`image_generation`: same parameters, never blocks the event loop."""
-    return await default_engine().aimage_generation(
-        prompt,
-        model,
+    engine = default_engine()
+    retries = pop_num_retries({"num_retries": num_retries, **provider_params})
+    call = engine.prepare(
+        prompt=prompt,
+        model=model,
         n=n,
         quality=quality,
         response_format=response_format,
@@ -113,12 +116,11 @@ async def aimage_generation(
         style=style,
         user=user,
         timeout=timeout,
-        num_retries=num_retries,
         api_key=api_key,
         api_base=api_base,
         api_version=api_version,
         custom_llm_provider=custom_llm_provider,
         drop_params=drop_params,
-        mock_response=mock_response,
         **provider_params,
     )
+    return await engine.arun(call, mock=mock_response, retries=retries)

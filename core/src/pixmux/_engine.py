@@ -18,7 +18,7 @@ import httpx
 
 from pixmux._checks import check_deployment_fields, timeout_seconds
 from pixmux._plugins import Provider, Registry
-from pixmux._retry import Backoff, acall_with_retries, call_with_retries, pop_num_retries
+from pixmux._retry import DEFAULT_NUM_RETRIES, Backoff, acall_with_retries, call_with_retries, pop_num_retries
 from pixmux.catalogue import ModelInfo
 from pixmux.exceptions import (
     APIConnectionError,
@@ -639,7 +639,16 @@ class Engine:
         """Generate images; see :func:`pixmux.image_generation` for the parameters."""
         mock = kwargs.pop("mock_response", None)
         retries = pop_num_retries(kwargs)
-        call = self.prepare(prompt=prompt, model=model, **kwargs)
+        return self.run(self.prepare(prompt=prompt, model=model, **kwargs), mock=mock, retries=retries)
+
+    async def aimage_generation(self, prompt: str, model: str = DEFAULT_MODEL, **kwargs: Any) -> ImageResponse:
+        """Generate images without blocking the event loop; see :func:`pixmux.aimage_generation`."""
+        mock = kwargs.pop("mock_response", None)
+        retries = pop_num_retries(kwargs)
+        return await self.arun(self.prepare(prompt=prompt, model=model, **kwargs), mock=mock, retries=retries)
+
+    def run(self, call: Call, *, mock: object = None, retries: int = DEFAULT_NUM_RETRIES) -> ImageResponse:
+        """Send a prepared call, retrying what is worth it (or answer ``mock``, a ``mock_response``)."""
         if mock is not None and mock is not False:
             return self._finish(call, [_mock(call, mock)], time.perf_counter())
         deadline = time.monotonic() + call.timeout
@@ -656,11 +665,8 @@ class Engine:
         )
         return response.with_metadata(attempts=attempts)
 
-    async def aimage_generation(self, prompt: str, model: str = DEFAULT_MODEL, **kwargs: Any) -> ImageResponse:
-        """Generate images without blocking the event loop; see :func:`pixmux.aimage_generation`."""
-        mock = kwargs.pop("mock_response", None)
-        retries = pop_num_retries(kwargs)
-        call = self.prepare(prompt=prompt, model=model, **kwargs)
+    async def arun(self, call: Call, *, mock: object = None, retries: int = DEFAULT_NUM_RETRIES) -> ImageResponse:
+        """The async twin of :meth:`run`."""
         if mock is not None and mock is not False:
             return self._finish(call, [_mock(call, mock)], time.perf_counter())
         deadline = time.monotonic() + call.timeout

@@ -136,7 +136,7 @@ def post_json(url: httpx.URL, headers: Mapping[str, str], body: Any) -> httpx.Re
     if not url.host or any(type(value) is not str or name.lower() in _AUTO_HEADERS for name, value in headers.items()):
         return httpx.Request("POST", url, headers=headers, json=body)
     content = _encode_body(body)
-    pairs = [("Host", url.netloc.decode("ascii")), *headers.items()]
+    pairs = [("Host", _host(url)), *headers.items()]
     pairs.append(("Content-Length", str(len(content))))
     pairs.append(("Content-Type", "application/json"))
     if _assembly_fits():
@@ -144,6 +144,23 @@ def post_json(url: httpx.URL, headers: Mapping[str, str], body: Any) -> httpx.Re
     request = httpx.Request("POST", url, headers=pairs, stream=httpx.ByteStream(content))
     request.read()
     return request
+
+
+#: ``Host`` header values of recent endpoint URLs, by identity (plugins parse each endpoint once;
+#: the URL object is kept in the entry, so its id cannot be reused while the entry lives).
+_HOSTS: dict[int, tuple[httpx.URL, str]] = {}
+
+
+def _host(url: httpx.URL) -> str:
+    """``url.netloc`` as text, remembered per URL object (building it from the parsed URL costs more than the rest)."""
+    found = _HOSTS.get(id(url))
+    if found is not None and found[0] is url:
+        return found[1]
+    host = url.netloc.decode("ascii")
+    if len(_HOSTS) >= 256:
+        _HOSTS.clear()
+    _HOSTS[id(url)] = (url, host)
+    return host
 
 
 #: Body values orjson writes byte for byte as httpx's JSON encoding does (floats it spells differently).
@@ -314,9 +331,11 @@ def parse_images(response: httpx.Response, *, provider: str, model: str) -> Imag
             response=response,
         )
     images = tuple(
-        ImageObject(b64_json=d.b64_json, url=d.url, revised_prompt=d.revised_prompt)
-        for d in payload.data or ()
-        if d.b64_json or d.url
+        [
+            ImageObject(b64_json=d.b64_json, url=d.url, revised_prompt=d.revised_prompt)
+            for d in payload.data or ()
+            if d.b64_json or d.url
+        ]
     )
     if not images:
         raise APIResponseValidationError(
