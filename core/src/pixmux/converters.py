@@ -18,7 +18,7 @@ import functools
 import json
 import typing
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import attrs
 import cattrs
@@ -47,13 +47,30 @@ _EXACT_INT_LIMIT = float(2**63)
 
 
 @functools.cache
-def _orjson_loads() -> Callable[[bytes], Any] | None:
+def _orjson() -> Any:
+    """The orjson module when installed (``pixmux[fast]``, ``pixmux[proxy]``), else ``None``; imported on first use."""
     try:
         import orjson
     except ImportError:
         return None
-    loads: Callable[[bytes], Any] = orjson.loads
-    return loads
+    return orjson
+
+
+def _orjson_loads() -> Callable[[bytes], Any] | None:
+    module = _orjson()
+    return None if module is None else cast("Callable[[bytes], Any]", module.loads)
+
+
+def orjson_dumps() -> Callable[[Any], bytes] | None:
+    """
+    ``orjson.dumps`` when orjson is installed, else ``None``.
+
+    Its output is compact UTF-8 JSON; it differs from the json module's for floats (spelling,
+    NaN written as null), integers beyond 64 bits and keys that are not strings (it refuses
+    those), so callers use it only where those cannot occur or are checked for.
+    """
+    module = _orjson()
+    return None if module is None else cast("Callable[[Any], bytes]", module.dumps)
 
 
 def _has_big_float(value: Any) -> bool:

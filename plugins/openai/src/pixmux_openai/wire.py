@@ -11,13 +11,13 @@ import base64
 import binascii
 import functools
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import attrs
 import httpx
 from pixmux.catalogue import ModelInfo
-from pixmux.converters import loads_json, make_converter, structure_json
+from pixmux.converters import loads_json, make_converter, orjson_dumps, structure_json
 from pixmux.exceptions import (
     APIResponseValidationError,
     ContentPolicyViolationError,
@@ -169,23 +169,13 @@ _ORJSON_SAME = frozenset({str, int, bool, type(None)})
 
 def _encode_body(body: Any) -> bytes:
     """httpx's JSON body bytes; by orjson when the body is a flat object of strings, integers, booleans and nulls."""
-    dumps = _orjson_dumps()
+    dumps = orjson_dumps()
     if dumps is not None and type(body) is dict and all(type(value) in _ORJSON_SAME for value in body.values()):
         try:
             return dumps(body)
         except TypeError:  # orjson.JSONEncodeError: an integer beyond 64 bits, a key that is not a string...
             pass
     return _dumps(body).encode("utf-8")
-
-
-@functools.cache
-def _orjson_dumps() -> Callable[[Any], bytes] | None:
-    try:
-        import orjson
-    except ImportError:
-        return None
-    dumps: Callable[[Any], bytes] = orjson.dumps
-    return dumps
 
 
 def _assemble(url: httpx.URL, pairs: list[tuple[str, str]], content: bytes) -> httpx.Request:
