@@ -367,7 +367,7 @@ class Engine:
         dropped: list[str] = []
         for _ in range(len(request.set_params()) + 1):
             try:
-                changed = _call_hook(provider.hooks.validate_params, request=request, model=info, deployment=deployment)
+                changed = _call_hook(provider, "validate_params", request=request, model=info, deployment=deployment)
             except UnsupportedParamsError as exc:
                 exc.with_context(provider=provider.name, model=request.model)
                 param = exc.param
@@ -455,7 +455,8 @@ class Engine:
     def _build(self, call: Call, auth: Auth | None) -> list[httpx.Request]:
         try:
             built = _call_hook(
-                call.provider.hooks.build_request,
+                call.provider,
+                "build_request",
                 request=call.request,
                 deployment=call.deployment,
                 model=call.info,
@@ -475,7 +476,8 @@ class Engine:
     def _parse(self, call: Call, response: httpx.Response) -> ImageResponse | FollowUp:
         try:
             parsed = _call_hook(
-                call.provider.hooks.parse_response,
+                call.provider,
+                "parse_response",
                 response=response,
                 request=call.request,
                 deployment=call.deployment,
@@ -697,22 +699,33 @@ def _auth_key(provider: str, deployment: Deployment) -> tuple[str, Deployment]:
     return provider, deployment
 
 
-def _call_hook(caller: Any, **kwargs: Any) -> Any:
+def _call_hook(provider: Provider, name: str, **kwargs: Any) -> Any:
     """
-    Call a ``firstresult`` hook: straight to its implementation when that is the only one.
+    Call the provider's ``firstresult`` hook ``name``: straight to its implementation when that is the only one.
 
     With one plain implementation (no extension plugin implements or wraps the hook), what
     pluggy returns is exactly what that implementation returns, and its exceptions pass
     through unchanged; pluggy's dispatch around it (argument checks, wrapper machinery,
     result collection) costs more per call than many hooks do. Like pluggy, the
     implementation gets only the arguments it names. Anything else goes through pluggy.
+    A provider's plugin manager never changes after loading, so which way to go is decided
+    once per hook.
     """
+    try:
+        direct = provider.direct[name]
+    except KeyError:
+        direct = provider.direct[name] = _direct_impl(getattr(provider.hooks, name))
+    if direct is not None:
+        function, argnames = direct
+        return function(*[kwargs[argname] for argname in argnames])
+    return getattr(provider.hooks, name)(**kwargs)
+
+
+def _direct_impl(caller: Any) -> tuple[Any, tuple[str, ...]] | None:
     impls = caller.get_hookimpls()
-    if len(impls) == 1:
-        impl = impls[0]
-        if not impl.hookwrapper and not impl.wrapper:
-            return impl.function(*[kwargs[name] for name in impl.argnames])
-    return caller(**kwargs)
+    if len(impls) == 1 and not impls[0].hookwrapper and not impls[0].wrapper:
+        return impls[0].function, tuple(impls[0].argnames)
+    return None
 
 
 def _send(client: httpx.Client, request: httpx.Request) -> httpx.Response:

@@ -47,6 +47,9 @@ class Provider:
     catalogue: Catalogue
     distribution: str | None = None
     version: str | None = None
+    #: Per hook name, its one plain implementation as ``(function, argument names)``, or ``None``
+    #: when pluggy must dispatch (several implementations, wrappers); filled in on first use.
+    direct: dict[str, tuple[Any, tuple[str, ...]] | None] = attrs.field(factory=dict, repr=False, eq=False)
 
 
 def _scan(group: str) -> dict[str, list[metadata.EntryPoint]]:

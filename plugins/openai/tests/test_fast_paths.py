@@ -176,11 +176,16 @@ _bodies = st.one_of(
 @settings(max_examples=400, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(body=_bodies)
 def test_read_plain_reads_what_the_converter_reads(body: Any) -> None:
-    """The converter-free read gives exactly the converter's value, or leaves the body to it."""
-    plain = wire._read_plain(body)
+    """The converter-free read gives exactly the converter's response, or leaves the body to it."""
+    plain = wire._read_plain(body, {"request_id": "req_1"})
     if plain is None:
         return
-    assert plain == wire._converter.structure(body, wire._Payload)
+    response = httpx.Response(200, json=body)
+    payload = wire._converter.structure(body, wire._Payload)
+    slow = wire._from_payload(payload, {"request_id": "req_1"}, response=response, provider="openai", model="m")
+
+    assert plain == slow
+    assert plain.metadata == slow.metadata
 
 
 @pytest.mark.parametrize(
@@ -208,6 +213,7 @@ def test_read_plain_takes_the_usual_bodies() -> None:
     dall_e = {"created": 1, "data": [{"url": "https://img.test/a.png", "revised_prompt": "an otter"}]}
     gpt = {"created": 2, "data": [{"b64_json": BIG[:16]}], "size": "1024x1024", "quality": "high"}
 
-    assert wire._read_plain(dall_e) == wire._converter.structure(dall_e, wire._Payload)
-    assert wire._read_plain(gpt) == wire._converter.structure(gpt, wire._Payload)
-    assert wire._read_plain({**gpt, "usage": {"input_tokens": 1}}) is None
+    assert wire._read_plain(dall_e, {}) == parse_images(httpx.Response(200, json=dall_e), provider="o", model="m")
+    assert wire._read_plain(gpt, {}) == parse_images(httpx.Response(200, json=gpt), provider="o", model="m")
+    assert wire._read_plain({**gpt, "usage": {"input_tokens": 1}}, {}) is None
+    assert wire._read_plain({"created": 1, "data": [{"url": None}]}, {}) is None  # no image: the error's way
