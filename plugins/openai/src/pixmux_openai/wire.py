@@ -133,7 +133,10 @@ def post_json(url: httpx.URL, headers: Mapping[str, str], body: Any) -> httpx.Re
     Raises:
         TypeError, ValueError: ``body`` is not JSON-serializable (as with httpx).
     """
-    if not url.host or any(type(value) is not str or name.lower() in _AUTO_HEADERS for name, value in headers.items()):
+    for name, value in headers.items():
+        if type(value) is not str or name.lower() in _AUTO_HEADERS:
+            return httpx.Request("POST", url, headers=headers, json=body)
+    if not url.host:
         return httpx.Request("POST", url, headers=headers, json=body)
     content = _encode_body(body)
     pairs = [("Host", _host(url)), *headers.items()]
@@ -170,12 +173,15 @@ _ORJSON_SAME = frozenset({str, int, bool, type(None)})
 def _encode_body(body: Any) -> bytes:
     """httpx's JSON body bytes; by orjson when the body is a flat object of strings, integers, booleans and nulls."""
     dumps = orjson_dumps()
-    if dumps is not None and type(body) is dict and all(type(value) in _ORJSON_SAME for value in body.values()):
-        try:
-            return dumps(body)
-        except TypeError:  # orjson.JSONEncodeError: an integer beyond 64 bits, a key that is not a string...
-            pass
-    return _dumps(body).encode("utf-8")
+    if dumps is None or type(body) is not dict:
+        return _dumps(body).encode("utf-8")
+    for value in body.values():
+        if type(value) not in _ORJSON_SAME:
+            return _dumps(body).encode("utf-8")
+    try:
+        return dumps(body)
+    except TypeError:  # orjson.JSONEncodeError: an integer beyond 64 bits, a key that is not a string...
+        return _dumps(body).encode("utf-8")
 
 
 def _assemble(url: httpx.URL, pairs: list[tuple[str, str]], content: bytes) -> httpx.Request:
