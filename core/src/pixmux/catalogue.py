@@ -319,10 +319,14 @@ def check_request(request: ImageRequest, info: ModelInfo, *, provider: str) -> N
             raise UnsupportedParamsError(
                 f"{name}={_short(value)} {problem}", provider=provider, model=model, param=name
             )
-    choose_one(request.size, info.sizes, param="size", provider=provider, model=model)
-    choose_one(request.quality, info.qualities, param="quality", provider=provider, model=model)
-    choose_one(request.style, info.styles, param="style", provider=provider, model=model)
-    choose_one(request.response_format, info.response_formats, param="response_format", provider=provider, model=model)
+    for value, allowed, param in (
+        (request.size, info.sizes, "size"),
+        (request.quality, info.qualities, "quality"),
+        (request.style, info.styles, "style"),
+        (request.response_format, info.response_formats, "response_format"),
+    ):
+        if value is not None and allowed is not None and value not in allowed:  # all are strings by now
+            choose_one(value, allowed, param=param, provider=provider, model=model)
     if info.params is not None:
         for name in request.params:
             if name not in info.params:

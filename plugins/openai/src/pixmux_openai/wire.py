@@ -296,8 +296,8 @@ def _read_plain(body: Any, metadata: dict[str, Any]) -> ImageResponse | None:
 
 def _request_id(response: httpx.Response) -> str | None:
     """The ``x-request-id`` header, found without building httpx's decoded header views."""
-    for name, value in response.headers.raw:
-        if len(name) == 12 and name.lower() == b"x-request-id":
+    for _, name, value in response.headers._list:  # (raw name, lower-cased name, value), as httpx keeps them
+        if name == b"x-request-id":
             try:
                 return value.decode("ascii")
             except UnicodeDecodeError:  # as httpx decodes a non-ASCII header block
