@@ -444,6 +444,15 @@ class _ImagesHandler(BaseHTTPRequestHandler):
             self.send_header("Content-Encoding", "gzip")
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
+        if self.path.startswith("/trickle/"):  # every byte in time for a per-read timeout, the whole far too late
+            try:
+                for index in range(0, len(payload), 8):
+                    self.wfile.write(payload[index : index + 8])
+                    self.wfile.flush()
+                    time.sleep(0.05)
+            except (BrokenPipeError, ConnectionResetError):  # the client gave up, as it should
+                pass
+            return
         self.wfile.write(payload)
 
     def log_message(self, *args: Any) -> None:
@@ -583,6 +592,18 @@ def test_client_slow_provider_is_a_timeout(fake: Any, local_server: str, mode: s
 
     assert caught.value.provider == "fake"
     engine.close()
+
+
+def test_client_async_cuts_a_trickling_provider_at_the_timeout(fake: Any, local_server: str) -> None:
+    """A provider sending its body a few bytes at a time is cut at the call's timeout, not served late."""
+    engine = Engine(plugins={"fake": fake}, discover=False, environ={})
+    api_base = local_server.replace("/v1", "/trickle/v1")
+
+    with pytest.raises(Timeout) as caught:
+        asyncio.run(engine.aimage_generation(prompt="otter", model="fake/m1", api_base=api_base, timeout=0.5))
+
+    assert caught.value.provider == "fake"
+    assert caught.value.details["attempts"] == 1  # the deadline was spent: no retry after it
 
 
 def test_client_async_connection_refused(fake: Any) -> None:

@@ -6,6 +6,7 @@ Imported on the first async call only, so ``import pixmux`` never loads aiohttp.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from collections.abc import Sequence
 from typing import Any
@@ -71,12 +72,12 @@ class WholeBodyAiohttpTransport(AiohttpTransport):
                 allow_redirects=False,
                 auto_decompress=False,  # httpx decodes by Content-Encoding, as it does for its own pool
                 compress=False,
-                timeout=aiohttp.ClientTimeout(
-                    sock_connect=timeout.get("connect"), sock_read=timeout.get("read"), connect=timeout.get("pool")
-                ),
+                timeout=_timeout(timeout),
                 **options,
             ) as response:
                 body = await response.read()
+        except (asyncio.TimeoutError, TimeoutError) as exc:  # the total timeout ran out (distinct classes on 3.10)
+            raise httpx.TimeoutException(f"no complete answer within {timeout.get('read')}s", request=request) from exc
         except Exception:
             # httpx-aiohttp's mapping to httpx's exceptions, entered only when something failed
             # (a context manager around every call costs more than the rest of this function).
@@ -100,6 +101,20 @@ class WholeBodyAiohttpTransport(AiohttpTransport):
         if "content-encoding" not in response.headers:
             _mark_read(result, body)
         return result
+
+
+def _timeout(phases: dict[str, float | None]) -> aiohttp.ClientTimeout:
+    """
+    aiohttp's timeout for httpx's per-phase ones.
+
+    The engine gives every phase the time left to the call's deadline: that is one total
+    timeout for the whole exchange (one timer, where per-phase timeouts reset a timer on every
+    read), and it also cuts a provider that trickles bytes. Other values map phase by phase.
+    """
+    connect, read, pool = phases.get("connect"), phases.get("read"), phases.get("pool")
+    if connect is not None and connect == read == pool == phases.get("write"):
+        return aiohttp.ClientTimeout(total=connect)
+    return aiohttp.ClientTimeout(sock_connect=connect, sock_read=read, connect=pool)
 
 
 def _mark_read(response: httpx.Response, body: bytes) -> None:
