@@ -66,7 +66,7 @@ class WholeBodyAiohttpTransport(AiohttpTransport):
         try:
             async with client.request(
                 request.method,
-                str(request.url),
+                _url_text(request.url),
                 headers=request.headers.multi_items(),
                 data=content or None,
                 allow_redirects=False,
@@ -101,6 +101,23 @@ class WholeBodyAiohttpTransport(AiohttpTransport):
         if "content-encoding" not in response.headers:
             _mark_read(result, body)
         return result
+
+
+#: The text of recent request URLs, by identity (plugins parse each endpoint once and reuse it;
+#: the URL object is kept in the entry, so its id cannot be reused while the entry lives).
+_URLS: dict[int, tuple[httpx.URL, str]] = {}
+
+
+def _url_text(url: httpx.URL) -> str:
+    """``str(url)``, remembered per URL object (httpx rebuilds the text from its parts each time)."""
+    found = _URLS.get(id(url))
+    if found is not None and found[0] is url:
+        return found[1]
+    text = str(url)
+    if len(_URLS) >= 256:
+        _URLS.clear()
+    _URLS[id(url)] = (url, text)
+    return text
 
 
 def _timeout(phases: dict[str, float | None]) -> aiohttp.ClientTimeout:

@@ -210,6 +210,7 @@ class Engine:
         self._recent: tuple[weakref.ref[asyncio.AbstractEventLoop], httpx.AsyncClient] | None = None
         self._lock = threading.Lock()
         self._auth: dict[tuple[str, Deployment], Auth | None] = {}
+        self._deployments: dict[tuple[str | None, ...], Deployment] = {}
         self._auth_lock = threading.Lock()
         self.retry = retry or Backoff()
 
@@ -333,17 +334,7 @@ class Engine:
                     else:
                         settings[field] = found
                     break
-        check_deployment_fields(given)
-        deployment = Deployment(
-            provider=provider_name,
-            model=model_name,
-            api_base=given["api_base"],
-            api_key=given["api_key"],
-            api_version=given["api_version"],
-            organization=given["organization"],
-            timeout=timeout_s,
-            settings=settings,
-        )
+        deployment = self._deployment(provider_name, model_name, given, timeout_s, settings)
         request = ImageRequest(
             prompt=prompt,
             model=model_name,
@@ -360,6 +351,41 @@ class Engine:
         return Call(
             provider=provider, request=request, deployment=deployment, info=info, timeout=timeout_s, warnings=dropped
         )
+
+    def _deployment(
+        self, provider: str, model: str, given: dict[str, Any], timeout: float, settings: dict[str, Any]
+    ) -> Deployment:
+        """
+        The checked ``Deployment`` for these values; one without settings is remembered for the next call.
+
+        Most programs call a handful of deployments many times: checking and building the same
+        value on every call cost more than many other steps of a call.
+        """
+        key = None
+        if not settings:
+            key = (provider, model, given["api_base"], given["api_key"], given["api_version"], given["organization"])
+            try:
+                known = self._deployments.get(key)
+            except TypeError:  # a value of the wrong type (a list...): check_deployment_fields names it
+                key, known = None, None
+            if known is not None and known.timeout == timeout:
+                return known
+        check_deployment_fields(given)
+        deployment = Deployment(
+            provider=provider,
+            model=model,
+            api_base=given["api_base"],
+            api_key=given["api_key"],
+            api_version=given["api_version"],
+            organization=given["organization"],
+            timeout=timeout,
+            settings=settings,
+        )
+        if key is not None:
+            if len(self._deployments) >= 256:
+                self._deployments.clear()
+            self._deployments[key] = deployment
+        return deployment
 
     def _validate(
         self, provider: Provider, request: ImageRequest, info: ModelInfo, deployment: Deployment, *, drop: bool

@@ -195,7 +195,7 @@ def _assemble(url: httpx.URL, pairs: list[tuple[str, str]], content: bytes) -> h
     headers = httpx.Headers.__new__(httpx.Headers)
     raw = [(name.encode("ascii"), value.encode("ascii")) for name, value in pairs]
     headers._list = [(name, name.lower(), value) for name, value in raw]
-    headers._encoding = None
+    headers._encoding = "ascii"  # what httpx works out on first use: every name and value was encoded as ASCII
     request = httpx.Request.__new__(httpx.Request)
     request.method = "POST"
     request.url = url
@@ -217,7 +217,9 @@ def _assembly_fits() -> bool:
     try:
         return (
             vars(ours).keys() == vars(built).keys()
-            and vars(ours.headers) == vars(built.headers)
+            and vars(ours.headers).keys() == vars(built.headers).keys()
+            and ours.headers.raw == built.headers.raw
+            and ours.headers.encoding == built.headers.encoding == "ascii"
             and (ours.method, ours.url, ours.extensions, ours.content) == (built.method, built.url, {}, b"{}")
             and type(ours.stream) is type(built.stream)
             and isinstance(ours.stream, httpx.ByteStream)
