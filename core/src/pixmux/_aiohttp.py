@@ -85,7 +85,7 @@ class WholeBodyAiohttpTransport(AiohttpTransport):
                 raise
         extensions = {"http_version": _HTTP_11}
         if response.reason:
-            extensions["reason_phrase"] = response.reason.encode()
+            extensions["reason_phrase"] = _reason_bytes(response.reason)
         if "content-encoding" not in response.headers and _assembly_fits():
             # Nothing to decode: the body is the content. (httpx would reach the same bytes
             # through its decoder and chunker machinery, which costs more than the rest of
@@ -132,6 +132,12 @@ def _timeout(phases: dict[str, float | None]) -> aiohttp.ClientTimeout:
     if connect is not None and connect == read == pool == phases.get("write"):
         return aiohttp.ClientTimeout(total=connect)
     return aiohttp.ClientTimeout(sock_connect=connect, sock_read=read, connect=pool)
+
+
+@functools.lru_cache(maxsize=64)
+def _reason_bytes(reason: str) -> bytes:
+    """A reason phrase (``OK``, ``Too Many Requests``) as httpx keeps it; a handful recur."""
+    return reason.encode()
 
 
 def _mark_read(response: httpx.Response, body: bytes) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from pixmux._engine import DEFAULT_MODEL, default_engine
-from pixmux._retry import DEFAULT_NUM_RETRIES, pop_num_retries
+from pixmux._retry import DEFAULT_NUM_RETRIES, retries_given
 from pixmux.types import ImageResponse
 
 
@@ -62,7 +62,7 @@ def image_generation(
         PixmuxError: the subclass that says what went wrong (see ``pixmux.exceptions``).
     """
     engine = default_engine()
-    retries = pop_num_retries({"num_retries": num_retries, **provider_params})
+    retries = retries_given(num_retries, provider_params)
     call = engine.prepare(
         prompt=prompt,
         model=model,
@@ -105,7 +105,7 @@ async def aimage_generation(
 ) -> ImageResponse:
     """The async twin of :func:`image_generation`: same parameters, never blocks the event loop."""
     engine = default_engine()
-    retries = pop_num_retries({"num_retries": num_retries, **provider_params})
+    retries = retries_given(num_retries, provider_params)
     call = engine.prepare(
         prompt=prompt,
         model=model,

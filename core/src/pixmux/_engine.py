@@ -491,7 +491,9 @@ class Engine:
         except PixmuxError as exc:
             error = self._ours(call, exc)
             raise error from exc.__cause__
-        requests = [built] if isinstance(built, httpx.Request) else list(built)
+        if isinstance(built, httpx.Request):
+            return [built]
+        requests = list(built)
         if not requests or not all(isinstance(item, httpx.Request) for item in requests):
             raise ConfigurationError(
                 f"provider {call.provider.name!r}: build_request must return httpx.Request objects",

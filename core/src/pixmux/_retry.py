@@ -21,7 +21,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any, TypeVar
 
 import attrs
@@ -41,6 +41,7 @@ __all__ = [
     "Attempts",
     "is_retryable",
     "pop_num_retries",
+    "retries_given",
     "call_with_retries",
     "acall_with_retries",
 ]
@@ -120,6 +121,18 @@ def pop_num_retries(kwargs: MutableMapping[str, Any], default: int = DEFAULT_NUM
         return default
     name = "num_retries" if num is not None else "max_retries"
     return check_retries(value, name)
+
+
+def retries_given(num_retries: object, extra: Mapping[str, Any]) -> int:
+    """
+    :func:`pop_num_retries` for a call whose ``num_retries`` is a named argument.
+
+    ``extra`` holds the call's other keyword arguments, where the alias ``max_retries`` may be.
+    """
+    if num_retries is not None:
+        return check_retries(num_retries)
+    alias = extra.get("max_retries")
+    return DEFAULT_NUM_RETRIES if alias is None else check_retries(alias, "max_retries")
 
 
 def check_retries(value: object, name: str = "num_retries") -> int:

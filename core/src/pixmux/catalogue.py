@@ -298,11 +298,13 @@ def check_request(request: ImageRequest, info: ModelInfo, *, provider: str) -> N
             )
     for param in ("size", "quality", "style", "response_format", "user"):
         value = getattr(request, param)
-        if value is not None and not isinstance(value, str):
+        if value is None or (type(value) is str and value.isascii()):
+            continue  # unset, or plain text: nothing below applies
+        if not isinstance(value, str):
             raise UnsupportedParamsError(
                 f"{param}={_short(value)} must be a string", provider=provider, model=model, param=param
             )
-        if value is not None and not _is_text(value):
+        if not _is_text(value):
             raise UnsupportedParamsError(
                 f"{param}={value!r} is not valid Unicode text (it holds a lone surrogate)",
                 provider=provider,

@@ -56,11 +56,13 @@ def _orjson() -> Any:
     return orjson
 
 
+@functools.cache
 def _orjson_loads() -> Callable[[bytes], Any] | None:
     module = _orjson()
     return None if module is None else cast("Callable[[bytes], Any]", module.loads)
 
 
+@functools.cache
 def orjson_dumps() -> Callable[[Any], bytes] | None:
     """
     ``orjson.dumps`` when orjson is installed, else ``None``.

@@ -112,7 +112,7 @@ def build_body(
     """
     body: dict[str, Any] = {"model": model, "prompt": request.prompt}
     for name in openai_params:
-        value = request.get(name)
+        value = getattr(request, name) if name in ImageRequest.OPENAI_PARAMS else request.params.get(name)
         if value is not None:
             body[name] = value
     if extra:
@@ -193,8 +193,11 @@ def _assemble(url: httpx.URL, pairs: list[tuple[str, str]], content: bytes) -> h
     exactly what the constructor gives with the installed httpx.
     """
     headers = httpx.Headers.__new__(httpx.Headers)
-    raw = [(name.encode("ascii"), value.encode("ascii")) for name, value in pairs]
-    headers._list = [(name, name.lower(), value) for name, value in raw]
+    entries = []
+    for name, value in pairs:
+        raw = name.encode("ascii")
+        entries.append((raw, raw.lower(), value.encode("ascii")))
+    headers._list = entries
     headers._encoding = "ascii"  # what httpx works out on first use: every name and value was encoded as ASCII
     request = httpx.Request.__new__(httpx.Request)
     request.method = "POST"
