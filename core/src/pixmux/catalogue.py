@@ -93,7 +93,8 @@ class Pricing:
         each = self.image_price(size, quality)
         if each is None:
             return None
-        return round(each * len(response.data), 10)
+        count = len(response.data)
+        return each if count == 1 else round(each * count, 10)  # round: 3 x 0.04 is 0.12000000000000001
 
 
 @attrs.frozen(kw_only=True)
