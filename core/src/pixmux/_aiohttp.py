@@ -15,6 +15,10 @@ from multidict import CIMultiDict
 __all__ = ["WholeBodyAiohttpTransport"]
 
 _HTTP_11 = b"HTTP/1.1"
+#: aiohttp stops reading a connection once twice this much of a body is buffered unread (its
+#: default, 64 KiB, paused a 1.5 MB image body at every 256 KiB socket read, each pause costing
+#: a trip through the event loop); bodies are read whole anyway, so buffering more costs nothing.
+READ_BUFSIZE = 4 * 1024 * 1024
 
 
 class WholeBodyAiohttpTransport(AiohttpTransport):
@@ -40,7 +44,9 @@ class WholeBodyAiohttpTransport(AiohttpTransport):
             local_addr=(self.local_address, 0) if self.local_address else None,
             limit=limits.max_connections or 0,
         )
-        return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
+        return aiohttp.ClientSession(
+            connector=connector, cookie_jar=aiohttp.DummyCookieJar(), read_bufsize=READ_BUFSIZE
+        )
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Send ``request`` with aiohttp and return the whole response."""
