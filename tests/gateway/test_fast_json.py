@@ -56,6 +56,8 @@ TAKEN = {
 
 STEPS_ASIDE = {
     "escape inside the image": _body({"data": [{"b64_json": IMAGE[:100] + "\n" + IMAGE[100:]}]}),
+    "quote escaped inside the image": b'{"data": [{"b64_json": "' + IMAGE.encode() + b'\\"x"}]}',
+    "backslash escaped inside the image": b'{"data": [{"b64_json": "' + IMAGE.encode() + b'\\\\x"}]}',
     "slash escaped inside the image": b'{"data": [{"b64_json": "' + IMAGE.encode().replace(b"/", b"\\/") + b'"}]}',
     "non-ASCII inside the image": _body({"data": [{"b64_json": IMAGE + "\u00e9"}]}).replace(b"\\u00e9", "é".encode()),
     "raw control character inside": b'{"data": [{"b64_json": "' + IMAGE.encode() + b'\x01"}]}',

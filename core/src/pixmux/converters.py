@@ -125,13 +125,11 @@ def _loads_cut(content: bytes, loads: Callable[[bytes], Any], dumps: Callable[[A
         if end < 0:
             return None
         if end - at - 1 >= BIG_STRING_BYTES:
-            if content.find(b"\\", at + 1, end) >= 0:
-                return None
             try:
                 text = str(view[at + 1 : end], "ascii")
             except UnicodeDecodeError:
                 return None
-            if len(dumps(text)) != len(text) + 2:  # a control character had to be escaped
+            if len(dumps(text)) != len(text) + 2:  # a backslash or a control character had to be escaped
                 return None
             prefix = prefix or _hole_prefix()
             key = f"{prefix}{len(texts)}"

@@ -68,6 +68,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # The format above shows no thread, process or source line: do not gather them for every
+    # request's log record (the "Optimization" advice of the logging documentation).
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
+    logging._srcfile = None
     try:
         import uvicorn
 
