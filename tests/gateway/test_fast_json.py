@@ -73,6 +73,7 @@ STEPS_ASIDE = {
     "duplicate key drops the image": b'{"data": [{"b64_json": "' + IMAGE.encode() + b'", "b64_json": null}]}',
     "no big string": _body({"data": [{"url": "https://x.test/a.png"}], "pad": ["x" * 100] * 1000}),
     "many small strings first": _body({"pad": ["x"] * 300, "data": [{"b64_json": IMAGE}]}),
+    "many small strings after": _body({"data": [{"b64_json": IMAGE}], "pad": ["x"] * 300}),
     "UTF-16": json.dumps({"data": [{"b64_json": IMAGE}]}).encode("utf-16"),
 }
 

@@ -51,7 +51,7 @@ _EXACT_INT_LIMIT = float(2**63)
 
 #: Strings at least this long (in bytes) are cut out of a big body before orjson reads the rest.
 BIG_STRING_BYTES = 16 * 1024
-#: A body whose first this many strings hold no big one is read whole (the walk would cost more).
+#: A body with more small strings than this is read whole (the walk would cost more than it saves).
 _MAX_STRINGS_WALKED = 256
 _QUOTE = 0x22
 _BACKSLASH = 0x5C
@@ -139,7 +139,7 @@ def _loads_cut(content: bytes, loads: Callable[[bytes], Any], dumps: Callable[[A
             done = end + 1
         else:
             walked += 1
-            if walked > _MAX_STRINGS_WALKED and not texts:
+            if walked > _MAX_STRINGS_WALKED:
                 return None
         at = content.find(b'"', end + 1)
     if not texts:
