@@ -15,10 +15,11 @@ from multidict import CIMultiDict
 __all__ = ["WholeBodyAiohttpTransport"]
 
 _HTTP_11 = b"HTTP/1.1"
-#: aiohttp stops reading a connection once twice this much of a body is buffered unread (its
-#: default, 64 KiB, paused a 1.5 MB image body at every 256 KiB socket read, each pause costing
-#: a trip through the event loop); bodies are read whole anyway, so buffering more costs nothing.
-READ_BUFSIZE = 4 * 1024 * 1024
+#: aiohttp stops reading a connection once twice this much of a body is buffered unread. Its
+#: default (64 KiB) paused a 1.5 MB base64 body at every 256 KiB socket read, each pause costing
+#: a trip through the event loop. At 1 MiB a body of up to 2 MiB is read in one go, and no
+#: connection buffers much more than that ahead of its reader.
+READ_BUFSIZE = 1024 * 1024
 
 
 class WholeBodyAiohttpTransport(AiohttpTransport):
