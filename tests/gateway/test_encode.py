@@ -9,6 +9,7 @@ import os
 from typing import Any
 
 import pytest
+from pixmux.proxy import encode
 from pixmux.proxy.encode import accepts_gzip, encode_images, gzip_chunks
 from pixmux.types import ImageObject, ImageResponse, Usage
 
@@ -33,11 +34,49 @@ def test_encode_images_is_exactly_the_json(out: dict[str, Any]) -> None:
     assert json.dumps(out, separators=(",", ":"), ensure_ascii=False).encode() == b"".join(chunks)
 
 
-def test_encode_images_gives_each_big_image_its_own_chunk() -> None:
-    """A big base64 string is a chunk of its own (with or without its quotes), not copied into a larger buffer."""
-    chunks = encode_images({"created": 1, "data": [{"b64_json": BIG}, {"b64_json": BIG}]})
+def test_encode_images_gives_each_big_image_its_own_chunk(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On the general path a big base64 string is a chunk of its own (with or without its quotes), not copied again."""
+    out = {"created": 1, "data": [{"b64_json": BIG}, {"b64_json": BIG}], "cost": 0.5}  # a float: the general path
 
-    assert sum(1 for chunk in chunks if chunk in (BIG.encode(), f'"{BIG}"'.encode())) == 2
+    for orjson in (encode._orjson_dumps(), None):
+        monkeypatch.setattr(encode, "_orjson_dumps", lambda orjson=orjson: orjson)
+        chunks = encode_images(out)
+
+        assert sum(1 for chunk in chunks if chunk in (BIG.encode(), f'"{BIG}"'.encode())) == 2
+
+
+def test_encode_images_one_chunk_when_orjson_writes_it_all() -> None:
+    """With orjson, a document of strings, integers, booleans and nulls is one chunk, exactly json.dumps's bytes."""
+    pytest.importorskip("orjson")
+    prompt = 'a "quoted" \\ otter\n\x01\u2028'
+    out = {"created": 1, "data": [{"b64_json": BIG, "revised_prompt": prompt}], "n": 2**64 - 1}
+
+    chunks = encode_images(out)
+
+    assert len(chunks) == 1
+    assert json.dumps(out, separators=(",", ":"), ensure_ascii=False).encode() == chunks[0]
+
+
+@pytest.mark.parametrize(
+    "out",
+    [
+        {"created": 1, "data": [{"b64_json": BIG}], "cost": 1e16},
+        {"created": 1, "data": [{"b64_json": BIG}], "n": 2**64},
+        {"created": 1, "data": [{"b64_json": BIG, "revised_prompt": "\ud800"}]},
+        {"created": 1, "data": [{"b64_json": BIG}], "sizes": [1.5, 2]},
+    ],
+)
+def test_encode_images_what_orjson_spells_differently_takes_the_general_path(out: dict[str, Any]) -> None:
+    """Floats, integers beyond 64 bits and lone surrogates give json.dumps's bytes (or its error) all the same."""
+    try:
+        expected: bytes | type[Exception] = json.dumps(out, separators=(",", ":"), ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        expected = UnicodeEncodeError
+    if isinstance(expected, bytes):
+        assert b"".join(encode_images(out)) == expected
+    else:
+        with pytest.raises(UnicodeEncodeError):
+            encode_images(out)
 
 
 def test_encode_images_from_image_response() -> None:

@@ -25,6 +25,7 @@ import attrs
 import pixmux
 from pixmux._engine import Engine
 from pixmux.exceptions import ConfigurationError, NotFoundError, PixmuxError, redact
+from pixmux.proxy._memory import keep_freed_memory
 from pixmux.proxy.config import ROUTER_PARAMS, ConfigError, GatewayConfig, load_config
 from pixmux.proxy.encode import GZIP_MIN_BYTES, accepts_gzip, encode_images, encode_json, error_body, gzip_chunks
 from pixmux.proxy.openapi import openapi_document
@@ -601,4 +602,6 @@ def app_from_env() -> Gateway:
     path = os.environ.get(CONFIG_ENV)
     if not path:
         raise ConfigError(f"{CONFIG_ENV} is not set; start the gateway with `pixmux serve --config FILE`")
-    return create_app(path)
+    app = create_app(path)
+    keep_freed_memory()
+    return app

@@ -68,10 +68,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # The format above shows no thread, process or source line: do not gather them for every
+    # request's log record (the "Optimization" advice of the logging documentation).
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
+    logging._srcfile = None
     try:
         import uvicorn
 
         from pixmux.exceptions import ConfigurationError
+        from pixmux.proxy._memory import keep_freed_memory
         from pixmux.proxy.app import CONFIG_ENV, create_app
     except ImportError as exc:  # pragma: no cover - depends on what is installed
         print(f"pixmux serve: the gateway needs the proxy extra: pip install 'pixmux[proxy]' ({exc})", file=sys.stderr)
@@ -93,6 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     try:
         if args.workers == 1:
+            keep_freed_memory()  # this process serves; with --workers, each worker does it in app_from_env
             uvicorn.run(app, **options)
         else:
             os.environ[CONFIG_ENV] = os.path.abspath(args.config)
