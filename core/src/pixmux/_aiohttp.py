@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -137,8 +138,23 @@ def _timeout(phases: dict[str, float | None]) -> aiohttp.ClientTimeout:
     """
     connect, read, pool = phases.get("connect"), phases.get("read"), phases.get("pool")
     if connect is not None and connect == read == pool == phases.get("write"):
-        return aiohttp.ClientTimeout(total=connect)
+        # Whole milliseconds, rounded down: calls made within the same millisecond share one
+        # timeout value instead of building one each (a deadline a fraction of a ms early).
+        total = math.floor(connect * 1000) / 1000
+        last = _LAST_TOTAL
+        if last is not None and last.total == total:
+            return last
+        return _remember(aiohttp.ClientTimeout(total=max(total, 0.001)))
     return aiohttp.ClientTimeout(sock_connect=connect, sock_read=read, connect=pool)
+
+
+_LAST_TOTAL: aiohttp.ClientTimeout | None = None
+
+
+def _remember(timeout: aiohttp.ClientTimeout) -> aiohttp.ClientTimeout:
+    global _LAST_TOTAL  # noqa: PLW0603 - one shared immutable value, replaced whole
+    _LAST_TOTAL = timeout
+    return timeout
 
 
 @functools.lru_cache(maxsize=64)

@@ -50,9 +50,14 @@ class PixmuxWarning(UserWarning):
     """A parameter was dropped or approximated; the message says which and how."""
 
 
-@attrs.frozen(kw_only=True)
+@attrs.define(kw_only=True)
 class Call:
-    """One prepared call: everything known before the first byte is sent."""
+    """
+    One prepared call: everything known before the first byte is sent.
+
+    Treat it as read-only (it is not frozen only because a frozen class costs twice as much
+    to build, and one is built for every call).
+    """
 
     provider: Provider
     request: ImageRequest

@@ -94,16 +94,21 @@ def _hole_prefix() -> str:
 
 def _has_big_float(value: Any) -> bool:
     # orjson's results hold exactly dict, list, str, int, float, bool and None: no subclasses.
+    # Containers are walked; every other value is looked at once, where it stands.
+    kind = type(value)
+    if kind is float:
+        return not -_EXACT_INT_LIMIT < value < _EXACT_INT_LIMIT
+    if kind is not dict and kind is not list:
+        return False
     stack = [value]
     while stack:
         item = stack.pop()
-        kind = type(item)
-        if kind is dict:
-            stack.extend(item.values())
-        elif kind is list:
-            stack.extend(item)
-        elif kind is float and not -_EXACT_INT_LIMIT < item < _EXACT_INT_LIMIT:
-            return True
+        for child in item.values() if type(item) is dict else item:
+            kind = type(child)
+            if kind is dict or kind is list:
+                stack.append(child)
+            elif kind is float and not -_EXACT_INT_LIMIT < child < _EXACT_INT_LIMIT:
+                return True
     return False
 
 

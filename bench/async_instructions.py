@@ -1,0 +1,112 @@
+"""
+The async url benchmark counted in instructions instead of seconds: stable on a busy machine.
+
+Run: ``uv run python bench/async_instructions.py`` (needs valgrind; about 3 minutes).
+
+Each side (pixmux's ``aimage_generation`` and bare aiohttp, 32 calls in flight, the same mock
+server as ``core_bench.py`` in its own process, which is not counted) runs under
+``valgrind --tool=callgrind`` twice, with a short and a long batch of calls after the same
+warm-up; the difference of the two totals divided by the difference in calls is the cost of
+one call, start-up and warm-up cancelled out. Instructions are not time (cache misses and
+waits are not in them), but on this benchmark, where the client's CPU sets the pace, their
+ratio has tracked the timed ratio to within a few hundredths, and unlike time it does not move
+when another process shares the machine. Prints figures; never passes or fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import core_bench  # the benchmark's own mock server and constants
+
+SHORT, LONG = 300, 1300
+CONCURRENCY = 32
+
+
+def run_side(side: str, api_base: str, calls: int) -> None:
+    """One counted run: warm up, then make ``calls`` calls with ``side`` (``pixmux`` or ``bare``)."""
+    import aiohttp
+    import pixmux
+
+    url = f"{api_base}/images/generations"
+    payload = {"model": "dall-e-3", "prompt": core_bench.PROMPT, "n": 1, "size": "1024x1024"}
+    headers = {"Authorization": f"Bearer {core_bench.KEY}"}
+
+    async def main() -> None:
+        async with aiohttp.ClientSession() as session:
+
+            async def bare() -> None:
+                async with session.post(url, json=payload, headers=headers) as response:
+                    response.raise_for_status()
+                    await response.json()
+
+            async def ours() -> None:
+                await pixmux.aimage_generation(
+                    prompt=core_bench.PROMPT,
+                    model="dall-e-3",
+                    n=1,
+                    size="1024x1024",
+                    api_base=api_base,
+                    api_key=core_bench.KEY,
+                )
+
+            func = ours if side == "pixmux" else bare
+            await core_bench._concurrently(func, CONCURRENCY * 2, CONCURRENCY)
+            await core_bench._concurrently(func, calls, CONCURRENCY)
+
+    asyncio.run(main())
+
+
+def count(side: str, api_base: str, calls: int) -> int:
+    """Instructions callgrind counted for a whole run of ``calls`` calls."""
+    with tempfile.TemporaryDirectory() as scratch:
+        done = subprocess.run(
+            [
+                "valgrind",
+                "--tool=callgrind",
+                f"--callgrind-out-file={scratch}/out",
+                sys.executable,
+                __file__,
+                "--side",
+                side,
+                api_base,
+                str(calls),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    found = re.search(r"Collected : (\d+)", done.stderr)
+    if found is None:
+        raise RuntimeError(f"callgrind printed no count:\n{done.stderr[-2000:]}")
+    return int(found.group(1))
+
+
+def main(argv: list[str]) -> None:
+    """Count both sides and print instructions per call and their ratio."""
+    if argv[:1] == ["--side"]:
+        run_side(argv[1], argv[2], int(argv[3]))
+        return
+    if shutil.which("valgrind") is None:
+        print("valgrind is not installed (apt-get install valgrind); nothing measured")
+        return
+    print(f"async url, {CONCURRENCY} concurrent: instructions per call (callgrind, {LONG} - {SHORT} calls)")
+    with core_bench.Server() as server:
+        api_base = server.api_base("url")
+        per_call = {}
+        for side in ("bare", "pixmux"):
+            per_call[side] = (count(side, api_base, LONG) - count(side, api_base, SHORT)) / (LONG - SHORT)
+    for side, instructions in per_call.items():
+        print(f"  {side:<8} {instructions:10,.0f}  {instructions / per_call['bare']:5.2f}x  (target <= 1.50x)")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
