@@ -307,6 +307,44 @@ class Engine:
         **provider_params: Any,
     ) -> Call:
         """Resolve the model, build the request and deployment, validate; no I/O."""
+        return self._make_call(
+            prompt,
+            model,
+            n,
+            quality,
+            response_format,
+            size,
+            style,
+            user,
+            timeout,
+            api_key,
+            api_base,
+            api_version,
+            organization,
+            custom_llm_provider,
+            drop_params,
+            provider_params,
+        )
+
+    def _make_call(  # noqa: PLR0917 - prepare's parameters, by position (the module-level calls' fast way in)
+        self,
+        prompt: str,
+        model: str,
+        n: int | None,
+        quality: str | None,
+        response_format: str | None,
+        size: str | None,
+        style: str | None,
+        user: str | None,
+        timeout: float | None,
+        api_key: str | None,
+        api_base: str | None,
+        api_version: str | None,
+        organization: str | None,
+        custom_llm_provider: str | None,
+        drop_params: bool | None,
+        provider_params: dict[str, Any],
+    ) -> Call:
         provider_name, model_name = self.registry.resolve(model, custom_llm_provider)
         provider = self.registry.get(provider_name)
         catalogue = provider.catalogue
