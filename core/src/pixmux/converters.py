@@ -18,7 +18,7 @@ import functools
 import json
 import os
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import attrs
@@ -37,6 +37,7 @@ __all__ = [
     "describe_error",
     "structure_response",
     "structure_json",
+    "read_json",
     "loads_json",
 ]
 
@@ -187,30 +188,23 @@ def _put_back(value: Any, texts: dict[str, str], prefix: str) -> bool:
     stack = [value]
     while stack:
         item = stack.pop()
-        if isinstance(item, dict):
-            for key, field in item.items():
-                if key.startswith(prefix):
-                    return False
-                if isinstance(field, str):
-                    if field.startswith(prefix):
-                        text = left.pop(field, None)
-                        if text is None:
-                            return False
-                        item[key] = text
-                elif isinstance(field, dict | list):
-                    stack.append(field)
-        elif isinstance(item, list):
-            for index, field in enumerate(item):
-                if isinstance(field, str):
-                    if field.startswith(prefix):
-                        text = left.pop(field, None)
-                        if text is None:
-                            return False
-                        item[index] = text
-                elif isinstance(field, dict | list):
-                    stack.append(field)
-        elif isinstance(item, str) and item.startswith(prefix):  # the whole body is one big string
-            return False
+        if isinstance(item, str):  # only the whole body can be a bare string here
+            if item.startswith(prefix):
+                return False
+            continue
+        is_object = isinstance(item, dict)
+        entries: Iterable[tuple[Any, Any]] = item.items() if is_object else enumerate(item)
+        for key, field in entries:
+            if is_object and str(key).startswith(prefix):
+                return False
+            if isinstance(field, str):
+                if field.startswith(prefix):
+                    text = left.pop(field, None)
+                    if text is None:
+                        return False
+                    item[key] = text
+            elif isinstance(field, dict | list):
+                stack.append(field)
     return not left
 
 
@@ -388,15 +382,25 @@ def structure_response(
         APIResponseValidationError: the body is not JSON, or not of that shape; the message
             says where (``... @ $.data[0].url``).
     """
+    body = read_json(response, provider=provider, model=model)
+    return structure_json(body, cls, converter=converter, provider=provider, model=model, what=what, response=response)
+
+
+def read_json(response: httpx.Response, *, provider: str, model: str | None) -> Any:
+    """
+    A provider's body read as JSON (:func:`loads_json`), or an ``APIResponseValidationError``.
+
+    Raises:
+        APIResponseValidationError: the body is not JSON; the message says why.
+    """
     from pixmux.exceptions import APIResponseValidationError
 
     try:
-        body = loads_json(response.content)
+        return loads_json(response.content)
     except ValueError as exc:
         raise APIResponseValidationError(
             f"the response is not JSON: {exc}", provider=provider, model=model, response=response
         ) from exc
-    return structure_json(body, cls, converter=converter, provider=provider, model=model, what=what, response=response)
 
 
 def structure_json(

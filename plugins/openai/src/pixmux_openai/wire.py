@@ -17,7 +17,7 @@ from typing import Any
 import attrs
 import httpx
 from pixmux.catalogue import ModelInfo
-from pixmux.converters import loads_json, make_converter, orjson_dumps, structure_json
+from pixmux.converters import make_converter, orjson_dumps, read_json, structure_json
 from pixmux.exceptions import (
     APIResponseValidationError,
     ContentPolicyViolationError,
@@ -318,12 +318,7 @@ def parse_images(response: httpx.Response, *, provider: str, model: str) -> Imag
     Raises:
         APIResponseValidationError: the body is not JSON of that shape, or holds no image.
     """
-    try:
-        body = loads_json(response.content)
-    except ValueError as exc:
-        raise APIResponseValidationError(
-            f"the response is not JSON: {exc}", provider=provider, model=model, response=response
-        ) from exc
+    body = read_json(response, provider=provider, model=model)
     request_id = _request_id(response)
     metadata: dict[str, Any] = {} if request_id is None else {"request_id": request_id}
     plain = _read_plain(body, metadata)
