@@ -279,3 +279,28 @@ def test_aiohttp_transport_builds_responses_like_httpx() -> None:
     assert ours.is_closed
     with pytest.raises(httpx.HTTPStatusError):
         ours.raise_for_status()
+
+
+def test_engine_response_copy_keeps_every_field() -> None:
+    """The engine's copy of a plugin's response (cost and metadata added) keeps every other field."""
+    import attrs
+    from pixmux._engine import _with_cost
+    from pixmux.types import ImageObject, ImageResponse, Usage
+
+    full = ImageResponse(
+        created=5,
+        data=(ImageObject(url="https://img.test/a.png"),),
+        usage=Usage(input_tokens=1, output_tokens=2, total_tokens=3),
+        background="opaque",
+        output_format="png",
+        quality="high",
+        size="1024x1024",
+        cost=0.25,
+        metadata={"request_id": "req_1"},
+    )
+    # Every field is set away from its default, so a field added later and not copied shows here.
+    assert all(getattr(full, field.name) != field.default for field in attrs.fields(ImageResponse))
+
+    ours = _with_cost(full, 0.5, {"provider": "openai"})
+
+    assert attrs.asdict(ours) == attrs.asdict(attrs.evolve(full, cost=0.5, metadata={"provider": "openai"}))

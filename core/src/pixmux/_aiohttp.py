@@ -9,13 +9,15 @@ from __future__ import annotations
 import asyncio
 import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import aiohttp
 import httpx
 from httpx_aiohttp import AiohttpTransport
 from httpx_aiohttp.transport import map_aiohttp_exceptions
+
+from pixmux.converters import per_object
 
 __all__ = ["WholeBodyAiohttpTransport"]
 
@@ -94,10 +96,11 @@ class WholeBodyAiohttpTransport(AiohttpTransport):
         extensions = {"http_version": _HTTP_11}
         if response.reason:
             extensions["reason_phrase"] = _reason_bytes(response.reason)
-        if "content-encoding" not in response.headers and _assembly_fits():
-            # Nothing to decode: the body is the content. (httpx would reach the same bytes
-            # through its decoder and chunker machinery, which costs more than the rest of
-            # building the response.) Encoded bodies are decoded by httpx on read.
+        # Without a Content-Encoding the body is the content: no need for httpx's decoder and
+        # chunker machinery, which costs more than the rest of building the response. Encoded
+        # bodies are decoded by httpx on read.
+        plain = "content-encoding" not in response.headers
+        if plain and _assembly_fits():
             return _whole_response(response.status, response.raw_headers, body, request, extensions)
         result = httpx.Response(
             status_code=response.status,
@@ -106,26 +109,13 @@ class WholeBodyAiohttpTransport(AiohttpTransport):
             request=request,
             extensions=extensions,
         )
-        if "content-encoding" not in response.headers:
+        if plain:
             _mark_read(result, body)
         return result
 
 
-#: The text of recent request URLs, by identity (plugins parse each endpoint once and reuse it;
-#: the URL object is kept in the entry, so its id cannot be reused while the entry lives).
-_URLS: dict[int, tuple[httpx.URL, str]] = {}
-
-
-def _url_text(url: httpx.URL) -> str:
-    """``str(url)``, remembered per URL object (httpx rebuilds the text from its parts each time)."""
-    found = _URLS.get(id(url))
-    if found is not None and found[0] is url:
-        return found[1]
-    text = str(url)
-    if len(_URLS) >= 256:
-        _URLS.clear()
-    _URLS[id(url)] = (url, text)
-    return text
+#: ``str(url)``, remembered per URL object (httpx rebuilds the text from its parts each time).
+_url_text: Callable[[httpx.URL], str] = per_object(str)
 
 
 def _timeout(phases: dict[str, float | None]) -> aiohttp.ClientTimeout:
@@ -140,21 +130,14 @@ def _timeout(phases: dict[str, float | None]) -> aiohttp.ClientTimeout:
     if connect is not None and connect == read == pool == phases.get("write"):
         # Whole milliseconds, rounded down: calls made within the same millisecond share one
         # timeout value instead of building one each (a deadline a fraction of a ms early).
-        total = math.floor(connect * 1000) / 1000
-        last = _LAST_TOTAL
-        if last is not None and last.total == total:
-            return last
-        return _remember(aiohttp.ClientTimeout(total=max(total, 0.001)))
+        return _total_timeout(math.floor(connect * 1000) / 1000)
     return aiohttp.ClientTimeout(sock_connect=connect, sock_read=read, connect=pool)
 
 
-_LAST_TOTAL: aiohttp.ClientTimeout | None = None
-
-
-def _remember(timeout: aiohttp.ClientTimeout) -> aiohttp.ClientTimeout:
-    global _LAST_TOTAL  # noqa: PLW0603 - one shared immutable value, replaced whole
-    _LAST_TOTAL = timeout
-    return timeout
+@functools.lru_cache(maxsize=4)
+def _total_timeout(total: float) -> aiohttp.ClientTimeout:
+    """A total timeout, shared by the calls that ask for the same one (aiohttp's timeouts are immutable)."""
+    return aiohttp.ClientTimeout(total=max(total, 0.001))
 
 
 @functools.lru_cache(maxsize=64)

@@ -114,13 +114,7 @@ def pop_num_retries(kwargs: MutableMapping[str, Any], default: int = DEFAULT_NUM
 
     They are the core's, never a provider's: left in, they would be sent in the body.
     """
-    num = kwargs.pop("num_retries", None)
-    alias = kwargs.pop("max_retries", None)
-    value = num if num is not None else alias
-    if value is None:
-        return default
-    name = "num_retries" if num is not None else "max_retries"
-    return check_retries(value, name)
+    return _retries(kwargs.pop("num_retries", None), kwargs.pop("max_retries", None), default)
 
 
 def retries_given(num_retries: object, extra: Mapping[str, Any]) -> int:
@@ -129,10 +123,14 @@ def retries_given(num_retries: object, extra: Mapping[str, Any]) -> int:
 
     ``extra`` holds the call's other keyword arguments, where the alias ``max_retries`` may be.
     """
-    if num_retries is not None:
-        return check_retries(num_retries)
-    alias = extra.get("max_retries")
-    return DEFAULT_NUM_RETRIES if alias is None else check_retries(alias, "max_retries")
+    return _retries(num_retries, extra.get("max_retries"), DEFAULT_NUM_RETRIES)
+
+
+def _retries(num: object, alias: object, default: int) -> int:
+    """``num_retries`` if given, else its alias ``max_retries``, else ``default``; checked, naming the one used."""
+    if num is not None:
+        return check_retries(num)
+    return default if alias is None else check_retries(alias, "max_retries")
 
 
 def check_retries(value: object, name: str = "num_retries") -> int:

@@ -187,9 +187,12 @@ def test_validate_renames_snake_case_to_google_names():
         changed = validate_request(request, VERTEX["imagen-4.0-generate-001"], provider="vertex_ai")
 
     assert changed is not None
-    assert dict(
-        changed.params
-    ) == {"negativePrompt": "text", "addWatermark": False, "seed": 7, "personGeneration": "allow_adult"}
+    assert dict(changed.params) == {
+        "negativePrompt": "text",
+        "addWatermark": False,
+        "seed": 7,
+        "personGeneration": "allow_adult",
+    }
 
 
 def test_validate_returns_none_when_nothing_changes():
@@ -321,9 +324,12 @@ def test_predict_body_passes_native_aspect_ratio_and_tier():
 
     body = build_predict_body(request, info, choose_size(request, info, provider="gemini"))
 
-    assert body[
-        "parameters"
-    ] == {"sampleCount": 1, "aspectRatio": "9:16", "sampleImageSize": "2K", "includeRaiReason": True}
+    assert body["parameters"] == {
+        "sampleCount": 1,
+        "aspectRatio": "9:16",
+        "sampleImageSize": "2K",
+        "includeRaiReason": True,
+    }
 
 
 # ---------------------------------------------------------------- imagen response

@@ -361,7 +361,10 @@ def test_round_trip_mixed_imagen_result():
 
     with _quiet():
         resp = engine.image_generation(
-            prompt="fox", model="vertex_ai/imagen-3.0-generate-002", n=2, vertex_ai_project="p",
+            prompt="fox",
+            model="vertex_ai/imagen-3.0-generate-002",
+            n=2,
+            vertex_ai_project="p",
             vertex_credentials=FakeCredentials(3600),
         )
 
@@ -373,8 +376,12 @@ def test_errors_map_and_a_401_forgets_the_cached_token():
     """403 is PermissionDeniedError; a 401 is AuthenticationError and the next call fetches a new token."""
     credentials = FakeCredentials(3600)
     engine = _engine((401, "error_unauthenticated.json"), (200, "gemini_image.json"))
-    call = {"prompt": "x", "model": "vertex_ai/gemini-2.5-flash-image", "vertex_ai_project": "p",
-            "vertex_credentials": credentials}
+    call = {
+        "prompt": "x",
+        "model": "vertex_ai/gemini-2.5-flash-image",
+        "vertex_ai_project": "p",
+        "vertex_credentials": credentials,
+    }
 
     with pytest.raises(AuthenticationError, match="invalid authentication credentials"):
         engine.image_generation(**call)
@@ -413,8 +420,12 @@ async def test_async_path_refreshes_a_token_near_expiry():
 def test_token_never_appears_in_responses_or_errors():
     """The bearer token stays out of the response, its metadata and error messages."""
     engine = _engine((403, "error_permission.json"))
-    call = {"prompt": "x", "model": "vertex_ai/gemini-2.5-flash-image", "vertex_ai_project": "p",
-            "vertex_credentials": FakeCredentials(3600)}
+    call = {
+        "prompt": "x",
+        "model": "vertex_ai/gemini-2.5-flash-image",
+        "vertex_ai_project": "p",
+        "vertex_credentials": FakeCredentials(3600),
+    }
 
     with pytest.raises(PermissionDeniedError) as caught:
         engine.image_generation(**call)

@@ -117,8 +117,10 @@ def _check_safety_settings(value: Any, *, provider: str, model: str) -> None:
     ok = isinstance(value, Sequence) and not isinstance(value, str | bytes)
     if ok:
         for item in value:
-            if not isinstance(item, Mapping) or not isinstance(item.get("category"), str) or not isinstance(
-                item.get("threshold"), str
+            if (
+                not isinstance(item, Mapping)
+                or not isinstance(item.get("category"), str)
+                or not isinstance(item.get("threshold"), str)
             ):
                 ok = False
                 break

@@ -11,13 +11,13 @@ import base64
 import binascii
 import functools
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import attrs
 import httpx
 from pixmux.catalogue import ModelInfo
-from pixmux.converters import make_converter, orjson_dumps, read_json, structure_json
+from pixmux.converters import make_converter, orjson_dumps, per_object, read_json, structure_json
 from pixmux.exceptions import (
     APIResponseValidationError,
     ContentPolicyViolationError,
@@ -149,21 +149,8 @@ def post_json(url: httpx.URL, headers: Mapping[str, str], body: Any) -> httpx.Re
     return request
 
 
-#: ``Host`` header values of recent endpoint URLs, by identity (plugins parse each endpoint once;
-#: the URL object is kept in the entry, so its id cannot be reused while the entry lives).
-_HOSTS: dict[int, tuple[httpx.URL, str]] = {}
-
-
-def _host(url: httpx.URL) -> str:
-    """``url.netloc`` as text, remembered per URL object (building it from the parsed URL costs more than the rest)."""
-    found = _HOSTS.get(id(url))
-    if found is not None and found[0] is url:
-        return found[1]
-    host = url.netloc.decode("ascii")
-    if len(_HOSTS) >= 256:
-        _HOSTS.clear()
-    _HOSTS[id(url)] = (url, host)
-    return host
+#: ``url.netloc`` as text, remembered per endpoint URL object (building it costs more than the rest).
+_host: Callable[[httpx.URL], str] = per_object(lambda url: url.netloc.decode("ascii"))
 
 
 #: Body values orjson writes byte for byte as httpx's JSON encoding does (floats it spells differently).
@@ -173,15 +160,16 @@ _ORJSON_SAME = frozenset({str, int, bool, type(None)})
 def _encode_body(body: Any) -> bytes:
     """httpx's JSON body bytes; by orjson when the body is a flat object of strings, integers, booleans and nulls."""
     dumps = orjson_dumps()
-    if dumps is None or type(body) is not dict:
-        return _dumps(body).encode("utf-8")
-    for value in body.values():
-        if type(value) not in _ORJSON_SAME:
-            return _dumps(body).encode("utf-8")
-    try:
-        return dumps(body)
-    except TypeError:  # orjson.JSONEncodeError: an integer beyond 64 bits, a key that is not a string...
-        return _dumps(body).encode("utf-8")
+    if dumps is not None and type(body) is dict:
+        for value in body.values():
+            if type(value) not in _ORJSON_SAME:
+                break
+        else:
+            try:
+                return dumps(body)
+            except TypeError:  # orjson.JSONEncodeError: an integer beyond 64 bits, a key that is not a string...
+                pass
+    return _dumps(body).encode("utf-8")
 
 
 def _assemble(url: httpx.URL, pairs: list[tuple[str, str]], content: bytes) -> httpx.Request:
