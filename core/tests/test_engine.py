@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -22,6 +23,7 @@ from pixmux import (
     Timeout,
     testing,
 )
+from pixmux._checks import getenv
 from pixmux._engine import AUTH_MARGIN, MAX_FOLLOW_UPS
 from pixmux.testing import TINY_PNG_B64, make_engine
 
@@ -373,6 +375,50 @@ async def test_auth_async_concurrent_calls_resolve_once(make_fake: Any, ok_handl
     await asyncio.gather(*(engine.aimage_generation(prompt="otter", model="fake/m1") for _ in range(8)))
 
     assert plugin.calls.count("resolve_auth") == 1
+
+
+# --------------------------------------------------------------------------- environment
+
+
+@pytest.mark.parametrize("value", ["plain-key", "ключ-ünïcode", "", "with=equals and spaces"])
+def test_getenv_answers_as_os_environ_does(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    """The engine's environment lookup gives what ``os.environ.get`` gives, set, changed and unset."""
+    name = "PIXMUX_TEST_GETENV"
+    monkeypatch.delenv(name, raising=False)
+    assert getenv(name) is None
+    monkeypatch.setenv(name, value)
+    assert getenv(name) == os.environ.get(name) == value
+    monkeypatch.setenv(name, value + "-changed")
+    assert getenv(name) == value + "-changed"
+    monkeypatch.delenv(name)
+    assert getenv(name) is None
+
+
+def test_getenv_asks_a_replaced_os_environ(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A program that swaps ``os.environ`` for a plain mapping is still read, not the process's table."""
+    monkeypatch.setattr(os, "environ", {"PIXMUX_TEST_SWAPPED": "from-the-dict"})
+    assert getenv("PIXMUX_TEST_SWAPPED") == "from-the-dict"
+    assert getenv("PATH") is None
+
+
+def test_engine_reads_keys_set_after_its_first_call(fake: Any, body: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A key exported after an earlier call (or removed) is what the next call uses: nothing is remembered."""
+    seen: list[str | None] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers.get("Authorization"))
+        return httpx.Response(200, json=body())
+
+    engine = Engine(plugins={"fake": fake}, discover=False, transport=httpx.MockTransport(handler))
+    monkeypatch.delenv("FAKE_API_KEY", raising=False)
+    engine.image_generation(prompt="otter", model="fake/m1")
+    monkeypatch.setenv("FAKE_API_KEY", "key-exported-later")
+    engine.image_generation(prompt="otter", model="fake/m1")
+    monkeypatch.delenv("FAKE_API_KEY")
+    engine.image_generation(prompt="otter", model="fake/m1")
+    engine.close()
+
+    assert seen == [None, "Bearer key-exported-later", None]
 
 
 # --------------------------------------------------------------------------- unreadable bodies

@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import operator
 import os
 import threading
 import time
 import warnings
 import weakref
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from http.cookiejar import CookieJar
 from typing import Any
 
 import attrs
 import httpx
 
-from pixmux._checks import check_deployment_fields, timeout_seconds
+from pixmux._checks import check_deployment_fields, getenv, timeout_seconds
 from pixmux._plugins import Provider, Registry
 from pixmux._retry import DEFAULT_NUM_RETRIES, Backoff, acall_with_retries, call_with_retries, pop_num_retries
 from pixmux.catalogue import ModelInfo
@@ -282,8 +283,7 @@ class Engine:
     # ----------------------------------------------------------------- preparing
 
     def _env(self, name: str) -> str | None:
-        environ = os.environ if self._environ is None else self._environ
-        value = environ.get(name)
+        value = getenv(name) if self._environ is None else self._environ.get(name)
         return value if value else None
 
     def prepare(
@@ -799,16 +799,28 @@ def _call_hook(provider: Provider, name: str, **kwargs: Any) -> Any:
     except KeyError:
         direct = provider.direct[name] = _direct_impl(getattr(provider.hooks, name))
     if direct is not None:
-        function, argnames = direct
-        return function(*[kwargs[argname] for argname in argnames])
+        function, arguments = direct
+        return function(*arguments(kwargs))
     return getattr(provider.hooks, name)(**kwargs)
 
 
-def _direct_impl(caller: Any) -> tuple[Any, tuple[str, ...]] | None:
+def _direct_impl(caller: Any) -> tuple[Any, Callable[[dict[str, Any]], tuple[Any, ...]]] | None:
     impls = caller.get_hookimpls()
     if len(impls) == 1 and not impls[0].hookwrapper and not impls[0].wrapper:
-        return impls[0].function, tuple(impls[0].argnames)
+        return impls[0].function, _arguments(tuple(impls[0].argnames))
     return None
+
+
+def _arguments(names: tuple[str, ...]) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
+    """
+    What takes an implementation's arguments, in its order, from the hook's keyword arguments.
+
+    For two or more, ``operator.itemgetter``: one C call, where a list comprehension costs a
+    frame of its own on every hook call.
+    """
+    if len(names) >= 2:
+        return operator.itemgetter(*names)
+    return lambda kwargs: tuple(kwargs[name] for name in names)
 
 
 def _send(client: httpx.Client, request: httpx.Request) -> httpx.Response:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from importlib import metadata
 from typing import Any
 
@@ -47,9 +47,12 @@ class Provider:
     catalogue: Catalogue
     distribution: str | None = None
     version: str | None = None
-    #: Per hook name, its one plain implementation as ``(function, argument names)``, or ``None``
-    #: when pluggy must dispatch (several implementations, wrappers); filled in on first use.
-    direct: dict[str, tuple[Any, tuple[str, ...]] | None] = attrs.field(factory=dict, repr=False, eq=False)
+    #: Per hook name, its one plain implementation as ``(function, argument picker)`` (the picker
+    #: takes the hook's keyword arguments to the implementation's, in order), or ``None`` when
+    #: pluggy must dispatch (several implementations, wrappers); filled in on first use.
+    direct: dict[str, tuple[Any, Callable[[dict[str, Any]], tuple[Any, ...]]] | None] = attrs.field(
+        factory=dict, repr=False, eq=False
+    )
 
 
 def _scan(group: str) -> dict[str, list[metadata.EntryPoint]]:

@@ -26,6 +26,8 @@ import cattrs
 from cattrs.cols import homogenous_tuple_structure_factory, list_structure_factory
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
+from pixmux.exceptions import APIResponseValidationError
+
 if TYPE_CHECKING:
     import httpx
 
@@ -420,8 +422,6 @@ def read_json(response: httpx.Response, *, provider: str, model: str | None) -> 
     Raises:
         APIResponseValidationError: the body is not JSON; the message says why.
     """
-    from pixmux.exceptions import APIResponseValidationError
-
     try:
         return loads_json(response.content)
     except ValueError as exc:
@@ -446,8 +446,6 @@ def structure_json(
     Raises:
         APIResponseValidationError: the value is not of that shape; the message says where.
     """
-    from pixmux.exceptions import APIResponseValidationError
-
     try:
         return converter.structure(body, cls)
     except (cattrs.BaseValidationError, TypeError, ValueError, AttributeError) as exc:
