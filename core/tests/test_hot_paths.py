@@ -281,6 +281,25 @@ def test_aiohttp_transport_builds_responses_like_httpx() -> None:
         ours.raise_for_status()
 
 
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Authorization": "Bearer k", "Content-Type": "application/json"},
+        [("X-Twice", "a"), ("x-twice", "b"), ("Host", "images.example")],
+        [("X-Latin", "caf\u00e9".encode("latin-1"))],
+        [("X-Utf8", "\u043a\u043b\u044e\u0447".encode())],
+        {},
+    ],
+)
+def test_aiohttp_transport_sends_the_headers_httpx_lists(headers: Any) -> None:
+    """The transport hands aiohttp exactly ``multi_items()``: repeats, order, case and non-ASCII values kept."""
+    from pixmux._aiohttp import _header_pairs
+
+    request = httpx.Request("POST", "https://images.example/v1/images/generations", headers=headers)
+
+    assert _header_pairs(request.headers) == request.headers.multi_items()
+
+
 def test_engine_response_copy_keeps_every_field() -> None:
     """The engine's copy of a plugin's response (cost and metadata added) keeps every other field."""
     import attrs

@@ -77,7 +77,7 @@ class WholeBodyAiohttpTransport(AiohttpTransport):
             async with client.request(
                 request.method,
                 _url_text(request.url),
-                headers=request.headers.multi_items(),
+                headers=_header_pairs(request.headers) if _assembly_fits() else request.headers.multi_items(),
                 data=content or None,
                 allow_redirects=False,
                 auto_decompress=False,  # httpx decodes by Content-Encoding, as it does for its own pool
@@ -112,6 +112,12 @@ class WholeBodyAiohttpTransport(AiohttpTransport):
         if plain:
             _mark_read(result, body)
         return result
+
+
+def _header_pairs(headers: httpx.Headers) -> list[tuple[str, str]]:
+    """``headers.multi_items()``, working out the headers' encoding once instead of twice per header."""
+    encoding = headers.encoding
+    return [(name.decode(encoding), value.decode(encoding)) for _, name, value in headers._list]
 
 
 #: ``str(url)``, remembered per URL object (httpx rebuilds the text from its parts each time).
@@ -186,8 +192,15 @@ def _whole_response(
 
 @functools.cache
 def _assembly_fits() -> bool:
-    """Whether :func:`_whole_response` builds what the installed httpx's constructor builds."""
-    request = httpx.Request("POST", "https://images.example/v1/images/generations")
+    """
+    Whether this httpx keeps what :func:`_whole_response` and :func:`_header_pairs` rely on.
+
+    That is: ``_whole_response`` builds what the installed httpx's constructor builds, and
+    ``_header_pairs`` reads a request's headers as ``multi_items()`` does.
+    """
+    request = httpx.Request(
+        "POST", "https://images.example/v1/images/generations", headers={"Authorization": "Bearer k", "X-A": "1"}
+    )
     raw = ((b"Content-Type", b"application/json"), (b"X-Request-ID", b"req_1"))
     extensions = {"http_version": _HTTP_11}
     built = httpx.Response(
@@ -206,6 +219,7 @@ def _assembly_fits() -> bool:
                 if name not in ("headers", "stream", "_request")
             )
             and ours.request is built.request
+            and _header_pairs(request.headers) == request.headers.multi_items()
             and type(ours.stream) is type(built.stream)
             and ours.json() == {}
         )

@@ -133,24 +133,30 @@ def post_json(url: httpx.URL, headers: Mapping[str, str], body: Any) -> httpx.Re
     Raises:
         TypeError, ValueError: ``body`` is not JSON-serializable (as with httpx).
     """
+    host = _host_entry(url)
+    if host is None:
+        return httpx.Request("POST", url, headers=headers, json=body)
     for name, value in headers.items():
         if type(value) is not str or name.lower() in _AUTO_HEADERS:
             return httpx.Request("POST", url, headers=headers, json=body)
-    if not url.host:
-        return httpx.Request("POST", url, headers=headers, json=body)
     content = _encode_body(body)
-    pairs = [("Host", _host(url)), *headers.items()]
+    if _assembly_fits():
+        return _assemble(url, host, headers, content)
+    pairs = [("Host", host[2].decode("ascii")), *headers.items()]
     pairs.append(("Content-Length", str(len(content))))
     pairs.append(("Content-Type", "application/json"))
-    if _assembly_fits():
-        return _assemble(url, pairs, content)
     request = httpx.Request("POST", url, headers=pairs, stream=httpx.ByteStream(content))
     request.read()
     return request
 
 
-#: ``url.netloc`` as text, remembered per endpoint URL object (building it costs more than the rest).
-_host: Callable[[httpx.URL], str] = per_object(lambda url: url.netloc.decode("ascii"))
+#: The ``Host`` header as httpx keeps it (raw name, lower-cased name, value), remembered per
+#: endpoint URL object (``url.netloc`` is built anew on each use); ``None`` for a URL without a host.
+_host_entry: Callable[[httpx.URL], tuple[bytes, bytes, bytes] | None] = per_object(
+    lambda url: (b"Host", b"host", url.netloc) if url.host else None
+)
+#: The ``Content-Type`` header of every JSON body, as httpx keeps it.
+_CONTENT_TYPE = (b"Content-Type", b"content-type", b"application/json")
 
 
 #: Body values orjson writes byte for byte as httpx's JSON encoding does (floats it spells differently).
@@ -172,25 +178,30 @@ def _encode_body(body: Any) -> bytes:
     return _dumps(body).encode("utf-8")
 
 
-def _assemble(url: httpx.URL, pairs: list[tuple[str, str]], content: bytes) -> httpx.Request:
+def _assemble(
+    url: httpx.URL, host: tuple[bytes, bytes, bytes], headers: Mapping[str, str], content: bytes
+) -> httpx.Request:
     """
-    The request ``httpx.Request("POST", url, headers=pairs, stream=ByteStream(content))`` is once read.
+    What ``httpx.Request("POST", url, headers=..., stream=ByteStream(content))``, once read, is.
 
-    Set field by field: httpx's constructor spends most of its time on type checks these
+    Its headers are ``Host``, ``headers``, ``Content-Length`` and ``Content-Type``, in that
+    order, as :func:`post_json` promises. Set field by field: httpx's constructor spends most of its time on type checks these
     values have already passed. Used only when :func:`_assembly_fits` found that it gives
     exactly what the constructor gives with the installed httpx.
     """
-    headers = httpx.Headers.__new__(httpx.Headers)
-    entries = []
-    for name, value in pairs:
+    entries = [host]
+    for name, value in headers.items():
         raw = name.encode("ascii")
         entries.append((raw, raw.lower(), value.encode("ascii")))
-    headers._list = entries
-    headers._encoding = "ascii"  # what httpx works out on first use: every name and value was encoded as ASCII
+    entries.append((b"Content-Length", b"content-length", str(len(content)).encode("ascii")))
+    entries.append(_CONTENT_TYPE)
+    assembled = httpx.Headers.__new__(httpx.Headers)
+    assembled._list = entries
+    assembled._encoding = "ascii"  # what httpx works out on first use: every name and value was encoded as ASCII
     request = httpx.Request.__new__(httpx.Request)
     request.method = "POST"
     request.url = url
-    request.headers = headers
+    request.headers = assembled
     request.extensions = {}
     request.stream = httpx.ByteStream(content)
     request._content = content
@@ -201,15 +212,22 @@ def _assemble(url: httpx.URL, pairs: list[tuple[str, str]], content: bytes) -> h
 def _assembly_fits() -> bool:
     """Whether :func:`_assemble` builds what the installed httpx's constructor builds (same fields, same values)."""
     url = httpx.URL("https://images.example/v1/images/generations")
-    pairs = [("Host", "images.example"), ("Authorization", "Bearer k"), ("Content-Length", "2")]
+    pairs = [
+        ("Host", "images.example"),
+        ("Authorization", "Bearer k"),
+        ("Content-Length", "2"),
+        ("Content-Type", "application/json"),
+    ]
     built = httpx.Request("POST", url, headers=pairs, stream=httpx.ByteStream(b"{}"))
     built.read()
-    ours = _assemble(url, pairs, b"{}")
     try:
+        host = _host_entry(url)
+        ours = _assemble(url, host, {"Authorization": "Bearer k"}, b"{}") if host is not None else None
         return (
-            vars(ours).keys() == vars(built).keys()
+            ours is not None
+            and vars(ours).keys() == vars(built).keys()
             and vars(ours.headers).keys() == vars(built.headers).keys()
-            and ours.headers.raw == built.headers.raw
+            and ours.headers._list == built.headers._list
             and ours.headers.encoding == built.headers.encoding == "ascii"
             and (ours.method, ours.url, ours.extensions, ours.content) == (built.method, built.url, {}, b"{}")
             and type(ours.stream) is type(built.stream)
