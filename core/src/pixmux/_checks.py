@@ -29,12 +29,16 @@ def timeout_seconds(timeout: Any, default: float) -> float:
     """``timeout`` as seconds: a finite number above 0 (``None`` is ``default``)."""
     if timeout is None:
         return default
-    if isinstance(timeout, bool) or not isinstance(timeout, int | float | str):
-        raise ConfigurationError(f"timeout={timeout!r} must be a number of seconds", param="timeout")
-    try:
+    kind = type(timeout)
+    if kind is int or kind is float:  # the usual case, checked without building the union below
         seconds = float(timeout)
-    except ValueError as exc:
-        raise ConfigurationError(f"timeout={timeout!r} must be a number of seconds", param="timeout") from exc
+    elif isinstance(timeout, bool) or not isinstance(timeout, int | float | str):
+        raise ConfigurationError(f"timeout={timeout!r} must be a number of seconds", param="timeout")
+    else:
+        try:
+            seconds = float(timeout)
+        except ValueError as exc:
+            raise ConfigurationError(f"timeout={timeout!r} must be a number of seconds", param="timeout") from exc
     if not math.isfinite(seconds) or seconds <= 0:
         raise ConfigurationError(f"timeout={timeout!r} must be a finite number of seconds above 0", param="timeout")
     return seconds

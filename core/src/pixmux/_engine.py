@@ -68,6 +68,10 @@ class Call:
     warnings: tuple[str, ...] = ()
 
 
+#: What ``parse_response`` may return (a tuple: ``ImageResponse | FollowUp`` would be built anew on every check).
+_PARSED = (ImageResponse, FollowUp)
+
+
 def _with_images(mocked: ImageResponse) -> ImageResponse:
     # A real call never succeeds without an image, so neither does a mock of one.
     if not mocked.data or not all(image.b64_json or image.url for image in mocked.data):
@@ -434,9 +438,9 @@ class Engine:
         self, provider: Provider, request: ImageRequest, info: ModelInfo, deployment: Deployment, *, drop: bool
     ) -> tuple[ImageRequest, tuple[str, ...]]:
         dropped: list[str] = []
-        for _ in range(len(ImageRequest.OPENAI_PARAMS) + len(request.params) + 1):  # each round drops one
+        while True:  # each round drops one parameter, so it ends
             try:
-                changed = _call_hook(provider, "validate_params", request=request, model=info, deployment=deployment)
+                changed = _call_hook(provider, "validate_params", request, info, deployment)
             except UnsupportedParamsError as exc:
                 exc.with_context(provider=provider.name, model=request.model)
                 param = exc.param
@@ -459,9 +463,6 @@ class Engine:
                     )
                 request = changed
             return request, tuple(dropped)
-        raise UnsupportedParamsError(  # pragma: no cover - each round drops one parameter, so this is unreachable
-            "validation did not settle", provider=provider.name, model=request.model
-        )
 
     # ----------------------------------------------------------------- auth
 
@@ -523,14 +524,7 @@ class Engine:
 
     def _build(self, call: Call, auth: Auth | None) -> list[httpx.Request]:
         try:
-            built = _call_hook(
-                call.provider,
-                "build_request",
-                request=call.request,
-                deployment=call.deployment,
-                model=call.info,
-                auth=auth,
-            )
+            built = _call_hook(call.provider, "build_request", call.request, call.deployment, call.info, auth)
         except PixmuxError as exc:
             error = self._ours(call, exc)
             raise error from exc.__cause__
@@ -546,14 +540,7 @@ class Engine:
 
     def _parse(self, call: Call, response: httpx.Response) -> ImageResponse | FollowUp:
         try:
-            parsed = _call_hook(
-                call.provider,
-                "parse_response",
-                response=response,
-                request=call.request,
-                deployment=call.deployment,
-                model=call.info,
-            )
+            parsed = _call_hook(call.provider, "parse_response", response, call.request, call.deployment, call.info)
         except PixmuxError as exc:
             error = self._ours(call, exc)
             if exc.status_code == 401:
@@ -576,7 +563,7 @@ class Engine:
                 response=response,
             )
             raise self._redacted(call, unreadable) from exc
-        if not isinstance(parsed, ImageResponse | FollowUp):
+        if not isinstance(parsed, _PARSED):
             raise ConfigurationError(
                 f"provider {call.provider.name!r}: parse_response returned {type(parsed).__name__}",
                 provider=call.provider.name,
@@ -782,45 +769,51 @@ def _auth_key(provider: str, deployment: Deployment) -> tuple[str, Deployment]:
     return provider, deployment
 
 
-def _call_hook(provider: Provider, name: str, **kwargs: Any) -> Any:
+def _call_hook(provider: Provider, name: str, *args: Any) -> Any:
     """
-    Call the provider's ``firstresult`` hook ``name``: straight to its implementation when that is the only one.
+    Call the provider's ``firstresult`` hook ``name`` with ``args`` in its hookspec's order.
 
     With one plain implementation (no extension plugin implements or wraps the hook), what
     pluggy returns is exactly what that implementation returns, and its exceptions pass
     through unchanged; pluggy's dispatch around it (argument checks, wrapper machinery,
-    result collection) costs more per call than many hooks do. Like pluggy, the
-    implementation gets only the arguments it names. Anything else goes through pluggy.
-    A provider's plugin manager never changes after loading, so which way to go is decided
-    once per hook.
+    result collection) costs more per call than many hooks do, so the implementation is
+    called straight, with the arguments it names, as pluggy would. Anything else goes through
+    pluggy, by keyword. A provider's plugin manager never changes after loading, so which way
+    to go is decided once per hook.
     """
     try:
-        direct = provider.direct[name]
+        function, pick = provider.direct[name]
     except KeyError:
-        direct = provider.direct[name] = _direct_impl(getattr(provider.hooks, name))
-    if direct is not None:
-        function, arguments = direct
-        return function(*arguments(kwargs))
-    return getattr(provider.hooks, name)(**kwargs)
+        function, pick = provider.direct[name] = _hook_call(getattr(provider.hooks, name))
+    return function(*pick(args))
 
 
-def _direct_impl(caller: Any) -> tuple[Any, Callable[[dict[str, Any]], tuple[Any, ...]]] | None:
+def _hook_call(caller: Any) -> tuple[Any, Callable[[tuple[Any, ...]], tuple[Any, ...]]]:
+    """How to call a hook given its arguments in hookspec order: ``(function, argument picker)``."""
+    spec = caller.spec
+    if spec is None:  # pragma: no cover - every provider's plugin manager holds pixmux's hookspecs
+        raise ConfigurationError(f"hook {caller.name!r} has no specification")
+    order = tuple(spec.argnames)
     impls = caller.get_hookimpls()
     if len(impls) == 1 and not impls[0].hookwrapper and not impls[0].wrapper:
-        return impls[0].function, _arguments(tuple(impls[0].argnames))
-    return None
+        return impls[0].function, _picker(tuple(order.index(argname) for argname in impls[0].argnames))
+
+    def by_keyword(*args: Any) -> Any:
+        return caller(**dict(zip(order, args, strict=True)))
+
+    return by_keyword, _picker(tuple(range(len(order))))
 
 
-def _arguments(names: tuple[str, ...]) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
+def _picker(indexes: tuple[int, ...]) -> Callable[[tuple[Any, ...]], tuple[Any, ...]]:
     """
-    What takes an implementation's arguments, in its order, from the hook's keyword arguments.
+    What takes an implementation's arguments, in its order, from the hook's arguments.
 
-    For two or more, ``operator.itemgetter``: one C call, where a list comprehension costs a
-    frame of its own on every hook call.
+    For two or more, ``operator.itemgetter``: one C call, where a comprehension costs a frame
+    of its own on every hook call.
     """
-    if len(names) >= 2:
-        return operator.itemgetter(*names)
-    return lambda kwargs: tuple(kwargs[name] for name in names)
+    if len(indexes) >= 2:
+        return operator.itemgetter(*indexes)
+    return lambda args: tuple(args[index] for index in indexes)
 
 
 def _send(client: httpx.Client, request: httpx.Request) -> httpx.Response:

@@ -47,10 +47,10 @@ class Provider:
     catalogue: Catalogue
     distribution: str | None = None
     version: str | None = None
-    #: Per hook name, its one plain implementation as ``(function, argument picker)`` (the picker
-    #: takes the hook's keyword arguments to the implementation's, in order), or ``None`` when
-    #: pluggy must dispatch (several implementations, wrappers); filled in on first use.
-    direct: dict[str, tuple[Any, Callable[[dict[str, Any]], tuple[Any, ...]]] | None] = attrs.field(
+    #: Per hook name, how the engine calls it with arguments in hookspec order: ``(function,
+    #: argument picker)``, the function being the one plain implementation, or pluggy's
+    #: dispatch when there are several or wrappers (see ``_engine._call_hook``); filled in on first use.
+    direct: dict[str, tuple[Any, Callable[[tuple[Any, ...]], tuple[Any, ...]]]] = attrs.field(
         factory=dict, repr=False, eq=False
     )
 
