@@ -287,7 +287,7 @@ class Engine:
     # ----------------------------------------------------------------- preparing
 
     def _env(self, name: str) -> str | None:
-        """The environment variable ``name``, or ``None`` when unset or empty (``_make_call`` inlines this)."""
+        """The environment variable ``name``, or ``None`` when unset or empty."""
         value = getenv(name) if self._environ is None else self._environ.get(name)
         return value if value else None
 
@@ -370,13 +370,12 @@ class Engine:
                 settings[key] = value
             elif value is not None:
                 params[key] = value
-        environ = self._environ
         for field, names in catalogue.env.items():
             if (given[field] if field in given else settings.get(field)) is not None:
                 continue
             for env_name in names:
-                found = getenv(env_name) if environ is None else environ.get(env_name)
-                if found:  # set and not empty
+                found = self._env(env_name)
+                if found is not None:
                     if field in given:
                         given[field] = found
                     else:

@@ -185,9 +185,10 @@ def _assemble(
     What ``httpx.Request("POST", url, headers=..., stream=ByteStream(content))``, once read, is.
 
     Its headers are ``Host``, ``headers``, ``Content-Length`` and ``Content-Type``, in that
-    order, as :func:`post_json` promises. Set field by field: httpx's constructor spends most of its time on type checks these
-    values have already passed. Used only when :func:`_assembly_fits` found that it gives
-    exactly what the constructor gives with the installed httpx.
+    order, as :func:`post_json` promises. Set field by field: httpx's constructor spends most
+    of its time on type checks these values have already passed. Used only when
+    :func:`_assembly_fits` found that it gives exactly what the constructor gives with the
+    installed httpx.
     """
     entries = [host]
     for name, value in headers.items():
