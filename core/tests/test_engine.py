@@ -652,6 +652,19 @@ def test_client_async_cuts_a_trickling_provider_at_the_timeout(fake: Any, local_
     assert caught.value.details["attempts"] == 1  # the deadline was spent: no retry after it
 
 
+def test_client_sync_cuts_a_trickling_provider_at_the_timeout(fake: Any, local_server: str) -> None:
+    """On the sync path too, a body still arriving at the call's timeout ends the call there."""
+    engine = Engine(plugins={"fake": fake}, discover=False, environ={})
+    api_base = local_server.replace("/v1", "/trickle/v1")
+
+    with pytest.raises(Timeout) as caught:  # each read is in time (every 50 ms), so only a total cut raises
+        engine.image_generation(prompt="otter", model="fake/m1", api_base=api_base, timeout=0.3)
+    engine.close()
+
+    assert caught.value.provider == "fake"
+    assert caught.value.details["attempts"] == 1  # the deadline was spent: no retry after it
+
+
 def test_client_async_connection_refused(fake: Any) -> None:
     """Nothing listening is an APIConnectionError on the async path too."""
     engine = Engine(plugins={"fake": fake}, discover=False, environ={})

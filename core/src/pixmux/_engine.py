@@ -643,7 +643,7 @@ class Engine:
     def _send_one(self, call: Call, request: httpx.Request, deadline: float) -> ImageResponse:
         for _ in range(MAX_FOLLOW_UPS):
             try:
-                response = _send(self.client, self._timed(call, request, deadline))
+                response = _send(self.client, self._timed(call, request, deadline), deadline)
             except httpx.HTTPError as exc:
                 raise self._connection_error(call, exc) from exc
             parsed = self._parse(call, response)
@@ -816,9 +816,9 @@ def _picker(indexes: tuple[int, ...]) -> Callable[[tuple[Any, ...]], tuple[Any, 
     return lambda args: tuple(args[index] for index in indexes)
 
 
-def _send(client: httpx.Client, request: httpx.Request) -> httpx.Response:
+def _send(client: httpx.Client, request: httpx.Request, deadline: float) -> httpx.Response:
     """
-    Send ``request`` through the client's transport for its URL and read the body.
+    Send ``request`` through the client's transport for its URL and read the body by ``deadline``.
 
     ``Engine._asend_one`` does the same on the async path, inline (one coroutine frame fewer).
 
@@ -826,6 +826,11 @@ def _send(client: httpx.Client, request: httpx.Request) -> httpx.Response:
     event hooks, per-request logging): that bookkeeping costs more than the rest of a call's
     overhead (see ``bench/README.md``). The transport still comes from the client, so
     proxies from the environment and mounts apply; pixmux sets every request's timeout itself.
+
+    httpx's timeouts bound each wait (connect, each read), not the whole exchange: a provider
+    sending its body a few bytes at a time, each in time, could keep a call far past its
+    timeout. The body is read chunk by chunk and the call ends (``httpx.ReadTimeout``) at the
+    first chunk that arrives after the deadline.
     """
     transport_for_url = getattr(client, "_transport_for_url", None)
     if transport_for_url is None:  # pragma: no cover - an httpx without it: take the long way
@@ -833,7 +838,12 @@ def _send(client: httpx.Client, request: httpx.Request) -> httpx.Response:
     response: httpx.Response = transport_for_url(request.url).handle_request(request)
     response.request = request
     try:
-        response.read()
+        chunks = []
+        for chunk in response.iter_bytes():
+            chunks.append(chunk)
+            if time.monotonic() > deadline:
+                raise httpx.ReadTimeout("the body was still arriving at the call's deadline", request=request)
+        response._content = b"".join(chunks)  # what response.read() keeps
     finally:
         response.close()
     return response
