@@ -15,25 +15,18 @@ resolution, settings, the environment, the plugin's ``validate_params``).
 from __future__ import annotations
 
 import json
-import os
 from typing import Any
 
 import httpx
 import pixmux
 import pytest
+from fuzz_support import fuzz
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pixmux import ImageResponse, PixmuxError
 from pixmux._engine import Engine
 
-DEEP = os.environ.get("PIXMUX_FUZZ_EXAMPLES")
-FUZZ = settings(
-    max_examples=int(DEEP or 60),
-    derandomize=DEEP is None,
-    deadline=None,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow],
-)
+FUZZ = fuzz(60)
 pytestmark = pytest.mark.filterwarnings("ignore::pixmux.PixmuxWarning")
 
 #: (model string, the arguments that make a mock call to it valid).

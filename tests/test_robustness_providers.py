@@ -21,7 +21,6 @@ from __future__ import annotations
 import itertools
 import json
 import math
-import os
 import sys
 from collections.abc import Iterator
 from functools import cache
@@ -33,6 +32,7 @@ import attrs
 import httpx
 import pytest
 import yaml
+from fuzz_support import examples, fuzz
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
@@ -40,15 +40,7 @@ from pixmux import ImageResponse, PixmuxError
 from pixmux._plugins import PROVIDER_GROUP
 from pixmux.testing import TINY_PNG_B64, RecordingEngine, make_engine
 
-#: ``PIXMUX_FUZZ_EXAMPLES=2000`` runs a deeper, randomized search locally; CI runs the small, fixed one.
-DEEP = os.environ.get("PIXMUX_FUZZ_EXAMPLES")
-FUZZ = settings(
-    max_examples=int(DEEP or 40),
-    derandomize=DEEP is None,
-    deadline=None,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
-)
+FUZZ = fuzz(40, HealthCheck.filter_too_much)
 
 DUMMY_API_BASE = "http://127.0.0.1:9/robustness"
 KEY = "sk-robustness-key-0123456789"
@@ -492,7 +484,7 @@ def test_robustness_parse_response_wrong_shapes(name: str) -> None:
     """Recorded bodies with fields of the wrong type or shape (nulls, strings for lists, bad base64, huge numbers)."""
     engine, answers = engine_for(name)
 
-    @settings(FUZZ, max_examples=int(DEEP or 120))
+    @settings(FUZZ, max_examples=examples(120))
     @given(
         target=_strategy_targets(name),
         status=st.sampled_from([200, 200, 200, 200, 201, 400, 403, 429, 500, 503]),

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -25,21 +24,14 @@ import attrs
 import httpx
 import pixmux_openai.provider
 import pytest
+from fuzz_support import examples, fuzz
 from gateway_support import MASTER_KEY, UPSTREAM_KEY, config_dict, schema_validator
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pixmux.proxy import Gateway, create_app, parse_config
 from pixmux.testing import TINY_PNG_B64, json_response, make_engine
 
-#: ``PIXMUX_FUZZ_EXAMPLES=2000`` runs a deeper, randomized search locally; CI runs the small, fixed one.
-DEEP = os.environ.get("PIXMUX_FUZZ_EXAMPLES")
-FUZZ = settings(
-    max_examples=int(DEEP or 150),
-    derandomize=DEEP is None,
-    deadline=None,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+FUZZ = fuzz(150, HealthCheck.data_too_large)
 GEN = "/v1/images/generations"
 LIMIT_MB = 0.0625
 LIMIT = int(LIMIT_MB * 1024 * 1024)
@@ -341,7 +333,7 @@ def test_robustness_random_json_bodies(gateway_client: Client, body: Any) -> Non
     assert answer.status == 200 or found["error"]["message"]
 
 
-@settings(FUZZ, max_examples=int(DEEP or 400))
+@settings(FUZZ, max_examples=examples(400))
 @given(body=create_image_requests())
 def test_robustness_create_image_request_fields(gateway_client: Client, body: dict[str, Any]) -> None:
     """Each CreateImageRequest field absent, plausible or mistyped, plus unknown keys: OpenAI's shape, never a 5xx."""
@@ -387,7 +379,7 @@ def test_robustness_body_size_limit(gateway_client: Client, extra: int, declared
         assert answer.status != 413
 
 
-@settings(FUZZ, max_examples=int(DEEP or 200))
+@settings(FUZZ, max_examples=examples(200))
 @given(auth=auth_headers, content_length=content_lengths, body=create_image_requests() | json_values)
 def test_robustness_auth_and_headers(
     gateway_client: Client, auth: list[tuple[bytes, bytes]], content_length: bytes | None, body: Any

@@ -12,7 +12,6 @@ message); never another exception type, and never a credential in the message.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,19 +19,13 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from fuzz_support import fuzz
+from hypothesis import HealthCheck, given
 from hypothesis import strategies as st
 from pixmux._engine import Engine
 from pixmux.proxy import ConfigError, create_app, load_config
 
-DEEP = os.environ.get("PIXMUX_FUZZ_EXAMPLES")
-FUZZ = settings(
-    max_examples=int(DEEP or 150),
-    derandomize=DEEP is None,
-    deadline=None,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-)
+FUZZ = fuzz(150, HealthCheck.function_scoped_fixture)
 pytestmark = pytest.mark.filterwarnings("ignore::pixmux.PixmuxWarning")  # drop_params notes on mutated params
 SECRET = "sk-sd-upstream-secret-42"
 MASTER = "sk-gateway-master-42"
