@@ -31,6 +31,7 @@ _LAZY: dict[str, str] = {
     "ImageResponse": "pixmux.types",
     "Usage": "pixmux.types",
     "FollowUp": "pixmux.types",
+    "ImageInput": "pixmux.types",
     "Catalogue": "pixmux.catalogue",
     "ModelInfo": "pixmux.catalogue",
     "Pricing": "pixmux.catalogue",
@@ -76,6 +77,7 @@ __all__ = [
     "ImageResponse",
     "Usage",
     "FollowUp",
+    "ImageInput",
     "Catalogue",
     "ModelInfo",
     "Pricing",
@@ -141,4 +143,4 @@ if TYPE_CHECKING:
     )
     from pixmux.hookspecs import hookimpl, hookspec
     from pixmux.router import Router
-    from pixmux.types import Auth, Deployment, FollowUp, ImageObject, ImageRequest, ImageResponse, Usage
+    from pixmux.types import Auth, Deployment, FollowUp, ImageInput, ImageObject, ImageRequest, ImageResponse, Usage

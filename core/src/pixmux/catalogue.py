@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from pixmux.types import ImageRequest, ImageResponse
 
 __all__ = [
+    "InputLimits",
     "Price",
     "Pricing",
     "ModelInfo",
@@ -98,6 +99,28 @@ class Pricing:
 
 
 @attrs.frozen(kw_only=True)
+class InputLimits:
+    """
+    What a model accepts as input images (edits and variations). ``None`` means "not checked".
+
+    Attributes:
+        max_images: most input images one call may carry.
+        max_bytes: largest input image, in bytes.
+        media_types: the accepted media types (``"image/png"`` ...).
+        mask: ``"required"``, ``"optional"`` or ``"none"`` (the model takes no mask).
+        mask_same_size: the mask must have the first image's pixel size.
+        mask_alpha: the mask must carry an alpha channel (OpenAI's rule: transparent = edit here).
+    """
+
+    max_images: int | None = None
+    max_bytes: int | None = None
+    media_types: frozenset[str] | None = None
+    mask: str = "optional"
+    mask_same_size: bool = False
+    mask_alpha: bool = False
+
+
+@attrs.frozen(kw_only=True)
 class ModelInfo:
     """
     What one model accepts. ``None`` for a set means "not checked": any value is forwarded.
@@ -116,6 +139,9 @@ class ModelInfo:
         retired: set to a sentence when the provider has shut the model down.
         description: one line for listings.
         extra: provider facts (API family, wire names) the plugin reads.
+        operations: what the model does: ``"generate"``, ``"edit"``, ``"variation"``.
+        inputs: limits on input images for edits and variations.
+        streaming: whether the provider streams partial images for this model natively.
     """
 
     name: str
@@ -133,6 +159,9 @@ class ModelInfo:
     retired: str | None = None
     description: str = ""
     extra: Mapping[str, Any] = attrs.field(factory=dict, hash=False)
+    operations: frozenset[str] = frozenset({"generate"})
+    inputs: InputLimits | None = None
+    streaming: bool = False
 
 
 @attrs.frozen(kw_only=True)

@@ -370,7 +370,7 @@ def make_camel_converter() -> cattrs.Converter:
 @functools.cache
 def output_converter() -> cattrs.Converter:
     """The converter that writes pixmux values as JSON-ready dicts with no ``None`` or default fields."""
-    from pixmux.types import InputTokensDetails, OutputTokensDetails, Usage
+    from pixmux.types import ImageObject, InputTokensDetails, OutputTokensDetails, Usage
 
     converter = cattrs.Converter(omit_if_default=True, unstruct_collection_overrides={tuple: list})
     # Usage's counters are required by OpenAI's schema even when zero: keep them.
@@ -378,6 +378,11 @@ def output_converter() -> cattrs.Converter:
         converter.register_unstructure_hook(
             cls, make_dict_unstructure_fn(cls, converter, _cattrs_omit_if_default=False)
         )
+    # When a URL expires is pixmux's fact, not OpenAI's: it stays out of the JSON.
+    converter.register_unstructure_hook(
+        ImageObject,
+        make_dict_unstructure_fn(ImageObject, converter, _cattrs_omit_if_default=True, expires_at=override(omit=True)),
+    )
     converter.register_unstructure_hook(
         Usage,
         make_dict_unstructure_fn(

@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     import httpx
 
 __all__ = [
+    "Operation",
+    "ImageInput",
     "ImageRequest",
     "Deployment",
     "Auth",
@@ -44,20 +46,46 @@ _ECHO_ENUMS: Mapping[str, frozenset[str]] = {
 }
 
 
+#: What a request asks for: a new image, an edit of given images, or variations of one image.
+Operation = Literal["generate", "edit", "variation"]
+
+
+@attrs.frozen(kw_only=True)
+class ImageInput:
+    """
+    An input image (for edits and variations): its bytes and media type.
+
+    The core reads it from a path, bytes, a file object, a data URL or an http(s) URL, bounded
+    in size, before any plugin sees the request; plugins only ever see this value.
+
+    Attributes:
+        data: the image's bytes (never shown in ``repr``).
+        media_type: ``"image/png"``, ``"image/jpeg"``, ``"image/webp"`` ...
+        filename: the name it came with, if any (multipart uploads keep it).
+    """
+
+    data: bytes = attrs.field(repr=lambda v: f"<{len(v)} bytes>")
+    media_type: str
+    filename: str | None = None
+
+
 @attrs.frozen(kw_only=True)
 class ImageRequest:
     """
     The normalized request every plugin sees: OpenAI's parameters plus provider-specific ones.
 
     Attributes:
-        prompt: the text prompt.
+        prompt: the text prompt (empty for a variation).
         model: the model name with the provider prefix removed (``"gpt-image-1"``).
         n: how many images, or ``None`` for the provider's default.
         quality, response_format, size, style, user: OpenAI's parameters, ``None`` when unset.
         params: every other keyword argument the caller gave, to send in the provider's body.
+        operation: ``"generate"``, ``"edit"`` or ``"variation"``.
+        images: the input images of an edit or a variation, in the order given.
+        mask: the edit's mask, if one was given.
     """
 
-    prompt: str
+    prompt: str = ""
     model: str
     n: int | None = None
     quality: str | None = None
@@ -66,6 +94,9 @@ class ImageRequest:
     style: str | None = None
     user: str | None = None
     params: _FrozenMap = attrs.field(factory=dict, hash=False)
+    operation: Operation = "generate"
+    images: tuple[ImageInput, ...] = ()
+    mask: ImageInput | None = None
 
     #: The OpenAI-style parameters that are fields of this class (``prompt`` and ``model`` aside).
     OPENAI_PARAMS = ("n", "quality", "response_format", "size", "style", "user")
@@ -168,6 +199,8 @@ class ImageObject:
     b64_json: str | None = attrs.field(default=None, repr=lambda v: f"<{len(v)} base64 chars>" if v else "None")
     url: str | None = None
     revised_prompt: str | None = None
+    #: Unix seconds after which ``url`` stops working, where the provider says (beside the JSON, never in it).
+    expires_at: float | None = attrs.field(default=None, eq=False)
 
     def bytes(self, *, timeout: float = 60.0) -> bytes:
         """
@@ -334,13 +367,20 @@ class FollowUp:
     """
     A further round trip a plugin asks the core to make (poll a job, download a URL).
 
-    ``parse_response`` returns it instead of an ``ImageResponse``; the core waits ``after``
-    seconds, sends ``request`` and calls ``parse_response`` again with the new response.
-    Tell which step you are on from ``response.request.url``, not from hidden state.
+    ``parse_response`` returns it instead of an ``ImageResponse``; the core waits at least
+    ``after`` seconds (backing off on repeated polls, never past the call's deadline), sends
+    ``request`` and calls ``parse_response`` again with the new response. Tell which step you
+    are on from ``response.request.url``, not from hidden state.
+
+    Once a plugin has returned a ``FollowUp``, the job counts as accepted: a retry re-sends the
+    poll, never the submission. ``cancel``, when given, is the request that cancels the remote
+    job; the core sends it (best effort) when the call times out or is cancelled while the job
+    is pending.
     """
 
     request: httpx.Request
     after: float = 0.0
+    cancel: httpx.Request | None = None
 
 
 ResponseFormat = Literal["url", "b64_json"]
