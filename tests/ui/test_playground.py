@@ -1,0 +1,182 @@
+"""
+The web playground in a real headless Chromium (Debian's), driven by Playwright, against a
+gateway on 127.0.0.1 in front of a stand-in provider. Screenshots at 1280 px and 390 px are
+saved under ``tests/ui/artifacts/`` (or ``$PIXMUX_UI_ARTIFACTS``).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "gateway"))
+
+from gateway_support import MASTER_KEY, RunningGateway, config_dict, provider_server
+from pixmux.proxy import create_app, parse_config
+
+__all__ = ["provider_server"]
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = Path(os.environ.get("PIXMUX_UI_ARTIFACTS", Path(__file__).parent / "artifacts"))
+LAUNCH_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"Chromium is not installed at {CHROMIUM}: .ci/run must install Debian's chromium")
+        pytest.skip("Chromium is not installed (apt-get install chromium)")
+    with playwright_api.sync_playwright() as driver:
+        launched = driver.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture(scope="module")
+def ui_gateway(provider_server: Any) -> Iterator[RunningGateway]:
+    config = config_dict(provider_server.url)
+    config["model_list"].append(
+        {"model_name": "dalle", "litellm_params": {"model": "openai/dall-e-3", "mock_response": True}}
+    )
+    with RunningGateway(create_app(parse_config(config, path="ui.yaml", environ={}))) as running:
+        yield running
+
+
+@pytest.fixture
+def page(browser: Any, ui_gateway: RunningGateway) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    hosts: list[str] = []
+    page.on("request", lambda request: hosts.append(urlparse(request.url).netloc))
+    page.errors = []  # type: ignore[attr-defined]
+    page.on("pageerror", lambda error: page.errors.append(str(error)))  # type: ignore[attr-defined]
+    page.goto(f"{ui_gateway.url}/ui")
+    yield page
+    foreign = {host for host in hosts if host and host != f"127.0.0.1:{ui_gateway.port}"}
+    assert not foreign, f"the page reached other hosts: {foreign}"
+    assert not page.errors, page.errors  # type: ignore[attr-defined]
+    context.close()
+
+
+def sign_in(page: Any, key: str = MASTER_KEY) -> None:
+    page.get_by_label("Gateway key").fill(key)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("heading", name="Playground").wait_for()
+
+
+def test_a_wrong_key_is_refused_with_the_gateways_message(page: Any) -> None:
+    sign_in_button = page.get_by_role("button", name="Sign in")
+    page.get_by_label("Gateway key").fill("sk-not-the-key")
+    sign_in_button.click()
+    alert = page.get_by_role("alert")
+    alert.wait_for()
+    assert "key" in alert.inner_text().lower()
+    assert page.evaluate("sessionStorage.getItem('pixmux.key')") is None
+    assert page.context.cookies() == []
+
+
+def test_sign_in_keeps_the_key_in_session_storage_only(page: Any) -> None:
+    sign_in(page)
+    assert page.evaluate("sessionStorage.getItem('pixmux.key')") == MASTER_KEY
+    assert page.context.cookies() == []
+    assert page.evaluate("localStorage.length") == 0
+
+
+def test_the_form_offers_only_what_the_model_accepts(page: Any) -> None:
+    sign_in(page)
+    page.get_by_label("Model").first.select_option("gpt-image-1")
+    sizes = page.locator("#param-size option").all_inner_texts()
+    assert sizes == ["provider default", "1024x1024", "1024x1536", "1536x1024", "auto"]
+    assert "640x480" not in sizes
+    qualities = page.locator("#param-quality option").all_inner_texts()
+    assert set(qualities) >= {"low", "medium", "high"}
+    assert page.locator("#param-style").count() == 0  # gpt-image-1 takes no style
+    page.get_by_label("Model").first.select_option("dalle")
+    assert page.locator("#param-style option").all_inner_texts() == ["provider default", "natural", "vivid"]
+
+
+def test_generate_shows_the_image_with_cost_and_time(page: Any) -> None:
+    sign_in(page)
+    page.get_by_label("Model").first.select_option("gpt-image-1")
+    page.get_by_label("Prompt").first.fill("a cute baby sea otter")
+    page.locator("#param-size").select_option("1024x1024")
+    page.locator("#param-quality").select_option("low")
+    page.get_by_role("button", name="Generate").click()
+    image = page.locator("#gallery img").first
+    image.wait_for()
+    assert image.get_attribute("src").startswith("data:image/png;base64,")
+    caption = page.locator("#gallery .meta").first.inner_text()
+    assert "gpt-image-1" in caption
+    assert " s " in caption or caption.endswith(" s")
+    assert "$0.0110" in caption  # gpt-image-1, low, 1024x1024: the catalogue's price, from x-pixmux-cost
+    download = page.locator("#gallery a", has_text="Download").first
+    assert download.get_attribute("download").endswith(".png")
+
+
+def test_a_refused_value_shows_the_gateways_message(page: Any) -> None:
+    sign_in(page)
+    page.get_by_label("Model").first.select_option("sd")  # an unknown model: free-text size
+    page.locator("#param-size").fill("640x480")
+    page.get_by_label("Prompt").first.fill("forbidden-words in a prompt")
+    page.get_by_role("button", name="Generate").click()
+    alert = page.get_by_role("alert")
+    alert.wait_for()
+    assert "safety system" in alert.inner_text()
+
+
+def test_compare_runs_two_models_side_by_side(page: Any) -> None:
+    sign_in(page)
+    page.get_by_role("button", name="Compare").first.click()
+    page.locator("#compare-prompt").fill("a lighthouse")
+    page.get_by_role("button", name="Compare", exact=True).last.click()
+    page.locator("#compare-results img").nth(1).wait_for()
+    captions = " ".join(page.locator("#compare-results .meta").all_inner_texts())
+    assert "sd" in captions
+    assert "gpt-image-1" in captions
+
+
+def test_keyboard_alone_reaches_every_view(page: Any) -> None:
+    sign_in(page)
+    for name in ("Compare", "Edit", "Playground"):
+        page.get_by_role("button", name=name, exact=True).first.focus()
+        page.keyboard.press("Enter")
+        assert page.get_by_role("heading", name=name if name != "Edit" else "Edit an image").is_visible()
+
+
+@pytest.mark.parametrize(("width", "height"), [(1280, 900), (390, 844)])
+def test_screenshots_at_desktop_and_phone_widths(
+    browser: Any, ui_gateway: RunningGateway, width: int, height: int
+) -> None:
+    context = browser.new_context(viewport={"width": width, "height": height})
+    page = context.new_page()
+    page.goto(f"{ui_gateway.url}/ui")
+    sign_in(page)
+    page.get_by_label("Prompt").first.fill("an otter")
+    page.get_by_role("button", name="Generate").click()
+    page.locator("#gallery img").first.wait_for()
+    # nothing wider than the screen: the layout works at this width
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0, f"the page is {overflow}px wider than a {width}px screen"
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    target = ARTIFACTS / f"playground-{width}.png"
+    page.screenshot(path=str(target), full_page=True)
+    assert target.stat().st_size > 1000
+    context.close()
