@@ -521,11 +521,12 @@ function drawChart(rows) {
 async function refreshSpend() {
   const group = $("#spend-group").value;
   const body = await (await api(`/spend/report?group_by=${encodeURIComponent(group)}`)).json();
-  const rows = (body.data || []).map((row) => ({
-    group: row.group ?? row.day ?? row.key ?? row.model ?? "-",
+  const found = Array.isArray(body) ? body : body.data || [];
+  const rows = found.map((row) => ({
+    group: row[group] ?? "-",
     requests: row.requests ?? 0,
     images: row.images ?? 0,
-    spend: Number(row.spend ?? row.cost ?? 0),
+    spend: Number(row.spend ?? 0),
   }));
   drawChart(rows);
   $("#spend-table tbody").replaceChildren(...rows.map((row) => {
