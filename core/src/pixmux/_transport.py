@@ -366,6 +366,8 @@ class AsyncTransport:
         self._client: httpx.AsyncClient | None = None
         self._session: aiohttp.ClientSession | None = None
         self._aiohttp: Any = None
+        #: Whether :meth:`aclose` ran (the engine closes a loop's transport when the loop shuts down).
+        self.closed = False
         if self.kind == "aiohttp":
             import aiohttp
 
@@ -499,6 +501,7 @@ class AsyncTransport:
 
     async def aclose(self) -> None:
         """Close the pooled connections."""
+        self.closed = True
         if self._session is not None:
             session, self._session = self._session, None
             await session.close()
