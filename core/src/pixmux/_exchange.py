@@ -357,46 +357,58 @@ class Exchange:
             raise self._transport_error(opened)
         kind = opened.headers.get("content-type", "")
         if opened.is_error or not kind.startswith("text/event-stream"):
-            body = yield ReadAll(STREAM_ERROR_MAX_BYTES)
-            if isinstance(body, httpx.HTTPError):
-                raise self._transport_error(body)
-            whole = httpx.Response(opened.status_code, headers=opened.headers, content=body, request=opened.request)
-            parsed = self._parse(whole)
-            if isinstance(parsed, FollowUp):
-                raise APIResponseValidationError(
-                    "the provider answered a streamed request with a job to poll",
-                    provider=call.provider.name,
-                    status_code=502,
-                )
-            response = finish(call, parsed, self.started, attempts=attempts)
-            for event in completed_events(response, operation=call.request.operation):
-                yield Emit(check.accept(event))
+            yield from self._whole_as_stream(opened, attempts, check)
             return
         decoder = SSEDecoder()
-        held: ImageStreamEvent | None = None
+        held: ImageStreamEvent | None = None  # the latest final image, kept back to carry the cost
         finals: list[ImageStreamEvent] = []
-        while True:
-            chunk = yield Read()
-            if isinstance(chunk, httpx.HTTPError):
-                raise self._transport_error(chunk)
-            if not chunk:
-                break
-            for framed in decoder.feed(chunk):
-                translated = self._event(framed)
-                if translated is None:
-                    continue
-                event = check.accept(translated)
-                if held is not None:
-                    yield Emit(held)
-                    held = None
-                if event.completed:
-                    held = event
-                    finals.append(event)
-                else:
-                    yield Emit(event)
-        check.finish()
+        try:
+            while True:
+                chunk = yield Read()
+                if isinstance(chunk, httpx.HTTPError):
+                    raise self._transport_error(chunk)
+                if not chunk:
+                    break
+                for framed in decoder.feed(chunk):
+                    translated = self._event(framed)
+                    if translated is None:
+                        continue
+                    event = check.accept(translated)
+                    if held is not None:
+                        yield Emit(held)
+                        held = None
+                    if event.completed:
+                        held = event
+                        finals.append(event)
+                    else:
+                        yield Emit(event)
+            check.finish()
+        except PixmuxError:
+            if held is not None:  # a final image that arrived is never lost to a later failure
+                yield Emit(held)
+            raise
         assert held is not None  # finish() refuses a stream with no completed event
         yield Emit(self._priced(held, finals, attempts))
+
+    def _whole_as_stream(
+        self, opened: httpx.Response, attempts: int, check: StreamCheck
+    ) -> Generator[StreamStep, Any, None]:
+        """An answer that is not an event stream: an error to raise, or a whole response as completed events."""
+        call = self.call
+        body = yield ReadAll(STREAM_ERROR_MAX_BYTES)
+        if isinstance(body, httpx.HTTPError):
+            raise self._transport_error(body)
+        whole = httpx.Response(opened.status_code, headers=opened.headers, content=body, request=opened.request)
+        parsed = self._parse(whole)
+        if isinstance(parsed, FollowUp):
+            raise APIResponseValidationError(
+                "the provider answered a streamed request with a job to poll",
+                provider=call.provider.name,
+                status_code=502,
+            )
+        response = finish(call, parsed, self.started, attempts=attempts)
+        for event in completed_events(response, operation=call.request.operation):
+            yield Emit(check.accept(event))
 
     def _event(self, framed: ServerSentEvent) -> ImageStreamEvent | None:
         call = self.call
