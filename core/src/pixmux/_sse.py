@@ -34,7 +34,8 @@ class SSEDecoder:
     """
 
     def __init__(self, *, max_event_bytes: int = MAX_EVENT_BYTES) -> None:
-        self._buffer = bytearray()
+        self._pieces: list[bytes] = []  # the line being read, in the chunks it came in (no line end yet)
+        self._held = 0
         self._pending_cr = False
         self._event = ""
         self._data: list[str] = []
@@ -48,6 +49,7 @@ class SSEDecoder:
         """The events that this chunk completes, in order."""
         if not chunk:
             return []
+        chunk = bytes(chunk)
         if not self._started:
             self._started = True
             if chunk.startswith(b"\xef\xbb\xbf"):
@@ -55,29 +57,34 @@ class SSEDecoder:
         if self._pending_cr and chunk.startswith(b"\n"):
             chunk = chunk[1:]
         self._pending_cr = False
-        self._buffer += chunk
         events: list[ServerSentEvent] = []
-        start = 0
-        buffer = self._buffer
-        while True:
-            cr = buffer.find(b"\r", start)
-            lf = buffer.find(b"\n", start)
-            if cr < 0 and lf < 0:
-                break
-            if cr < 0 or (0 <= lf < cr):
+        pieces = self._pieces
+        pos = 0
+        size = len(chunk)
+        while pos < size:
+            lf = chunk.find(b"\n", pos)
+            cr = chunk.find(b"\r", pos, size if lf < 0 else lf)
+            if cr >= 0:
+                end = cr
+                if cr + 1 < size:
+                    step = 2 if chunk[cr + 1] == 0x0A else 1
+                else:  # a CR at the very end: its LF may come in the next chunk
+                    step = 1
+                    self._pending_cr = True
+            elif lf >= 0:
                 end, step = lf, 1
-            elif cr + 1 < len(buffer):
-                end, step = cr, 2 if buffer[cr + 1] == 0x0A else 1
-            else:  # a CR at the very end: its LF may come in the next chunk
-                end, step = cr, 1
-                self._pending_cr = True
-            line = bytes(buffer[start:end])
-            start = end + step
+            else:  # no line end in the rest: keep it (a whole chunk is kept without a copy)
+                pieces.append(chunk[pos:])
+                self._held += size - pos
+                break
+            line = b"".join([*pieces, chunk[pos:end]]) if pieces else chunk[pos:end]
+            pieces.clear()
+            self._held = 0
+            pos = end + step
             event = self._line(line)
             if event is not None:
                 events.append(event)
-        del buffer[:start]
-        if len(buffer) + self._size > self._max:
+        if self._held + self._size > self._max:
             from pixmux.exceptions import APIResponseValidationError
 
             raise APIResponseValidationError(f"a server-sent event is larger than {self._max} bytes")
@@ -85,21 +92,22 @@ class SSEDecoder:
 
     def close(self) -> bool:
         """``True`` if the stream ended between events (nothing half read)."""
-        return not self._buffer.strip() and not self._data and not self._event
+        return not b"".join(self._pieces).strip() and not self._data and not self._event
 
     def _line(self, raw: bytes) -> ServerSentEvent | None:
         if not raw:
             return self._dispatch()
-        line = raw.decode("utf-8", errors="replace")
-        if line.startswith(":"):
+        if raw.startswith(b":"):
             return None
-        name, colon, value = line.partition(":")
+        self._size += len(raw)
+        if raw.startswith(b"data:"):  # the long lines: one copy, one decode
+            value = memoryview(raw)[6 if raw.startswith(b"data: ") else 5 :]
+            self._data.append(str(value, "utf-8", "replace"))
+            return None
+        name, colon, value = raw.decode("utf-8", errors="replace").partition(":")
         if colon and value.startswith(" "):
             value = value[1:]
-        self._size += len(raw)
-        if name == "data":
-            self._data.append(value)
-        elif name == "event":
+        if name == "event":
             self._event = value
         elif name == "id":
             if "\0" not in value:
@@ -119,5 +127,7 @@ class SSEDecoder:
 def encode_event(event: str, data: bytes | str) -> bytes:
     """One SSE block: ``event: <name>``, one ``data:`` line per line of ``data``, a blank line."""
     payload = data.encode() if isinstance(data, str) else data
+    if b"\n" not in payload and b"\r" not in payload:  # one JSON document on one line: the usual case
+        return b"event: " + event.encode() + b"\ndata: " + payload + b"\n\n"
     lines: Iterable[bytes] = payload.splitlines() or [b""]
     return b"event: " + event.encode() + b"\n" + b"".join(b"data: " + line + b"\n" for line in lines) + b"\n"

@@ -17,6 +17,7 @@ from typing import Any
 
 import attrs
 
+from pixmux.converters import loads_json
 from pixmux.exceptions import (
     APIResponseValidationError,
     ContentPolicyViolationError,
@@ -115,7 +116,7 @@ def read_openai_event(event: ServerSentEvent, *, provider: str, model: str | Non
     if not data or data == "[DONE]":
         return None
     try:
-        body = json.loads(data)
+        body = loads_json(data.encode())
     except ValueError:
         raise APIResponseValidationError(
             f"a stream event is not JSON: {data[:80]!r}", provider=provider, model=model
@@ -132,7 +133,7 @@ def read_openai_event(event: ServerSentEvent, *, provider: str, model: str | Non
         raise APIResponseValidationError(f"the {kind} event carries no b64_json image", provider=provider, model=model)
     created = body.get("created_at")
     index = body.get("partial_image_index")
-    return ImageStreamEvent(
+    event = ImageStreamEvent(
         type=kind,
         b64_json=image,
         created_at=created if isinstance(created, int) and not isinstance(created, bool) else 0,
@@ -143,6 +144,11 @@ def read_openai_event(event: ServerSentEvent, *, provider: str, model: str | Non
         output_format=_text(body.get("output_format")),
         usage=_usage(body.get("usage")),
     )
+    if event.to_dict().keys() == body.keys() and all(  # already exactly OpenAI's: keep its text
+        body[key] == value for key, value in event.to_dict().items() if key not in ("b64_json", "usage")
+    ):
+        return attrs.evolve(event, raw=data)
+    return event
 
 
 def completed_events(response: ImageResponse, *, operation: str = "generate") -> list[ImageStreamEvent]:

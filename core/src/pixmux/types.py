@@ -473,6 +473,9 @@ class ImageStreamEvent:
     usage: Usage | None = None
     cost: float | None = attrs.field(default=None, eq=False)
     metadata: _FrozenMap = attrs.field(factory=dict, eq=False, hash=False, repr=False)
+    #: The provider's own JSON text of this event, when it is already exactly OpenAI's: ``to_json``
+    #: hands it on unchanged (a gateway re-frames a 1.5 MB partial image without re-encoding it).
+    raw: str | None = attrs.field(default=None, eq=False, hash=False, repr=False)
 
     @property
     def completed(self) -> bool:
@@ -507,7 +510,9 @@ class ImageStreamEvent:
         return out
 
     def to_json(self, **dumps: Any) -> str:
-        """The OpenAI-shaped JSON text of the event."""
+        """The OpenAI-shaped JSON text of the event (the provider's own text when it already was)."""
+        if self.raw is not None:
+            return self.raw
         return json.dumps(self.to_dict(), **dumps)
 
 
