@@ -11,7 +11,6 @@ whole response, so that clients stream uniformly.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
