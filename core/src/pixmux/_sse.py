@@ -101,8 +101,8 @@ class SSEDecoder:
             return None
         self._size += len(raw)
         if raw.startswith(b"data:"):  # the long lines: one copy, one decode
-            value = memoryview(raw)[6 if raw.startswith(b"data: ") else 5 :]
-            self._data.append(str(value, "utf-8", "replace"))
+            payload = memoryview(raw)[6 if raw.startswith(b"data: ") else 5 :]
+            self._data.append(str(payload, "utf-8", "replace"))
             return None
         name, colon, value = raw.decode("utf-8", errors="replace").partition(":")
         if colon and value.startswith(" "):

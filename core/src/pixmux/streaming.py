@@ -132,7 +132,7 @@ def read_openai_event(event: ServerSentEvent, *, provider: str, model: str | Non
         raise APIResponseValidationError(f"the {kind} event carries no b64_json image", provider=provider, model=model)
     created = body.get("created_at")
     index = body.get("partial_image_index")
-    event = ImageStreamEvent(
+    found = ImageStreamEvent(
         type=kind,
         b64_json=image,
         created_at=created if isinstance(created, int) and not isinstance(created, bool) else 0,
@@ -143,11 +143,12 @@ def read_openai_event(event: ServerSentEvent, *, provider: str, model: str | Non
         output_format=_text(body.get("output_format")),
         usage=_usage(body.get("usage")),
     )
-    if event.to_dict().keys() == body.keys() and all(  # already exactly OpenAI's: keep its text
-        body[key] == value for key, value in event.to_dict().items() if key not in ("b64_json", "usage")
+    shape = found.to_dict()
+    if shape.keys() == body.keys() and all(  # already exactly OpenAI's: keep its text
+        body[key] == value for key, value in shape.items() if key not in ("b64_json", "usage")
     ):
-        return attrs.evolve(event, raw=data)
-    return event
+        return attrs.evolve(found, raw=data)
+    return found
 
 
 def completed_events(response: ImageResponse, *, operation: str = "generate") -> list[ImageStreamEvent]:
