@@ -20,6 +20,7 @@ import httpx
 from pixmux._checks import check_deployment_fields, getenv, timeout_seconds
 from pixmux._plugins import Provider, Registry
 from pixmux._retry import DEFAULT_NUM_RETRIES, Backoff, acall_with_retries, call_with_retries, pop_num_retries
+from pixmux._settings import DEPLOYMENT_SETTINGS, check_extra_headers, is_secret_header, refuse_secret_params
 from pixmux.catalogue import ModelInfo
 from pixmux.exceptions import (
     APIConnectionError,
@@ -66,6 +67,7 @@ class Call:
     info: ModelInfo
     timeout: float
     warnings: tuple[str, ...] = ()
+    headers: Mapping[str, str] = attrs.field(factory=dict)
 
 
 #: What ``parse_response`` may return (a tuple: ``ImageResponse | FollowUp`` would be built anew on every check).
@@ -363,11 +365,14 @@ class Engine:
         }
         settings: dict[str, Any] = {}
         params: dict[str, Any] = {}
+        headers: Mapping[str, str] = {}
         for key, value in provider_params.items():
-            if key in ("num_retries", "max_retries"):
-                continue  # the retry loop's (see image_generation), never the provider's
             if key in catalogue.settings:
                 settings[key] = value
+            elif key == "extra_headers":
+                headers = check_extra_headers(value)
+            elif key in DEPLOYMENT_SETTINGS:
+                continue  # a setting of the deployment (LiteLLM's or pixmux's) that this provider does not read
             elif value is not None:
                 params[key] = value
         for field, names in catalogue.env.items():
@@ -394,9 +399,17 @@ class Engine:
             params=params,
         )
         info = catalogue.lookup(model_name)
+        if params:
+            refuse_secret_params(params, info, provider_name)
         request, dropped = self._validate(provider, request, info, deployment, drop=bool(drop_params))
         return Call(
-            provider=provider, request=request, deployment=deployment, info=info, timeout=timeout_s, warnings=dropped
+            provider=provider,
+            request=request,
+            deployment=deployment,
+            info=info,
+            timeout=timeout_s,
+            warnings=dropped,
+            headers=headers,
         )
 
     def _deployment(
@@ -508,6 +521,7 @@ class Engine:
         for name, value in call.deployment.settings.items():
             if isinstance(value, str) and is_secret_name(name):
                 found.append(value)
+        found.extend(value for name, value in call.headers.items() if is_secret_header(name))
         return [secret for secret in found if secret]
 
     def _redacted(self, call: Call, error: PixmuxError) -> PixmuxError:
@@ -529,6 +543,8 @@ class Engine:
             error = self._ours(call, exc)
             raise error from exc.__cause__
         if isinstance(built, httpx.Request):
+            if call.headers:
+                built.headers.update(call.headers)
             return [built]
         requests = list(built)
         if not requests or not all(isinstance(item, httpx.Request) for item in requests):
@@ -536,6 +552,8 @@ class Engine:
                 f"provider {call.provider.name!r}: build_request must return httpx.Request objects",
                 provider=call.provider.name,
             )
+        for request in requests if call.headers else ():
+            request.headers.update(call.headers)
         return requests
 
     def _parse(self, call: Call, response: httpx.Response) -> ImageResponse | FollowUp:
