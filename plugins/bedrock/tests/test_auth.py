@@ -388,7 +388,7 @@ def test_resolve_auth_web_identity_token_assumes_role_without_keys(sts: type[Fak
     assert "Action=AssumeRoleWithWebIdentity" in form
     assert "WebIdentityToken=eyJ.oidc-token.sig" in form
     assert "RoleSessionName=pixmux-oidc" in form
-    assert "" == sts.calls[0]["authorization"]  # no credentials needed, none sent
+    assert sts.calls[0]["authorization"] == ""  # no credentials needed, none sent
 
 
 def test_resolve_auth_assume_role_refused(sts: type[FakeSts]) -> None:

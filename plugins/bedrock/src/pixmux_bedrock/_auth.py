@@ -232,9 +232,7 @@ def _assume_role(session: boto3.Session, role: str, settings: Mapping[str, Any],
         )
         answer = sts.assume_role_with_web_identity(WebIdentityToken=web_identity, **arguments)
     else:
-        sts = session.client(
-            "sts", region_name=region or "us-east-1", endpoint_url=_text(settings, "aws_sts_endpoint")
-        )
+        sts = session.client("sts", region_name=region or "us-east-1", endpoint_url=_text(settings, "aws_sts_endpoint"))
         answer = sts.assume_role(**arguments)
     found = answer["Credentials"]
     return AwsIdentity(
