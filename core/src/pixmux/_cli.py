@@ -652,10 +652,17 @@ def _params_text(info: ModelInfo) -> str:
             described.append(f"{name} ({_values(_sorted(info.param_values[name]))})")
         elif name in info.param_ranges:
             low, high = info.param_ranges[name]
-            described.append(f"{name} ({low:g} to {high:g})")
+            described.append(f"{name} ({_plain_number(low)} to {_plain_number(high)})")
         else:
             described.append(name)
     return ", ".join(described)
+
+
+def _plain_number(value: float) -> str:
+    """``4294967295`` rather than ``4.29497e+09``; ``0.5`` as it is."""
+    if float(value).is_integer():
+        return str(int(value))
+    return repr(float(value))
 
 
 def _price_text(pricing: Pricing) -> str:

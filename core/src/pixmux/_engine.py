@@ -52,6 +52,24 @@ class PixmuxWarning(UserWarning):
     """A parameter was dropped or approximated; the message says which and how."""
 
 
+_plain_formatwarning = warnings.formatwarning
+
+
+def _formatwarning(
+    message: Warning | str, category: type[Warning], filename: str, lineno: int, line: str | None = None
+) -> str:
+    """A :class:`PixmuxWarning` in words (``pixmux: dropped size=...``), without pixmux's source path and line."""
+    if isinstance(category, type) and issubclass(category, PixmuxWarning):
+        return f"pixmux: {message}\n"
+    return _plain_formatwarning(message, category, filename, lineno, line)
+
+
+# Said once, in words: the gateway checks a request before sending it, so a dropped parameter
+# would otherwise be reported twice (from two source lines). Filters the program sets come first.
+warnings.formatwarning = _formatwarning
+warnings.filterwarnings("once", category=PixmuxWarning, append=True)
+
+
 @attrs.define(kw_only=True)
 class Call:
     """
