@@ -519,7 +519,10 @@ def _providers(ns: argparse.Namespace) -> int:
         print(json.dumps(listing, indent=2))
         return EXIT_FAILED if failed else EXIT_OK
     if not listing:
-        print("no provider plugins are installed; install one, for example: pip install pixmux-openai")
+        print(
+            "no provider plugins are installed; install one, for example: pip install pixmux-openai "
+            "(from a checkout of pixmux: pip install ./plugins/openai, or uv sync --all-packages)"
+        )
         return EXIT_OK
     for index, entry in enumerate(listing):
         if index:
@@ -704,13 +707,15 @@ def _serve(argv: list[str]) -> int:
         if missing in ("pixmux.proxy", "pixmux.proxy.cli"):
             _say(
                 f"{PROG}: error: this pixmux installation has no gateway ({missing} is missing); "
-                'install it with: pip install -U "pixmux[proxy]"'
+                'install it with: pip install -U "pixmux[proxy]" '
+                '(from a checkout of pixmux: pip install "./core[proxy]", or uv sync --all-packages)'
             )
             return EXIT_FAILED
         if missing and not missing.startswith("pixmux"):
             _say(
                 f"{PROG}: error: the gateway needs the proxy extra ({missing} is not installed): "
-                'pip install "pixmux[proxy]"'
+                'pip install "pixmux[proxy]" (from a checkout of pixmux: pip install "./core[proxy]", '
+                "or uv sync --all-packages)"
             )
             return EXIT_FAILED
         raise

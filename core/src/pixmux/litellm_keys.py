@@ -782,7 +782,8 @@ KEYS: tuple[Key, ...] = (
         "general_settings",
         "global_max_parallel_requests",
         "Most image requests in flight on the whole gateway.",
-        "requests beyond it are answered 429 at once, with `Retry-After: 1`",
+        "requests beyond it are answered 429 at once, with `Retry-After: 1`; counted per gateway process "
+        "(each `--workers` process has the whole limit until shared state lands)",
     ),
     _h("general_settings", "max_request_size_mb", "Largest request body; larger ones are answered 413."),
     _h(
