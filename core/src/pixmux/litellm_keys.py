@@ -113,7 +113,7 @@ _REDIS_LINE = (
     "is read but not connected yet: rpm counts, cooldowns and in-flight limits are kept per process "
     "until the scale-out work lands; run one instance, or give each instance its share of the limits"
 )
-_CALLBACKS = "pixmux has no LiteLLM callbacks; logs go to stderr and metrics to the gateway's own routes; ignored"
+_CALLBACKS = "pixmux has no LiteLLM callbacks (Langfuse, Datadog, OpenTelemetry...); its logs go to stderr; ignored"
 _IMAGES_ONLY = "does not apply to image generation; ignored"
 _TOKENS = "image prices come from pixmux's catalogue or the per-image and per-pixel keys; ignored"
 _NO_CACHE = "pixmux does not cache images (each prompt asks for new ones); ignored"
