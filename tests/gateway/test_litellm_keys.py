@@ -391,3 +391,15 @@ def test_library_calls_keep_settings_out_of_the_body_and_refuse_unknown_secrets(
     assert caught.value.param == "my_service_token"
     assert "tok-never-shown" not in str(caught.value)
     assert len(engine.requests) == 1
+
+
+def test_every_honoured_router_and_general_key_is_acted_on() -> None:
+    """An honoured router_settings key is a Router argument or read by the loader; none is silently dropped."""
+    from pixmux.proxy import config as loader
+    from pixmux.router import ROUTER_SETTINGS
+
+    for key in litellm_keys.section_keys("router_settings"):
+        if key.kind == HONOURED:
+            assert key.name in ROUTER_SETTINGS or key.name in loader._LOADER_ROUTER_KEYS, key.name
+    for name in ROUTER_SETTINGS:
+        assert litellm_keys.lookup("router_settings", name) is not None, name
