@@ -155,8 +155,8 @@ KEYS: tuple[Key, ...] = (
         "top",
         "include",
         "Other YAML files merged into this one.",
-        "pixmux reads one file, and starting without the included models or keys would lose them silently; "
-        "merge the included files into this one",
+        "pixmux reads one file, and starting without the included part could silently drop the master key, "
+        "limits or fallbacks it holds; merge the included files into this one",
     ),
     # ------------------------------------------------------------------ model_list entries
     _h("model_list", "model_name", "The name clients send as `model`; several entries may share one."),
@@ -257,8 +257,9 @@ KEYS: tuple[Key, ...] = (
         "litellm_params",
         "tenant_id",
         "Entra ID tenant, for a client-secret sign-in to Azure.",
-        "pixmux cannot sign in to Entra ID with a client secret yet, and a deployment without its credential "
-        "would fail on every call; get a token and pass `azure_ad_token`, or use `api_key`",
+        "pixmux cannot sign in to Entra ID with a client secret yet, and without it the deployment would "
+        "silently call Azure as whatever identity the environment holds (`AZURE_API_KEY`); get a token and "
+        "pass `azure_ad_token`, or use `api_key`",
     ),
     _r(
         "litellm_params",
