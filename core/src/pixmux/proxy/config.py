@@ -421,6 +421,10 @@ def _model_info(info: dict[str, Any], where: str, notes: _Notes) -> None:
         info["id"] = str(found)
 
 
+#: ``model_info.mode`` values of image models (and unset): other entries of a LiteLLM config are skipped.
+_IMAGE_MODES = (None, "image_generation", "image_edit")
+
+
 def _entries(
     listed: Any,
     defaults: Mapping[str, Any],
@@ -442,10 +446,10 @@ def _entries(
             raise _Problem(f"{where}.litellm_params", "missing; expected a mapping with at least `model`")
         info = dict(_mapping(entry.get("model_info"), f"{where}.model_info"))
         mode = info.get("mode")
-        if mode not in (None, "image_generation"):
+        if mode not in _IMAGE_MODES:
             notes.add(
                 where,
-                f"{name!r} has model_info.mode {mode!r}: pixmux serves image generation only; this entry is skipped",
+                f"{name!r} has model_info.mode {mode!r}: pixmux serves image models only; this entry is skipped",
             )
             continue
         params = _deployment_params(
