@@ -436,8 +436,8 @@ KEYS: tuple[Key, ...] = (
         "model_info",
         "mode",
         "What the deployment does (`chat`, `embedding`, `image_generation`...).",
-        "`image_generation`, `image_edit` or unset is served; an entry of another mode is skipped with a start-up line, "
-        "so a LiteLLM config that also lists chat models starts",
+        "`image_generation`, `image_edit` or unset is served; an entry of another mode is skipped with a "
+        "start-up line, so a LiteLLM config that also lists chat models starts",
     ),
     _h(
         "model_info",
