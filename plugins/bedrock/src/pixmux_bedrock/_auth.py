@@ -230,11 +230,10 @@ def _assume_role(session: boto3.Session, role: str, settings: Mapping[str, Any],
             endpoint_url=_text(settings, "aws_sts_endpoint"),
             config=Config(signature_version=UNSIGNED),
         )
-        answer = sts.assume_role_with_web_identity(WebIdentityToken=web_identity, **arguments)
+        found = sts.assume_role_with_web_identity(WebIdentityToken=web_identity, **arguments)["Credentials"]
     else:
         sts = session.client("sts", region_name=region or "us-east-1", endpoint_url=_text(settings, "aws_sts_endpoint"))
-        answer = sts.assume_role(**arguments)
-    found = answer["Credentials"]
+        found = sts.assume_role(**arguments)["Credentials"]
     return AwsIdentity(
         access_key=found["AccessKeyId"],
         secret_key=found["SecretAccessKey"],
