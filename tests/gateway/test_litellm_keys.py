@@ -403,3 +403,26 @@ def test_every_honoured_router_and_general_key_is_acted_on() -> None:
             assert key.name in ROUTER_SETTINGS or key.name in loader._LOADER_ROUTER_KEYS, key.name
     for name in ROUTER_SETTINGS:
         assert litellm_keys.lookup("router_settings", name) is not None, name
+
+
+def test_library_calls_read_litellm_setting_aliases() -> None:
+    """vertex_ai_credentials, aws_bedrock_runtime_endpoint and region_name land where the plugin reads them."""
+    import pixmux_bedrock.provider
+    import pixmux_vertex_ai.provider
+
+    engine = make_engine(pixmux_bedrock.provider, pixmux_vertex_ai.provider, handler=mock_handler)
+
+    bedrock = engine.prepare(
+        prompt="otter",
+        model="bedrock/amazon.nova-canvas-v1:0",
+        region_name="eu-west-1",
+        aws_bedrock_runtime_endpoint="https://vpce.example.test",
+    )
+    vertex = engine.prepare(
+        prompt="otter", model="vertex_ai/gemini-2.5-flash-image", vertex_ai_credentials="/etc/sa.json"
+    )
+
+    assert bedrock.deployment.settings["aws_region_name"] == "eu-west-1"
+    assert bedrock.deployment.api_base == "https://vpce.example.test"
+    assert vertex.deployment.settings["vertex_credentials"] == "/etc/sa.json"
+    assert "region_name" not in bedrock.request.params

@@ -20,7 +20,13 @@ import httpx
 from pixmux._checks import check_deployment_fields, getenv, timeout_seconds
 from pixmux._plugins import Provider, Registry
 from pixmux._retry import DEFAULT_NUM_RETRIES, Backoff, acall_with_retries, call_with_retries, pop_num_retries
-from pixmux._settings import DEPLOYMENT_SETTINGS, check_extra_headers, is_secret_header, refuse_secret_params
+from pixmux._settings import (
+    DEPLOYMENT_SETTINGS,
+    SETTING_ALIASES,
+    check_extra_headers,
+    is_secret_header,
+    refuse_secret_params,
+)
 from pixmux.catalogue import ModelInfo
 from pixmux.exceptions import (
     APIConnectionError,
@@ -389,8 +395,14 @@ class Engine:
                 settings[key] = value
             elif key == "extra_headers":
                 headers = check_extra_headers(value)
-            elif key in DEPLOYMENT_SETTINGS:
-                continue  # a setting of the deployment (LiteLLM's or pixmux's) that this provider does not read
+            elif key in DEPLOYMENT_SETTINGS:  # the deployment's (LiteLLM's or pixmux's), never the provider's
+                for target in SETTING_ALIASES.get(key, ()):  # LiteLLM's other name for a setting this provider reads
+                    if target in catalogue.settings and target not in provider_params:
+                        settings[target] = value
+                        break
+                    if target in given and given[target] is None:
+                        given[target] = value
+                        break
             elif value is not None:
                 params[key] = value
         for field, names in catalogue.env.items():

@@ -8,6 +8,8 @@ body. The engine sorts them here:
 
 - a setting the provider declares (its catalogue's ``settings``) goes to the deployment;
 - ``extra_headers`` become headers of every request the call sends;
+- LiteLLM's other name for a setting the provider reads (``vertex_ai_credentials``,
+  ``aws_bedrock_runtime_endpoint``, ``region_name``) is read as that setting;
 - any other known setting is dropped: it configures pixmux, not the provider;
 - a key whose name says it holds a secret and that the model does not take is refused, so a
   credential given under a name pixmux does not know never travels in a body.
@@ -22,7 +24,14 @@ from pixmux.catalogue import ModelInfo
 from pixmux.exceptions import ConfigurationError, is_secret_name
 from pixmux.litellm_keys import DEPLOYMENT_SETTINGS
 
-__all__ = ["DEPLOYMENT_SETTINGS", "check_extra_headers", "is_secret_header", "refuse_secret_params"]
+__all__ = ["DEPLOYMENT_SETTINGS", "SETTING_ALIASES", "check_extra_headers", "is_secret_header", "refuse_secret_params"]
+
+#: LiteLLM's other names for settings pixmux's plugins read: the first target the provider takes wins.
+SETTING_ALIASES: Mapping[str, tuple[str, ...]] = {
+    "vertex_ai_credentials": ("vertex_credentials",),
+    "aws_bedrock_runtime_endpoint": ("api_base",),
+    "region_name": ("aws_region_name", "vertex_ai_location"),
+}
 
 _SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
 
