@@ -137,6 +137,14 @@ def test_environment_variables_are_set_before_references_resolve() -> None:
     assert "sk-from-config-0001" in loaded.secrets
 
 
+def test_environment_variables_may_themselves_read_the_environment() -> None:
+    """A value written os.environ/NAME in environment_variables is read from the process environment."""
+    loaded = load(base(environment_variables={"GEMINI_API_KEY": "os.environ/VAULT_GEMINI"}), {"VAULT_GEMINI": "g-0123"})
+
+    assert loaded.environment == {"GEMINI_API_KEY": "g-0123"}
+    assert "g-0123" in loaded.secrets
+
+
 def test_credential_list_names_are_checked_with_a_suggestion() -> None:
     """A litellm_credential_name that no credential_list entry has is refused, suggesting the closest."""
     config = base(credential_list=[{"credential_name": "azure-eu", "credential_values": {"api_key": "k-0123"}}])

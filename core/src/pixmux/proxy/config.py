@@ -191,20 +191,18 @@ class _Notes:
 
     def __init__(self) -> None:
         self.lines: list[str] = []
-        self._seen: dict[str, int] = {}
+        self._seen: set[str] = set()
 
     def add(self, place: str, text: str, *, key: str | None = None) -> None:
-        """Add a line; a key seen before (``key``) is counted, not repeated."""
-        if key is not None and key in self._seen:
-            return
+        """Add a line, unless one was already added for ``key`` (a key many entries carry)."""
         if key is not None:
-            self._seen[key] = len(self.lines)
+            if key in self._seen:
+                return
+            self._seen.add(key)
         self.lines.append(f"{place} {text}" if text.startswith("is ") else f"{place}: {text}")
 
 
-def _check_section(
-    value: Mapping[str, Any], section: str, where: str, notes: _Notes, *, dedupe: bool = False
-) -> dict[str, Any]:
+def _check_section(value: Mapping[str, Any], section: str, where: str, notes: _Notes) -> dict[str, Any]:
     """
     Check every key of ``value`` against the table; returns the keys to act on (honoured ones).
 
@@ -222,10 +220,10 @@ def _check_section(
         if entry.kind == litellm_keys.REFUSED:
             raise _Problem(place, f"LiteLLM's {name} is refused: {entry.how}")
         if entry.kind == litellm_keys.IGNORED:
-            notes.add(place, entry.how, key=f"{section}.{name}" if dedupe else None)
+            notes.add(place, entry.how)
             continue
         if entry.pending is not None:
-            notes.add(place, entry.pending, key=f"{section}.{name}" if dedupe else None)
+            notes.add(place, entry.pending)
         kept[name] = item
     return kept
 
@@ -329,8 +327,7 @@ def _credentials(listed: Any, notes: _Notes, secrets: set[str]) -> dict[str, dic
     for index, item in enumerate(listed):
         where = f"credential_list[{index}]"
         entry = _check_section(_mapping(item, where, allow_null=False), "credential_list", where, notes)
-        name = _text(entry.get("credential_name"), f"{where}.credential_name", optional=False)
-        assert name is not None
+        name = _text(entry.get("credential_name"), f"{where}.credential_name", optional=False) or ""
         if name in found:
             raise _Problem(f"{where}.credential_name", f"the credential {name!r} is listed twice")
         values = dict(_mapping(entry.get("credential_values"), f"{where}.credential_values"))
@@ -399,8 +396,9 @@ def _deployment_params(
     if "tpm" in out:  # one image counts as one token: tpm bounds images per minute, like rpm
         tpm = out.pop("tpm")
         if tpm is not None:
-            _number(tpm, f"{where}.tpm")
-            out["rpm"] = tpm if out.get("rpm") is None else min(out["rpm"], tpm)
+            tpm = _number(tpm, f"{where}.tpm")
+            rpm = out.get("rpm")
+            out["rpm"] = tpm if rpm is None else min(_number(rpm, f"{where}.rpm"), tpm)
     return out
 
 
@@ -477,8 +475,8 @@ def _entries(
     return entries
 
 
-def _environment(value: Any) -> dict[str, str]:
-    """``environment_variables`` as strings (YAML reads ``PORT: 6379`` as a number)."""
+def _environment(value: Any, env: Mapping[str, str], secrets: set[str]) -> dict[str, str]:
+    """``environment_variables`` as strings (YAML reads ``PORT: 6379`` as a number); ``os.environ/`` read from ``env``."""
     found = _mapping(value, "environment_variables")
     out: dict[str, str] = {}
     for name, item in found.items():
@@ -487,7 +485,9 @@ def _environment(value: Any) -> dict[str, str]:
             raise _Problem(where, "is not a valid environment variable name")
         if isinstance(item, bool):
             out[name] = "true" if item else "false"
-        elif isinstance(item, str | int | float):
+        elif isinstance(item, str):
+            out[name] = _resolve_env(item, where, env, secrets)
+        elif isinstance(item, int | float):
             out[name] = str(item)
         else:
             raise _Problem(where, f"expected a string, number or boolean, got {_type_name(item)}")
@@ -561,7 +561,7 @@ def parse_config(raw: Any, *, path: str = "<config>", environ: Mapping[str, str]
         if raw is None:
             raise _Problem("", "the file is empty; expected a mapping with a model_list")
         raw = _check_section(_mapping(raw, "", allow_null=False), "top", "", notes)
-        environment = _environment(raw.get("environment_variables"))
+        environment = _environment(raw.get("environment_variables"), env, secrets)
         for name, value in environment.items():
             if is_secret_name(name):
                 secrets.add(value)
