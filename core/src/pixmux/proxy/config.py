@@ -476,7 +476,7 @@ def _entries(
 
 
 def _environment(value: Any, env: Mapping[str, str], secrets: set[str]) -> dict[str, str]:
-    """``environment_variables`` as strings (YAML reads ``PORT: 6379`` as a number); ``os.environ/`` read from ``env``."""
+    """``environment_variables`` as strings (YAML reads ``PORT: 6379`` as a number; ``os.environ/`` reads ``env``)."""
     found = _mapping(value, "environment_variables")
     out: dict[str, str] = {}
     for name, item in found.items():
