@@ -406,9 +406,13 @@ class Gateway:
         )
 
     async def _generate(self, scope: Scope, receive: Receive, info: dict[str, Any]) -> _Answer:
+        return await self._within_limit(self._generate_one, scope, receive, info)
+
+    async def _within_limit(self, handler: _Handler, scope: Scope, receive: Receive, info: dict[str, Any]) -> _Answer:
+        """Run an image route's ``handler`` within ``general_settings.global_max_parallel_requests`` (429 beyond)."""
         if self._limit is None:
-            return await self._generate_one(scope, receive, info)
-        if self._in_flight >= self._limit:  # general_settings.global_max_parallel_requests
+            return await handler(scope, receive, info)
+        if self._in_flight >= self._limit:
             raise GatewayError(
                 429,
                 f"the gateway is serving its most requests at once ({self._limit}); retry shortly",
@@ -418,7 +422,7 @@ class Gateway:
             )
         self._in_flight += 1
         try:
-            return await self._generate_one(scope, receive, info)
+            return await handler(scope, receive, info)
         finally:
             self._in_flight -= 1
 
