@@ -434,3 +434,15 @@ def test_library_calls_read_litellm_setting_aliases() -> None:
     assert bedrock.deployment.api_base == "https://vpce.example.test"
     assert vertex.deployment.settings["vertex_credentials"] == "/etc/sa.json"
     assert "region_name" not in bedrock.request.params
+
+
+def test_a_secret_named_provider_parameter_stops_the_start() -> None:
+    """A secret-named litellm_params key no provider takes would travel in the body: the start stops, value unseen."""
+    config = base()
+    config["model_list"][0]["litellm_params"]["my_service_token"] = "tok-never-shown-0123"
+
+    with pytest.raises(ConfigError) as caught:
+        create_app(load(config), engine=make_engine(pixmux_openai.provider, handler=mock_handler))
+
+    assert caught.value.param == "model_list[0].litellm_params.my_service_token"
+    assert "tok-never-shown-0123" not in caught.value.message
