@@ -17,9 +17,13 @@ from urllib.parse import urlparse
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "gateway"))
+sys.path.insert(0, str(Path(__file__).parents[2] / "plugins" / "openai" / "tests"))
 
 from gateway_support import MASTER_KEY, RunningGateway, config_dict, provider_server
 from pixmux.proxy import create_app, parse_config
+from pixmux.testing import local_server
+from stream_support import KEY as STREAM_KEY
+from stream_support import StreamingProvider
 
 __all__ = ["provider_server"]
 
@@ -51,10 +55,22 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture(scope="module")
-def ui_gateway(provider_server: Any) -> Iterator[RunningGateway]:
+def streaming_provider() -> Iterator[str]:
+    with local_server(StreamingProvider) as url:
+        yield f"{url}/v1"
+
+
+@pytest.fixture(scope="module")
+def ui_gateway(provider_server: Any, streaming_provider: str) -> Iterator[RunningGateway]:
     config = config_dict(provider_server.url)
     config["model_list"].append(
         {"model_name": "dalle", "litellm_params": {"model": "openai/dall-e-3", "mock_response": True}}
+    )
+    config["model_list"].append(
+        {
+            "model_name": "streamer",
+            "litellm_params": {"model": "openai/gpt-image-1", "api_base": streaming_provider, "api_key": STREAM_KEY},
+        }
     )
     with RunningGateway(create_app(parse_config(config, path="ui.yaml", environ={}))) as running:
         yield running
@@ -129,6 +145,33 @@ def test_generate_shows_the_image_with_cost_and_time(page: Any) -> None:
     assert "$0.0110" in caption  # gpt-image-1, low, 1024x1024: the catalogue's price, from x-pixmux-cost
     download = page.locator("#gallery a", has_text="Download").first
     assert download.get_attribute("download").endswith(".png")
+
+
+def test_streaming_shows_a_partial_image_before_the_final_one(page: Any) -> None:
+    sign_in(page)
+    page.get_by_label("Model").first.select_option("streamer")
+    assert "Streams partial images" in page.locator("#play-model-note").inner_text()
+    page.get_by_label("Prompt").first.fill("an otter drawn slowly")
+    page.locator("#play-stream").check()
+    page.locator("#param-partial_images").select_option("2")
+    page.evaluate(
+        """() => {
+        window.__seen = [];
+        new MutationObserver(() => {
+          const first = document.querySelector('#gallery li');
+          if (first) window.__seen.push(first.className || 'final');
+        }).observe(document.querySelector('#gallery'), {subtree: true, childList: true, attributes: true});
+    }"""
+    )
+    page.get_by_role("button", name="Generate").click()
+    page.locator("#gallery li:not(.partial) a", has_text="Download").first.wait_for()
+    seen = page.evaluate("window.__seen")
+    assert "partial" in seen, seen
+    assert seen.index("partial") < len(seen) - 1
+    assert seen[-1] == "final"
+    caption = page.locator("#gallery .meta").first.inner_text()
+    assert "first preview" in caption
+    assert "$" in caption  # the cost, from the stream's pixmux comment
 
 
 def test_a_refused_value_shows_the_gateways_message(page: Any) -> None:

@@ -411,10 +411,11 @@ class Gateway:
         found = static_file(path) if method in ("GET", "HEAD") else None
         if found is None:
             status, headers, chunks = self._error(GatewayError(404, f"no page {_printable(path)}", code="not_found"))
+            whole = b"".join(chunks) if isinstance(chunks, list) else b""
         else:
-            status, headers, chunks = 200, [(b"content-type", found[0]), *SECURITY_HEADERS], [found[1]]
-        body = b"" if method == "HEAD" else b"".join(chunks)
-        headers.append((b"content-length", str(len(b"".join(chunks))).encode()))
+            status, headers, whole = 200, [(b"content-type", found[0]), *SECURITY_HEADERS], found[1]
+        body = b"" if method == "HEAD" else whole
+        headers.append((b"content-length", str(len(whole)).encode()))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
