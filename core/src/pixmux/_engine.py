@@ -21,6 +21,7 @@ from pixmux._checks import check_deployment_fields, getenv, timeout_seconds
 from pixmux._plugins import Provider, Registry
 from pixmux._retry import DEFAULT_NUM_RETRIES, Backoff, acall_with_retries, call_with_retries, pop_num_retries
 from pixmux.catalogue import ModelInfo
+from pixmux.inputs import ImageSource, aread_images, check_inputs, read_images
 from pixmux.exceptions import (
     APIConnectionError,
     APIResponseValidationError,
@@ -32,7 +33,17 @@ from pixmux.exceptions import (
     is_secret_name,
     redact,
 )
-from pixmux.types import Auth, Deployment, FollowUp, ImageObject, ImageRequest, ImageResponse, Usage
+from pixmux.types import (
+    Auth,
+    Deployment,
+    FollowUp,
+    ImageInput,
+    ImageObject,
+    ImageRequest,
+    ImageResponse,
+    Operation,
+    Usage,
+)
 
 DEFAULT_MODEL = "openai/gpt-image-1"
 DEFAULT_TIMEOUT = 600.0
@@ -309,9 +320,18 @@ class Engine:
         organization: str | None = None,
         custom_llm_provider: str | None = None,
         drop_params: bool | None = None,
+        operation: Operation = "generate",
+        images: Sequence[ImageInput] = (),
+        mask: ImageInput | None = None,
         **provider_params: Any,
     ) -> Call:
-        """Resolve the model, build the request and deployment, validate; no I/O."""
+        """
+        Resolve the model, build the request and deployment, validate; no I/O.
+
+        ``operation``, ``images`` and ``mask`` make it an edit or a variation: the images are
+        already read (:func:`pixmux.inputs.read_images`) and checked against the model's
+        catalogue entry here (:func:`pixmux.inputs.check_inputs`).
+        """
         return self._make_call(
             prompt,
             model,
@@ -329,6 +349,9 @@ class Engine:
             custom_llm_provider,
             drop_params,
             provider_params,
+            operation=operation,
+            images=images,
+            mask=mask,
         )
 
     def _make_call(  # noqa: PLR0917 - prepare's parameters, by position (the module-level calls' fast way in)
@@ -349,6 +372,10 @@ class Engine:
         custom_llm_provider: str | None,
         drop_params: bool | None,
         provider_params: dict[str, Any],
+        *,
+        operation: Operation = "generate",
+        images: Sequence[ImageInput] = (),
+        mask: ImageInput | None = None,
     ) -> Call:
         provider_name, model_name = self.registry.resolve(model, custom_llm_provider)
         provider = self.registry.get(provider_name)
@@ -392,8 +419,13 @@ class Engine:
             style=style,
             user=user,
             params=params,
+            operation=operation,
+            images=tuple(images),
+            mask=mask,
         )
         info = catalogue.lookup(model_name)
+        if operation != "generate" or images or mask is not None:  # edits and variations: images checked first
+            check_inputs(request, info, catalogue, provider=provider_name)
         request, dropped = self._validate(provider, request, info, deployment, drop=bool(drop_params))
         return Call(
             provider=provider, request=request, deployment=deployment, info=info, timeout=timeout_s, warnings=dropped
@@ -718,6 +750,78 @@ class Engine:
         mock = kwargs.pop("mock_response", None)
         retries = pop_num_retries(kwargs)
         return await self.arun(self.prepare(prompt=prompt, model=model, **kwargs), mock=mock, retries=retries)
+
+    def image_edit(
+        self,
+        image: ImageSource | Sequence[ImageSource],
+        prompt: str,
+        model: str = DEFAULT_MODEL,
+        *,
+        mask: ImageSource | None = None,
+        allow_urls: bool = False,
+        **kwargs: Any,
+    ) -> ImageResponse:
+        """Edit images; see :func:`pixmux.image_edit` for the parameters."""
+        images, mask_input = read_images(image, mask, allow_urls=allow_urls, client=self.client)
+        return self._operation("edit", prompt, model, images, mask_input, kwargs)
+
+    async def aimage_edit(
+        self,
+        image: ImageSource | Sequence[ImageSource],
+        prompt: str,
+        model: str = DEFAULT_MODEL,
+        *,
+        mask: ImageSource | None = None,
+        allow_urls: bool = False,
+        **kwargs: Any,
+    ) -> ImageResponse:
+        """Edit images without blocking the event loop; see :func:`pixmux.aimage_edit`."""
+        client = self.async_client() if allow_urls else None
+        images, mask_input = await aread_images(image, mask, allow_urls=allow_urls, client=client)
+        return await self._aoperation("edit", prompt, model, images, mask_input, kwargs)
+
+    def image_variation(
+        self, image: ImageSource, model: str = "dall-e-2", *, allow_urls: bool = False, **kwargs: Any
+    ) -> ImageResponse:
+        """Make variations of an image; see :func:`pixmux.image_variation`."""
+        images, _ = read_images(image, allow_urls=allow_urls, client=self.client)
+        return self._operation("variation", "", model, images, None, kwargs)
+
+    async def aimage_variation(
+        self, image: ImageSource, model: str = "dall-e-2", *, allow_urls: bool = False, **kwargs: Any
+    ) -> ImageResponse:
+        """Make variations without blocking the event loop; see :func:`pixmux.aimage_variation`."""
+        client = self.async_client() if allow_urls else None
+        images, _ = await aread_images(image, allow_urls=allow_urls, client=client)
+        return await self._aoperation("variation", "", model, images, None, kwargs)
+
+    def _operation(
+        self,
+        operation: Operation,
+        prompt: str,
+        model: str,
+        images: Sequence[ImageInput],
+        mask: ImageInput | None,
+        kwargs: dict[str, Any],
+    ) -> ImageResponse:
+        mock = kwargs.pop("mock_response", None)
+        retries = pop_num_retries(kwargs)
+        call = self.prepare(prompt=prompt, model=model, operation=operation, images=images, mask=mask, **kwargs)
+        return self.run(call, mock=mock, retries=retries)
+
+    async def _aoperation(
+        self,
+        operation: Operation,
+        prompt: str,
+        model: str,
+        images: Sequence[ImageInput],
+        mask: ImageInput | None,
+        kwargs: dict[str, Any],
+    ) -> ImageResponse:
+        mock = kwargs.pop("mock_response", None)
+        retries = pop_num_retries(kwargs)
+        call = self.prepare(prompt=prompt, model=model, operation=operation, images=images, mask=mask, **kwargs)
+        return await self.arun(call, mock=mock, retries=retries)
 
     def run(self, call: Call, *, mock: object = None, retries: int = DEFAULT_NUM_RETRIES) -> ImageResponse:
         """Send a prepared call, retrying what is worth it (or answer ``mock``, a ``mock_response``)."""
