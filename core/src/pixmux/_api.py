@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from pixmux._engine import DEFAULT_MODEL, default_engine
-from pixmux.inputs import ImageSource
 from pixmux._retry import DEFAULT_NUM_RETRIES, retries_given
+from pixmux.inputs import ImageSource
 from pixmux.types import ImageResponse
 
 

@@ -21,7 +21,6 @@ from pixmux._checks import check_deployment_fields, getenv, timeout_seconds
 from pixmux._plugins import Provider, Registry
 from pixmux._retry import DEFAULT_NUM_RETRIES, Backoff, acall_with_retries, call_with_retries, pop_num_retries
 from pixmux.catalogue import ModelInfo
-from pixmux.inputs import ImageSource, aread_images, check_inputs, read_images
 from pixmux.exceptions import (
     APIConnectionError,
     APIResponseValidationError,
@@ -33,6 +32,7 @@ from pixmux.exceptions import (
     is_secret_name,
     redact,
 )
+from pixmux.inputs import ImageSource, aread_images, check_inputs, read_images
 from pixmux.types import (
     Auth,
     Deployment,
@@ -763,7 +763,7 @@ class Engine:
     ) -> ImageResponse:
         """Edit images; see :func:`pixmux.image_edit` for the parameters."""
         images, mask_input = read_images(image, mask, allow_urls=allow_urls, client=self.client)
-        return self._operation("edit", prompt, model, images, mask_input, kwargs)
+        return self._operation("edit", prompt=prompt, model=model, images=images, mask=mask_input, kwargs=kwargs)
 
     async def aimage_edit(
         self,
@@ -778,14 +778,14 @@ class Engine:
         """Edit images without blocking the event loop; see :func:`pixmux.aimage_edit`."""
         client = self.async_client() if allow_urls else None
         images, mask_input = await aread_images(image, mask, allow_urls=allow_urls, client=client)
-        return await self._aoperation("edit", prompt, model, images, mask_input, kwargs)
+        return await self._aoperation("edit", prompt=prompt, model=model, images=images, mask=mask_input, kwargs=kwargs)
 
     def image_variation(
         self, image: ImageSource, model: str = "dall-e-2", *, allow_urls: bool = False, **kwargs: Any
     ) -> ImageResponse:
         """Make variations of an image; see :func:`pixmux.image_variation`."""
         images, _ = read_images(image, allow_urls=allow_urls, client=self.client)
-        return self._operation("variation", "", model, images, None, kwargs)
+        return self._operation("variation", prompt="", model=model, images=images, mask=None, kwargs=kwargs)
 
     async def aimage_variation(
         self, image: ImageSource, model: str = "dall-e-2", *, allow_urls: bool = False, **kwargs: Any
@@ -793,11 +793,12 @@ class Engine:
         """Make variations without blocking the event loop; see :func:`pixmux.aimage_variation`."""
         client = self.async_client() if allow_urls else None
         images, _ = await aread_images(image, allow_urls=allow_urls, client=client)
-        return await self._aoperation("variation", "", model, images, None, kwargs)
+        return await self._aoperation("variation", prompt="", model=model, images=images, mask=None, kwargs=kwargs)
 
     def _operation(
         self,
         operation: Operation,
+        *,
         prompt: str,
         model: str,
         images: Sequence[ImageInput],
@@ -812,6 +813,7 @@ class Engine:
     async def _aoperation(
         self,
         operation: Operation,
+        *,
         prompt: str,
         model: str,
         images: Sequence[ImageInput],

@@ -69,33 +69,170 @@ class Param:
 
 PARAMS: tuple[Param, ...] = (
     Param(name="prompt", kind="string", operations=_GEN_EDIT, doc="what to draw, or what to change"),
-    Param(name="image", kind="file", operations=_EDIT | {"variation"}, doc="the input image(s): up to 16 for GPT image models"),
-    Param(name="mask", kind="file", operations=_EDIT, doc="where to edit: a PNG whose transparent pixels mark the area", cli="--mask"),
-    Param(name="model", kind="string", operations=_ALL, doc="the model string (or, at the gateway, a configured model name)", cli="--model"),
+    Param(
+        name="image",
+        kind="file",
+        operations=_EDIT | {"variation"},
+        doc="the input image(s): up to 16 for GPT image models",
+    ),
+    Param(
+        name="mask",
+        kind="file",
+        operations=_EDIT,
+        doc="where to edit: a PNG whose transparent pixels mark the area",
+        cli="--mask",
+    ),
+    Param(
+        name="model",
+        kind="string",
+        operations=_ALL,
+        doc="the model string (or, at the gateway, a configured model name)",
+        cli="--model",
+    ),
     Param(name="n", kind="integer", operations=_ALL, doc="how many images", cli="--n", minimum=1, maximum=10),
-    Param(name="quality", kind="string", operations=_GEN_EDIT, doc="low, medium, high, auto (GPT image); standard, hd (DALL-E)", cli="--quality"),
-    Param(name="response_format", kind="string", operations=_ALL, doc="url or b64_json (DALL-E and some providers)", cli="--response-format", enum=("url", "b64_json")),
+    Param(
+        name="quality",
+        kind="string",
+        operations=_GEN_EDIT,
+        doc="low, medium, high, auto (GPT image); standard, hd (DALL-E)",
+        cli="--quality",
+    ),
+    Param(
+        name="response_format",
+        kind="string",
+        operations=_ALL,
+        doc="url or b64_json (DALL-E and some providers)",
+        cli="--response-format",
+        enum=("url", "b64_json"),
+    ),
     Param(name="size", kind="string", operations=_ALL, doc="WIDTHxHEIGHT, or what the model accepts", cli="--size"),
-    Param(name="style", kind="string", operations=frozenset({"generate"}), doc="vivid or natural (DALL-E 3)", cli="--style"),
+    Param(
+        name="style",
+        kind="string",
+        operations=frozenset({"generate"}),
+        doc="vivid or natural (DALL-E 3)",
+        cli="--style",
+    ),
     Param(name="user", kind="string", operations=_ALL, doc="an end-user id passed to the provider", cli="--user"),
-    Param(name="background", kind="string", operations=_GEN_EDIT, doc="transparent, opaque or auto (GPT image)", explicit=False, enum=("transparent", "opaque", "auto")),
-    Param(name="moderation", kind="string", operations=frozenset({"generate"}), doc="low or auto (GPT image)", explicit=False, enum=("low", "auto")),
-    Param(name="output_format", kind="string", operations=_GEN_EDIT, doc="png, jpeg or webp (GPT image)", explicit=False, enum=("png", "jpeg", "webp")),
-    Param(name="output_compression", kind="integer", operations=_GEN_EDIT, doc="0-100, for jpeg and webp (GPT image)", explicit=False, minimum=0, maximum=100),
-    Param(name="input_fidelity", kind="string", operations=_EDIT, doc="high or low: how closely to keep faces and details of the inputs", explicit=False, enum=("high", "low")),
-    Param(name="stream", kind="boolean", operations=_GEN_EDIT, doc="stream partial images (not served by this gateway yet)", explicit=False),
-    Param(name="partial_images", kind="integer", operations=_GEN_EDIT, doc="0-3 partial images when streaming", explicit=False, minimum=0, maximum=3),
+    Param(
+        name="background",
+        kind="string",
+        operations=_GEN_EDIT,
+        doc="transparent, opaque or auto (GPT image)",
+        explicit=False,
+        enum=("transparent", "opaque", "auto"),
+    ),
+    Param(
+        name="moderation",
+        kind="string",
+        operations=frozenset({"generate"}),
+        doc="low or auto (GPT image)",
+        explicit=False,
+        enum=("low", "auto"),
+    ),
+    Param(
+        name="output_format",
+        kind="string",
+        operations=_GEN_EDIT,
+        doc="png, jpeg or webp (GPT image)",
+        explicit=False,
+        enum=("png", "jpeg", "webp"),
+    ),
+    Param(
+        name="output_compression",
+        kind="integer",
+        operations=_GEN_EDIT,
+        doc="0-100, for jpeg and webp (GPT image)",
+        explicit=False,
+        minimum=0,
+        maximum=100,
+    ),
+    Param(
+        name="input_fidelity",
+        kind="string",
+        operations=_EDIT,
+        doc="high or low: how closely to keep faces and details of the inputs",
+        explicit=False,
+        enum=("high", "low"),
+    ),
+    Param(
+        name="stream",
+        kind="boolean",
+        operations=_GEN_EDIT,
+        doc="stream partial images (not served by this gateway yet)",
+        explicit=False,
+    ),
+    Param(
+        name="partial_images",
+        kind="integer",
+        operations=_GEN_EDIT,
+        doc="0-3 partial images when streaming",
+        explicit=False,
+        minimum=0,
+        maximum=3,
+    ),
     # Call options: the library's, never a gateway client's.
-    Param(name="timeout", kind="number", operations=_ALL, doc="seconds for the whole call, retries included", client=False, cli="--timeout"),
-    Param(name="num_retries", kind="integer", operations=_ALL, doc="retries after a 429, 408, 5xx or connection error", client=False, cli="--num-retries"),
-    Param(name="api_key", kind="string", operations=_ALL, doc="the provider's key (default: its environment variable)", client=False, cli="--api-key"),
+    Param(
+        name="timeout",
+        kind="number",
+        operations=_ALL,
+        doc="seconds for the whole call, retries included",
+        client=False,
+        cli="--timeout",
+    ),
+    Param(
+        name="num_retries",
+        kind="integer",
+        operations=_ALL,
+        doc="retries after a 429, 408, 5xx or connection error",
+        client=False,
+        cli="--num-retries",
+    ),
+    Param(
+        name="api_key",
+        kind="string",
+        operations=_ALL,
+        doc="the provider's key (default: its environment variable)",
+        client=False,
+        cli="--api-key",
+    ),
     Param(name="api_base", kind="string", operations=_ALL, doc="endpoint override", client=False, cli="--api-base"),
-    Param(name="api_version", kind="string", operations=_ALL, doc="API version (Azure)", client=False, cli="--api-version"),
-    Param(name="custom_llm_provider", kind="string", operations=_ALL, doc="force a provider for a bare model name", client=False, cli="--provider"),
-    Param(name="drop_params", kind="boolean", operations=_ALL, doc="drop what the model refuses, with a warning", client=False, cli="--drop-params"),
-    Param(name="mock_response", kind="string", operations=_ALL, doc="answer without any network (tests)", client=False, cli="--mock"),
-    Param(name="allow_urls", kind="boolean", operations=_EDIT | {"variation"}, doc="fetch http(s) image URLs (off by default)", client=False, cli="--allow-urls"),
-)  # fmt: skip
+    Param(
+        name="api_version", kind="string", operations=_ALL, doc="API version (Azure)", client=False, cli="--api-version"
+    ),
+    Param(
+        name="custom_llm_provider",
+        kind="string",
+        operations=_ALL,
+        doc="force a provider for a bare model name",
+        client=False,
+        cli="--provider",
+    ),
+    Param(
+        name="drop_params",
+        kind="boolean",
+        operations=_ALL,
+        doc="drop what the model refuses, with a warning",
+        client=False,
+        cli="--drop-params",
+    ),
+    Param(
+        name="mock_response",
+        kind="string",
+        operations=_ALL,
+        doc="answer without any network (tests)",
+        client=False,
+        cli="--mock",
+    ),
+    Param(
+        name="allow_urls",
+        kind="boolean",
+        operations=_EDIT | {"variation"},
+        doc="fetch http(s) image URLs (off by default)",
+        client=False,
+        cli="--allow-urls",
+    ),
+)
 
 _BY_NAME = {param.name: param for param in PARAMS}
 
@@ -129,9 +266,7 @@ _JSON_TYPES: Mapping[str, tuple[type, ...]] = {
 
 def field_types(operation: str) -> dict[str, tuple[type, ...]]:
     """For a gateway JSON body: each client field (files aside) and the JSON types it may hold."""
-    return {
-        param.name: _JSON_TYPES[param.kind] for param in _rows(operation) if param.client and param.kind != "file"
-    }
+    return {param.name: _JSON_TYPES[param.kind] for param in _rows(operation) if param.client and param.kind != "file"}
 
 
 def _schema(param: Param, models: Iterable[str]) -> dict[str, Any]:
@@ -160,7 +295,9 @@ def request_schema(operation: str, models: Iterable[str] = ()) -> dict[str, Any]
         "type": "object",
         "required": required,
         "properties": {param.name: _schema(param, names) for param in _rows(operation) if param.client},
-        "additionalProperties": {"description": "Provider-specific parameters, checked against the model behind the name"},
+        "additionalProperties": {
+            "description": "Provider-specific parameters, checked against the model behind the name"
+        },
     }
 
 

@@ -293,9 +293,7 @@ def check_request(request: ImageRequest, info: ModelInfo, *, provider: str) -> N
         raise UnsupportedParamsError(info.retired, provider=provider, model=model, param="model")
     if request.operation == "variation":  # a variation has no prompt
         if request.prompt:
-            raise UnsupportedParamsError(
-                "a variation takes no prompt", provider=provider, model=model, param="prompt"
-            )
+            raise UnsupportedParamsError("a variation takes no prompt", provider=provider, model=model, param="prompt")
     elif not isinstance(request.prompt, str) or not request.prompt.strip():
         raise UnsupportedParamsError(
             f"prompt must be a non-empty string, not {_short(request.prompt)}",

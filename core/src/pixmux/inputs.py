@@ -393,7 +393,8 @@ def _as_list(image: ImageSource | Sequence[ImageSource]) -> list[ImageSource]:
         if not image:
             raise UnsupportedParamsError("image is an empty list; give at least one image", param="image")
         return list(image)
-    return [image]
+    single: ImageSource = image  # type: ignore[assignment]  # a str is a Sequence too: it is one source
+    return [single]
 
 
 def _names(sources: list[ImageSource]) -> list[str]:
@@ -505,7 +506,14 @@ def check_inputs(request: ImageRequest, info: ModelInfo, catalogue: Catalogue, *
         raise UnsupportedParamsError(f"{model} takes no mask", provider=provider, model=model, param="mask")
     mask_types = frozenset({"image/png"}) if limits.mask_alpha else limits.media_types
     _check_one(request.mask, "mask", mask_types, limits.max_bytes, provider=provider, model=model)
-    _check_mask(request.images[0], request.mask, limits.mask_same_size, limits.mask_alpha, provider, model)
+    _check_mask(
+        request.images[0],
+        request.mask,
+        same_size=limits.mask_same_size,
+        alpha=limits.mask_alpha,
+        provider=provider,
+        model=model,
+    )
 
 
 def _check_one(
@@ -533,7 +541,7 @@ def _check_one(
 
 
 def _check_mask(
-    first: ImageInput, mask: ImageInput, same_size: bool, alpha: bool, provider: str, model: str
+    first: ImageInput, mask: ImageInput, *, same_size: bool, alpha: bool, provider: str, model: str
 ) -> None:
     facts = image_facts(mask.data)
     if facts is None:  # pragma: no cover - every ImageInput the core reads has a known signature

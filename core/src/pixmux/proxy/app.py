@@ -24,11 +24,13 @@ import attrs
 
 import pixmux
 from pixmux._engine import Engine
+from pixmux._params import field_types
 from pixmux.exceptions import ConfigurationError, NotFoundError, PixmuxError, redact
 from pixmux.proxy._memory import keep_freed_memory
 from pixmux.proxy.config import ROUTER_PARAMS, ConfigError, GatewayConfig, load_config
 from pixmux.proxy.encode import GZIP_MIN_BYTES, accepts_gzip, encode_images, encode_json, error_body, gzip_chunks
 from pixmux.proxy.openapi import openapi_document
+from pixmux.proxy.uploads import ClientGone, UploadError, read_upload
 from pixmux.router import Router
 
 __all__ = ["Gateway", "GatewayError", "create_app", "app_from_env", "CONFIG_ENV"]
@@ -46,23 +48,8 @@ CONFIG_ENV = "PIXMUX_CONFIG"
 
 logger = logging.getLogger("pixmux.proxy")
 
-#: The request fields of OpenAI's ``CreateImageRequest`` and the JSON types each may hold.
-_FIELD_TYPES: Mapping[str, tuple[type, ...]] = {
-    "prompt": (str,),
-    "model": (str,),
-    "n": (int,),
-    "quality": (str,),
-    "response_format": (str,),
-    "size": (str,),
-    "style": (str,),
-    "user": (str,),
-    "background": (str,),
-    "moderation": (str,),
-    "output_format": (str,),
-    "output_compression": (int,),
-    "stream": (bool,),
-    "partial_images": (int,),
-}
+#: The request fields of OpenAI's ``CreateImageRequest`` and the JSON types each may hold (the parameter table's).
+_FIELD_TYPES: Mapping[str, tuple[type, ...]] = field_types("generate")
 #: Most images one request may ask for (OpenAI's schema); each model may allow fewer.
 MAX_N = 10
 #: Keyword arguments that configure where and as whom a call is made: only the config sets them.
@@ -181,6 +168,10 @@ class Gateway:
         self._routes: dict[tuple[str, str], _Handler] = {}
         for path in ("/v1/images/generations", "/images/generations"):
             self._routes[("POST", path)] = self._generate
+        for path in ("/v1/images/edits", "/images/edits"):
+            self._routes[("POST", path)] = self._edit
+        for path in ("/v1/images/variations", "/images/variations"):
+            self._routes[("POST", path)] = self._variation
         for path in ("/v1/models", "/models"):
             self._routes[("GET", path)] = self._models
         for path in ("/health/liveliness", "/health/liveness"):
@@ -277,7 +268,7 @@ class Gateway:
             if handler is None:
                 model_in_path = self._azure_model(path)
                 if model_in_path is not None and method == "POST":
-                    handler = self._generate
+                    handler = self._edit if path.endswith("/edits") else self._generate
             if handler is None:
                 if path in self._paths or model_in_path is not None:
                     allowed = (
@@ -318,11 +309,14 @@ class Gateway:
         self._log(method=method, path=path, info=info, status=status, started=started, request_id=request_id)
 
     def _azure_model(self, path: str) -> str | None:
-        # /openai/deployments/{model}/images/generations
-        if not path.startswith("/openai/deployments/") or not path.endswith("/images/generations"):
+        # /openai/deployments/{model}/images/generations (or /images/edits)
+        if not path.startswith("/openai/deployments/"):
             return None
-        name = path[len("/openai/deployments/") : -len("/images/generations")]
-        return name if name and "/" not in name else None
+        for tail in ("/images/generations", "/images/edits"):
+            if path.endswith(tail):
+                name = path[len("/openai/deployments/") : -len(tail)]
+                return name if name and "/" not in name else None
+        return None
 
     # ------------------------------------------------------------------ auth
 
@@ -405,6 +399,38 @@ class Gateway:
         upstream_started = time.perf_counter()
         response = await self.router.aimage_generation(prompt, model=name, **params)
         info["upstream"] = time.perf_counter() - upstream_started
+        return self._images(response, info)
+
+    async def _edit(self, scope: Scope, receive: Receive, info: dict[str, Any]) -> _Answer:
+        return await self._upload(scope, receive, info, "edit")
+
+    async def _variation(self, scope: Scope, receive: Receive, info: dict[str, Any]) -> _Answer:
+        return await self._upload(scope, receive, info, "variation")
+
+    async def _upload(self, scope: Scope, receive: Receive, info: dict[str, Any], operation: str) -> _Answer:
+        """An edit or a variation: the upload read by ``pixmux.proxy.uploads``, then routed as a generation is."""
+        limit, urls = self.config.max_upload_bytes, self.config.allow_image_urls
+        try:
+            upload = await read_upload(scope, receive, operation=operation, limit=limit, allow_urls=urls)
+        except UploadError as exc:
+            raise GatewayError(exc.status, exc.message, param=exc.param, code=exc.code) from None
+        except ClientGone:
+            raise _ClientGone from None
+        name = info.get("model") or upload.model
+        if not isinstance(name, str) or not name:
+            raise GatewayError(
+                400, f"model is required; configured models: {', '.join(self.router.model_names)}", param="model"
+            )
+        info["model"] = name
+        inputs = {"operation": operation, "images": upload.images, "mask": upload.mask}
+        self._prevalidate(upload.prompt, name, upload.params, inputs)
+        upstream_started = time.perf_counter()
+        response = await self.router.aimage_generation(upload.prompt, model=name, **upload.params, **inputs)
+        info["upstream"] = time.perf_counter() - upstream_started
+        return self._images(response, info)
+
+    def _images(self, response: pixmux.ImageResponse, info: dict[str, Any]) -> _Answer:
+        """OpenAI's ``ImagesResponse`` with the gateway's headers (deployment, provider, cost)."""
         metadata = response.metadata
         out = response.to_dict()
         info["b64"] = any("b64_json" in image for image in out.get("data", ()))
@@ -451,6 +477,9 @@ class Gateway:
             raise GatewayError(
                 400, f"model is required; configured models: {', '.join(self.router.model_names)}", param="model"
             )
+        for key in ("image", "images", "mask", "operation"):
+            if key in body:
+                raise GatewayError(400, f"{key} belongs to an edit: POST /v1/images/edits", param=key)
         if body.get("stream"):
             raise GatewayError(400, "stream=true is not supported by this gateway", param="stream")
         if body.get("partial_images"):
@@ -465,7 +494,9 @@ class Gateway:
         params = {key: value for key, value in body.items() if value is not None}
         return prompt, name, params
 
-    def _prevalidate(self, prompt: str, name: str, params: dict[str, Any]) -> None:
+    def _prevalidate(
+        self, prompt: str, name: str, params: dict[str, Any], inputs: Mapping[str, Any] | None = None
+    ) -> None:
         targets = self._targets.get(name)
         if targets is None and len(name) <= 256:
             try:  # an alias the router knows (router_settings.model_group_alias)
@@ -485,7 +516,7 @@ class Gateway:
                 if key in target.forbidden:
                     raise GatewayError(400, f"{key} is set by the gateway's config, not by clients", param=key)
             try:
-                self.engine.prepare(prompt=prompt, model=target.model, **{**params, **target.params})
+                self.engine.prepare(prompt=prompt, model=target.model, **{**params, **target.params}, **(inputs or {}))
             except PixmuxError as exc:
                 first = first or exc
                 continue

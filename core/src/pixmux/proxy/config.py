@@ -39,7 +39,7 @@ ENV_PREFIX = "os.environ/"
 
 _TOP_KEYS = ("model_list", "general_settings", "router_settings", "litellm_settings")
 _ENTRY_KEYS = ("model_name", "litellm_params", "params", "model_info")
-_GENERAL_KEYS = ("master_key", "max_request_size_mb", "gzip_images")
+_GENERAL_KEYS = ("master_key", "max_request_size_mb", "gzip_images", "max_upload_size_mb", "allow_image_urls")
 _LITELLM_KEYS = ("drop_params", "request_timeout")
 #: LiteLLM settings that mean nothing to pixmux: a LiteLLM config carrying them still starts, with a warning.
 _LITELLM_IGNORED_GENERAL = frozenset(
@@ -77,6 +77,8 @@ _LITELLM_IGNORED_SETTINGS = frozenset(
 #: Keys of ``litellm_params`` whose values are credentials: kept out of logs and error messages.
 
 DEFAULT_MAX_REQUEST_MB = 1.0
+#: The largest edit or variation upload (the images, the mask and the fields together).
+DEFAULT_MAX_UPLOAD_MB = 64.0
 
 
 class ConfigError(ConfigurationError):
@@ -94,7 +96,9 @@ class GatewayConfig:
             ``litellm_params``; ``litellm_settings`` defaults applied).
         master_key: the key clients must send, or ``None`` for an open gateway.
         router_settings: keyword arguments for :class:`pixmux.Router`.
-        max_request_bytes: the largest request body accepted.
+        max_request_bytes: the largest request body accepted (generations).
+        max_upload_bytes: the largest edit or variation body accepted (multipart or JSON).
+        allow_image_urls: fetch ``http(s)`` image URLs of JSON edits (data URLs are always read).
         gzip_images: also gzip responses carrying base64 images (about 25 % smaller, for about
             4 ms of CPU per MB); other responses are gzipped whenever the client accepts it.
         warnings: settings that were read but ignored, one sentence each.
@@ -106,6 +110,8 @@ class GatewayConfig:
     master_key: str | None = attrs.field(default=None, repr=False)
     router_settings: Mapping[str, Any] = attrs.field(factory=dict)
     max_request_bytes: int = int(DEFAULT_MAX_REQUEST_MB * 1024 * 1024)
+    max_upload_bytes: int = int(DEFAULT_MAX_UPLOAD_MB * 1024 * 1024)
+    allow_image_urls: bool = False
     gzip_images: bool = False
     warnings: tuple[str, ...] = ()
     secrets: frozenset[str] = attrs.field(default=frozenset(), repr=False)
@@ -354,6 +360,13 @@ def parse_config(raw: Any, *, path: str = "<config>", environ: Mapping[str, str]
         gzip_images = general.get("gzip_images", False)
         if not isinstance(gzip_images, bool):
             raise _Problem("general_settings.gzip_images", f"expected true or false, got {_type_name(gzip_images)}")
+        upload_mb = general.get("max_upload_size_mb")
+        if upload_mb is not None:
+            upload_mb = _number(upload_mb, "general_settings.max_upload_size_mb")
+        upload_bytes = int((DEFAULT_MAX_UPLOAD_MB if upload_mb is None else upload_mb) * 1024 * 1024)
+        allow_urls = general.get("allow_image_urls", False)
+        if not isinstance(allow_urls, bool):
+            raise _Problem("general_settings.allow_image_urls", f"expected true or false, got {_type_name(allow_urls)}")
 
         litellm = _mapping(top.get("litellm_settings"), "litellm_settings")
         notes += _check_keys(litellm, "litellm_settings", _LITELLM_KEYS, _LITELLM_IGNORED_SETTINGS)
@@ -371,6 +384,8 @@ def parse_config(raw: Any, *, path: str = "<config>", environ: Mapping[str, str]
         master_key=master_key,
         router_settings=router_settings,
         max_request_bytes=max_bytes,
+        max_upload_bytes=upload_bytes,
+        allow_image_urls=allow_urls,
         gzip_images=gzip_images,
         warnings=tuple(notes),
         secrets=frozenset(secret for secret in secrets if len(secret) >= 4),

@@ -142,7 +142,10 @@ def _check_operation(request: ImageRequest, model: ModelInfo) -> None:
         )
     if family == "gpt-image" and request.params.get("moderation") is not None:
         raise UnsupportedParamsError(
-            "moderation is not a field of OpenAI's multipart edit", provider=PROVIDER, model=model.name, param="moderation"
+            "moderation is not a field of OpenAI's multipart edit",
+            provider=PROVIDER,
+            model=model.name,
+            param="moderation",
         )
     if family == "dall-e":  # dall-e-2: one square PNG
         facts = image_facts(request.images[0].data)
