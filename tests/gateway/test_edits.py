@@ -454,7 +454,7 @@ async def test_endless_upload_is_cut_at_the_limit_with_bounded_memory() -> None:
     finally:
         tracemalloc.stop()
 
-    assert 413 == answer[0]["status"]
+    assert answer[0]["status"] == 413
     assert sent["count"] < 12  # reading stopped at the limit
     assert peak < 24 * 1024 * 1024
-    assert [] == engine.requests
+    assert engine.requests == []

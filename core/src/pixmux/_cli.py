@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, NoReturn
 
-from pixmux import __version__
+from pixmux import __version__, _cli_edits
 from pixmux.exceptions import is_secret_name, redact
 
 if TYPE_CHECKING:
@@ -149,6 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     gen.add_argument("--mock", action="store_true", help="no network: return a 1x1 PNG per image (try things out)")
 
+    _cli_edits.add_commands(commands, debug)
+
     providers = commands.add_parser(
         "providers",
         parents=[debug],
@@ -220,6 +222,8 @@ def _run(args: list[str], secrets: list[str]) -> int:
         return EXIT_USAGE
     if ns.command == "generate":
         return _generate(ns, secrets)
+    if ns.command in ("edit", "variation"):
+        return _cli_edits.run(ns, secrets)
     if ns.command == "providers":
         return _providers(ns)
     if ns.command == "models":
@@ -289,7 +293,7 @@ def _parse_params(items: Iterable[str], ns: argparse.Namespace) -> dict[str, Any
         if key in ("prompt", "model"):
             raise UsageError(f"{PROG} generate: -p {key}: give the {key} as {'PROMPT' if key == 'prompt' else '-m'}")
         option = _OPTION_PARAMS.get(key)
-        if option is not None and getattr(ns, _dest(option)) not in (None, False):
+        if option is not None and getattr(ns, _dest(option), None) not in (None, False):
             raise UsageError(f"{PROG} generate: {key} is given twice (-p {key}= and {option})")
         if key in params:
             raise UsageError(f"{PROG} generate: -p {key} is given twice")
@@ -302,7 +306,9 @@ def _parse_params(items: Iterable[str], ns: argparse.Namespace) -> dict[str, Any
 
 def _option_for(param: str) -> str:
     """The command-line option that sets a library parameter."""
-    named = {"model": "-m", "prompt": "PROMPT", **_OPTION_PARAMS}
+    named = {"model": "-m", "prompt": "PROMPT", "mask": "--mask", **_OPTION_PARAMS}
+    if param == "image" or param.startswith("image["):
+        return "IMAGE"
     return named.get(param, f"-p {param}=...")
 
 
