@@ -15,13 +15,14 @@ import base64
 import binascii
 import os
 import struct
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Union
 
 import attrs
 
-from pixmux.exceptions import APIConnectionError, BadRequestError, Timeout, UnsupportedParamsError
+from pixmux.exceptions import APIConnectionError, BadRequestError, PixmuxError, Timeout, UnsupportedParamsError
 from pixmux.types import ImageInput
 
 if TYPE_CHECKING:
@@ -272,7 +273,9 @@ def _url_refused(param: str) -> UnsupportedParamsError:
     )
 
 
-def _url_error(param: str, url: str, exc: Exception) -> APIConnectionError:
+def _url_error(param: str, url: str, exc: Exception, max_bytes: int) -> PixmuxError:
+    if type(exc).__name__ == "BodyTooLarge":  # the transport's own bound (pixmux._transport)
+        return _too_large(param, f"more than {max_bytes}", max_bytes)
     if isinstance(exc, TimeoutError) or type(exc).__name__.endswith("Timeout"):
         return Timeout(f"{param}: fetching the image URL timed out", param=param)
     return APIConnectionError(f"{param}: could not fetch the image URL: {type(exc).__name__}", param=param)
@@ -282,52 +285,119 @@ def _url_status(param: str, status: int) -> BadRequestError:
     return BadRequestError(f"{param}: the image URL answered HTTP {status}", param=param)
 
 
-def _fetch(url: str, *, param: str, max_bytes: int, timeout: float, client: httpx.Client | None) -> ImageInput:
-    import httpx
-
-    own = client is None
-    session = client or httpx.Client(follow_redirects=True, max_redirects=_MAX_REDIRECTS)
-    try:
-        with session.stream("GET", url, timeout=timeout, follow_redirects=True) as response:
-            if response.status_code >= 400:
-                raise _url_status(param, response.status_code)
-            chunks, size = [], 0
-            for chunk in response.iter_bytes():
-                size += len(chunk)
-                if size > max_bytes:
-                    raise _too_large(param, f"more than {max_bytes}", max_bytes)
-                chunks.append(chunk)
-    except httpx.HTTPError as exc:
-        raise _url_error(param, url, exc) from None
-    finally:
-        if own:
-            session.close()
-    return _typed(b"".join(chunks), param=param, filename=_url_name(url))
+#: ``send(request, deadline, *, max_bytes=...)``: how the engine's transport sends a request (sync or async).
+Send = Callable[..., Any]
 
 
-async def _afetch(
-    url: str, *, param: str, max_bytes: int, timeout: float, client: httpx.AsyncClient | None
+def _next(response: httpx.Response, url: str, *, param: str, max_bytes: int) -> str | ImageInput:
+    """The image a response holds, or the URL it redirects to."""
+    if response.status_code in (301, 302, 303, 307, 308) and response.headers.get("location"):
+        return str(response.request.url.join(response.headers["location"]))
+    if response.status_code >= 400:
+        raise _url_status(param, response.status_code)
+    data = response.content
+    if len(data) > max_bytes:
+        raise _too_large(param, f"more than {max_bytes}", max_bytes)
+    return _typed(data, param=param, filename=_url_name(url))
+
+
+def _fetch(
+    url: str, *, param: str, max_bytes: int, timeout: float, client: httpx.Client | None, send: Send | None
 ) -> ImageInput:
     import httpx
 
-    own = client is None
-    session = client or httpx.AsyncClient(follow_redirects=True, max_redirects=_MAX_REDIRECTS)
+    deadline = time.monotonic() + timeout
+    own = client is None and send is None
+    session = client or (httpx.Client() if send is None else None)
     try:
-        async with session.stream("GET", url, timeout=timeout, follow_redirects=True) as response:
-            if response.status_code >= 400:
-                raise _url_status(param, response.status_code)
-            chunks, size = [], 0
-            async for chunk in response.aiter_bytes():
-                size += len(chunk)
-                if size > max_bytes:
-                    raise _too_large(param, f"more than {max_bytes}", max_bytes)
-                chunks.append(chunk)
+        for _ in range(_MAX_REDIRECTS + 1):
+            request = httpx.Request("GET", url)
+            if send is not None:
+                response = send(request, deadline, max_bytes=max_bytes)
+            else:
+                assert session is not None
+                response = _bounded(session, request, deadline, max_bytes, param)
+            found = _next(response, url, param=param, max_bytes=max_bytes)
+            if isinstance(found, ImageInput):
+                return found
+            url = found
     except httpx.HTTPError as exc:
-        raise _url_error(param, url, exc) from None
+        raise _url_error(param, url, exc, max_bytes) from None
     finally:
-        if own:
+        if own and session is not None:
+            session.close()
+    raise BadRequestError(f"{param}: the image URL redirected more than {_MAX_REDIRECTS} times", param=param)
+
+
+def _bounded(
+    session: httpx.Client, request: httpx.Request, deadline: float, max_bytes: int, param: str
+) -> httpx.Response:
+    """``request`` sent by an ``httpx.Client``, its body read by ``deadline`` and within ``max_bytes``."""
+    import httpx
+
+    left = max(0.001, deadline - time.monotonic())
+    response = session.send(request, stream=True)
+    try:
+        chunks, size = [], 0
+        for chunk in response.iter_bytes():
+            size += len(chunk)
+            if size > max_bytes:
+                raise _too_large(param, f"more than {max_bytes}", max_bytes)
+            if time.monotonic() > deadline:
+                raise httpx.ReadTimeout(f"the image was still arriving after {left:g}s", request=request)
+            chunks.append(chunk)
+    finally:
+        response.close()
+    return httpx.Response(response.status_code, headers=response.headers, content=b"".join(chunks), request=request)
+
+
+async def _abounded(
+    session: httpx.AsyncClient, request: httpx.Request, deadline: float, max_bytes: int, param: str
+) -> httpx.Response:
+    """The async twin of :func:`_bounded`."""
+    import httpx
+
+    response = await session.send(request, stream=True)
+    try:
+        chunks, size = [], 0
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if size > max_bytes:
+                raise _too_large(param, f"more than {max_bytes}", max_bytes)
+            if time.monotonic() > deadline:
+                raise httpx.ReadTimeout("the image was still arriving at the deadline", request=request)
+            chunks.append(chunk)
+    finally:
+        await response.aclose()
+    return httpx.Response(response.status_code, headers=response.headers, content=b"".join(chunks), request=request)
+
+
+async def _afetch(
+    url: str, *, param: str, max_bytes: int, timeout: float, client: httpx.AsyncClient | None, send: Send | None
+) -> ImageInput:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    own = client is None and send is None
+    session = client or (httpx.AsyncClient() if send is None else None)
+    try:
+        for _ in range(_MAX_REDIRECTS + 1):
+            request = httpx.Request("GET", url)
+            if send is not None:
+                response = await send(request, deadline, max_bytes=max_bytes)
+            else:
+                assert session is not None
+                response = await _abounded(session, request, deadline, max_bytes, param)
+            found = _next(response, url, param=param, max_bytes=max_bytes)
+            if isinstance(found, ImageInput):
+                return found
+            url = found
+    except httpx.HTTPError as exc:
+        raise _url_error(param, url, exc, max_bytes) from None
+    finally:
+        if own and session is not None:
             await session.aclose()
-    return _typed(b"".join(chunks), param=param, filename=_url_name(url))
+    raise BadRequestError(f"{param}: the image URL redirected more than {_MAX_REDIRECTS} times", param=param)
 
 
 def _url_name(url: str) -> str | None:
@@ -343,6 +413,7 @@ def read_image(
     max_bytes: int = DEFAULT_MAX_BYTES,
     timeout: float = DEFAULT_URL_TIMEOUT,
     client: httpx.Client | None = None,
+    send: Send | None = None,
 ) -> ImageInput:
     """
     Read one input image into an :class:`~pixmux.types.ImageInput`.
@@ -356,6 +427,8 @@ def read_image(
         max_bytes: the largest image accepted; a larger one is refused without reading it all.
         timeout: seconds for fetching a URL, first byte to last.
         client: the ``httpx.Client`` to fetch with (a new one by default).
+        send: instead of a client, the engine's transport (``Engine.transport.send``): the one
+            module that touches the network, bounded by the same deadline and size rules.
 
     Raises:
         UnsupportedParamsError: not an image, too large, a URL when URLs are off.
@@ -367,7 +440,7 @@ def read_image(
         return found
     if not allow_urls:
         raise _url_refused(param)
-    return _fetch(found, param=param, max_bytes=max_bytes, timeout=timeout, client=client)
+    return _fetch(found, param=param, max_bytes=max_bytes, timeout=timeout, client=client, send=send)
 
 
 async def aread_image(
@@ -378,6 +451,7 @@ async def aread_image(
     max_bytes: int = DEFAULT_MAX_BYTES,
     timeout: float = DEFAULT_URL_TIMEOUT,
     client: httpx.AsyncClient | None = None,
+    send: Send | None = None,
 ) -> ImageInput:
     """The async twin of :func:`read_image` (a URL is fetched without blocking the event loop)."""
     found = _local(source, param=param, max_bytes=max_bytes)
@@ -385,7 +459,7 @@ async def aread_image(
         return found
     if not allow_urls:
         raise _url_refused(param)
-    return await _afetch(found, param=param, max_bytes=max_bytes, timeout=timeout, client=client)
+    return await _afetch(found, param=param, max_bytes=max_bytes, timeout=timeout, client=client, send=send)
 
 
 def _as_list(image: ImageSource | Sequence[ImageSource]) -> list[ImageSource]:
