@@ -301,7 +301,7 @@ def check_request(request: ImageRequest, info: ModelInfo, *, provider: str) -> N
             model=model,
             param="prompt",
         )
-    if not _is_text(request.prompt):
+    if isinstance(request.prompt, str) and not _is_text(request.prompt):
         raise UnsupportedParamsError(
             "prompt is not valid Unicode text (it holds a lone surrogate)",
             provider=provider,

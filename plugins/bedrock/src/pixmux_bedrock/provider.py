@@ -258,7 +258,8 @@ def validate_params(request: ImageRequest, model: ModelInfo, deployment: Deploym
     _check_common(request, family)
     # An edit may leave out the prompt where the task takes none (an inpainting that removes, a
     # background removal): checked then as a variation is, which takes no prompt.
-    check_request(request if request.prompt else attrs.evolve(request, operation="variation"), info, provider=PROVIDER)
+    promptless = request.operation == "edit" and request.prompt == ""
+    check_request(attrs.evolve(request, operation="variation") if promptless else request, info, provider=PROVIDER)
     request = _edits.as_family_request(request, family)
     if family == fam.STABILITY_EDIT:
         _check_stability_edit(request, info)

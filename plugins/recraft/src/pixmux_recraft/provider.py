@@ -174,7 +174,7 @@ def validate_params(request: ImageRequest, model: ModelInfo) -> None:
     )
     # A named style passes through (Recraft checks it); everything else is checked against the catalogue.
     checked = attrs.evolve(request, style=None) if named else request
-    if request.operation == "edit" and not request.prompt:  # eraseRegion takes none: check_edit says which do
+    if request.operation == "edit" and request.prompt == "":  # eraseRegion takes none: check_edit says which do
         checked = attrs.evolve(checked, operation="variation")
     check_request(checked, model, provider=PROVIDER)
     _edits.check_edit(request, model.name)
