@@ -227,7 +227,7 @@ async def aimage_edit(
 
 
 def image_variation(
-    image: ImageSource,
+    image: ImageSource | Sequence[ImageSource],
     model: str = "dall-e-2",
     *,
     n: int | None = None,
@@ -272,7 +272,7 @@ def image_variation(
 
 
 async def aimage_variation(
-    image: ImageSource,
+    image: ImageSource | Sequence[ImageSource],
     model: str = "dall-e-2",
     *,
     n: int | None = None,

@@ -543,7 +543,12 @@ class Engine:
         return await self.arun(call[0], mock=call[1], retries=call[2])
 
     def image_variation(
-        self, image: ImageSource, model: str = "dall-e-2", *, allow_urls: bool = False, **kwargs: Any
+        self,
+        image: ImageSource | Sequence[ImageSource],
+        model: str = "dall-e-2",
+        *,
+        allow_urls: bool = False,
+        **kwargs: Any,
     ) -> ImageResponse:
         """Make variations of an image; see :func:`pixmux.image_variation`."""
         send = self.transport.send if allow_urls else None
@@ -551,7 +556,12 @@ class Engine:
         return self._operation("variation", prompt="", model=model, images=images, mask=None, kwargs=kwargs)
 
     async def aimage_variation(
-        self, image: ImageSource, model: str = "dall-e-2", *, allow_urls: bool = False, **kwargs: Any
+        self,
+        image: ImageSource | Sequence[ImageSource],
+        model: str = "dall-e-2",
+        *,
+        allow_urls: bool = False,
+        **kwargs: Any,
     ) -> ImageResponse:
         """Make variations without blocking the event loop; see :func:`pixmux.aimage_variation`."""
         send = self.async_transport().send if allow_urls else None

@@ -50,7 +50,7 @@ async def aimage_edit(
 
 
 def image_variation(
-    self: Router, image: ImageSource, model: str, *, allow_urls: bool = False, **kwargs: Any
+    self: Router, image: ImageSource | Sequence[ImageSource], model: str, *, allow_urls: bool = False, **kwargs: Any
 ) -> ImageResponse:
     """Variations through the deployments of ``model``; takes :func:`pixmux.image_variation`'s parameters."""
     images, _ = read_images(image, allow_urls=allow_urls)
@@ -58,7 +58,7 @@ def image_variation(
 
 
 async def aimage_variation(
-    self: Router, image: ImageSource, model: str, *, allow_urls: bool = False, **kwargs: Any
+    self: Router, image: ImageSource | Sequence[ImageSource], model: str, *, allow_urls: bool = False, **kwargs: Any
 ) -> ImageResponse:
     """The async twin of :meth:`Router.image_variation`."""
     images, _ = await aread_images(image, allow_urls=allow_urls)

@@ -85,7 +85,7 @@ def test_variation_and_edit_without_mask_are_image_variation() -> None:
     """image_variation (no text) and image_edit without a mask (text-guided) are IMAGE_VARIATION of 1-5 images."""
     engine = _engine()
 
-    engine.image_variation([png(), png(color=10)], model=NOVA, similarity_strength=0.9)  # type: ignore[arg-type]
+    engine.image_variation([png(), png(color=10)], model=NOVA, similarity_strength=0.9)
     engine.image_edit(png(), "in winter", model=NOVA)
 
     variation, guided = _sent(engine, 0)["imageVariationParams"], _sent(engine, 1)["imageVariationParams"]
@@ -134,7 +134,7 @@ def test_titan_v1_varies_one_image() -> None:
     """Titan v1 takes one input image."""
     with pytest.raises(UnsupportedParamsError, match="at most 1"):
         _engine("titan_success.json").image_variation(
-            [png(), png()],  # type: ignore[arg-type]
+            [png(), png()],
             model="bedrock/amazon.titan-image-generator-v1",
         )
 

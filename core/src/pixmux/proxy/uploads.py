@@ -73,7 +73,13 @@ class _Part:
     name: str = ""
     filename: str | None = None
     content_type: str = ""
-    data: bytearray = attrs.field(factory=bytearray)
+    #: The part's bytes as views into the received chunks, joined once (one copy of a large file).
+    pieces: list[memoryview] = attrs.field(factory=list)
+    size: int = 0
+
+    @property
+    def data(self) -> bytes:
+        return b"".join(self.pieces)
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -165,12 +171,13 @@ async def _parse_multipart(receive: Receive, boundary: str, limit: int) -> list[
 
     def part_data(data: bytes, start: int, end: int) -> None:
         part = parts[-1]
-        if part.filename is None and len(part.data) + (end - start) > MAX_TEXT_BYTES:
+        part.size += end - start
+        if part.filename is None and part.size > MAX_TEXT_BYTES:
             state["error"] = UploadError(
                 400, f"field {part.name!r} is longer than {MAX_TEXT_BYTES} bytes", param=part.name or None
             )
             raise MultipartParseError("field too long")
-        part.data += data[start:end]
+        part.pieces.append(memoryview(data)[start:end])
 
     def header_field(data: bytes, start: int, end: int) -> None:
         state["field"] += data[start:end]
@@ -259,7 +266,7 @@ def _from_parts(parts: list[_Part], *, operation: str, limit: int) -> Upload:
         if name in fields:
             raise UploadError(400, f"field {name!r} was sent twice", param=name)
         try:
-            text = bytes(part.data).decode("utf-8")
+            text = part.data.decode("utf-8")
         except UnicodeDecodeError:
             raise UploadError(400, f"field {name!r} is not UTF-8 text", param=name) from None
         if name not in allowed and name in field_types("generate"):
@@ -284,7 +291,7 @@ def _image(part: _Part, param: str, limit: int) -> ImageInput:
             "expected an image (image/png, image/jpeg, image/webp)",
             param=param,
         )
-    found = read_image(bytes(part.data), param=param, max_bytes=limit)
+    found = read_image(part.data, param=param, max_bytes=limit)
     return attrs.evolve(found, filename=part.filename or None)
 
 
