@@ -32,7 +32,7 @@ def test_the_default_upstream_pool_is_sized_for_a_gateway() -> None:
 @pytest.mark.parametrize("value", [0, -3, 1.5, "many", True])
 def test_a_wrong_upstream_max_connections_is_a_config_error(value: object) -> None:
     """A wrong pool size is refused at start, naming the setting."""
-    with pytest.raises(ConfigError, match="general_settings.upstream_max_connections"):
+    with pytest.raises(ConfigError, match=r"general_settings\.upstream_max_connections"):
         config(upstream_max_connections=value)
 
 
