@@ -1,7 +1,7 @@
 """
 OpenAI's edit and variation requests: ``multipart/form-data`` bodies built by httpx.
 
-Public so that plugins for OpenAI-shaped providers (Azure, any OpenAI-compatible server)
+Public, in the core, so that plugins for OpenAI-shaped providers (Azure, any OpenAI-compatible server)
 send the same parts the official ``openai`` client sends: ``image`` for one file,
 ``image[]`` repeated for several, ``mask``, and the text fields.
 """
@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import httpx
+
 from pixmux.types import ImageInput, ImageRequest, image_extension
 
 __all__ = ["edit_path", "multipart_request", "form_fields", "file_parts"]
