@@ -579,6 +579,8 @@ def _models(ns: argparse.Namespace) -> int:
             ("n:", f"1 to {model['max_n']}" if model["max_n"] is not None else "any"),
             ("prompt:", f"up to {model['max_prompt_chars']} characters") if model["max_prompt_chars"] else None,
             ("parameters:", _params_text(info)),
+            ("operations:", ", ".join(model["operations"])),
+            ("inputs:", _cli_edits.inputs_text(info)) if info.inputs is not None else None,
             ("price:", _price_text(info.pricing)) if info.pricing is not None else None,
         ]
         _table([row for row in rows if row is not None], indent="  ")
@@ -622,6 +624,7 @@ def _model_dict(info: ModelInfo) -> dict[str, Any]:
         "param_values": {name: _sorted(values) for name, values in info.param_values.items()},
         "param_ranges": {name: list(bounds) for name, bounds in info.param_ranges.items()},
         "pricing": _pricing_dict(info.pricing),
+        **_cli_edits.model_facts(info),
     }
 
 
@@ -670,6 +673,8 @@ def _price_text(pricing: Pricing) -> str:
         per_million_in = money(pricing.input_token * 1e6)
         per_million_out = money(pricing.output_token * 1e6)
         parts.append(f"{per_million_in} / 1M input tokens, {per_million_out} / 1M output tokens")
+        if pricing.input_image_token is not None:
+            parts.append(f"{money(pricing.input_image_token * 1e6)} / 1M input image tokens (edits)")
     if pricing.per_image:
         rules = []
         for rule in pricing.per_image:

@@ -12,12 +12,15 @@ import sys
 import time
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pixmux import _params
 from pixmux.exceptions import is_secret_name
 
-__all__ = ["add_commands", "run"]
+if TYPE_CHECKING:
+    from pixmux.catalogue import ModelInfo
+
+__all__ = ["add_commands", "run", "model_facts", "inputs_text"]
 
 _TYPES: dict[str, Any] = {"integer": int, "number": float, "string": str}
 
@@ -144,3 +147,39 @@ def run(ns: argparse.Namespace, secrets: list[str]) -> int:
             print(path, file=sys.stderr if ns.json else sys.stdout, flush=True)
     _say(summary(response, model=model, elapsed=elapsed))
     return EXIT_OK
+
+
+def model_facts(info: ModelInfo) -> dict[str, Any]:
+    """What ``pixmux models --json`` says about a model's operations and input limits."""
+    limits = info.inputs
+    inputs = None
+    if limits is not None:
+        inputs = {
+            "max_images": limits.max_images,
+            "max_bytes": limits.max_bytes,
+            "media_types": sorted(limits.media_types) if limits.media_types is not None else None,
+            "mask": limits.mask,
+            "mask_same_size": limits.mask_same_size,
+            "mask_alpha": limits.mask_alpha,
+        }
+    return {"operations": [op for op in _params.OPERATIONS if op in info.operations], "inputs": inputs}
+
+
+def inputs_text(info: ModelInfo) -> str:
+    """One line for ``pixmux models``: how many images, which formats, how large, what mask."""
+    limits = info.inputs
+    if limits is None:
+        return "not checked"
+    parts = []
+    if limits.max_images is not None:
+        parts.append(f"up to {limits.max_images} image{'s' if limits.max_images > 1 else ''}")
+    if limits.media_types is not None:
+        parts.append("/".join(sorted(kind.removeprefix("image/") for kind in limits.media_types)))
+    if limits.max_bytes is not None:
+        parts.append(f"under {limits.max_bytes / 2**20:g} MB")
+    mask = {"required": "mask required", "optional": "mask optional", "none": "no mask"}.get(limits.mask, limits.mask)
+    if limits.mask != "none" and (limits.mask_same_size or limits.mask_alpha):
+        rules = [rule for rule, on in (("same size", limits.mask_same_size), ("alpha", limits.mask_alpha)) if on]
+        mask += f" ({', '.join(rules)})"
+    parts.append(mask)
+    return ", ".join(parts)
