@@ -458,3 +458,44 @@ async def test_endless_upload_is_cut_at_the_limit_with_bounded_memory() -> None:
     assert sent["count"] < 12  # reading stopped at the limit
     assert peak < 24 * 1024 * 1024
     assert engine.requests == []
+
+
+async def test_edit_retries_and_falls_back_with_the_same_upload() -> None:
+    """A 500 from the first deployment: the retry and the fallback each send the whole upload again."""
+    seen: list[tuple[str, bytes]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append((request.url.host, request.content))
+        if request.url.host == "broken.test":
+            return json_response(500, {"error": {"message": "boom", "type": "server_error", "code": None}})
+        return json_response(200, {"created": 1, "data": [{"b64_json": TINY_PNG_B64}]})
+
+    config = _config("http://broken.test/v1")
+    config["model_list"].append(
+        {
+            "model_name": "backup",
+            "litellm_params": {"model": "openai/gpt-image-1", "api_base": "http://ok.test/v1", "api_key": UPSTREAM_KEY},
+        }
+    )
+    config["router_settings"] = {"num_retries": 1, "fallbacks": [{"gpt-image-1": ["backup"]}], "retry_after": 0}
+    gateway, _ = make_gateway(config, handler=handler)
+    image = png()
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=gateway), base_url="http://gw.test") as client:
+        response = await client.post(
+            "/v1/images/edits",
+            headers=auth(),
+            data={"model": "gpt-image-1", "prompt": "x"},
+            files={"image": ("a.png", image, "image/png")},
+        )
+        missing_key = await client.post(
+            "/v1/images/edits",
+            data={"model": "gpt-image-1", "prompt": "x"},
+            files={"image": ("a.png", image, "image/png")},
+        )
+
+    assert response.status_code == 200, response.text
+    assert [host for host, _ in seen] == ["broken.test", "broken.test", "ok.test"]
+    assert all(image in body for _, body in seen)
+    assert response.headers["x-pixmux-deployment"].split("-")[0] == "backup"
+    assert missing_key.status_code == 401
+    assert len(seen) == 3  # the unauthenticated upload reached no provider
