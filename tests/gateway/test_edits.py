@@ -499,3 +499,28 @@ async def test_edit_retries_and_falls_back_with_the_same_upload() -> None:
     assert response.headers["x-pixmux-deployment"].split("-")[0] == "backup"
     assert missing_key.status_code == 401
     assert len(seen) == 3  # the unauthenticated upload reached no provider
+
+
+async def test_upstream_key_echoed_in_an_error_never_reaches_the_client(caplog: pytest.LogCaptureFixture) -> None:
+    """A provider 401 that echoes the deployment's key: the client's error and the logs never show it."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        message = f"Incorrect API key provided: {UPSTREAM_KEY}."
+        return json_response(
+            401, {"error": {"message": message, "type": "invalid_request_error", "code": "invalid_api_key"}}
+        )
+
+    gateway, _ = make_gateway(_config("http://upstream.test/v1"), handler=handler)
+    caplog.set_level("DEBUG")
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=gateway), base_url="http://gw.test") as client:
+        response = await client.post(
+            "/v1/images/edits",
+            headers=auth(),
+            data={"model": "gpt-image-1", "prompt": "x"},
+            files={"image": ("a.png", png(), "image/png")},
+        )
+
+    assert response.status_code == 401
+    assert UPSTREAM_KEY not in response.text
+    assert UPSTREAM_KEY not in str(response.headers)
+    assert UPSTREAM_KEY not in caplog.text
