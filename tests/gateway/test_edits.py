@@ -524,3 +524,27 @@ async def test_upstream_key_echoed_in_an_error_never_reaches_the_client(caplog: 
     assert UPSTREAM_KEY not in response.text
     assert UPSTREAM_KEY not in str(response.headers)
     assert UPSTREAM_KEY not in caplog.text
+
+
+async def test_json_edit_fetches_an_allowed_url_through_the_engine_transport() -> None:
+    """With allow_image_urls, an image_url is fetched by the engine's transport (the stand-in answers it)."""
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(f"{request.method} {request.url}")
+        if request.method == "GET":
+            return httpx.Response(200, content=png(), headers={"content-type": "image/png"})
+        return json_response(200, {"created": 1, "data": [{"b64_json": TINY_PNG_B64}]})
+
+    config = _config("http://upstream.test/v1")
+    config["general_settings"]["allow_image_urls"] = True
+    gateway, _ = make_gateway(config, handler=handler)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=gateway), base_url="http://gw.test") as client:
+        response = await client.post(
+            "/v1/images/edits",
+            headers=auth(),
+            json={"model": "gpt-image-1", "prompt": "x", "images": [{"image_url": "https://img.test/room.png"}]},
+        )
+
+    assert response.status_code == 200, response.text
+    assert seen == ["GET https://img.test/room.png", "POST http://upstream.test/v1/images/edits"]

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ImageSource",
+    "Send",
     "ImageFacts",
     "DEFAULT_MAX_BYTES",
     "DEFAULT_URL_TIMEOUT",

@@ -412,7 +412,8 @@ class Gateway:
         """An edit or a variation: the upload read by ``pixmux.proxy.uploads``, then routed as a generation is."""
         limit, urls = self.config.max_upload_bytes, self.config.allow_image_urls
         try:
-            upload = await read_upload(scope, receive, operation=operation, limit=limit, allow_urls=urls)
+            fetch = self.engine.async_transport().send if urls else None  # image URLs: the one transport
+            upload = await read_upload(scope, receive, operation=operation, limit=limit, allow_urls=urls, send=fetch)
         except UploadError as exc:
             raise GatewayError(exc.status, exc.message, param=exc.param, code=exc.code) from None
         except ClientGone:

@@ -22,7 +22,7 @@ from typing import Any
 import attrs
 
 from pixmux._params import client_fields, convert_text, field_types
-from pixmux.inputs import DEFAULT_URL_TIMEOUT, aread_image, read_image
+from pixmux.inputs import DEFAULT_URL_TIMEOUT, Send, aread_image, read_image
 from pixmux.types import ImageInput
 
 __all__ = ["Upload", "read_upload", "MAX_IMAGE_PARTS", "MAX_TEXT_BYTES"]
@@ -98,7 +98,9 @@ def _too_large(size: int | str, limit: int) -> UploadError:
     )
 
 
-async def read_upload(scope: Scope, receive: Receive, *, operation: str, limit: int, allow_urls: bool) -> Upload:
+async def read_upload(
+    scope: Scope, receive: Receive, *, operation: str, limit: int, allow_urls: bool, send: Send | None = None
+) -> Upload:
     """
     Read an edit or variation request (multipart or JSON) within ``limit`` bytes.
 
@@ -122,7 +124,7 @@ async def read_upload(scope: Scope, receive: Receive, *, operation: str, limit: 
         if operation != "edit":
             raise UploadError(400, "variations take a multipart body (image=@file), not JSON")
         raw = await _read_all(receive, limit)
-        return await _from_json(raw, limit=limit, allow_urls=allow_urls)
+        return await _from_json(raw, limit=limit, allow_urls=allow_urls, send=send)
     raise UploadError(
         400,
         f"Content-Type {content_type[:80]!r} is not accepted here; send multipart/form-data "
@@ -308,7 +310,7 @@ def _upload(fields: dict[str, Any], images: tuple[ImageInput, ...], mask: ImageI
     return Upload(prompt=prompt, model=model, params=fields, images=images, mask=mask)
 
 
-async def _from_json(raw: bytes, *, limit: int, allow_urls: bool) -> Upload:
+async def _from_json(raw: bytes, *, limit: int, allow_urls: bool, send: Send | None) -> Upload:
     try:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -325,9 +327,11 @@ async def _from_json(raw: bytes, *, limit: int, allow_urls: bool) -> Upload:
     if len(refs) > MAX_IMAGE_PARTS:
         raise UploadError(400, f"too many images: {len(refs)}; at most {MAX_IMAGE_PARTS}", param="images")
     names = ["images[0]"] if len(refs) == 1 else [f"images[{index}]" for index in range(len(refs))]
-    images = tuple([await _reference(ref, name, limit, allow_urls) for ref, name in zip(refs, names, strict=True)])
+    images = tuple(
+        [await _reference(ref, name, limit, allow_urls, send) for ref, name in zip(refs, names, strict=True)]
+    )
     mask_ref = body.pop("mask", None)
-    mask = None if mask_ref is None else await _reference(mask_ref, "mask", limit, allow_urls)
+    mask = None if mask_ref is None else await _reference(mask_ref, "mask", limit, allow_urls, send)
     for key in _RESERVED & body.keys():
         raise UploadError(400, f"{key!r} is not a field of an edit", param=key)
     types = field_types("edit")
@@ -342,7 +346,7 @@ async def _from_json(raw: bytes, *, limit: int, allow_urls: bool) -> Upload:
     return _upload(fields, images, mask, "edit")
 
 
-async def _reference(ref: Any, param: str, limit: int, allow_urls: bool) -> ImageInput:
+async def _reference(ref: Any, param: str, limit: int, allow_urls: bool, send: Send | None) -> ImageInput:
     if not isinstance(ref, dict) or len(ref) != 1 or not ({"image_url", "file_id"} & ref.keys()):
         raise UploadError(400, f"{param} must be exactly one of {{image_url: ...}} or {{file_id: ...}}", param=param)
     if "file_id" in ref:
@@ -361,4 +365,6 @@ async def _reference(ref: Any, param: str, limit: int, allow_urls: bool) -> Imag
             f"{param}: this gateway does not fetch image URLs (general_settings.allow_image_urls); send a data: URL",
             param=param,
         )
-    return await aread_image(url, param=param, allow_urls=allow_urls, max_bytes=limit, timeout=DEFAULT_URL_TIMEOUT)
+    return await aread_image(
+        url, param=param, allow_urls=allow_urls, max_bytes=limit, timeout=DEFAULT_URL_TIMEOUT, send=send
+    )
