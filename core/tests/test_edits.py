@@ -122,36 +122,52 @@ def test_read_image_bounds_the_size(tmp_path: Path) -> None:
 
 
 def test_read_image_fetches_urls_only_when_allowed() -> None:
-    """An http URL is refused by default, fetched with allow_urls, and a large or failing one is bounded."""
+    """An http URL is refused by default, fetched (redirects followed) with allow_urls, and bounded."""
+    from pixmux._transport import SyncTransport
+
     served: list[str] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
         served.append(request.url.path)
+        if request.url.path == "/moved.png":
+            return httpx.Response(302, headers={"location": "/a.png"})
         if request.url.path == "/big.png":
             return httpx.Response(200, content=PNG + b"\0" * 5000)
         if request.url.path == "/gone.png":
             return httpx.Response(404)
         return httpx.Response(200, content=PNG)
 
-    client = httpx.Client(transport=httpx.MockTransport(handler))
+    send = SyncTransport(transport=httpx.MockTransport(handler)).send
     with pytest.raises(UnsupportedParamsError, match="allow_urls"):
-        read_image("https://img.test/a.png", client=client)
+        read_image("https://img.test/a.png", send=send)
     assert served == []
 
-    image = read_image("https://img.test/a.png", allow_urls=True, client=client)
+    image = read_image("https://img.test/moved.png", allow_urls=True, send=send)
     assert (image.data, image.filename) == (PNG, "a.png")
+    assert served == ["/moved.png", "/a.png"]
     with pytest.raises(UnsupportedParamsError, match="more than 1000"):
-        read_image("https://img.test/big.png", allow_urls=True, client=client, max_bytes=1000)
+        read_image("https://img.test/big.png", allow_urls=True, send=send, max_bytes=1000)
     with pytest.raises(BadRequestError, match="HTTP 404"):
-        read_image("https://img.test/gone.png", allow_urls=True, client=client)
+        read_image("https://img.test/gone.png", allow_urls=True, send=send)
 
     def refuse(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("refused", request=request)
 
+    refused = SyncTransport(transport=httpx.MockTransport(refuse)).send
     with pytest.raises(APIConnectionError, match="could not fetch"):
-        read_image(
-            "https://img.test/a.png", allow_urls=True, client=httpx.Client(transport=httpx.MockTransport(refuse))
-        )
+        read_image("https://img.test/a.png", allow_urls=True, send=refused)
+
+
+def test_engine_edit_fetches_urls_through_its_transport() -> None:
+    """Engine.image_edit(allow_urls=True) fetches with the engine's own transport (its mock here)."""
+    engine, fake = _engine_answering(
+        lambda r: httpx.Response(200, content=PNG) if r.method == "GET" else json_response(200, {})
+    )
+
+    engine.image_edit("https://img.test/room.png", "x", model="fake/painter", allow_urls=True)
+
+    assert [request.method for request in engine.requests] == ["GET", "POST"]
+    assert fake.seen[0].images[0].data == PNG
 
 
 def test_read_images_names_each_of_a_list() -> None:
@@ -267,8 +283,12 @@ class _Fake:
 
 
 def _engine() -> tuple[Any, _Fake]:
+    return _engine_answering(lambda r: json_response(200, {}))
+
+
+def _engine_answering(handler: Any) -> tuple[Any, _Fake]:
     fake = _Fake()
-    engine = make_engine(fake, names=["fake"], handler=lambda r: json_response(200, {}))
+    engine = make_engine(fake, names=["fake"], handler=handler)
     return engine, fake
 
 

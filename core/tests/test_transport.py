@@ -377,3 +377,32 @@ def test_the_shortcut_switches_itself_off_and_says_so_once(
         assert "public constructor" in caplog.records[0].message
     finally:
         _transport._assembly_fits.cache_clear()
+
+
+def test_image_bytes_downloads_through_the_transport_following_redirects() -> None:
+    """ImageObject.bytes() fetches a URL through the transport (no client of its own), following redirects."""
+    from http.server import BaseHTTPRequestHandler
+
+    from pixmux.testing import TINY_PNG_B64, local_server
+    from pixmux.types import ImageObject
+
+    png = base64.b64decode(TINY_PNG_B64)
+
+    class Host(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path == "/old.png":
+                self.send_response(301)
+                self.send_header("Location", "/new.png")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(png)))
+            self.end_headers()
+            self.wfile.write(png)
+
+        def log_message(self, *args: object) -> None:
+            return None
+
+    with local_server(Host) as base:
+        assert ImageObject(url=f"{base}/old.png").bytes() == png

@@ -85,6 +85,9 @@ __all__ = [
     "AsyncStreamed",
     "BodyTooLarge",
     "proxies_in_environment",
+    "fetch",
+    "redirect_target",
+    "MAX_REDIRECTS",
 ]
 
 #: Connections each transport may hold open (and keep alive) at once. A gateway serving
@@ -96,6 +99,9 @@ KEEPALIVE_EXPIRY = 30.0
 #: aiohttp stops reading a connection once twice this much body is buffered unread; 1 MiB reads
 #: a typical base64 image (1.5 MB) without a trip through the event loop per 64 KiB.
 READ_BUFSIZE = 1024 * 1024
+
+#: Redirects followed when downloading an image (provider calls never follow redirects).
+MAX_REDIRECTS = 5
 
 AsyncKind = Literal["aiohttp", "httpx"]
 
@@ -376,6 +382,38 @@ class SyncTransport:
         if self._client is not None:
             self._client.close()
             self._client = None
+
+
+def redirect_target(response: httpx.Response) -> httpx.Request | None:
+    """The GET a download follows for a redirect answer (301, 302, 303, 307, 308 with a Location), or ``None``."""
+    location = response.headers.get("location")
+    if response.status_code not in (301, 302, 303, 307, 308) or not location:
+        return None
+    return httpx.Request("GET", response.request.url.join(location))
+
+
+def fetch(url: str, *, timeout: float, max_bytes: int | None = None) -> bytes:
+    """
+    Download ``url`` whole within ``timeout`` seconds, following up to :data:`MAX_REDIRECTS` redirects.
+
+    Raises:
+        httpx.HTTPError: the download failed (``BodyTooLarge`` past ``max_bytes``; ``HTTPStatusError``
+            for an error status).
+    """
+    deadline = time.monotonic() + timeout
+    transport = SyncTransport(max_connections=1)
+    try:
+        request = httpx.Request("GET", url)
+        for _ in range(MAX_REDIRECTS + 1):
+            response = transport.send(request, deadline, max_bytes=max_bytes)
+            following = redirect_target(response)
+            if following is None:
+                response.raise_for_status()
+                return response.content
+            request = following
+        raise httpx.TooManyRedirects(f"more than {MAX_REDIRECTS} redirects", request=request)
+    finally:
+        transport.close()
 
 
 # --------------------------------------------------------------------------------------------- async

@@ -302,22 +302,18 @@ def _next(response: httpx.Response, url: str, *, param: str, max_bytes: int) -> 
     return _typed(data, param=param, filename=_url_name(url))
 
 
-def _fetch(
-    url: str, *, param: str, max_bytes: int, timeout: float, client: httpx.Client | None, send: Send | None
-) -> ImageInput:
+def _fetch(url: str, *, param: str, max_bytes: int, timeout: float, send: Send | None) -> ImageInput:
     import httpx
 
+    from pixmux._transport import SyncTransport
+
     deadline = time.monotonic() + timeout
-    own = client is None and send is None
-    session = client or (httpx.Client() if send is None else None)
+    own = SyncTransport(max_connections=1) if send is None else None
+    sender = own.send if own is not None else send
+    assert sender is not None
     try:
         for _ in range(_MAX_REDIRECTS + 1):
-            request = httpx.Request("GET", url)
-            if send is not None:
-                response = send(request, deadline, max_bytes=max_bytes)
-            else:
-                assert session is not None
-                response = _bounded(session, request, deadline, max_bytes, param)
+            response = sender(httpx.Request("GET", url), deadline, max_bytes=max_bytes)
             found = _next(response, url, param=param, max_bytes=max_bytes)
             if isinstance(found, ImageInput):
                 return found
@@ -325,70 +321,23 @@ def _fetch(
     except httpx.HTTPError as exc:
         raise _url_error(param, url, exc, max_bytes) from None
     finally:
-        if own and session is not None:
-            session.close()
+        if own is not None:
+            own.close()
     raise BadRequestError(f"{param}: the image URL redirected more than {_MAX_REDIRECTS} times", param=param)
 
 
-def _bounded(
-    session: httpx.Client, request: httpx.Request, deadline: float, max_bytes: int, param: str
-) -> httpx.Response:
-    """``request`` sent by an ``httpx.Client``, its body read by ``deadline`` and within ``max_bytes``."""
+async def _afetch(url: str, *, param: str, max_bytes: int, timeout: float, send: Send | None) -> ImageInput:
     import httpx
 
-    left = max(0.001, deadline - time.monotonic())
-    response = session.send(request, stream=True)
-    try:
-        chunks, size = [], 0
-        for chunk in response.iter_bytes():
-            size += len(chunk)
-            if size > max_bytes:
-                raise _too_large(param, f"more than {max_bytes}", max_bytes)
-            if time.monotonic() > deadline:
-                raise httpx.ReadTimeout(f"the image was still arriving after {left:g}s", request=request)
-            chunks.append(chunk)
-    finally:
-        response.close()
-    return httpx.Response(response.status_code, headers=response.headers, content=b"".join(chunks), request=request)
-
-
-async def _abounded(
-    session: httpx.AsyncClient, request: httpx.Request, deadline: float, max_bytes: int, param: str
-) -> httpx.Response:
-    """The async twin of :func:`_bounded`."""
-    import httpx
-
-    response = await session.send(request, stream=True)
-    try:
-        chunks, size = [], 0
-        async for chunk in response.aiter_bytes():
-            size += len(chunk)
-            if size > max_bytes:
-                raise _too_large(param, f"more than {max_bytes}", max_bytes)
-            if time.monotonic() > deadline:
-                raise httpx.ReadTimeout("the image was still arriving at the deadline", request=request)
-            chunks.append(chunk)
-    finally:
-        await response.aclose()
-    return httpx.Response(response.status_code, headers=response.headers, content=b"".join(chunks), request=request)
-
-
-async def _afetch(
-    url: str, *, param: str, max_bytes: int, timeout: float, client: httpx.AsyncClient | None, send: Send | None
-) -> ImageInput:
-    import httpx
+    from pixmux._transport import AsyncTransport
 
     deadline = time.monotonic() + timeout
-    own = client is None and send is None
-    session = client or (httpx.AsyncClient() if send is None else None)
+    own = AsyncTransport(max_connections=1) if send is None else None
+    sender = own.send if own is not None else send
+    assert sender is not None
     try:
         for _ in range(_MAX_REDIRECTS + 1):
-            request = httpx.Request("GET", url)
-            if send is not None:
-                response = await send(request, deadline, max_bytes=max_bytes)
-            else:
-                assert session is not None
-                response = await _abounded(session, request, deadline, max_bytes, param)
+            response = await sender(httpx.Request("GET", url), deadline, max_bytes=max_bytes)
             found = _next(response, url, param=param, max_bytes=max_bytes)
             if isinstance(found, ImageInput):
                 return found
@@ -396,8 +345,8 @@ async def _afetch(
     except httpx.HTTPError as exc:
         raise _url_error(param, url, exc, max_bytes) from None
     finally:
-        if own and session is not None:
-            await session.aclose()
+        if own is not None:
+            await own.aclose()
     raise BadRequestError(f"{param}: the image URL redirected more than {_MAX_REDIRECTS} times", param=param)
 
 
@@ -413,7 +362,6 @@ def read_image(
     allow_urls: bool = False,
     max_bytes: int = DEFAULT_MAX_BYTES,
     timeout: float = DEFAULT_URL_TIMEOUT,
-    client: httpx.Client | None = None,
     send: Send | None = None,
 ) -> ImageInput:
     """
@@ -427,9 +375,9 @@ def read_image(
             pixmux open a connection it was not told it may.
         max_bytes: the largest image accepted; a larger one is refused without reading it all.
         timeout: seconds for fetching a URL, first byte to last.
-        client: the ``httpx.Client`` to fetch with (a new one by default).
-        send: instead of a client, the engine's transport (``Engine.transport.send``): the one
-            module that touches the network, bounded by the same deadline and size rules.
+        send: how to send the GET: the engine's transport (``Engine.transport.send``, the one
+            module that touches the network, or any ``SyncTransport``'s); a one-connection
+            transport of its own by default. Redirects are followed (up to 5).
 
     Raises:
         UnsupportedParamsError: not an image, too large, a URL when URLs are off.
@@ -441,7 +389,7 @@ def read_image(
         return found
     if not allow_urls:
         raise _url_refused(param)
-    return _fetch(found, param=param, max_bytes=max_bytes, timeout=timeout, client=client, send=send)
+    return _fetch(found, param=param, max_bytes=max_bytes, timeout=timeout, send=send)
 
 
 async def aread_image(
@@ -451,7 +399,6 @@ async def aread_image(
     allow_urls: bool = False,
     max_bytes: int = DEFAULT_MAX_BYTES,
     timeout: float = DEFAULT_URL_TIMEOUT,
-    client: httpx.AsyncClient | None = None,
     send: Send | None = None,
 ) -> ImageInput:
     """The async twin of :func:`read_image` (a URL is fetched without blocking the event loop)."""
@@ -460,7 +407,7 @@ async def aread_image(
         return found
     if not allow_urls:
         raise _url_refused(param)
-    return await _afetch(found, param=param, max_bytes=max_bytes, timeout=timeout, client=client, send=send)
+    return await _afetch(found, param=param, max_bytes=max_bytes, timeout=timeout, send=send)
 
 
 def _as_list(image: ImageSource | Sequence[ImageSource]) -> list[ImageSource]:
