@@ -69,7 +69,10 @@ def test_multipart_text_is_converted_by_type() -> None:
     assert _params.convert_text("n", " 2 ") == 2
     assert _params.convert_text("stream", "false") is False
     assert _params.convert_text("input_fidelity", "high") == "high"
-    assert _params.convert_text("strength", "0.6") == "0.6"  # provider-specific: left as text
+    assert _params.convert_text("strength", "0.6") == 0.6  # provider-specific: typed as JSON where it is JSON
+    assert _params.convert_text("controls", '{"colors": []}') == {"colors": []}
+    assert _params.convert_text("mask_prompt", "the sofa") == "the sofa"
+    assert _params.convert_text("style_id", "007") == "007"  # not JSON: kept as text
     with pytest.raises(ValueError, match="n must be an integer"):
         _params.convert_text("n", "two")
 

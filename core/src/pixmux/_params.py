@@ -14,6 +14,8 @@ flag, ``None`` when the CLI has no option of its own for it (``-p name=value`` s
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -319,15 +321,36 @@ _TRUE = frozenset({"true", "1", "yes", "on"})
 _FALSE = frozenset({"false", "0", "no", "off"})
 
 
+def _provider_value(text: str) -> Any:
+    """
+    A provider-specific field's value: a JSON number, ``true``/``false``, list or object when the
+    text is one (the ``openai`` client sends ``extra_body={"strength": 0.6}`` as the text ``0.6``),
+    else the text itself.
+    """
+    stripped = text.strip()
+    if not stripped or stripped[0] not in "-0123456789tf[{":
+        return text
+    try:
+        value = json.loads(stripped)
+    except (ValueError, RecursionError):
+        return text
+    if isinstance(value, float) and not math.isfinite(value):
+        return text
+    return value
+
+
 def convert_text(name: str, text: str) -> Any:
     """
-    A multipart text field's value in its table type (``n=2`` is the integer 2); other fields stay text.
+    A multipart text field's value in its table type (``n=2`` is the integer 2); a provider-specific
+    field is typed as JSON where its text is a JSON number, boolean, list or object.
 
     Raises:
         ValueError: the text is not a value of the field's type (the message names the field).
     """
     param = _BY_NAME.get(name)
-    kind = param.kind if param is not None else "string"
+    if param is None:
+        return _provider_value(text)
+    kind = param.kind
     if kind == "integer":
         stripped = text.strip()
         if not stripped.lstrip("+-").isdigit():
