@@ -24,13 +24,14 @@ import attrs
 import httpx
 
 from pixmux._checks import check_deployment_fields, timeout_seconds
+from pixmux._engine_edits import EditCalls
 from pixmux._exchange import Call, Exchange, Send, Step, Wait, finish, redacted
 from pixmux._plugins import Provider, Registry
 from pixmux._retry import DEFAULT_NUM_RETRIES, Attempts, Backoff, log_retry, pop_num_retries
 from pixmux._transport import DEFAULT_MAX_CONNECTIONS, AsyncTransport, SyncTransport
 from pixmux.catalogue import ModelInfo
 from pixmux.exceptions import ConfigurationError, PixmuxError, UnsupportedParamsError
-from pixmux.inputs import ImageSource, aread_images, check_inputs, read_images
+from pixmux.inputs import check_inputs
 from pixmux.types import Auth, Deployment, ImageInput, ImageObject, ImageRequest, ImageResponse, Operation
 
 __all__ = ["Engine", "Call", "PixmuxWarning", "default_engine", "set_default_engine", "DEFAULT_MODEL"]
@@ -91,7 +92,7 @@ def _mock(call: Call, mock: object) -> ImageResponse:
     return ImageResponse(created=int(time.time()), data=images, cost=0.0)
 
 
-class Engine:
+class Engine(EditCalls):
     """
     Runs image generations: one pooled transport reused across calls, sync and async.
 
@@ -508,96 +509,6 @@ class Engine:
         mock = kwargs.pop("mock_response", None)
         retries = pop_num_retries(kwargs)
         return await self.arun(self.prepare(prompt=prompt, model=model, **kwargs), mock=mock, retries=retries)
-
-    # ----------------------------------------------------------------- edits and variations
-
-    def image_edit(
-        self,
-        image: ImageSource | Sequence[ImageSource],
-        prompt: str,
-        model: str = DEFAULT_MODEL,
-        *,
-        mask: ImageSource | None = None,
-        allow_urls: bool = False,
-        **kwargs: Any,
-    ) -> ImageResponse:
-        """Edit images; see :func:`pixmux.image_edit` for the parameters."""
-        send = self.transport.send if allow_urls else None
-        images, mask_input = read_images(image, mask, allow_urls=allow_urls, send=send)
-        return self._operation("edit", prompt=prompt, model=model, images=images, mask=mask_input, kwargs=kwargs)
-
-    async def aimage_edit(
-        self,
-        image: ImageSource | Sequence[ImageSource],
-        prompt: str,
-        model: str = DEFAULT_MODEL,
-        *,
-        mask: ImageSource | None = None,
-        allow_urls: bool = False,
-        **kwargs: Any,
-    ) -> ImageResponse:
-        """Edit images without blocking the event loop; see :func:`pixmux.aimage_edit`."""
-        send = self.async_transport().send if allow_urls else None
-        images, mask_input = await aread_images(image, mask, allow_urls=allow_urls, send=send)
-        call = self._edit_call("edit", prompt=prompt, model=model, images=images, mask=mask_input, kwargs=kwargs)
-        return await self.arun(call[0], mock=call[1], retries=call[2])
-
-    def image_variation(
-        self,
-        image: ImageSource | Sequence[ImageSource],
-        model: str = "dall-e-2",
-        *,
-        allow_urls: bool = False,
-        **kwargs: Any,
-    ) -> ImageResponse:
-        """Make variations of an image; see :func:`pixmux.image_variation`."""
-        send = self.transport.send if allow_urls else None
-        images, _ = read_images(image, allow_urls=allow_urls, send=send)
-        return self._operation("variation", prompt="", model=model, images=images, mask=None, kwargs=kwargs)
-
-    async def aimage_variation(
-        self,
-        image: ImageSource | Sequence[ImageSource],
-        model: str = "dall-e-2",
-        *,
-        allow_urls: bool = False,
-        **kwargs: Any,
-    ) -> ImageResponse:
-        """Make variations without blocking the event loop; see :func:`pixmux.aimage_variation`."""
-        send = self.async_transport().send if allow_urls else None
-        images, _ = await aread_images(image, allow_urls=allow_urls, send=send)
-        call = self._edit_call("variation", prompt="", model=model, images=images, mask=None, kwargs=kwargs)
-        return await self.arun(call[0], mock=call[1], retries=call[2])
-
-    def _edit_call(
-        self,
-        operation: Operation,
-        *,
-        prompt: str,
-        model: str,
-        images: Sequence[ImageInput],
-        mask: ImageInput | None,
-        kwargs: dict[str, Any],
-    ) -> tuple[Call, object, int]:
-        mock = kwargs.pop("mock_response", None)
-        retries = pop_num_retries(kwargs)
-        call = self.prepare(prompt=prompt, model=model, operation=operation, images=images, mask=mask, **kwargs)
-        return call, mock, retries
-
-    def _operation(
-        self,
-        operation: Operation,
-        *,
-        prompt: str,
-        model: str,
-        images: Sequence[ImageInput],
-        mask: ImageInput | None,
-        kwargs: dict[str, Any],
-    ) -> ImageResponse:
-        call, mock, retries = self._edit_call(
-            operation, prompt=prompt, model=model, images=images, mask=mask, kwargs=kwargs
-        )
-        return self.run(call, mock=mock, retries=retries)
 
 
 def _sent(send: Any, request: httpx.Request, step: Send) -> httpx.Response | httpx.HTTPError:
