@@ -52,6 +52,7 @@ class Param:
         doc: one line for the docs table and the CLI's help.
         client: a gateway client may send it.
         explicit: the library's functions name it in their signature (the rest ride in ``**provider_params``).
+        named_in: where ``explicit``, the operations whose function names it (``None``: all of ``operations``).
         cli: the CLI option, or ``None``.
         enum: the values OpenAI's schema allows, where it fixes them.
         minimum, maximum: bounds of an integer.
@@ -63,6 +64,7 @@ class Param:
     doc: str
     client: bool = True
     explicit: bool = True
+    named_in: frozenset[str] | None = None
     cli: str | None = None
     enum: tuple[str, ...] | None = None
     minimum: int | None = None
@@ -161,8 +163,8 @@ PARAMS: tuple[Param, ...] = (
         name="stream",
         kind="boolean",
         operations=_GEN_EDIT,
-        doc="stream partial images (not served by this gateway yet)",
-        explicit=False,
+        doc="stream OpenAI's image events (generations; edits stream at providers that do)",
+        named_in=frozenset({"generate"}),
     ),
     Param(
         name="partial_images",
@@ -250,7 +252,11 @@ def _rows(operation: str) -> Iterable[Param]:
 
 def signature_names(operation: str) -> tuple[str, ...]:
     """The parameters the library's function for ``operation`` names in its signature, in table order."""
-    return tuple(param.name for param in _rows(operation) if param.explicit)
+    return tuple(
+        param.name
+        for param in _rows(operation)
+        if param.explicit and (param.named_in is None or operation in param.named_in)
+    )
 
 
 def client_fields(operation: str) -> tuple[str, ...]:

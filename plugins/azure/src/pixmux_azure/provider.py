@@ -43,8 +43,9 @@ from pixmux.exceptions import (
     error_from_response,
 )
 from pixmux.inputs import check_inputs
-from pixmux.types import Auth, Deployment, ImageRequest, ImageResponse
-from pixmux_openai.models import GPT_INPUTS
+from pixmux.streaming import read_openai_event
+from pixmux.types import Auth, Deployment, ImageRequest, ImageResponse, ImageStreamEvent, ServerSentEvent
+from pixmux_openai.models import GPT_INPUTS, STREAM_PARAMS
 from pixmux_openai.models import MODELS as OPENAI_MODELS
 
 __all__ = [
@@ -56,6 +57,7 @@ __all__ = [
     "resolve_auth",
     "build_request",
     "parse_response",
+    "parse_event",
 ]
 
 PROVIDER = "azure"
@@ -87,7 +89,9 @@ def _on_azure(name: str, description: str, *, default_quality: str = "high") -> 
         info,
         sizes=frozenset({"1024x1024", "1024x1536", "1536x1024"}),  # no "auto"
         qualities=frozenset({"low", "medium", "high"}),  # no "auto"
-        params=frozenset({"background", "output_format", "output_compression", "input_fidelity"}),  # no "moderation"
+        params=frozenset(
+            {"background", "output_format", "output_compression", "input_fidelity", *STREAM_PARAMS}
+        ),  # no "moderation"
         param_values={**info.param_values, "output_format": frozenset({"png", "jpeg"})},  # no "webp"
         pricing=attrs.evolve(info.pricing, default_quality=default_quality),
         description=description,
@@ -454,3 +458,9 @@ def parse_response(
     if info.known and info.pricing is not None and parsed.cost is None:
         parsed = attrs.evolve(parsed, cost=info.pricing.cost(request, parsed))
     return parsed
+
+
+@hookimpl
+def parse_event(event: ServerSentEvent, request: ImageRequest) -> ImageStreamEvent | None:
+    """Read one of Azure's image stream events: OpenAI's, on both route styles."""
+    return read_openai_event(event, provider=PROVIDER, model=request.model)

@@ -20,7 +20,11 @@ _RETIRED_DALLE = (
 )
 _GPT_SIZES = frozenset({"auto", "1024x1024", "1536x1024", "1024x1536"})
 _GPT_QUALITIES = frozenset({"auto", "low", "medium", "high"})
-_GPT_PARAMS = frozenset({"background", "moderation", "output_format", "output_compression", "input_fidelity"})
+#: Set by pixmux itself for ``stream=True``: the GPT image models stream natively.
+STREAM_PARAMS = frozenset({"stream", "partial_images"})
+_GPT_PARAMS = frozenset(
+    {"background", "moderation", "output_format", "output_compression", "input_fidelity", *STREAM_PARAMS}
+)
 #: Parameters only an edit takes (a generation with one is refused, naming it).
 EDIT_ONLY_PARAMS = frozenset({"input_fidelity"})
 _GPT_VALUES: Mapping[str, frozenset[Any]] = {
@@ -28,8 +32,9 @@ _GPT_VALUES: Mapping[str, frozenset[Any]] = {
     "background": frozenset({"transparent", "opaque", "auto"}),
     "moderation": frozenset({"low", "auto"}),
     "output_format": frozenset({"png", "jpeg", "webp"}),
+    "stream": frozenset({True}),
 }
-_GPT_RANGES = {"output_compression": (0.0, 100.0)}
+_GPT_RANGES = {"output_compression": (0.0, 100.0), "partial_images": (0.0, 3.0)}
 _MB = 1024 * 1024
 #: GPT image edits: 1-16 PNG, WebP or JPEG images under 50 MB; a PNG mask with alpha, the size of the first image.
 GPT_INPUTS = InputLimits(
@@ -75,6 +80,7 @@ def _gpt(name: str, pricing: Pricing | None, description: str, **extra: Any) -> 
         param_ranges=_GPT_RANGES,
         pricing=pricing,
         description=description,
+        streaming=True,
         extra={"family": "gpt-image", **extra},
         operations=frozenset({"generate", "edit"}),
         inputs=GPT_INPUTS,
