@@ -72,6 +72,9 @@ class _Recorder(BaseHTTPRequestHandler):
                 "body": body,
             }
         )
+        if b'name="stream"\r\n\r\ntrue' in body:
+            self._stream()
+            return
         answer = {"created": 1, "data": [{"b64_json": TINY_PNG_B64}]}
         if self.path.endswith("/images/edits"):
             answer["usage"] = {
@@ -83,6 +86,26 @@ class _Recorder(BaseHTTPRequestHandler):
         payload = json.dumps(answer).encode()
         self.send_response(200)
         self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def _stream(self) -> None:
+        """OpenAI's edit stream: one partial image, then the completed one (events as the spec gives them)."""
+        common = {"created_at": 1720000000, "size": "1024x1024", "quality": "low", "background": "opaque"}
+        events = [
+            {"type": "image_edit.partial_image", "b64_json": TINY_PNG_B64, "partial_image_index": 0, **common},
+            {
+                "type": "image_edit.completed",
+                "b64_json": TINY_PNG_B64,
+                **common,
+                "output_format": "png",
+                "usage": {"input_tokens": 50, "output_tokens": 100, "total_tokens": 150},
+            },
+        ]
+        payload = b"".join(f"event: {e['type']}\ndata: {json.dumps(e)}\n\n".encode() for e in events)
+        self.send_response(200)
+        self.send_header("content-type", "text/event-stream")
         self.send_header("content-length", str(len(payload)))
         self.end_headers()
         self.wfile.write(payload)
@@ -548,3 +571,27 @@ async def test_json_edit_fetches_an_allowed_url_through_the_engine_transport() -
 
     assert response.status_code == 200, response.text
     assert seen == ["GET https://img.test/room.png", "POST http://upstream.test/v1/images/edits"]
+
+
+def test_openai_client_streams_an_edit(
+    edits_gateway: RunningGateway, recorder: type[_Recorder], tmp_path: Path
+) -> None:
+    """images.edit(stream=True, partial_images=1): the image_edit events arrive through the gateway."""
+    (path,) = _files(tmp_path, 1)
+
+    with path.open("rb") as handle:
+        stream = via_gateway(edits_gateway).images.edit(
+            model="gpt-image-1", image=handle, prompt="snow", stream=True, partial_images=1
+        )
+        types = [event.type for event in stream]
+
+    assert types == ["image_edit.partial_image", "image_edit.completed"]
+    fields = {n: d for n, f, _, d in parts_of(recorder.seen[-1]["type"], recorder.seen[-1]["body"]) if f is None}
+    assert (fields["stream"], fields["partial_images"]) == (b"true", b"1")
+
+
+async def test_variation_does_not_stream() -> None:
+    """stream=true on a variation is named."""
+    files = {"image": ("a.png", png(), "image/png")}
+    response = await _post(path="/v1/images/variations", data={"model": "dall-e-2", "stream": "true"}, files=files)
+    assert "stream is not a field of a variation" in _bad(response, 400, "stream")

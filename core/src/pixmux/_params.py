@@ -163,7 +163,7 @@ PARAMS: tuple[Param, ...] = (
         name="stream",
         kind="boolean",
         operations=_GEN_EDIT,
-        doc="stream OpenAI's image events (generations; edits stream at providers that do)",
+        doc="stream OpenAI's image events (the library: image_generation; the gateway: generations and edits)",
         named_in=frozenset({"generate"}),
     ),
     Param(

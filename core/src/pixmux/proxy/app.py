@@ -480,6 +480,15 @@ class Gateway:
         info["model"] = name
         inputs = {"operation": operation, "images": upload.images, "mask": upload.mask}
         self._prevalidate(upload.prompt, name, upload.params, inputs)
+        if upload.params.pop("stream", False):  # image_edit.* events, as a streamed generation
+            events = self.router.astream_image_generation(upload.prompt, model=name, **upload.params, **inputs)
+            first = await first_event(events)
+            headers: Headers = [
+                (b"content-type", b"text/event-stream; charset=utf-8"),
+                (b"cache-control", b"no-cache"),
+                (b"x-accel-buffering", b"no"),
+            ]
+            return 200, headers, EventStream(first=first, rest=events, info=info, error_body=self._event_error)
         upstream_started = time.perf_counter()
         response = await self.router.aimage_generation(upload.prompt, model=name, **upload.params, **inputs)
         info["upstream"] = time.perf_counter() - upstream_started

@@ -82,6 +82,10 @@ class _Part:
         return b"".join(self.pieces)
 
 
+def _a(operation: str) -> str:
+    return f"an {operation}" if operation[0] in "aeiou" else f"a {operation}"
+
+
 def _header(scope: Scope, name: bytes) -> str | None:
     for key, value in scope["headers"]:
         if key == name:
@@ -262,7 +266,7 @@ def _from_parts(parts: list[_Part], *, operation: str, limit: int) -> Upload:
             mask = part
             continue
         if name in _RESERVED:
-            raise UploadError(400, f"{name!r} is not a field of an {operation}", param=name)
+            raise UploadError(400, f"{name!r} is not a field of {_a(operation)}", param=name)
         if part.filename is not None:
             raise UploadError(400, f"{name!r} is a file part; only image, image[] and mask carry files", param=name)
         if name in fields:
@@ -272,7 +276,7 @@ def _from_parts(parts: list[_Part], *, operation: str, limit: int) -> Upload:
         except UnicodeDecodeError:
             raise UploadError(400, f"field {name!r} is not UTF-8 text", param=name) from None
         if name not in allowed and name in field_types("generate"):
-            raise UploadError(400, f"{name} is not a field of an {operation}", param=name)
+            raise UploadError(400, f"{name} is not a field of {_a(operation)}", param=name)
         try:
             fields[name] = convert_text(name, text)
         except ValueError as exc:
@@ -304,9 +308,15 @@ def _upload(fields: dict[str, Any], images: tuple[ImageInput, ...], mask: ImageI
     if operation == "variation" and prompt:
         raise UploadError(400, "a variation takes no prompt", param="prompt")
     model = fields.pop("model", None)
-    for name in ("stream", "partial_images"):
-        if fields.pop(name, None):
-            raise UploadError(400, f"{name} needs streaming, which this gateway does not serve yet", param=name)
+    if operation == "variation":
+        for name in ("stream", "partial_images"):
+            if fields.get(name):
+                raise UploadError(400, f"a variation does not stream: {name} is not a field of it", param=name)
+            fields.pop(name, None)
+    elif fields.get("partial_images") is not None and not fields.get("stream"):
+        raise UploadError(400, "partial_images needs stream=true", param="partial_images")
+    if not fields.get("stream"):
+        fields.pop("stream", None)
     return Upload(prompt=prompt, model=model, params=fields, images=images, mask=mask)
 
 
