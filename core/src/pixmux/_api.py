@@ -166,6 +166,21 @@ async def aimage_generation(
     return await engine.arun(call, mock=mock_response, retries=retries)
 
 
+@overload
+def image_edit(
+    image: ImageSource | Sequence[ImageSource],
+    prompt: str,
+    model: str = ...,
+    *,
+    stream: Literal[False] = ...,
+    **kwargs: Any,
+) -> ImageResponse: ...
+@overload
+def image_edit(
+    image: ImageSource | Sequence[ImageSource], prompt: str, model: str = ..., *, stream: Literal[True], **kwargs: Any
+) -> Iterator[ImageStreamEvent]: ...
+
+
 def image_edit(
     image: ImageSource | Sequence[ImageSource],
     prompt: str,
@@ -186,8 +201,9 @@ def image_edit(
     drop_params: bool | None = None,
     mock_response: Any = None,
     allow_urls: bool = False,
+    stream: bool = False,
     **provider_params: Any,
-) -> ImageResponse:
+) -> ImageResponse | Iterator[ImageStreamEvent]:
     """
     Edit one or more images as the prompt says, with any installed provider that edits.
 
@@ -200,12 +216,14 @@ def image_edit(
             image whose transparent pixels mark the area).
         n, quality, response_format, size, user: OpenAI's parameters.
         allow_urls: fetch http(s) image URLs (bounded in size and time); off by default.
+        stream: yield OpenAI's ``image_edit.partial_image`` / ``image_edit.completed`` events
+            instead (see :func:`image_generation`); ``partial_images`` rides in ``provider_params``.
         timeout, num_retries, api_key, api_base, api_version, custom_llm_provider,
         drop_params, mock_response, **provider_params: as for :func:`image_generation`
             (``input_fidelity``, ``background``, ``output_format`` ride in ``provider_params``).
 
     Returns:
-        An ``ImageResponse``, as for a generation.
+        An ``ImageResponse``, as for a generation; with ``stream=True`` an iterator of events.
 
     Raises:
         UnsupportedParamsError: before any request is sent, when the model cannot edit (the
@@ -219,12 +237,28 @@ def image_edit(
         model,
         mask=mask,
         allow_urls=allow_urls,
+        stream=stream,
         **_given(n, quality, response_format, size, user, timeout, num_retries, api_key, api_base, api_version),
         custom_llm_provider=custom_llm_provider,
         drop_params=drop_params,
         mock_response=mock_response,
         **provider_params,
     )
+
+
+@overload
+async def aimage_edit(
+    image: ImageSource | Sequence[ImageSource],
+    prompt: str,
+    model: str = ...,
+    *,
+    stream: Literal[False] = ...,
+    **kwargs: Any,
+) -> ImageResponse: ...
+@overload
+async def aimage_edit(
+    image: ImageSource | Sequence[ImageSource], prompt: str, model: str = ..., *, stream: Literal[True], **kwargs: Any
+) -> AsyncIterator[ImageStreamEvent]: ...
 
 
 async def aimage_edit(
@@ -247,8 +281,9 @@ async def aimage_edit(
     drop_params: bool | None = None,
     mock_response: Any = None,
     allow_urls: bool = False,
+    stream: bool = False,
     **provider_params: Any,
-) -> ImageResponse:
+) -> ImageResponse | AsyncIterator[ImageStreamEvent]:
     """The async twin of :func:`image_edit`: same parameters; URLs are fetched without blocking the loop."""
     return await default_engine().aimage_edit(
         image,
@@ -256,6 +291,7 @@ async def aimage_edit(
         model,
         mask=mask,
         allow_urls=allow_urls,
+        stream=stream,
         **_given(n, quality, response_format, size, user, timeout, num_retries, api_key, api_base, api_version),
         custom_llm_provider=custom_llm_provider,
         drop_params=drop_params,

@@ -7,12 +7,12 @@ generations; ``Engine.prepare`` carries the operation, images and mask into the 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from pixmux._retry import pop_num_retries
 from pixmux.inputs import ImageSource, aread_images, read_images
-from pixmux.types import ImageInput, ImageResponse, Operation
+from pixmux.types import ImageInput, ImageResponse, ImageStreamEvent, Operation
 
 if TYPE_CHECKING:
     from pixmux._engine import Call
@@ -36,6 +36,10 @@ class _Engine(Protocol):
     def run(self, call: Call, *, mock: object = ..., retries: int = ...) -> ImageResponse: ...
 
     async def arun(self, call: Call, *, mock: object = ..., retries: int = ...) -> ImageResponse: ...
+
+    def stream(self, call: Call, *, mock: object = ..., retries: int = ...) -> Iterator[ImageStreamEvent]: ...
+
+    def astream(self, call: Call, *, mock: object = ..., retries: int = ...) -> AsyncIterator[ImageStreamEvent]: ...
 
     def _edit_call(
         self,
@@ -72,10 +76,15 @@ class EditCalls:
         mask: ImageSource | None = None,
         allow_urls: bool = False,
         **kwargs: Any,
-    ) -> ImageResponse:
+    ) -> ImageResponse | Iterator[ImageStreamEvent]:
         """Edit images; see :func:`pixmux.image_edit` for the parameters."""
         send = self.transport.send if allow_urls else None
         images, mask_input = read_images(image, mask, allow_urls=allow_urls, send=send)
+        if kwargs.get("stream"):
+            call, mock, retries = self._edit_call(
+                "edit", prompt=prompt, model=model, images=images, mask=mask_input, kwargs=kwargs
+            )
+            return self.stream(call, mock=mock, retries=retries)
         return self._operation("edit", prompt=prompt, model=model, images=images, mask=mask_input, kwargs=kwargs)
 
     async def aimage_edit(
@@ -87,11 +96,13 @@ class EditCalls:
         mask: ImageSource | None = None,
         allow_urls: bool = False,
         **kwargs: Any,
-    ) -> ImageResponse:
+    ) -> ImageResponse | AsyncIterator[ImageStreamEvent]:
         """Edit images without blocking the event loop; see :func:`pixmux.aimage_edit`."""
         send = self.async_transport().send if allow_urls else None
         images, mask_input = await aread_images(image, mask, allow_urls=allow_urls, send=send)
         call = self._edit_call("edit", prompt=prompt, model=model, images=images, mask=mask_input, kwargs=kwargs)
+        if kwargs.get("stream"):
+            return self.astream(call[0], mock=call[1], retries=call[2])
         return await self.arun(call[0], mock=call[1], retries=call[2])
 
     def image_variation(

@@ -163,8 +163,8 @@ PARAMS: tuple[Param, ...] = (
         name="stream",
         kind="boolean",
         operations=_GEN_EDIT,
-        doc="stream OpenAI's image events (the library: image_generation; the gateway: generations and edits)",
-        named_in=frozenset({"generate"}),
+        doc="stream OpenAI's image events (partial images, then the completed ones)",
+        named_in=frozenset({"generate", "edit"}),
     ),
     Param(
         name="partial_images",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 from typing import Any
 
 import httpx
@@ -186,3 +187,43 @@ def test_edit_response_keeps_usage_and_echo_fields() -> None:
     assert resp.quality == body["quality"]
     expected = details["text_tokens"] * 5e-6 + details["image_tokens"] * 10e-6 + body["usage"]["output_tokens"] * 40e-6
     assert pytest.approx(expected) == resp.cost
+
+
+def _sse(*events: dict[str, Any]) -> httpx.Response:
+    body = b"".join(f"event: {e['type']}\ndata: {json.dumps(e)}\n\n".encode() for e in events)
+    return httpx.Response(200, content=body, headers={"content-type": "text/event-stream"})
+
+
+_COMMON = {"created_at": 1720000000, "size": "1024x1024", "quality": "low", "background": "opaque"}
+
+
+def test_edit_streams_image_edit_events() -> None:
+    """image_edit(stream=True, partial_images=1): stream and partial_images go in the multipart; events come back."""
+    from pixmux.testing import TINY_PNG_B64
+
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return _sse(
+            {"type": "image_edit.partial_image", "b64_json": TINY_PNG_B64, "partial_image_index": 0, **_COMMON},
+            {"type": "image_edit.completed", "b64_json": TINY_PNG_B64, "output_format": "png", **_COMMON},
+        )
+
+    engine = make_engine(openai_provider, handler=handler)
+
+    events = list(engine.image_edit(png(), "snow", model="gpt-image-1", api_key=KEY, stream=True, partial_images=1))
+
+    assert [event.type for event in events] == ["image_edit.partial_image", "image_edit.completed"]
+    fields = {name: data for name, filename, data in parts(seen[0]) if filename is None}
+    assert (fields["stream"], fields["partial_images"]) == (b"true", b"1")
+
+
+def test_edit_stream_of_a_model_without_native_streaming_is_one_completed_event() -> None:
+    """dall-e-2 does not stream: its edit answers one completed event per image."""
+    engine = _engine(load_json("dalle2_b64.json"))
+
+    events = list(engine.image_edit(png(), "snow", model="dall-e-2", api_key=KEY, stream=True))
+
+    assert {"image_edit.completed"} == {event.type for event in events}
+    assert b'name="stream"' not in engine.requests[0].content
