@@ -6,12 +6,15 @@ saved under ``tests/ui/artifacts/`` (or ``$PIXMUX_UI_ARTIFACTS``).
 
 from __future__ import annotations
 
+import http.server
+import io
+import json
 import os
 import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlparse
 
 import pytest
@@ -21,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).parents[2] / "plugins" / "openai" / "tests
 
 from gateway_support import MASTER_KEY, RunningGateway, config_dict, provider_server
 from pixmux.proxy import create_app, parse_config
-from pixmux.testing import local_server
+from pixmux.testing import TINY_PNG_B64, local_server
 from stream_support import KEY as STREAM_KEY
 from stream_support import StreamingProvider
 
@@ -60,8 +63,32 @@ def streaming_provider() -> Iterator[str]:
         yield f"{url}/v1"
 
 
+class EditProvider(http.server.BaseHTTPRequestHandler):
+    """OpenAI's edits endpoint: keeps each multipart body, answers one image."""
+
+    bodies: ClassVar[list[bytes]] = []
+
+    def do_POST(self) -> None:
+        self.bodies.append(self.rfile.read(int(self.headers["content-length"])))
+        payload = json.dumps({"created": 1, "data": [{"b64_json": TINY_PNG_B64}]}).encode()
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+
 @pytest.fixture(scope="module")
-def ui_gateway(provider_server: Any, streaming_provider: str) -> Iterator[RunningGateway]:
+def edit_provider() -> Iterator[str]:
+    with local_server(EditProvider) as url:
+        yield f"{url}/v1"
+
+
+@pytest.fixture(scope="module")
+def ui_gateway(provider_server: Any, streaming_provider: str, edit_provider: str) -> Iterator[RunningGateway]:
     config = config_dict(provider_server.url)
     config["model_list"].append(
         {"model_name": "dalle", "litellm_params": {"model": "openai/dall-e-3", "mock_response": True}}
@@ -70,6 +97,12 @@ def ui_gateway(provider_server: Any, streaming_provider: str) -> Iterator[Runnin
         {
             "model_name": "streamer",
             "litellm_params": {"model": "openai/gpt-image-1", "api_base": streaming_provider, "api_key": STREAM_KEY},
+        }
+    )
+    config["model_list"].append(
+        {
+            "model_name": "editor",
+            "litellm_params": {"model": "openai/gpt-image-1", "api_base": edit_provider, "api_key": STREAM_KEY},
         }
     )
     with RunningGateway(create_app(parse_config(config, path="ui.yaml", environ={}))) as running:
@@ -172,6 +205,40 @@ def test_streaming_shows_a_partial_image_before_the_final_one(page: Any) -> None
     caption = page.locator("#gallery .meta").first.inner_text()
     assert "first preview" in caption
     assert "$" in caption  # the cost, from the stream's pixmux comment
+
+
+def test_edit_with_a_drawn_mask_sends_the_image_and_the_mask(page: Any, tmp_path: Path) -> None:
+    from PIL import Image
+
+    picture = tmp_path / "room.png"
+    Image.new("RGB", (64, 48), (30, 120, 200)).save(picture)
+    sign_in(page)
+    page.get_by_role("button", name="Edit", exact=True).click()
+    page.locator("#edit-model").select_option("editor")
+    page.locator("#edit-images").set_input_files(str(picture))
+    canvas = page.locator("#mask-canvas")
+    page.wait_for_function("document.querySelector('#mask-canvas').width === 64")
+    box = canvas.bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.5)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.7, box["y"] + box["height"] * 0.5, steps=5)
+    page.mouse.up()
+    EditProvider.bodies.clear()
+    page.locator("#edit-prompt").fill("put a sofa by the window")
+    page.get_by_role("button", name="Edit", exact=True).last.click()
+    page.locator("#edit-results img").first.wait_for()
+    body = EditProvider.bodies[-1]
+    assert b'name="mask"' in body
+    assert b'name="prompt"' in body
+    assert b"put a sofa by the window" in body
+    mask_part = body.split(b'name="mask"', 1)[1]
+    mask_png = mask_part[mask_part.index(b"\x89PNG") :]
+    mask = Image.open(io.BytesIO(mask_png))
+    assert mask.size == (64, 48)  # the image's own size, as OpenAI requires
+    alpha = mask.convert("RGBA").getchannel("A")
+    assert alpha.getpixel((32, 24)) == 0  # painted: transparent, edited here
+    assert alpha.getpixel((2, 2)) == 255  # untouched: opaque, kept
 
 
 def test_a_refused_value_shows_the_gateways_message(page: Any) -> None:
