@@ -1,0 +1,137 @@
+"""
+The official openai client, unchanged, through the real gateway (uvicorn) to the xAI, Together,
+BytePlus, Ideogram and Stability plugins, each talking to a local stand-in that answers as the
+provider's documented API does (bodies from the plugins' own ``tests/responses``).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler
+from pathlib import Path
+from typing import Any
+
+import openai
+import pytest
+from gateway_support import MASTER_KEY, RunningGateway
+from pixmux.proxy import create_app, parse_config
+from pixmux.testing import TINY_PNG_B64, local_server
+
+PLUGINS = Path(__file__).resolve().parents[2] / "plugins"
+UPSTREAM_KEY = "upstream-provider-key-0123456789"
+
+#: (status, headers, body bytes) for a request (path, headers, body bytes).
+Answer = tuple[int, dict[str, str], bytes]
+
+
+def recorded(provider: str, name: str) -> bytes:
+    """A provider body kept in that plugin's tests/responses folder."""
+    return (PLUGINS / provider / "tests" / "responses" / name).read_bytes()
+
+
+def _json(status: int, body: bytes, **headers: str) -> Answer:
+    return status, {"content-type": "application/json", **headers}, body
+
+
+def xai_answer(path: str, headers: dict[str, str], body: bytes) -> Answer:
+    if headers.get("authorization") != f"Bearer {UPSTREAM_KEY}":
+        return _json(401, recorded("xai", "error_401.json"))
+    sent = json.loads(body)
+    if "moderate-me" in sent["prompt"]:
+        return _json(200, recorded("xai", "all_withheld.json"))
+    if sent.get("response_format") == "b64_json":
+        return _json(200, recorded("xai", "b64_one.json"))
+    return _json(200, recorded("xai", "url_two.json"))
+
+
+ROUTES: dict[str, Callable[[str, dict[str, str], bytes], Answer]] = {
+    "/xai/v1/images/generations": xai_answer,
+    "/xai/v1/images/edits": xai_answer,
+}
+
+
+class StandIn(BaseHTTPRequestHandler):
+    """Answers each provider's routes under its own prefix; records what it was sent."""
+
+    seen: list[dict[str, Any]]
+
+    def _answer(self) -> None:
+        length = int(self.headers.get("content-length") or 0)
+        body = self.rfile.read(length)
+        path = self.path.split("?")[0]
+        headers = {key.lower(): value for key, value in self.headers.items()}
+        self.seen.append({"path": path, "method": self.command, "headers": headers, "body": body})
+        route = ROUTES.get(path) or next(
+            (f for p, f in ROUTES.items() if p.endswith("*") and path.startswith(p[:-1])), None
+        )
+        status, extra, payload = route(path, headers, body) if route else _json(404, b'{"error": "no route"}')
+        self.send_response(status)
+        for key, value in extra.items():
+            self.send_header(key, value)
+        self.send_header("content-length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    do_GET = do_POST = _answer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+
+@pytest.fixture(scope="module")
+def stand_in() -> Iterator[tuple[str, type[StandIn]]]:
+    handler: type[StandIn] = type("Handler", (StandIn,), {"seen": []})
+    with local_server(handler) as url:
+        yield url, handler
+
+
+def _entry(name: str, model: str, api_base: str) -> dict[str, Any]:
+    return {"model_name": name, "litellm_params": {"model": model, "api_base": api_base, "api_key": UPSTREAM_KEY}}
+
+
+@pytest.fixture(scope="module")
+def live(stand_in: tuple[str, type[StandIn]]) -> Iterator[RunningGateway]:
+    url, _ = stand_in
+    config = {
+        "model_list": [
+            _entry("grok", "xai/grok-imagine-image", f"{url}/xai/v1"),
+        ],
+        "router_settings": {"num_retries": 0},
+        "general_settings": {"master_key": MASTER_KEY},
+    }
+    with RunningGateway(create_app(parse_config(config, path="sync-providers.yaml", environ={}))) as running:
+        yield running
+
+
+def client(live: RunningGateway) -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{live.url}/v1", api_key=MASTER_KEY, max_retries=0)
+
+
+def test_xai_urls_through_the_openai_client(live: RunningGateway, stand_in: tuple[str, type[StandIn]]) -> None:
+    """images.generate on an xAI model: the size becomes an aspect ratio upstream, the URLs come back."""
+    result = client(live).images.generate(model="grok", prompt="London", n=2, size="1536x1024", response_format="url")
+
+    assert [d.url for d in result.data] == [
+        "https://imgen.x.ai/xai-imgen/xai-tmp-imgen-1f0c.jpeg",
+        "https://imgen.x.ai/xai-imgen/xai-tmp-imgen-77ab.jpeg",
+    ]
+    sent = json.loads(stand_in[1].seen[-1]["body"])
+    assert (sent["aspect_ratio"], sent["resolution"], "size" in sent) == ("3:2", "1k", False)
+
+
+def test_xai_base64_through_the_openai_client(live: RunningGateway) -> None:
+    """response_format=b64_json returns the image bytes."""
+    result = client(live).images.generate(model="grok", prompt="a fox", response_format="b64_json")
+
+    assert base64.b64decode(result.data[0].b64_json or "") == base64.b64decode(TINY_PNG_B64)
+
+
+def test_xai_refusal_is_a_bad_request_for_the_openai_client(live: RunningGateway) -> None:
+    """Every image withheld by xAI's moderation reaches the client as a 400 content-policy error."""
+    with pytest.raises(openai.BadRequestError) as caught:
+        client(live).images.generate(model="grok", prompt="moderate-me")
+
+    assert caught.value.code == "content_policy_violation"
+    assert UPSTREAM_KEY not in str(caught.value.body)
