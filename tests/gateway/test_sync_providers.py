@@ -46,9 +46,21 @@ def xai_answer(path: str, headers: dict[str, str], body: bytes) -> Answer:
     return _json(200, recorded("xai", "url_two.json"))
 
 
+def together_answer(path: str, headers: dict[str, str], body: bytes) -> Answer:
+    if headers.get("authorization") != f"Bearer {UPSTREAM_KEY}":
+        return _json(401, recorded("together", "error_401.json"))
+    sent = json.loads(body)
+    if "nsfw" in sent["prompt"]:
+        return _json(422, recorded("together", "error_422_nsfw.json"))
+    if sent.get("response_format") == "base64":
+        return _json(200, recorded("together", "b64_one.json"))
+    return _json(200, recorded("together", "url_two.json"))
+
+
 ROUTES: dict[str, Callable[[str, dict[str, str], bytes], Answer]] = {
     "/xai/v1/images/generations": xai_answer,
     "/xai/v1/images/edits": xai_answer,
+    "/together/v1/images/generations": together_answer,
 }
 
 
@@ -97,6 +109,7 @@ def live(stand_in: tuple[str, type[StandIn]]) -> Iterator[RunningGateway]:
     config = {
         "model_list": [
             _entry("grok", "xai/grok-imagine-image", f"{url}/xai/v1"),
+            _entry("schnell", "together/black-forest-labs/FLUX.1-schnell", f"{url}/together/v1"),
         ],
         "router_settings": {"num_retries": 0},
         "general_settings": {"master_key": MASTER_KEY},
@@ -135,3 +148,30 @@ def test_xai_refusal_is_a_bad_request_for_the_openai_client(live: RunningGateway
 
     assert caught.value.code == "content_policy_violation"
     assert UPSTREAM_KEY not in str(caught.value.body)
+
+
+def test_together_base64_through_the_openai_client(
+    live: RunningGateway, stand_in: tuple[str, type[StandIn]], images_schema: Any
+) -> None:
+    """b64_json reaches Together as 'base64' with width/height; the client gets the bytes and valid JSON."""
+    raw = client(live).images.with_raw_response.generate(
+        model="schnell", prompt="a cat", size="1024x1024", response_format="b64_json", extra_body={"steps": 4}
+    )
+    result = raw.parse()
+
+    assert base64.b64decode(result.data[0].b64_json or "") == base64.b64decode(TINY_PNG_B64)
+    assert set(json.loads(raw.text)) == {"created", "data"}
+    images_schema.validate(json.loads(raw.text))
+    sent = json.loads(stand_in[1].seen[-1]["body"])
+    assert {k: sent[k] for k in ("width", "height", "response_format", "steps")} == {
+        "width": 1024,
+        "height": 1024,
+        "response_format": "base64",
+        "steps": 4,
+    }
+
+
+def test_together_nsfw_refusal_reaches_the_openai_client(live: RunningGateway) -> None:
+    """Together's NSFW 422 is a content-policy refusal: the client sees a 400 with Together's message."""
+    with pytest.raises(openai.BadRequestError, match="NSFW content detected"):
+        client(live).images.generate(model="schnell", prompt="nsfw please")
