@@ -57,10 +57,22 @@ def together_answer(path: str, headers: dict[str, str], body: bytes) -> Answer:
     return _json(200, recorded("together", "url_two.json"))
 
 
+def byteplus_answer(path: str, headers: dict[str, str], body: bytes) -> Answer:
+    if headers.get("authorization") != f"Bearer {UPSTREAM_KEY}":
+        return _json(401, recorded("byteplus", "error_401.json"))
+    sent = json.loads(body)
+    if "sensitive" in sent["prompt"]:
+        return _json(400, recorded("byteplus", "error_400_input_text.json"))
+    return _json(
+        200, recorded("byteplus", "b64_one.json" if sent.get("response_format") == "b64_json" else "url_one.json")
+    )
+
+
 ROUTES: dict[str, Callable[[str, dict[str, str], bytes], Answer]] = {
     "/xai/v1/images/generations": xai_answer,
     "/xai/v1/images/edits": xai_answer,
     "/together/v1/images/generations": together_answer,
+    "/byteplus/api/v3/images/generations": byteplus_answer,
 }
 
 
@@ -110,6 +122,7 @@ def live(stand_in: tuple[str, type[StandIn]]) -> Iterator[RunningGateway]:
         "model_list": [
             _entry("grok", "xai/grok-imagine-image", f"{url}/xai/v1"),
             _entry("schnell", "together/black-forest-labs/FLUX.1-schnell", f"{url}/together/v1"),
+            _entry("seedream", "byteplus/seedream-4-0-250828", f"{url}/byteplus/api/v3"),
         ],
         "router_settings": {"num_retries": 0},
         "general_settings": {"master_key": MASTER_KEY},
@@ -175,3 +188,27 @@ def test_together_nsfw_refusal_reaches_the_openai_client(live: RunningGateway) -
     """Together's NSFW 422 is a content-policy refusal: the client sees a 400 with Together's message."""
     with pytest.raises(openai.BadRequestError, match="NSFW content detected"):
         client(live).images.generate(model="schnell", prompt="nsfw please")
+
+
+def test_byteplus_n_through_the_openai_client(
+    live: RunningGateway, stand_in: tuple[str, type[StandIn]], images_schema: Any
+) -> None:
+    """n=2 on Seedream: two upstream requests without n, two URLs back, no expiry in the OpenAI JSON."""
+    before = len(stand_in[1].seen)
+    raw = client(live).images.with_raw_response.generate(model="seedream", prompt="a poster", n=2, size="2048x2048")
+
+    result = raw.parse()
+    assert len(result.data) == 2
+    assert all((d.url or "").startswith("https://ark-content-generation-v2") for d in result.data)
+    images_schema.validate(json.loads(raw.text))
+    assert "expires_at" not in raw.text
+    sent = [json.loads(seen["body"]) for seen in stand_in[1].seen[before:]]
+    assert sent == [{"model": "seedream-4-0-250828", "prompt": "a poster", "size": "2048x2048"}] * 2
+
+
+def test_byteplus_refusal_reaches_the_openai_client(live: RunningGateway) -> None:
+    """A sensitive-content 400 is a content-policy refusal with ModelArk's code."""
+    with pytest.raises(openai.BadRequestError) as caught:
+        client(live).images.generate(model="seedream", prompt="something sensitive")
+
+    assert caught.value.code == "InputTextSensitiveContentDetected"
