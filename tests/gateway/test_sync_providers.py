@@ -7,6 +7,8 @@ provider's documented API does (bodies from the plugins' own ``tests/responses``
 from __future__ import annotations
 
 import base64
+import email.parser
+import email.policy
 import json
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler
@@ -68,11 +70,34 @@ def byteplus_answer(path: str, headers: dict[str, str], body: bytes) -> Answer:
     )
 
 
+def form_fields(headers: dict[str, str], body: bytes) -> dict[str, str]:
+    """The text parts of a multipart body."""
+    raw = b"Content-Type: " + headers["content-type"].encode() + b"\r\n\r\n" + body
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(raw)
+    return {
+        part.get("content-disposition").params["name"]: (part.get_payload(decode=True) or b"").decode()
+        for part in message.iter_parts()
+        if not part.get("content-disposition").params.get("filename")
+    }
+
+
+def ideogram_answer(path: str, headers: dict[str, str], body: bytes) -> Answer:
+    if headers.get("api-key") != UPSTREAM_KEY:
+        return _json(401, recorded("ideogram", "error_401.json"))
+    sent = form_fields(headers, body)
+    if "unsafe" in sent["prompt"]:
+        return _json(200, recorded("ideogram", "all_unsafe.json"))
+    if "refuse" in sent["prompt"]:
+        return _json(422, recorded("ideogram", "error_422.json"))
+    return _json(200, recorded("ideogram", "generate_two.json"))
+
+
 ROUTES: dict[str, Callable[[str, dict[str, str], bytes], Answer]] = {
     "/xai/v1/images/generations": xai_answer,
     "/xai/v1/images/edits": xai_answer,
     "/together/v1/images/generations": together_answer,
     "/byteplus/api/v3/images/generations": byteplus_answer,
+    "/ideogram/v1/ideogram-v3/generate": ideogram_answer,
 }
 
 
@@ -123,6 +148,7 @@ def live(stand_in: tuple[str, type[StandIn]]) -> Iterator[RunningGateway]:
             _entry("grok", "xai/grok-imagine-image", f"{url}/xai/v1"),
             _entry("schnell", "together/black-forest-labs/FLUX.1-schnell", f"{url}/together/v1"),
             _entry("seedream", "byteplus/seedream-4-0-250828", f"{url}/byteplus/api/v3"),
+            _entry("ideogram", "ideogram/V_3", f"{url}/ideogram"),
         ],
         "router_settings": {"num_retries": 0},
         "general_settings": {"master_key": MASTER_KEY},
@@ -212,3 +238,34 @@ def test_byteplus_refusal_reaches_the_openai_client(live: RunningGateway) -> Non
         client(live).images.generate(model="seedream", prompt="something sensitive")
 
     assert caught.value.code == "InputTextSensitiveContentDetected"
+
+
+def test_ideogram_multipart_through_the_openai_client(
+    live: RunningGateway, stand_in: tuple[str, type[StandIn]], images_schema: Any
+) -> None:
+    """A JSON request from the client becomes Ideogram's multipart form; the URLs and prompts come back."""
+    raw = client(live).images.with_raw_response.generate(
+        model="ideogram", prompt="Visit Lisbon", n=2, size="1024x1024", extra_body={"rendering_speed": "TURBO"}
+    )
+
+    result = raw.parse()
+    assert [d.url for d in result.data] == [
+        "https://ideogram.ai/api/images/ephemeral/Ew6aKq1sTFyJ3pX0bQ2m4A.png?exp=1777633200&sig=0c9a77e1b2",
+        "https://ideogram.ai/api/images/ephemeral/Hq3bLr2tUGzK4qY1cR3n5B.png?exp=1777633200&sig=7d1e2f3a4b",
+    ]
+    assert (result.data[0].revised_prompt or "").startswith("A vintage travel poster")
+    images_schema.validate(json.loads(raw.text))
+    seen = stand_in[1].seen[-1]
+    assert form_fields(seen["headers"], seen["body"]) == {
+        "prompt": "Visit Lisbon",
+        "num_images": "2",
+        "rendering_speed": "TURBO",
+        "aspect_ratio": "1x1",
+    }
+
+
+@pytest.mark.parametrize("prompt", ["unsafe please", "refuse please"])
+def test_ideogram_refusals_reach_the_openai_client(live: RunningGateway, prompt: str) -> None:
+    """Both refusal shapes (200 with is_image_safe false, and 422) are a 400 for the client."""
+    with pytest.raises(openai.BadRequestError):
+        client(live).images.generate(model="ideogram", prompt=prompt)
