@@ -92,12 +92,24 @@ def ideogram_answer(path: str, headers: dict[str, str], body: bytes) -> Answer:
     return _json(200, recorded("ideogram", "generate_two.json"))
 
 
+def stability_answer(path: str, headers: dict[str, str], body: bytes) -> Answer:
+    if headers.get("authorization") != f"Bearer {UPSTREAM_KEY}":
+        return _json(401, recorded("stability", "error_401.json"))
+    sent = form_fields(headers, body)
+    if "blur-me" in sent["prompt"]:
+        return _json(200, recorded("stability", "image_filtered.json"))
+    if "moderate-me" in sent["prompt"]:
+        return _json(403, recorded("stability", "error_403.json"))
+    return _json(200, recorded("stability", "image_success.json"))
+
+
 ROUTES: dict[str, Callable[[str, dict[str, str], bytes], Answer]] = {
     "/xai/v1/images/generations": xai_answer,
     "/xai/v1/images/edits": xai_answer,
     "/together/v1/images/generations": together_answer,
     "/byteplus/api/v3/images/generations": byteplus_answer,
     "/ideogram/v1/ideogram-v3/generate": ideogram_answer,
+    "/stability/v2beta/stable-image/generate/ultra": stability_answer,
 }
 
 
@@ -149,6 +161,7 @@ def live(stand_in: tuple[str, type[StandIn]]) -> Iterator[RunningGateway]:
             _entry("schnell", "together/black-forest-labs/FLUX.1-schnell", f"{url}/together/v1"),
             _entry("seedream", "byteplus/seedream-4-0-250828", f"{url}/byteplus/api/v3"),
             _entry("ideogram", "ideogram/V_3", f"{url}/ideogram"),
+            _entry("ultra", "stability/stable-image-ultra", f"{url}/stability"),
         ],
         "router_settings": {"num_retries": 0},
         "general_settings": {"master_key": MASTER_KEY},
@@ -269,3 +282,31 @@ def test_ideogram_refusals_reach_the_openai_client(live: RunningGateway, prompt:
     """Both refusal shapes (200 with is_image_safe false, and 422) are a 400 for the client."""
     with pytest.raises(openai.BadRequestError):
         client(live).images.generate(model="ideogram", prompt=prompt)
+
+
+def test_stability_multipart_through_the_openai_client(
+    live: RunningGateway, stand_in: tuple[str, type[StandIn]], images_schema: Any
+) -> None:
+    """n=2 on Ultra: two multipart requests with the aspect ratio; two base64 images back."""
+    before = len(stand_in[1].seen)
+    raw = client(live).images.with_raw_response.generate(
+        model="ultra", prompt="a lighthouse", n=2, size="1024x1024", response_format="b64_json"
+    )
+
+    result = raw.parse()
+    assert [base64.b64decode(d.b64_json or "") for d in result.data] == [base64.b64decode(TINY_PNG_B64)] * 2
+    images_schema.validate(json.loads(raw.text))
+    seen = stand_in[1].seen[before:]
+    assert [form_fields(s["headers"], s["body"]) for s in seen] == [
+        {"prompt": "a lighthouse", "aspect_ratio": "1:1"}
+    ] * 2
+    assert all(s["headers"]["accept"] == "application/json" for s in seen)
+
+
+@pytest.mark.parametrize(("prompt", "code"), [("blur-me", "CONTENT_FILTERED"), ("moderate-me", "content_moderation")])
+def test_stability_refusals_reach_the_openai_client(live: RunningGateway, prompt: str, code: str) -> None:
+    """A blurred result (200) and a moderation 403 both reach the client as a 400 with Stability's code."""
+    with pytest.raises(openai.BadRequestError) as caught:
+        client(live).images.generate(model="ultra", prompt=prompt)
+
+    assert caught.value.code == code
