@@ -89,6 +89,11 @@ def ideogram_answer(path: str, headers: dict[str, str], body: bytes) -> Answer:
         return _json(200, recorded("ideogram", "all_unsafe.json"))
     if "refuse" in sent["prompt"]:
         return _json(422, recorded("ideogram", "error_422.json"))
+    if "local" in sent["prompt"]:  # URLs on this stand-in, so that the gateway can download them
+        answer = recorded("ideogram", "generate_two.json").replace(
+            b"https://ideogram.ai/api/images/ephemeral/", f"http://{headers['host']}/ideogram/images/".encode()
+        )
+        return _json(200, answer)
     return _json(200, recorded("ideogram", "generate_two.json"))
 
 
@@ -103,12 +108,17 @@ def stability_answer(path: str, headers: dict[str, str], body: bytes) -> Answer:
     return _json(200, recorded("stability", "image_success.json"))
 
 
+def image_file(path: str, headers: dict[str, str], body: bytes) -> Answer:
+    return 200, {"content-type": "image/png"}, base64.b64decode(TINY_PNG_B64)
+
+
 ROUTES: dict[str, Callable[[str, dict[str, str], bytes], Answer]] = {
     "/xai/v1/images/generations": xai_answer,
     "/xai/v1/images/edits": xai_answer,
     "/together/v1/images/generations": together_answer,
     "/byteplus/api/v3/images/generations": byteplus_answer,
     "/ideogram/v1/ideogram-v3/generate": ideogram_answer,
+    "/ideogram/images/*": image_file,
     "/stability/v2beta/stable-image/generate/ultra": stability_answer,
 }
 
@@ -310,3 +320,14 @@ def test_stability_refusals_reach_the_openai_client(live: RunningGateway, prompt
         client(live).images.generate(model="ultra", prompt=prompt)
 
     assert caught.value.code == code
+
+
+def test_ideogram_b64_json_is_downloaded_by_the_gateway(live: RunningGateway, images_schema: Any) -> None:
+    """Ideogram answers URLs only: for b64_json the gateway downloads each image and returns its bytes."""
+    raw = client(live).images.with_raw_response.generate(
+        model="ideogram", prompt="local Lisbon", n=2, response_format="b64_json"
+    )
+
+    result = raw.parse()
+    assert [base64.b64decode(d.b64_json or "") for d in result.data] == [base64.b64decode(TINY_PNG_B64)] * 2
+    images_schema.validate(json.loads(raw.text))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from typing import Any
 
 import httpx
@@ -22,7 +23,7 @@ from pixmux.exceptions import (
     UnsupportedParamsError,
 )
 from pixmux.testing import TINY_PNG_B64, check_plugin, json_response, load_json, make_engine
-from pixmux.types import Deployment, ImageInput, ImageRequest, ImageResponse
+from pixmux.types import Deployment, ImageInput, ImageRequest, ImageResponse, Refusal
 
 KEY = "ark-test-key-0123456789abcdef"
 SEEDREAM4 = "seedream-4-0-250828"
@@ -254,17 +255,16 @@ def test_parse_response_reads_base64_and_created_at():
 
 
 def test_one_failed_image_of_a_sequence_is_reported():
-    """Sequential mode: an image refused by moderation is listed in filtered; the others are kept."""
+    """Sequential mode: an image refused by moderation is listed in resp.refused; the others are kept."""
     resp = _parse(200, load_json("sequential_partial.json"))
 
     assert len(resp.data) == 2
-    assert resp.metadata["filtered"] == [
-        {
-            "index": 1,
-            "reason": "OutputImageSensitiveContentDetected",
-            "message": "The request failed because the output image may contain sensitive information.",
-        }
-    ]
+    assert resp.refused == (
+        Refusal(
+            reason="OutputImageSensitiveContentDetected",
+            message="The request failed because the output image may contain sensitive information.",
+        ),
+    )
 
 
 def test_a_single_blocked_image_is_a_content_policy_violation():
@@ -301,7 +301,7 @@ def test_end_to_end_one_refused_part_keeps_the_others():
     resp = engine.image_generation(prompt="a cat", model=f"byteplus/{SEEDREAM4}", n=2)
 
     assert len(resp.data) == 1
-    assert resp.metadata["filtered"][0]["reason"] == "OutputImageSensitiveContentDetected"
+    assert [r.reason for r in resp.refused] == ["OutputImageSensitiveContentDetected"]
     assert resp.cost == pytest.approx(0.03)
 
 
@@ -362,3 +362,40 @@ async def test_async_call_sends_the_same_requests():
 
     assert len(engine.requests) == 2
     assert len(resp.data) == 2
+
+
+def _with_downloads(body: Any) -> Any:
+    """A ModelArk stand-in that also serves the image behind each pre-signed URL (as object storage does)."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "GET":
+            return httpx.Response(200, content=PNG, headers={"content-type": "image/png"})
+        return json_response(200, body)
+
+    return handler
+
+
+def test_url_within_the_download_horizon_is_downloaded():
+    """An engine that keeps images for 25 hours downloads a URL that expires in 24; the expiry is in metadata."""
+    engine = _engine(_with_downloads(load_json("url_one.json")))
+    engine.download_horizon = 25 * 3600
+
+    resp = engine.image_generation(prompt="a cat", model=f"byteplus/{SEEDREAM4}", api_key=KEY)
+
+    assert resp.data[0].b64_json is not None
+    assert resp.data[0].bytes() == PNG
+    assert [r.method for r in engine.requests] == ["POST", "GET"]
+    assert resp.metadata["url_expires_at"] == [1757469067 + 86400]
+
+
+def test_url_beyond_the_download_horizon_is_left_as_a_url():
+    """A one-hour horizon leaves a URL made just now, good for 24 hours, alone: nothing is downloaded."""
+    body = load_json("url_one.json")
+    body["created"] = int(time.time())
+    engine = _engine(_with_downloads(body))
+    engine.download_horizon = 3600
+
+    resp = engine.image_generation(prompt="a cat", model=f"byteplus/{SEEDREAM4}", api_key=KEY)
+
+    assert resp.data[0].b64_json is None
+    assert [r.method for r in engine.requests] == ["POST"]

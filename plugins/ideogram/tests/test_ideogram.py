@@ -216,7 +216,7 @@ def test_edit_without_a_mask_is_a_remix():
     [
         ({"quality": "hd"}, "quality"),
         ({"style": "vivid"}, "style"),
-        ({"response_format": "b64_json"}, "response_format"),
+        ({"response_format": "png"}, "response_format"),
         ({"n": 9}, "n"),
         ({"size": "4000x1000"}, "size"),
         ({"size": "big"}, "size"),
@@ -308,13 +308,11 @@ def test_cost_is_the_rendering_speed_price_times_the_images():
 
 
 def test_an_unsafe_image_is_withheld_and_reported():
-    """is_image_safe false with a null URL: the image is dropped, listed in filtered, and not paid for here."""
+    """is_image_safe false with a null URL: the image is dropped, listed in resp.refused, and not charged."""
     resp = _parse(200, load_json("one_unsafe.json"), ImageRequest(prompt="beach", model="V_3", n=2))
 
     assert len(resp.data) == 1
-    assert resp.metadata["filtered"] == [
-        {"index": 1, "reason": "is_image_safe: false", "message": "withheld by Ideogram"}
-    ]
+    assert [r.reason for r in resp.refused] == ["is_image_safe: false"]
     assert resp.cost == pytest.approx(0.06)
 
 
@@ -385,3 +383,22 @@ async def test_async_call_sends_the_same_form():
     await engine.aimage_generation(prompt="a poster", model="ideogram/V_3", api_key=KEY, rendering_speed="FLASH")
 
     assert fields(engine.requests[0]) == {"prompt": "a poster", "rendering_speed": "FLASH"}
+
+
+def test_b64_json_is_answered_by_downloading_the_urls():
+    """Ideogram only answers URLs: for response_format='b64_json' the core downloads each image."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "GET":
+            assert request.url.host == "ideogram.ai"
+            return httpx.Response(200, content=PNG, headers={"content-type": "image/png"})
+        return json_response(200, load_json("generate_two.json"))
+
+    engine = make_engine(ideogram, handler=handler)
+
+    resp = engine.image_generation(prompt="Lisbon", model="ideogram/V_3", n=2, response_format="b64_json", api_key=KEY)
+
+    assert [d.bytes() for d in resp.data] == [PNG, PNG]
+    assert "response_format" not in fields(engine.requests[0])
+    assert [r.method for r in engine.requests] == ["POST", "GET", "GET"]
+    assert resp.metadata["url_expires_at"] == [1777633200, 1777633200]

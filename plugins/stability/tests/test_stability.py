@@ -12,6 +12,7 @@ import httpx
 import pixmux_stability.provider as stability
 import pytest
 from pixmux import PixmuxWarning
+from pixmux._retry import Backoff
 from pixmux.exceptions import (
     APIResponseValidationError,
     AuthenticationError,
@@ -20,6 +21,7 @@ from pixmux.exceptions import (
     InternalServerError,
     NotFoundError,
     RateLimitError,
+    Timeout,
     UnprocessableEntityError,
     UnsupportedParamsError,
 )
@@ -353,7 +355,7 @@ def test_one_filtered_image_of_several_keeps_the_others():
     resp = engine.image_generation(prompt="p", model="stability/stable-image-core", n=2, api_key=KEY)
 
     assert len(resp.data) == 1
-    assert resp.metadata["filtered"][0]["reason"] == "CONTENT_FILTERED"
+    assert [r.reason for r in resp.refused] == ["CONTENT_FILTERED"]
     assert resp.cost == pytest.approx(0.03)
 
 
@@ -534,3 +536,91 @@ def test_secrets_never_appear_in_errors_or_reprs():
     engine = make_engine(stability, handler=lambda r: json_response(200, load_json("image_success.json")))
     resp = engine.image_generation(prompt="p", model="stability/stable-image-core", api_key=KEY)
     assert KEY not in resp.to_json() + repr(resp) + repr(resp.metadata)
+
+
+def _no_sleep_engine(answers: list[tuple[int, Any]]) -> Any:
+    engine = make_engine(stability, handler=_scripted(answers))
+    engine.retry = Backoff(sleep=lambda seconds: None, asleep=_no_wait)
+    return engine
+
+
+async def _no_wait(seconds: float) -> None:
+    return None
+
+
+def test_a_failed_poll_in_the_middle_is_retried_by_polling_again():
+    """Submit, poll 202, poll 503, (retry) poll 200: the job is submitted once and polled to the end."""
+    engine = _no_sleep_engine(
+        [
+            (200, load_json("async_submitted.json")),
+            (202, load_json("result_in_progress.json")),
+            (503, {"name": "service_unavailable", "errors": ["try again"]}),
+            (200, load_json("result_done.json")),
+        ]
+    )
+
+    resp = engine.run(_edit_call(engine, "upscale/creative", poll_interval=0), retries=2)
+
+    assert resp.data[0].bytes() == PNG
+    assert [r.method for r in engine.requests] == ["POST", "GET", "GET", "GET"]
+    assert resp.metadata["attempts"] == 2
+
+
+def test_a_failed_last_poll_is_retried_by_polling_again():
+    """Submit, then the poll that would carry the result fails (500): the retry polls, never resubmits."""
+    engine = _no_sleep_engine(
+        [
+            (200, load_json("async_submitted.json")),
+            (500, load_json("error_500.json")),
+            (200, load_json("result_done.json")),
+        ]
+    )
+
+    resp = engine.run(_edit_call(engine, "edit/replace-background-and-relight", poll_interval=0), retries=1)
+
+    assert resp.data[0].bytes() == PNG
+    assert [r.method for r in engine.requests] == ["POST", "GET", "GET"]
+    assert resp.cost == pytest.approx(0.08)
+
+
+def test_a_failed_submission_is_submitted_again():
+    """A 429 before the job was accepted is retried by submitting again (nothing was accepted yet)."""
+    engine = _no_sleep_engine(
+        [
+            (429, load_json("error_429.json")),
+            (200, load_json("async_submitted.json")),
+            (200, load_json("result_done.json")),
+        ]
+    )
+
+    resp = engine.run(_edit_call(engine, "upscale/creative", poll_interval=0), retries=1)
+
+    assert resp.data[0].bytes() == PNG
+    assert [r.method for r in engine.requests] == ["POST", "POST", "GET"]
+
+
+def test_a_poll_that_would_outlast_the_timeout_ends_the_call():
+    """A 10 s poll interval within a 1 s call: Timeout after the submission, and no cancel (Stability has none)."""
+    engine = _no_sleep_engine([(200, load_json("async_submitted.json"))])
+    call = attrs.evolve(_edit_call(engine, "upscale/creative"), timeout=1.0)
+
+    with pytest.raises(Timeout):
+        engine.run(call, retries=0)
+
+    assert [r.method for r in engine.requests] == ["POST"]
+
+
+async def test_a_failed_poll_is_retried_on_the_async_path_too():
+    """The async path re-polls after a failed poll as well."""
+    engine = _no_sleep_engine(
+        [
+            (200, load_json("async_submitted.json")),
+            (503, {"name": "service_unavailable", "errors": ["try again"]}),
+            (200, load_json("result_done.json")),
+        ]
+    )
+
+    resp = await engine.arun(_edit_call(engine, "upscale/creative", poll_interval=0), retries=1)
+
+    assert resp.data[0].bytes() == PNG
+    assert [r.method for r in engine.requests] == ["POST", "GET", "GET"]

@@ -235,15 +235,15 @@ def test_parse_response_reads_urls():
         "https://api.together.ai/shrt/2kqFv7Y0a1",
         "https://api.together.ai/shrt/2kqFv7Y0a2",
     ]
-    assert "filtered" not in resp.metadata
+    assert resp.refused == ()
 
 
 def test_fewer_images_than_asked_are_reported():
-    """One image for n=2: the one is kept and the shortfall is in metadata['filtered']."""
+    """One image for n=2: the one is kept and the shortfall is one refusal in resp.refused."""
     resp = _parse(200, load_json("one_of_two.json"), ImageRequest(prompt="a cat", model=SCHNELL, n=2))
 
     assert len(resp.data) == 1
-    assert resp.metadata["filtered"][0]["reason"] == "missing"
+    assert [r.reason for r in resp.refused] == ["missing"]
 
 
 def test_no_image_at_all_is_a_content_policy_violation():

@@ -23,7 +23,7 @@ from pixmux.exceptions import (
     UnsupportedParamsError,
 )
 from pixmux.testing import TINY_PNG_B64, check_plugin, json_response, load_json, make_engine
-from pixmux.types import Deployment, ImageInput, ImageRequest, ImageResponse
+from pixmux.types import Deployment, ImageInput, ImageRequest, ImageResponse, Refusal
 
 KEY = "xai-test-key-0123456789abcdef"
 MODEL = "grok-imagine-image"
@@ -268,13 +268,12 @@ def test_parse_response_reads_base64_with_or_without_a_data_prefix(name: str):
 
 
 def test_one_withheld_image_is_reported_and_the_other_kept():
-    """An item with respect_moderation false is dropped and listed under metadata['filtered']."""
+    """An item with respect_moderation false is dropped and listed in resp.refused."""
     resp = _parse(200, load_json("one_withheld.json"), ImageRequest(prompt="beach", model=MODEL, n=2))
 
     assert len(resp.data) == 1
-    assert resp.metadata["filtered"] == [
-        {"index": 1, "reason": "moderation", "message": "the image did not pass xAI moderation"}
-    ]
+    assert resp.refused == (Refusal(reason="moderation", message="the image did not pass xAI moderation"),)
+    assert "refused" not in resp.to_json()
 
 
 def test_every_image_withheld_is_a_content_policy_violation():

@@ -35,7 +35,7 @@ from pixmux.exceptions import (
     error_from_response,
     provider_message,
 )
-from pixmux.types import Deployment, ImageObject, ImageRequest, ImageResponse
+from pixmux.types import Deployment, ImageObject, ImageRequest, ImageResponse, Refusal
 
 __all__ = ["CATALOGUE", "DEFAULT_API_BASE", "model_catalogue", "validate_params", "build_request", "parse_response"]
 
@@ -261,7 +261,7 @@ def expiry(url: str, created: int) -> float:
 
 
 def _sensitive(code: str | None) -> bool:
-    return bool(code) and _SENSITIVE in (code or "")
+    return code is not None and _SENSITIVE in code
 
 
 @hookimpl
@@ -276,36 +276,36 @@ def parse_response(response: httpx.Response, request: ImageRequest, model: Model
     )  # fmt: skip
     created = payload.created or payload.created_at or int(time.time())
     images = []
-    failures = []
-    for index, item in enumerate(payload.data):
+    failures: list[_Failure] = []
+    for item in payload.data:
         if item.error is not None or not (item.url or item.b64_json):
-            failure = item.error or _Failure(message="no image")
-            failures.append({"index": index, "reason": failure.code or "missing", "message": failure.message or ""})
+            failures.append(item.error or _Failure(code="missing", message="no image"))
             continue
         expires = expiry(item.url, created) if item.url and not item.b64_json else None
         images.append(ImageObject(b64_json=item.b64_json or None, url=item.url or None, expires_at=expires))
     if payload.error is not None and not images:
-        failures.append({"reason": payload.error.code or "error", "message": payload.error.message or ""})
+        failures.append(payload.error)
+    refused = tuple(Refusal(reason=f.code or "", message=f.message) for f in failures if _sensitive(f.code))
     metadata: dict[str, Any] = {}
-    if failures:
-        metadata["filtered"] = failures
+    failed = [{"code": f.code, "message": f.message} for f in failures if not _sensitive(f.code)]
+    if failed:
+        metadata["failed_images"] = failed
     if payload.usage is not None and payload.usage.generated_images is not None:
         metadata["generated_images"] = payload.usage.generated_images
-    refused = [item for item in failures if _sensitive(str(item["reason"]))]
     if not images:
         if refused and (request.n or 1) > 1:  # one of several requests: the others' images survive
-            return ImageResponse(created=created, metadata=metadata)
-        message = "; ".join(f"{item['reason']}: {item['message']}" for item in failures) or "no image"
+            return ImageResponse(created=created, metadata=metadata, refused=refused)
+        message = "; ".join(f"{f.code}: {f.message}" for f in failures) or "no image"
         cls = ContentPolicyViolationError if refused else APIResponseValidationError
         raise cls(
             f"ModelArk returned no image: {message}",
             provider=PROVIDER,
             model=model.name,
-            code=str(failures[0]["reason"]) if failures else None,
+            code=failures[0].code if failures else None,
             response=response,
             details=metadata,
         )
-    return ImageResponse(created=created, data=tuple(images), metadata=metadata)
+    return ImageResponse(created=created, data=tuple(images), metadata=metadata, refused=refused)
 
 
 def error_for(response: httpx.Response, *, model: str) -> PixmuxError:

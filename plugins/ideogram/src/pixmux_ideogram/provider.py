@@ -36,7 +36,7 @@ from pixmux.exceptions import (
     UnsupportedParamsError,
     error_from_response,
 )
-from pixmux.types import Deployment, ImageObject, ImageRequest, ImageResponse
+from pixmux.types import Deployment, ImageObject, ImageRequest, ImageResponse, Refusal
 
 __all__ = [
     "CATALOGUE",
@@ -80,7 +80,7 @@ _INFO = ModelInfo(
     name=MODEL,
     qualities=frozenset(),
     styles=frozenset(),
-    response_formats=frozenset({"url"}),
+    response_formats=frozenset({"url", "b64_json"}),  # b64_json: the core downloads the URL
     max_n=8,
     params=_ALL_PARAMS,
     param_values={
@@ -287,34 +287,34 @@ def parse_response(response: httpx.Response, request: ImageRequest, model: Model
         response=response,
     )  # fmt: skip
     images = []
-    filtered = []
-    for index, item in enumerate(payload.data):
+    refused = []
+    for item in payload.data:
         if item.is_image_safe is False or not item.url:
-            filtered.append({"index": index, "reason": "is_image_safe: false", "message": "withheld by Ideogram"})
+            refused.append(Refusal(reason="is_image_safe: false", message="Ideogram withheld the image as unsafe"))
             continue
         images.append(ImageObject(url=item.url, revised_prompt=item.prompt or None, expires_at=expiry(item.url)))
     metadata: dict[str, Any] = {}
-    if filtered:
-        metadata["filtered"] = filtered
     seeds = [item.seed for item in payload.data if item.seed is not None]
     if seeds:
         metadata["seeds"] = seeds
     if not images:
-        if filtered:
+        if refused:
             raise ContentPolicyViolationError(
                 "Ideogram withheld every image as unsafe (is_image_safe: false)",
                 provider=PROVIDER,
                 model=model.name,
                 code="content_policy_violation",
                 response=response,
-                details=metadata,
+                details={"refused": len(refused)},
             )
         raise APIResponseValidationError(
             "Ideogram answered 200 but returned no image", provider=PROVIDER, model=model.name, response=response
         )
     each = price(request)
     cost = None if each is None else round(each * len(images), 10)
-    return ImageResponse(created=_unix(payload.created), data=tuple(images), cost=cost, metadata=metadata)
+    return ImageResponse(
+        created=_unix(payload.created), data=tuple(images), cost=cost, metadata=metadata, refused=tuple(refused)
+    )
 
 
 def error_for(response: httpx.Response) -> PixmuxError:

@@ -40,7 +40,7 @@ from pixmux.exceptions import (
     UnsupportedParamsError,
     error_from_response,
 )
-from pixmux.types import Deployment, FollowUp, ImageObject, ImageRequest, ImageResponse, image_extension
+from pixmux.types import Deployment, FollowUp, ImageObject, ImageRequest, ImageResponse, Refusal, image_extension
 
 from pixmux_stability._catalogue import (
     ASPECT_RATIOS,
@@ -293,9 +293,9 @@ def parse_response(
     if seed is not None:
         metadata["seeds"] = [int(seed) if str(seed).isdigit() else seed]
     if finish == _FILTERED:
-        metadata["filtered"] = [{"reason": _FILTERED, "message": "Stability blurred the image: it violated its policy"}]
+        refusal = Refusal(reason=_FILTERED, message="Stability blurred the image: it violated its policy")
         if (request.n or 1) > 1:  # one of several requests: the others' images survive
-            return ImageResponse(created=int(time.time()), metadata=metadata)
+            return ImageResponse(created=int(time.time()), metadata=metadata, refused=(refusal,))
         raise ContentPolicyViolationError(
             "Stability filtered the image (finish_reason CONTENT_FILTERED: the result was blurred)",
             provider=PROVIDER,

@@ -36,7 +36,7 @@ from pixmux.exceptions import (
     error_from_response,
     provider_message,
 )
-from pixmux.types import Deployment, ImageObject, ImageRequest, ImageResponse
+from pixmux.types import Deployment, ImageObject, ImageRequest, ImageResponse, Refusal
 
 __all__ = ["CATALOGUE", "DEFAULT_API_BASE", "model_catalogue", "validate_params", "build_request", "parse_response"]
 
@@ -236,10 +236,10 @@ def parse_response(response: httpx.Response, request: ImageRequest, model: Model
     if payload.id:
         metadata["request_id"] = payload.id
     asked = request.n or 1
-    if len(images) < asked:
-        metadata["filtered"] = [
-            {"reason": "missing", "message": f"Together returned {len(images)} of {asked} images (safety checker)"}
-        ]
+    refused = tuple(
+        Refusal(reason="missing", message="Together returned fewer images than asked (its safety checker)")
+        for _ in range(max(0, asked - len(images)))
+    )
     if not images:
         raise ContentPolicyViolationError(
             "Together returned no image (its safety checker withholds flagged images)",
@@ -247,9 +247,9 @@ def parse_response(response: httpx.Response, request: ImageRequest, model: Model
             model=model.name,
             code="content_policy_violation",
             response=response,
-            details=metadata,
+            details={"refused": len(refused)},
         )
-    return ImageResponse(created=int(time.time()), data=images, metadata=metadata)
+    return ImageResponse(created=int(time.time()), data=images, metadata=metadata, refused=refused)
 
 
 def error_for(response: httpx.Response, *, model: str) -> PixmuxError:

@@ -9,7 +9,8 @@ xAI's endpoints look like OpenAI's Images API, with these differences, which are
 - **Edits** are JSON, not multipart: ``POST /images/edits`` with ``image: {"url": ...}`` (one
   input) or ``images: [{"url": ...}, ...]`` (up to three); pixmux sends the inputs as ``data:`` URLs.
 - **Cost**: the answer carries the exact charge, ``usage.cost_in_usd_ticks`` (10^10 ticks = 1 USD).
-- **Moderation**: an item without image (or with ``respect_moderation: false``) was withheld.
+- **Moderation**: an item without image (or with ``respect_moderation: false``) was withheld: it is
+  an :class:`~pixmux.types.Refusal` in ``ImageResponse.refused``.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from pixmux.exceptions import (
     error_from_response,
     provider_message,
 )
-from pixmux.types import Deployment, ImageObject, ImageRequest, ImageResponse
+from pixmux.types import Deployment, ImageObject, ImageRequest, ImageResponse, Refusal
 
 __all__ = [
     "CATALOGUE",
@@ -236,30 +237,26 @@ def parse_response(response: httpx.Response, request: ImageRequest, model: Model
         response=response,
     )  # fmt: skip
     images = []
-    filtered = []
-    for index, item in enumerate(payload.data):
+    refused = []
+    for item in payload.data:
         b64 = _b64(item.b64_json)
         if item.respect_moderation is False or not (b64 or item.url):
-            filtered.append(
-                {"index": index, "reason": "moderation", "message": "the image did not pass xAI moderation"}
-            )
+            refused.append(Refusal(reason="moderation", message="the image did not pass xAI moderation"))
             continue
         images.append(ImageObject(b64_json=b64, url=item.url, revised_prompt=item.revised_prompt or None))
     metadata: dict[str, Any] = {}
     request_id = response.headers.get("x-request-id")
     if request_id:
         metadata["request_id"] = request_id
-    if filtered:
-        metadata["filtered"] = filtered
     if not images:
-        if filtered:
+        if refused:
             raise ContentPolicyViolationError(
                 "xAI withheld every image: it did not pass moderation",
                 provider=PROVIDER,
                 model=model.name,
                 code="content_policy_violation",
                 response=response,
-                details=metadata,
+                details={"refused": len(refused)},
             )
         raise APIResponseValidationError(
             "xAI answered 200 but returned no image", provider=PROVIDER, model=model.name, response=response
@@ -268,7 +265,7 @@ def parse_response(response: httpx.Response, request: ImageRequest, model: Model
     if payload.usage is not None and payload.usage.cost_in_usd_ticks is not None:
         cost = payload.usage.cost_in_usd_ticks / TICKS_PER_USD
     created = payload.created if payload.created is not None else int(time.time())
-    return ImageResponse(created=created, data=tuple(images), cost=cost, metadata=metadata)
+    return ImageResponse(created=created, data=tuple(images), cost=cost, metadata=metadata, refused=tuple(refused))
 
 
 def error_for(response: httpx.Response, *, model: str) -> PixmuxError:
