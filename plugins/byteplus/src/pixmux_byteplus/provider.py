@@ -221,7 +221,7 @@ def validate_params(request: ImageRequest, model: ModelInfo) -> None:
         )
 
 
-def data_url(data: bytes, media_type: str) -> str:
+def _data_url(data: bytes, media_type: str) -> str:
     """An image's bytes as a ``data:`` URL."""
     return f"data:{media_type};base64,{base64.b64encode(data).decode('ascii')}"
 
@@ -239,7 +239,7 @@ def build_request(request: ImageRequest, deployment: Deployment) -> list[httpx.R
     headers = {"Authorization": f"Bearer {deployment.api_key}"} if deployment.api_key else {}
     body: dict[str, Any] = {"model": deployment.model, "prompt": request.prompt}
     if request.operation != "generate":
-        urls = [data_url(image.data, image.media_type) for image in request.images]
+        urls = [_data_url(image.data, image.media_type) for image in request.images]
         body["image"] = urls[0] if len(urls) == 1 else urls
     for name in ("size", "quality", "response_format"):  # quality: only an unlisted model gets this far
         value = getattr(request, name)

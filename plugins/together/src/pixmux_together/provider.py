@@ -183,7 +183,7 @@ def _rounded(width: int, height: int) -> tuple[int, int]:
     return _STEP * max(1, round(width / _STEP)), _STEP * max(1, round(height / _STEP))
 
 
-def data_url(data: bytes, media_type: str) -> str:
+def _data_url(data: bytes, media_type: str) -> str:
     """An image's bytes as a ``data:`` URL."""
     return f"data:{media_type};base64,{base64.b64encode(data).decode('ascii')}"
 
@@ -209,7 +209,7 @@ def build_request(request: ImageRequest, deployment: Deployment, model: ModelInf
         body["quality"] = request.quality
     body.update(request.params)
     if request.operation != "generate":
-        urls = [data_url(image.data, image.media_type) for image in request.images]
+        urls = [_data_url(image.data, image.media_type) for image in request.images]
         if model.extra.get("edit_field") == "image_url":
             body["image_url"] = urls[0]
         else:

@@ -134,7 +134,7 @@ def _refuse(message: str, model: str, param: str) -> UnsupportedParamsError:
     return UnsupportedParamsError(message, provider=PROVIDER, model=model, param=param)
 
 
-def check_inputs(request: ImageRequest, model: ModelInfo) -> None:
+def _check_inputs(request: ImageRequest, model: ModelInfo) -> None:
     """
     Check the operation and the input images against the model.
 
@@ -160,7 +160,7 @@ def check_inputs(request: ImageRequest, model: ModelInfo) -> None:
 @hookimpl
 def validate_params(request: ImageRequest, model: ModelInfo) -> ImageRequest | None:
     """Check the request; a ``WIDTHxHEIGHT`` size becomes the nearest ``aspect_ratio`` and ``resolution`` (warned)."""
-    check_inputs(request, model)
+    _check_inputs(request, model)
     check_request(request, model, provider=PROVIDER)
     if request.size is None or request.size == "auto":
         return None if request.size is None else attrs.evolve(request, size=None)
@@ -188,7 +188,7 @@ def validate_params(request: ImageRequest, model: ModelInfo) -> ImageRequest | N
     return attrs.evolve(request, size=None, params=params)
 
 
-def data_url(data: bytes, media_type: str) -> str:
+def _data_url(data: bytes, media_type: str) -> str:
     """An image's bytes as a ``data:`` URL."""
     return f"data:{media_type};base64,{base64.b64encode(data).decode('ascii')}"
 
@@ -211,7 +211,7 @@ def build_request(request: ImageRequest, deployment: Deployment) -> httpx.Reques
     path = "generations"
     if request.operation != "generate":
         path = "edits"
-        refs = [{"url": data_url(image.data, image.media_type)} for image in request.images]
+        refs = [{"url": _data_url(image.data, image.media_type)} for image in request.images]
         if len(refs) == 1:
             body["image"] = refs[0]
         else:
