@@ -264,3 +264,65 @@ def test_mock_transports_are_used_as_given() -> None:
         return await atransport.send(httpx.Request("GET", "https://api.example/a"), time.monotonic() + 5)
 
     assert asyncio.run(run()).json() == {"ok": True}
+
+
+# --------------------------------------------------------------------------- through the engine
+
+
+def call_engine(kind: str, engine: Any, **arguments: Any) -> Any:
+    """``engine.image_generation`` on the sync path, or ``aimage_generation`` on the ``kind`` async transport."""
+    if kind == "sync":
+        return engine.image_generation(**arguments, num_retries=0)
+
+    async def run() -> Any:
+        assert engine.async_transport().kind == kind
+        return await engine.aimage_generation(**arguments, num_retries=0)
+
+    return asyncio.run(run())
+
+
+@pytest.mark.parametrize(
+    ("path", "error"),
+    [
+        ("slow-headers", "Timeout"),
+        ("trickle", "Timeout"),
+        ("hang", "Timeout"),
+        ("stall", "Timeout"),
+        ("reset", "APIConnectionError"),
+        ("refused", "APIConnectionError"),
+    ],
+)
+def test_the_engine_gives_the_same_typed_error_on_every_transport(
+    server: WireServer, kind: str, path: str, error: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A misbehaving provider is the same pixmux error on every transport, within the timeout and a margin."""
+    import pixmux
+    from conftest import FakeProvider
+    from pixmux import Engine
+
+    monkeypatch.setenv("PIXMUX_ASYNC_TRANSPORT", "httpx" if kind == "httpx" else "")
+    base = f"http://127.0.0.1:{free_port()}" if path == "refused" else f"{server.base}/{path}"
+    engine = Engine(plugins={"fake": FakeProvider()}, discover=False, environ={})
+
+    started = time.monotonic()
+    with pytest.raises(getattr(pixmux, error)):
+        call_engine(kind, engine, prompt="otter", model="fake/m1", api_base=base, timeout=0.5)
+    assert time.monotonic() - started < 0.5 + MARGIN
+
+
+def test_userinfo_in_api_base_is_basic_auth_not_a_crash(
+    server: WireServer, kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An api_base with user:password@ works on every transport (it used to be a 500 on aiohttp)."""
+    from conftest import FakeProvider
+    from pixmux import APIResponseValidationError, Engine
+
+    monkeypatch.setenv("PIXMUX_ASYNC_TRANSPORT", "httpx" if kind == "httpx" else "")
+    engine = Engine(plugins={"fake": FakeProvider()}, discover=False, environ={})
+    base = f"http://bob:pw-123@127.0.0.1:{server.port}/ok"
+    server.take()
+    # the stand-in's body is not the fake provider's shape: a typed parse error, after the request arrived
+    with pytest.raises(APIResponseValidationError):
+        call_engine(kind, engine, prompt="otter", model="fake/m1", api_base=base)
+    (arrived,) = server.take()
+    assert b"Authorization: Basic " + base64.b64encode(b"bob:pw-123") in arrived

@@ -151,6 +151,12 @@ def _whole(opened: httpx.Response, raw: bytes, request: httpx.Request) -> httpx.
     return response
 
 
+def _checked(response: httpx.Response, request: httpx.Request, max_bytes: int | None) -> httpx.Response:
+    if max_bytes is not None and len(response.content) > max_bytes:
+        raise _too_large(request, max_bytes)
+    return response
+
+
 def _too_large(request: httpx.Request, max_bytes: int) -> BodyTooLarge:
     return BodyTooLarge(f"the response body is larger than {max_bytes} bytes", request=request)
 
@@ -243,7 +249,7 @@ class SyncTransport:
         request.read()
         opened = self._open(request)
         if opened.is_stream_consumed:  # read already (a test's MockTransport builds responses whole)
-            return opened
+            return _checked(opened, request, max_bytes)
         try:
             chunks = []
             size = 0
@@ -399,7 +405,7 @@ class AsyncTransport:
     async def _httpx_whole(self, request: httpx.Request, max_bytes: int | None) -> httpx.Response:
         opened = await self._open(request)
         if opened.is_stream_consumed:  # read already (a test's MockTransport builds responses whole)
-            return opened
+            return _checked(opened, request, max_bytes)
         try:
             chunks = []
             size = 0
