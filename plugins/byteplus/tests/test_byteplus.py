@@ -125,10 +125,22 @@ def test_sequential_generation_passes_through():
     assert json.loads(http.content)["sequential_image_generation_options"] == {"max_images": 3}
 
 
-@pytest.mark.parametrize("size", ["1024x1024", "2048x2048", "2560x1440", "1536x1024", "4096x4096", "4096x256"])
-def test_pixel_sizes_within_the_rules_are_accepted(size: str):
-    """WIDTHxHEIGHT with 1-16 megapixels and an aspect ratio within 1:16 to 16:1 is sent as given."""
-    request = ImageRequest(prompt="a cat", model=SEEDREAM4, size=size)
+@pytest.mark.parametrize(
+    ("model", "size"),
+    [
+        (SEEDREAM4, "1024x1024"),
+        (SEEDREAM4, "1280x720"),
+        (SEEDREAM4, "1536x1024"),
+        (SEEDREAM4, "4096x4096"),
+        (SEEDREAM4, "4096x256"),
+        (SEEDREAM45, "2560x1440"),
+        (SEEDREAM45, "4096x4096"),
+        (SEEDREAM5, "3072x3072"),
+    ],
+)
+def test_pixel_sizes_within_the_rules_are_accepted(model: str, size: str):
+    """WIDTHxHEIGHT within the model's pixel range and an aspect ratio within 1:16 to 16:1 is sent as given."""
+    request = ImageRequest(prompt="a cat", model=model, size=size)
     _validate(request)
 
     assert json.loads(_build(request)[0].content)["size"] == size
@@ -138,6 +150,9 @@ def test_pixel_sizes_within_the_rules_are_accepted(size: str):
     ("model", "fields", "params", "param"),
     [
         (SEEDREAM4, {"size": "512x512"}, {}, "size"),
+        (SEEDREAM4, {"size": "1280x700"}, {}, "size"),
+        (SEEDREAM45, {"size": "1024x1024"}, {}, "size"),
+        (SEEDREAM5, {"size": "4096x4096"}, {}, "size"),
         (SEEDREAM4, {"size": "8192x8192"}, {}, "size"),
         (SEEDREAM4, {"size": "4096x200"}, {}, "size"),
         (SEEDREAM4, {"size": "3K"}, {}, "size"),

@@ -5,8 +5,8 @@ pixmux provider for BytePlus ModelArk's Seedream image models: ``byteplus/<model
 ModelArk's ``POST /api/v3/images/generations`` is OpenAI-like JSON; what differs, and all this
 module handles:
 
-- **Size** is a tier (``1K``, ``2K``, ``4K``; per model) or ``WIDTHxHEIGHT`` with 1024x1024 to
-  4096x4096 pixels in total and an aspect ratio within 1:16 to 16:1.
+- **Size** is a tier (``1K``, ``2K``, ``4K``; per model) or ``WIDTHxHEIGHT`` within the model's
+  pixel range (Seedream 4.0: 1280x720 to 4096x4096 in total) and an aspect ratio within 1:16 to 16:1.
 - **No** ``n``: pixmux sends one request per image (``sequential_image_generation`` passes
   through for the model's own multi-image mode).
 - **Edits** use the same endpoint: the input images go in ``image`` as ``data:`` URLs (up to 14).
@@ -43,8 +43,10 @@ PROVIDER = "byteplus"
 DEFAULT_API_BASE = "https://ark.ap-southeast.bytepluses.com/api/v3"
 #: How long ModelArk's pre-signed result URLs last when the URL does not say (24 hours).
 URL_LIFETIME = 86_400
-_MIN_PIXELS = 1024 * 1024
-_MAX_PIXELS = 4096 * 4096
+#: Total pixels a ``WIDTHxHEIGHT`` size may have, per model family (ModelArk's image generation API).
+_PIXELS_4_0 = (1280 * 720, 4096 * 4096)
+_PIXELS_4_5 = (2560 * 1440, 4096 * 4096)
+_PIXELS_5_0 = (2560 * 1440, 10_404_496)
 _MAX_RATIO = 16
 #: Codes (and code prefixes) ModelArk uses for a moderation refusal.
 _SENSITIVE = "SensitiveContentDetected"
@@ -65,7 +67,7 @@ def _model(
     price: float | None = None,
     operations: frozenset[str] = frozenset({"generate", "edit"}),
     max_inputs: int | None = 14,
-    pixel_rule: bool = True,
+    pixels: tuple[int, int] | None = None,
     description: str = "",
 ) -> ModelInfo:
     return ModelInfo(
@@ -84,7 +86,7 @@ def _model(
         param_ranges={"seed": (-1, 2147483647), "guidance_scale": (1, 10)},
         pricing=Pricing(per_image=(Price(usd=price),)) if price is not None else None,
         description=description,
-        extra={"tiers": tiers, "pixel_rule": pixel_rule},
+        extra={"tiers": tiers, "pixels": pixels},
         operations=operations,
         inputs=InputLimits(max_images=max_inputs, mask="none") if "edit" in operations else None,
     )
@@ -94,24 +96,24 @@ def _model(
 # prices for 4.0 ($0.03) and 4.5 ($0.04); 5.0's and 3.0's could not be verified, so they have none.
 _MODELS = (
     _model(
-        "seedream-4-0-250828", tiers=frozenset({"1K", "2K", "4K"}), params=_SEEDREAM4, price=0.03,
+        "seedream-4-0-250828", tiers=frozenset({"1K", "2K", "4K"}), params=_SEEDREAM4, price=0.03, pixels=_PIXELS_4_0,
         description="Seedream 4.0: generation, editing, up to 14 references",
     ),
     _model(
-        "seedream-4-5-251128", tiers=frozenset({"2K", "4K"}), params=_SEEDREAM4, price=0.04,
+        "seedream-4-5-251128", tiers=frozenset({"2K", "4K"}), params=_SEEDREAM4, price=0.04, pixels=_PIXELS_4_5,
         description="Seedream 4.5",
     ),
     _model(
-        "seedream-5-0-260128", tiers=frozenset({"2K", "3K"}), params=_SEEDREAM5,
+        "seedream-5-0-260128", tiers=frozenset({"2K", "3K"}), params=_SEEDREAM5, pixels=_PIXELS_5_0,
         description="Seedream 5.0 (png output, web search)",
     ),
     _model(
-        "seedream-3-0-t2i-250415", params=_SEEDREAM3, operations=frozenset({"generate"}), pixel_rule=False,
+        "seedream-3-0-t2i-250415", params=_SEEDREAM3, operations=frozenset({"generate"}),
         description="Seedream 3.0 text-to-image (seed, guidance_scale)",
     ),
     _model(
         "seededit-3-0-i2i-250628", params=_SEEDREAM3, operations=frozenset({"edit"}), max_inputs=1,
-        pixel_rule=False, description="SeedEdit 3.0: edits one image (seed, guidance_scale)",
+        description="SeedEdit 3.0: edits one image (seed, guidance_scale)",
     ),
 )  # fmt: skip
 
@@ -120,9 +122,7 @@ CATALOGUE = Catalogue(
     models={info.name: info for info in _MODELS},
     env={"api_key": ("BYTEPLUS_API_KEY", "ARK_API_KEY"), "api_base": ("BYTEPLUS_API_BASE",)},
     default_api_base=DEFAULT_API_BASE,
-    unknown=lambda name: _model(
-        name, known=False, pixel_rule=False, description="a ModelArk model or endpoint id (ep-...) added since"
-    ),
+    unknown=lambda name: _model(name, known=False, description="a ModelArk model or endpoint id (ep-...) added since"),
 )
 
 _converter = make_converter()
@@ -188,18 +188,20 @@ def _check_inputs(request: ImageRequest, model: ModelInfo) -> None:
 
 def _check_size(size: str, model: ModelInfo) -> None:
     tiers: frozenset[str] = model.extra.get("tiers", frozenset())
-    if size in tiers or not model.extra.get("pixel_rule"):
+    pixels: tuple[int, int] | None = model.extra.get("pixels")
+    if size in tiers or pixels is None:
         return
+    low, high = pixels
     accepted = (
         f"{', '.join(sorted(tiers))}, or " if tiers else ""
-    ) + "WIDTHxHEIGHT with 1024x1024 to 4096x4096 pixels in total and an aspect ratio from 1:16 to 16:1"
+    ) + f"WIDTHxHEIGHT with {low} to {high} pixels in total and an aspect ratio from 1:16 to 16:1"
     try:
         width, height = parse_size(size, provider=PROVIDER, model=model.name)
     except UnsupportedParamsError as exc:
         raise _refuse(
             f"size={size!r} is not supported by {model.name}; accepted: {accepted}", model.name, "size"
         ) from exc
-    if not (_MIN_PIXELS <= width * height <= _MAX_PIXELS and max(width, height) <= _MAX_RATIO * min(width, height)):
+    if not (low <= width * height <= high and max(width, height) <= _MAX_RATIO * min(width, height)):
         raise _refuse(f"size={size!r} is out of range for {model.name}; accepted: {accepted}", model.name, "size")
 
 
