@@ -133,6 +133,15 @@ def test_size_does_not_override_an_explicit_aspect_ratio():
     assert json.loads(_build(validated).content)["aspect_ratio"] == "9:16"
 
 
+def test_quality_is_sent_for_grok_imagine_2():
+    """grok-imagine-image-2.0 takes quality low or medium; high and the other models' quality are refused."""
+    request = ImageRequest(prompt="a fox", model="grok-imagine-image-2.0", quality="medium")
+
+    assert json.loads(_build(_validate(request)).content)["quality"] == "medium"
+    with pytest.raises(UnsupportedParamsError):
+        _validate(ImageRequest(prompt="a fox", model="grok-imagine-image-2.0", quality="high"))
+
+
 def test_size_auto_is_left_to_the_model():
     """size='auto' sends neither size nor aspect ratio."""
     validated = _validate(ImageRequest(prompt="a fox", model=MODEL, size="auto"))

@@ -5,7 +5,7 @@ xAI's endpoints look like OpenAI's Images API, with these differences, which are
 
 - **Sizes**: no ``size``; xAI takes an ``aspect_ratio`` (``16:9`` ...) and a ``resolution``
   (``1k``, ``2k``). A ``WIDTHxHEIGHT`` size is sent as the nearest of those, with a warning.
-- **No** ``quality`` **or** ``style`` on the listed models: refused by name.
+- **No** ``style``, and ``quality`` only on ``grok-imagine-image-2.0`` (``low``, ``medium``): refused by name.
 - **Edits** are JSON, not multipart: ``POST /images/edits`` with ``image: {"url": ...}`` (one
   input) or ``images: [{"url": ...}, ...]`` (up to three); pixmux sends the inputs as ``data:`` URLs.
 - **Cost**: the answer carries the exact charge, ``usage.cost_in_usd_ticks`` (10^10 ticks = 1 USD).
@@ -67,11 +67,18 @@ _MAX_INPUTS = 3
 _CONTENT_POLICY_WORDS = ("moderation", "content policy", "safety", "not allowed by our", "violat")
 
 
-def _model(name: str, *, known: bool = True, price: float | None = None, description: str = "") -> ModelInfo:
+def _model(
+    name: str,
+    *,
+    known: bool = True,
+    price: float | None = None,
+    qualities: frozenset[str] = frozenset(),
+    description: str = "",
+) -> ModelInfo:
     return ModelInfo(
         name=name,
         known=known,
-        qualities=frozenset() if known else None,
+        qualities=qualities if known else None,
         styles=frozenset(),
         response_formats=frozenset({"url", "b64_json"}),
         max_n=10,
@@ -89,7 +96,7 @@ def _model(name: str, *, known: bool = True, price: float | None = None, descrip
 _MODELS = (
     _model("grok-imagine-image", price=0.02, description="Grok Imagine, base tier ($0.02 an image)"),
     _model("grok-imagine-image-quality", description="Grok Imagine, higher-quality tier"),
-    _model("grok-imagine-image-2.0", description="Grok Imagine 2.0"),
+    _model("grok-imagine-image-2.0", qualities=frozenset({"low", "medium"}), description="Grok Imagine 2.0"),
     _model("grok-imagine-image-pro", description="Grok Imagine pro (deprecated by xAI on 2026-05-15)"),
 )
 
@@ -203,7 +210,7 @@ def build_request(request: ImageRequest, deployment: Deployment) -> httpx.Reques
         )
     headers = {"Authorization": f"Bearer {deployment.api_key}"} if deployment.api_key else {}
     body: dict[str, Any] = {"model": deployment.model, "prompt": request.prompt}
-    for name in ("n", "quality", "response_format", "user"):  # quality: only an unlisted model gets this far
+    for name in ("n", "quality", "response_format", "user"):
         value = getattr(request, name)
         if value is not None:
             body[name] = value
