@@ -326,3 +326,56 @@ def test_userinfo_in_api_base_is_basic_auth_not_a_crash(
         call_engine(kind, engine, prompt="otter", model="fake/m1", api_base=base)
     (arrived,) = server.take()
     assert b"Authorization: Basic " + base64.b64encode(b"bob:pw-123") in arrived
+
+
+# --------------------------------------------------------------------------- the one shortcut
+
+
+@pytest.mark.parametrize(
+    ("status", "raw", "body"),
+    [
+        (200, [(b"Content-Type", b"application/json"), (b"X-Request-ID", b"req_9")], b'{"created": 1}'),
+        (429, [(b"Retry-After", b"3"), (b"content-type", b"application/json; charset=utf-8")], b"{}"),
+        (200, [(b"Set-Cookie", b"a=1"), (b"Set-Cookie", b"b=2")], b""),
+        (500, [(b"X-Latin", "caf\u00e9".encode("latin-1"))], b"\xff\xfe"),
+    ],
+)
+def test_the_assembled_response_is_the_one_httpx_builds(
+    status: int, raw: list[tuple[bytes, bytes]], body: bytes
+) -> None:
+    """The transport's assembled response reads exactly as httpx's constructor's, for what plugins read."""
+    from pixmux._transport import _assembled, _assembly_fits
+
+    request = httpx.Request("POST", "https://api.example/v1")
+    built = httpx.Response(status, headers=raw, stream=httpx.ByteStream(body), request=request)
+    built.read()
+    ours = _assembled(status, raw, body, request, {})
+
+    assert _assembly_fits()
+    assert (ours.status_code, ours.content, ours.text) == (built.status_code, built.content, built.text)
+    assert ours.headers.multi_items() == built.headers.multi_items()
+    assert ours.headers.get_list("set-cookie") == built.headers.get_list("set-cookie")
+    assert (ours.is_error, ours.reason_phrase, ours.encoding) == (built.is_error, built.reason_phrase, built.encoding)
+    assert ours.request is request
+
+
+def test_the_shortcut_switches_itself_off_and_says_so_once(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An httpx whose internals moved: one warning, and responses built by the public constructor."""
+    from pixmux import _transport
+
+    def moved(*args: Any) -> httpx.Response:
+        raise AttributeError("httpx moved its internals")
+
+    monkeypatch.setattr(_transport, "_assembled", moved)
+    _transport._assembly_fits.cache_clear()
+    try:
+        with caplog.at_level("WARNING", logger="pixmux"):
+            first = _transport._response(200, [(b"X-A", b"1")], b"{}", httpx.Request("GET", "https://a.example"), {})
+            _transport._response(200, [], b"{}", httpx.Request("GET", "https://a.example"), {})
+        assert first.json() == {}
+        assert [r.message for r in caplog.records].count(caplog.records[0].message) == 1
+        assert "public constructor" in caplog.records[0].message
+    finally:
+        _transport._assembly_fits.cache_clear()

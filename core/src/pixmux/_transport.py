@@ -62,11 +62,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import functools
+import logging
 import os
 import sys
 import time
 import urllib.request
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from http.cookiejar import CookieJar
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -96,6 +98,8 @@ KEEPALIVE_EXPIRY = 30.0
 READ_BUFSIZE = 1024 * 1024
 
 AsyncKind = Literal["aiohttp", "httpx"]
+
+logger = logging.getLogger("pixmux")
 
 
 class BodyTooLarge(httpx.TransportError):
@@ -140,15 +144,102 @@ def _timed(request: httpx.Request, seconds: float) -> None:
 
 def _whole(opened: httpx.Response, raw: bytes, request: httpx.Request) -> httpx.Response:
     """A read response holding ``raw`` (the body as sent), decoded by its ``Content-Encoding``."""
+    return _response(opened.status_code, opened.headers.raw, raw, request, opened.extensions)
+
+
+def _response(
+    status: int,
+    raw_headers: Sequence[tuple[bytes, bytes]],
+    body: bytes,
+    request: httpx.Request,
+    extensions: dict[str, Any],
+) -> httpx.Response:
+    """
+    ``httpx.Response(status, headers=raw_headers, stream=ByteStream(body), ...)``, read: the response a plugin parses.
+
+    A body without a ``Content-Encoding`` is its own content: then, while :func:`_assembly_fits`
+    holds, the response is assembled field by field (see :func:`_assembled`), which skips the
+    constructor's type checks and the decoder machinery of ``read()``, the largest cost of a
+    call's own work (``bench/core_bench.py layers``).
+    """
+    if _assembly_fits() and not any(name.lower() == b"content-encoding" for name, _ in raw_headers):
+        return _assembled(status, raw_headers, body, request, extensions)
     response = httpx.Response(
-        opened.status_code,
-        headers=opened.headers,
-        stream=httpx.ByteStream(raw),
-        request=request,
-        extensions=opened.extensions,
+        status, headers=raw_headers, stream=httpx.ByteStream(body), request=request, extensions=extensions
     )
     response.read()
     return response
+
+
+def _assembled(
+    status: int,
+    raw_headers: Sequence[tuple[bytes, bytes]],
+    body: bytes,
+    request: httpx.Request,
+    extensions: dict[str, Any],
+) -> httpx.Response:
+    """What the public constructor and ``read()`` give for a plain body, set field by field (httpx internals)."""
+    headers = httpx.Headers.__new__(httpx.Headers)
+    headers._list = [(name, name.lower(), value) for name, value in raw_headers]
+    headers._encoding = None
+    response = httpx.Response.__new__(httpx.Response)
+    response.status_code = status
+    response.headers = headers
+    response._request = request
+    response.next_request = None
+    response.extensions = extensions
+    response.history = []
+    response.default_encoding = "utf-8"
+    response.stream = httpx.ByteStream(body)
+    response._num_bytes_downloaded = len(body)
+    response._content = body
+    response.is_stream_consumed = True
+    response.is_closed = True
+    return response
+
+
+@functools.cache
+def _assembly_fits() -> bool:
+    """
+    The one self-check of this module's shortcut into httpx's internals (:func:`_assembled`).
+
+    True when, on the installed httpx, the assembled response equals what the public
+    constructor and ``read()`` build, field by field. When it does not (a newer httpx), the
+    shortcut switches itself off, says so once in the log, and every response is built the
+    public way. CI runs the test suite against the newest httpx release as well.
+    """
+    request = httpx.Request("GET", "https://images.example/v1/jobs/1")
+    raw = ((b"Content-Type", b"application/json"), (b"X-Request-ID", b"req_1"))
+    extensions = {"http_version": b"HTTP/1.1", "reason_phrase": b"OK"}
+    built = httpx.Response(200, headers=raw, stream=httpx.ByteStream(b"{}"), request=request, extensions=extensions)
+    built.read()
+    try:
+        ours = _assembled(200, raw, b"{}", request, dict(extensions))
+        fits = (
+            # read() leaves its decoder behind, and headers work out their encoding on first use:
+            # neither is state a read response needs
+            vars(ours).keys() | {"_decoder"} == vars(built).keys() | {"_decoder"}
+            and vars(ours.headers).keys() == vars(built.headers).keys()
+            and ours.headers.raw == built.headers.raw
+            and all(
+                vars(ours)[name] == value
+                for name, value in vars(built).items()
+                if name not in ("headers", "stream", "_request", "_decoder")
+            )
+            and ours.request is built.request
+            and type(ours.stream) is type(built.stream)
+            and ours.json() == {}
+            and ours.headers.multi_items() == built.headers.multi_items()
+        )
+    except Exception:  # noqa: BLE001 - any surprise in an unknown httpx means: use its constructor
+        fits = False
+    if not fits:
+        logger.warning(
+            "pixmux: httpx %s builds responses differently from what pixmux's fast path expects; "
+            "using httpx's public constructor instead (correct, somewhat slower)",
+            httpx.__version__,
+        )
+    return fits
 
 
 def _checked(response: httpx.Response, request: httpx.Request, max_bytes: int | None) -> httpx.Response:
@@ -462,7 +553,7 @@ class AsyncTransport:
             raise
         except Exception as exc:
             raise _from_aiohttp(exc, request) from exc
-        return _whole(_opened(answer, request), raw, request)
+        return _response(answer.status, answer.raw_headers, raw, request, _extensions(answer))
 
     # ------------------------------------------------------------------ public
 
@@ -535,12 +626,21 @@ def choose_async_kind() -> AsyncKind:
     return "aiohttp"
 
 
-def _opened(answer: Any, request: httpx.Request, stream: httpx.AsyncByteStream | None = None) -> httpx.Response:
+def _extensions(answer: Any) -> dict[str, Any]:
     extensions: dict[str, Any] = {"http_version": b"HTTP/1.1"}
     if answer.reason:
-        extensions["reason_phrase"] = answer.reason.encode("latin-1", "replace")
+        extensions["reason_phrase"] = _reason(answer.reason)
+    return extensions
+
+
+@functools.lru_cache(maxsize=64)
+def _reason(phrase: str) -> bytes:
+    return phrase.encode("latin-1", "replace")
+
+
+def _opened(answer: Any, request: httpx.Request, stream: httpx.AsyncByteStream | None = None) -> httpx.Response:
     return httpx.Response(
-        answer.status, headers=answer.raw_headers, stream=stream, request=request, extensions=extensions
+        answer.status, headers=answer.raw_headers, stream=stream, request=request, extensions=_extensions(answer)
     )
 
 
