@@ -80,8 +80,9 @@ def _build(request: ImageRequest, **overrides: Any) -> list[httpx.Request]:
     return stability.build_request(request=request, deployment=_deployment(**overrides), model=_info(request.model))
 
 
-def _validate(request: ImageRequest) -> ImageRequest:
-    return stability.validate_params(request=request, model=_info(request.model)) or request
+def _validate(request: ImageRequest, **settings: Any) -> ImageRequest:
+    deployment = _deployment(model=request.model, settings=settings)
+    return stability.validate_params(request=request, model=_info(request.model), deployment=deployment) or request
 
 
 def _parse(response: httpx.Response, request: ImageRequest | None = None, **settings: Any) -> ImageResponse | FollowUp:
@@ -405,6 +406,17 @@ def test_poll_of_an_unknown_id_is_not_found():
         _parse(_answer(404, load_json("error_404.json"), url=f"{BASE}/v2beta/results/{GID}"))
 
 
+def test_poll_interval_is_checked_before_anything_is_submitted():
+    """A poll_interval that is not seconds is refused by validate_params, before the job is submitted."""
+    engine = make_engine(stability, handler=lambda r: json_response(200, load_json("image_success.json")))
+
+    with pytest.raises(UnsupportedParamsError) as caught:
+        engine.image_generation(prompt="p", model="stability/stable-image-core", api_key=KEY, poll_interval=-1)
+
+    assert caught.value.param == "poll_interval"
+    assert engine.requests == []
+
+
 def test_poll_interval_must_be_a_number():
     """A poll_interval that is not seconds is refused by name."""
     request = ImageRequest(prompt="p", model="upscale/creative", operation="edit", images=(INPUT,))
@@ -468,8 +480,8 @@ def _edit_call(engine: Any, model: str, **settings: Any) -> Any:
     call = engine.prepare(prompt="sharper", model="stability/stable-image-core", api_key=KEY)
     request = ImageRequest(prompt="sharper", model=model, operation="edit", images=(INPUT,))
     info = _info(model)
-    request = stability.validate_params(request=request, model=info) or request
     deployment = attrs.evolve(call.deployment, model=model, settings=settings)
+    request = stability.validate_params(request=request, model=info, deployment=deployment) or request
     return attrs.evolve(call, request=request, deployment=deployment, info=info)
 
 

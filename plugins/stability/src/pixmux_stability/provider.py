@@ -129,9 +129,10 @@ def _check_inputs(request: ImageRequest, model: ModelInfo, service: Service) -> 
 
 
 @hookimpl
-def validate_params(request: ImageRequest, model: ModelInfo) -> ImageRequest | None:
+def validate_params(request: ImageRequest, model: ModelInfo, deployment: Deployment) -> ImageRequest | None:
     """Check the request against its service; a ``WIDTHxHEIGHT`` size becomes the nearest ``aspect_ratio``."""
     service = _service(model)
+    _interval(deployment)  # before anything is submitted: a bad setting must not strand a paid job
     _check_inputs(request, model, service)
     needs_prompt = service.prompt not in ("optional", "none")
     check_request(
