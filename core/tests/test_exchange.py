@@ -272,9 +272,8 @@ def test_every_part_refused_is_a_content_policy_violation() -> None:
 # --------------------------------------------------------------------------- hooks by keyword
 
 
-def test_reordering_a_hookspecs_parameters_changes_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_reordering_a_hookspecs_parameters_changes_nothing(monkeypatch: pytest.MonkeyPatch, make_fake: Any) -> None:
     """Hooks are called by keyword, as pluggy does: a spec with its parameters reversed works the same."""
-    from conftest import FakeProvider
 
     @hookspecs.hookspec(firstresult=True)
     def build_request(auth: Any, model: Any, deployment: Any, request: Any) -> Any:  # type: ignore[empty-body]
@@ -295,8 +294,42 @@ def test_reordering_a_hookspecs_parameters_changes_nothing(monkeypatch: pytest.M
     def handler(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, json={"created": 1, "images": [{"b64": TINY_PNG_B64}]})
 
-    engine = make_engine(FakeProvider(), handler=handler)
+    engine = make_engine(make_fake(), handler=handler)
     response = engine.image_generation(prompt="otter", model="fake/m1", size="256x256", api_key="k-123456")
 
     assert response.data[0].b64_json == TINY_PNG_B64
     assert engine.requests[0].headers["authorization"] == "Bearer k-123456"
+
+
+def test_a_download_follows_the_image_hosts_redirects() -> None:
+    """A signed-URL host that redirects is followed (GET, a few hops) to the image."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/a.png":
+            return httpx.Response(302, headers={"Location": "https://cdn.example/signed/a.png?sig=1"})
+        return cdn(request)
+
+    engine = make_engine(Jobs(images=lambda: [ImageObject(url="https://cdn.example/a.png")]), handler=handler)
+
+    response = engine.image_generation(prompt="otter", model="jobs/m", response_format="b64_json")
+
+    assert response.data[0].b64_json == TINY_PNG_B64
+    assert [str(r.url) for r in engine.requests[-2:]] == [
+        "https://cdn.example/a.png",
+        "https://cdn.example/signed/a.png?sig=1",
+    ]
+
+
+def test_a_download_that_redirects_forever_is_a_typed_error() -> None:
+    """A redirect loop ends in APIConnectionError, not a hang."""
+    from pixmux.exceptions import APIConnectionError
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "cdn.example":
+            return httpx.Response(302, headers={"Location": "/again"})
+        return cdn(request)
+
+    engine = make_engine(Jobs(images=lambda: [ImageObject(url="https://cdn.example/a.png")]), handler=handler)
+
+    with pytest.raises(APIConnectionError, match="redirects"):
+        engine.image_generation(prompt="otter", model="jobs/m", response_format="b64_json")

@@ -293,16 +293,15 @@ def call_engine(kind: str, engine: Any, **arguments: Any) -> Any:
     ],
 )
 def test_the_engine_gives_the_same_typed_error_on_every_transport(
-    server: WireServer, kind: str, path: str, error: str, monkeypatch: pytest.MonkeyPatch
+    server: WireServer, kind: str, path: str, error: str, monkeypatch: pytest.MonkeyPatch, make_fake: Any
 ) -> None:
     """A misbehaving provider is the same pixmux error on every transport, within the timeout and a margin."""
     import pixmux
-    from conftest import FakeProvider
     from pixmux import Engine
 
     monkeypatch.setenv("PIXMUX_ASYNC_TRANSPORT", "httpx" if kind == "httpx" else "")
     base = f"http://127.0.0.1:{free_port()}" if path == "refused" else f"{server.base}/{path}"
-    engine = Engine(plugins={"fake": FakeProvider()}, discover=False, environ={})
+    engine = Engine(plugins={"fake": make_fake()}, discover=False, environ={})
 
     started = time.monotonic()
     with pytest.raises(getattr(pixmux, error)):
@@ -311,14 +310,13 @@ def test_the_engine_gives_the_same_typed_error_on_every_transport(
 
 
 def test_userinfo_in_api_base_is_basic_auth_not_a_crash(
-    server: WireServer, kind: str, monkeypatch: pytest.MonkeyPatch
+    server: WireServer, kind: str, monkeypatch: pytest.MonkeyPatch, make_fake: Any
 ) -> None:
     """An api_base with user:password@ works on every transport (it used to be a 500 on aiohttp)."""
-    from conftest import FakeProvider
     from pixmux import APIResponseValidationError, Engine
 
     monkeypatch.setenv("PIXMUX_ASYNC_TRANSPORT", "httpx" if kind == "httpx" else "")
-    engine = Engine(plugins={"fake": FakeProvider()}, discover=False, environ={})
+    engine = Engine(plugins={"fake": make_fake()}, discover=False, environ={})
     base = f"http://bob:pw-123@127.0.0.1:{server.port}/ok"
     server.take()
     # the stand-in's body is not the fake provider's shape: a typed parse error, after the request arrived
@@ -379,3 +377,32 @@ def test_the_shortcut_switches_itself_off_and_says_so_once(
         assert "public constructor" in caplog.records[0].message
     finally:
         _transport._assembly_fits.cache_clear()
+
+
+def test_image_bytes_downloads_through_the_transport_following_redirects() -> None:
+    """ImageObject.bytes() fetches a URL through the transport (no client of its own), following redirects."""
+    from http.server import BaseHTTPRequestHandler
+
+    from pixmux.testing import TINY_PNG_B64, local_server
+    from pixmux.types import ImageObject
+
+    png = base64.b64decode(TINY_PNG_B64)
+
+    class Host(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path == "/old.png":
+                self.send_response(301)
+                self.send_header("Location", "/new.png")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(png)))
+            self.end_headers()
+            self.wfile.write(png)
+
+        def log_message(self, *args: object) -> None:
+            return None
+
+    with local_server(Host) as base:
+        assert ImageObject(url=f"{base}/old.png").bytes() == png

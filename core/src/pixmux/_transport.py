@@ -66,6 +66,7 @@ import functools
 import logging
 import os
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
@@ -85,6 +86,9 @@ __all__ = [
     "AsyncStreamed",
     "BodyTooLarge",
     "proxies_in_environment",
+    "fetch",
+    "redirect_target",
+    "MAX_REDIRECTS",
 ]
 
 #: Connections each transport may hold open (and keep alive) at once. A gateway serving
@@ -96,6 +100,9 @@ KEEPALIVE_EXPIRY = 30.0
 #: aiohttp stops reading a connection once twice this much body is buffered unread; 1 MiB reads
 #: a typical base64 image (1.5 MB) without a trip through the event loop per 64 KiB.
 READ_BUFSIZE = 1024 * 1024
+
+#: Redirects followed when downloading an image (provider calls never follow redirects).
+MAX_REDIRECTS = 5
 
 AsyncKind = Literal["aiohttp", "httpx"]
 
@@ -316,22 +323,28 @@ class SyncTransport:
         self._max_connections = max_connections
         self._client: httpx.Client | None = None
         self._own: httpx.BaseTransport | None = None
+        self._lock = threading.Lock()
 
     def _open(self, request: httpx.Request) -> httpx.Response:
         transport = self._given if self._given is not None else self._own
         if transport is None:
             if proxies_in_environment():
                 return self._proxied(request)
-            transport = self._own = httpx.HTTPTransport(limits=_limits(self._max_connections), trust_env=True)
+            with self._lock:  # one pool, whichever thread asks first
+                if self._own is None:
+                    self._own = httpx.HTTPTransport(limits=_limits(self._max_connections), trust_env=True)
+                transport = self._own
         response = transport.handle_request(request)
         response.request = request
         return response
 
     def _proxied(self, request: httpx.Request) -> httpx.Response:
         """Through an ``httpx.Client``, which routes each URL to the proxy the environment names for it."""
-        if self._client is None:
-            self._client = httpx.Client(limits=_limits(self._max_connections), trust_env=True, cookies=_NoCookies())
-        return self._client.send(request, stream=True)
+        with self._lock:
+            if self._client is None:
+                self._client = httpx.Client(limits=_limits(self._max_connections), trust_env=True, cookies=_NoCookies())
+            client = self._client
+        return client.send(request, stream=True)
 
     def send(self, request: httpx.Request, deadline: float, *, max_bytes: int | None = None) -> httpx.Response:
         """Send ``request`` and return its response with the whole body read, by ``deadline``."""
@@ -376,6 +389,38 @@ class SyncTransport:
         if self._client is not None:
             self._client.close()
             self._client = None
+
+
+def redirect_target(response: httpx.Response) -> httpx.Request | None:
+    """The GET a download follows for a redirect answer (301, 302, 303, 307, 308 with a Location), or ``None``."""
+    location = response.headers.get("location")
+    if response.status_code not in (301, 302, 303, 307, 308) or not location:
+        return None
+    return httpx.Request("GET", response.request.url.join(location))
+
+
+def fetch(url: str, *, timeout: float, max_bytes: int | None = None) -> bytes:
+    """
+    Download ``url`` whole within ``timeout`` seconds, following up to :data:`MAX_REDIRECTS` redirects.
+
+    Raises:
+        httpx.HTTPError: the download failed (``BodyTooLarge`` past ``max_bytes``; ``HTTPStatusError``
+            for an error status).
+    """
+    deadline = time.monotonic() + timeout
+    transport = SyncTransport(max_connections=1)
+    try:
+        request = httpx.Request("GET", url)
+        for _ in range(MAX_REDIRECTS + 1):
+            response = transport.send(request, deadline, max_bytes=max_bytes)
+            following = redirect_target(response)
+            if following is None:
+                response.raise_for_status()
+                return response.content
+            request = following
+        raise httpx.TooManyRedirects(f"more than {MAX_REDIRECTS} redirects", request=request)
+    finally:
+        transport.close()
 
 
 # --------------------------------------------------------------------------------------------- async
