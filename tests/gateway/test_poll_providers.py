@@ -1,0 +1,137 @@
+"""
+The official ``openai`` client, unchanged, against the real gateway (uvicorn) in front of local
+stand-ins for the submit-then-poll providers: BFL, fal, Replicate, Runway and DashScope.
+
+Each stand-in is a real HTTP server on 127.0.0.1 answering with bodies shaped like the
+provider's own (the plugins' ``tests/responses`` files); the gateway's engine is the default
+one, discovering the installed plugins, so the whole path is the one a user runs.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler
+from pathlib import Path
+from typing import Any
+
+import openai
+import pytest
+from gateway_support import MASTER_KEY, RunningGateway
+from pixmux.proxy import create_app, parse_config
+from pixmux.testing import load_json, local_server
+
+PLUGINS = Path(__file__).resolve().parents[2] / "plugins"
+UPSTREAM = "upstream-key-0123456789abcdef"
+
+
+def responses(provider: str, name: str) -> Any:
+    """A recorded body from a plugin's ``tests/responses`` folder."""
+    return load_json(name, folder=PLUGINS / provider / "tests" / "responses")
+
+
+class StandIn(BaseHTTPRequestHandler):
+    """Base of the stand-ins: JSON in, JSON out, every request recorded."""
+
+    url: str
+    seen: list[dict[str, Any]]
+
+    def answer(self, status: int, body: Any) -> None:
+        payload = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def read_body(self) -> Any:
+        length = int(self.headers.get("content-length") or 0)
+        return json.loads(self.rfile.read(length) or b"{}")
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+
+class BFLStandIn(StandIn):
+    """BFL: POST /v1/<endpoint> gives a polling_url; its GET is Ready (or moderated, by prompt)."""
+
+    def do_POST(self) -> None:
+        body = self.read_body()
+        self.seen.append({"method": "POST", "path": self.path, "key": self.headers.get("x-key"), "body": body})
+        task = "moderated" if "forbidden" in body.get("prompt", "") else f"task-{len(self.seen)}"
+        submitted = responses("bfl", "submit.json")
+        submitted.update(id=task, polling_url=f"{self.url}/v1/get_result?id={task}")
+        self.answer(200, submitted)
+
+    def do_GET(self) -> None:
+        self.seen.append({"method": "GET", "path": self.path, "key": self.headers.get("x-key")})
+        if "moderated" in self.path:
+            self.answer(200, responses("bfl", "poll_request_moderated.json"))
+            return
+        ready = responses("bfl", "poll_ready.json")
+        ready["result"]["sample"] = f"{self.url}/results/sample.png"
+        self.answer(200, ready)
+
+
+def _serve(handler: type[StandIn]) -> Iterator[type[StandIn]]:
+    made: type[StandIn] = type(handler.__name__, (handler,), {"seen": []})
+    with local_server(made) as url:
+        made.url = url
+        yield made
+
+
+@pytest.fixture(scope="module")
+def bfl_server() -> Iterator[type[StandIn]]:
+    yield from _serve(BFLStandIn)
+
+
+def _gateway(models: list[dict[str, Any]]) -> RunningGateway:
+    config = {
+        "model_list": models,
+        "router_settings": {"num_retries": 0},
+        "general_settings": {"master_key": MASTER_KEY},
+    }
+    return RunningGateway(create_app(parse_config(config, path="poll.yaml", environ={})))
+
+
+@pytest.fixture(scope="module")
+def live(bfl_server: type[StandIn]) -> Iterator[RunningGateway]:
+    models = [
+        {
+            "model_name": "flux",
+            "litellm_params": {
+                "model": "bfl/flux-2-pro",
+                "api_base": bfl_server.url,
+                "api_key": UPSTREAM,
+                "poll_interval": 0,
+            },
+        },
+    ]
+    with _gateway(models) as running:
+        yield running
+
+
+def client(live: RunningGateway) -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{live.url}/v1", api_key=MASTER_KEY, max_retries=0)
+
+
+def test_bfl_through_the_openai_client(live: RunningGateway, bfl_server: type[StandIn]) -> None:
+    """images.generate on a BFL model submits, polls and answers the result URL; the key stays upstream."""
+    result = client(live).images.generate(model="flux", prompt="a lighthouse", response_format="url", size="1024x768")
+
+    assert result.data[0].url == f"{bfl_server.url}/results/sample.png"
+    posted = [seen for seen in bfl_server.seen if seen["method"] == "POST"][-1]
+    assert posted["path"] == "/v1/flux-2-pro"
+    assert posted["key"] == UPSTREAM
+    assert (posted["body"]["width"], posted["body"]["height"]) == (1024, 768)
+    assert bfl_server.seen[-1]["method"] == "GET"
+    assert bfl_server.seen[-1]["key"] == UPSTREAM
+
+
+def test_bfl_moderation_is_a_bad_request_for_the_openai_client(live: RunningGateway) -> None:
+    """A task BFL moderates reaches the client as openai.BadRequestError, with BFL's status as the code."""
+    with pytest.raises(openai.BadRequestError) as caught:
+        client(live).images.generate(model="flux", prompt="forbidden things", response_format="url")
+
+    assert caught.value.code == "Request Moderated"
+    assert UPSTREAM not in str(caught.value.body)
