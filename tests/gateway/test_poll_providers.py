@@ -73,6 +73,28 @@ class BFLStandIn(StandIn):
         self.answer(200, ready)
 
 
+class ReplicateStandIn(StandIn):
+    """Replicate: a created prediction is ``starting``; its poll has ``succeeded`` (or ``failed`` NSFW, by prompt)."""
+
+    def prediction(self, name: str, pid: str) -> dict[str, Any]:
+        body = responses("replicate", name)
+        body["id"] = pid
+        body["urls"].update(get=f"{self.url}/v1/predictions/{pid}", cancel=f"{self.url}/v1/predictions/{pid}/cancel")
+        body["output"] = [f"{self.url}/files/out-0.webp"] if body["status"] == "succeeded" else None
+        return body
+
+    def do_POST(self) -> None:
+        body = self.read_body()
+        self.seen.append({"method": "POST", "path": self.path, "auth": self.headers.get("authorization"), "body": body})
+        pid = "nsfw" if "forbidden" in body["input"].get("prompt", "") else f"p{len(self.seen)}"
+        self.answer(201, self.prediction("starting.json", pid))
+
+    def do_GET(self) -> None:
+        self.seen.append({"method": "GET", "path": self.path, "auth": self.headers.get("authorization")})
+        pid = self.path.rsplit("/", 1)[-1]
+        self.answer(200, self.prediction("failed_nsfw.json" if pid == "nsfw" else "succeeded_list.json", pid))
+
+
 def _serve(handler: type[StandIn]) -> Iterator[type[StandIn]]:
     made: type[StandIn] = type(handler.__name__, (handler,), {"seen": []})
     with local_server(made) as url:
@@ -95,13 +117,27 @@ def _gateway(models: list[dict[str, Any]]) -> RunningGateway:
 
 
 @pytest.fixture(scope="module")
-def live(bfl_server: type[StandIn]) -> Iterator[RunningGateway]:
+def replicate_server() -> Iterator[type[StandIn]]:
+    yield from _serve(ReplicateStandIn)
+
+
+@pytest.fixture(scope="module")
+def live(bfl_server: type[StandIn], replicate_server: type[StandIn]) -> Iterator[RunningGateway]:
     models = [
         {
             "model_name": "flux",
             "litellm_params": {
                 "model": "bfl/flux-2-pro",
                 "api_base": bfl_server.url,
+                "api_key": UPSTREAM,
+                "poll_interval": 0,
+            },
+        },
+        {
+            "model_name": "schnell",
+            "litellm_params": {
+                "model": "replicate/black-forest-labs/flux-schnell",
+                "api_base": f"{replicate_server.url}/v1",
                 "api_key": UPSTREAM,
                 "poll_interval": 0,
             },
@@ -135,3 +171,23 @@ def test_bfl_moderation_is_a_bad_request_for_the_openai_client(live: RunningGate
 
     assert caught.value.code == "Request Moderated"
     assert UPSTREAM not in str(caught.value.body)
+
+
+def test_replicate_through_the_openai_client(live: RunningGateway, replicate_server: type[StandIn]) -> None:
+    """images.generate on a Replicate model creates a prediction, polls it and answers its output URLs."""
+    result = client(live).images.generate(model="schnell", prompt="a red fox", n=2, response_format="url")
+
+    assert [d.url for d in result.data] == [f"{replicate_server.url}/files/out-0.webp"]
+    created = [seen for seen in replicate_server.seen if seen["method"] == "POST"][-1]
+    assert created["path"] == "/v1/models/black-forest-labs/flux-schnell/predictions"
+    assert created["body"]["input"]["num_outputs"] == 2
+    assert created["auth"] == f"Bearer {UPSTREAM}"
+    assert replicate_server.seen[-1]["method"] == "GET"
+
+
+def test_replicate_nsfw_failure_is_a_bad_request_for_the_openai_client(live: RunningGateway) -> None:
+    """A prediction failed by the safety checker reaches the client as openai.BadRequestError."""
+    with pytest.raises(openai.BadRequestError) as caught:
+        client(live).images.generate(model="schnell", prompt="forbidden things", response_format="url")
+
+    assert "NSFW" in caught.value.message
