@@ -95,6 +95,32 @@ class ReplicateStandIn(StandIn):
         self.answer(200, self.prediction("failed_nsfw.json" if pid == "nsfw" else "succeeded_list.json", pid))
 
 
+class FalStandIn(StandIn):
+    """fal's queue: submit, a COMPLETED status, then the result (or a 422 content_policy_violation, by prompt)."""
+
+    def do_POST(self) -> None:
+        body = self.read_body()
+        self.seen.append({"method": "POST", "path": self.path, "auth": self.headers.get("authorization"), "body": body})
+        if "forbidden" in body.get("prompt", ""):
+            self.answer(422, responses("fal", "error_422_content_policy.json"))
+            return
+        app = f"{self.url}/fal-ai/flux/requests/r1"
+        self.answer(200, {"request_id": "r1", "response_url": app, "status_url": f"{app}/status",
+                          "cancel_url": f"{app}/cancel", "queue_position": 0})  # fmt: skip
+
+    def do_GET(self) -> None:
+        self.seen.append({"method": "GET", "path": self.path, "auth": self.headers.get("authorization")})
+        if self.path.endswith("/status"):
+            self.answer(
+                200,
+                {**responses("fal", "status_completed.json"), "response_url": f"{self.url}/fal-ai/flux/requests/r1"},
+            )
+            return
+        result = responses("fal", "result_schnell.json")
+        result["images"][0]["url"] = f"{self.url}/files/tiger.jpg"
+        self.answer(200, result)
+
+
 def _serve(handler: type[StandIn]) -> Iterator[type[StandIn]]:
     made: type[StandIn] = type(handler.__name__, (handler,), {"seen": []})
     with local_server(made) as url:
@@ -122,7 +148,14 @@ def replicate_server() -> Iterator[type[StandIn]]:
 
 
 @pytest.fixture(scope="module")
-def live(bfl_server: type[StandIn], replicate_server: type[StandIn]) -> Iterator[RunningGateway]:
+def fal_server() -> Iterator[type[StandIn]]:
+    yield from _serve(FalStandIn)
+
+
+@pytest.fixture(scope="module")
+def live(
+    bfl_server: type[StandIn], replicate_server: type[StandIn], fal_server: type[StandIn]
+) -> Iterator[RunningGateway]:
     models = [
         {
             "model_name": "flux",
@@ -138,6 +171,15 @@ def live(bfl_server: type[StandIn], replicate_server: type[StandIn]) -> Iterator
             "litellm_params": {
                 "model": "replicate/black-forest-labs/flux-schnell",
                 "api_base": f"{replicate_server.url}/v1",
+                "api_key": UPSTREAM,
+                "poll_interval": 0,
+            },
+        },
+        {
+            "model_name": "fal-schnell",
+            "litellm_params": {
+                "model": "fal/fal-ai/flux/schnell",
+                "api_base": fal_server.url,
                 "api_key": UPSTREAM,
                 "poll_interval": 0,
             },
@@ -191,3 +233,23 @@ def test_replicate_nsfw_failure_is_a_bad_request_for_the_openai_client(live: Run
         client(live).images.generate(model="schnell", prompt="forbidden things", response_format="url")
 
     assert "NSFW" in caught.value.message
+
+
+def test_fal_through_the_openai_client(live: RunningGateway, fal_server: type[StandIn]) -> None:
+    """images.generate on a fal model submits to the queue, checks the status, fetches the result."""
+    result = client(live).images.generate(model="fal-schnell", prompt="a tiger", size="1024x768", response_format="url")
+
+    assert result.data[0].url == f"{fal_server.url}/files/tiger.jpg"
+    submitted = [seen for seen in fal_server.seen if seen["method"] == "POST"][-1]
+    assert submitted["path"] == "/fal-ai/flux/schnell"
+    assert submitted["body"]["image_size"] == {"width": 1024, "height": 768}
+    assert submitted["auth"] == f"Key {UPSTREAM}"
+    assert [seen["path"].rsplit("/", 1)[-1] for seen in fal_server.seen[-2:]] == ["status", "r1"]
+
+
+def test_fal_content_policy_is_a_bad_request_for_the_openai_client(live: RunningGateway) -> None:
+    """fal's 422 content_policy_violation reaches the client as openai.BadRequestError with that code."""
+    with pytest.raises(openai.BadRequestError) as caught:
+        client(live).images.generate(model="fal-schnell", prompt="forbidden things", response_format="url")
+
+    assert caught.value.code == "content_policy_violation"
