@@ -121,6 +121,25 @@ class FalStandIn(StandIn):
         self.answer(200, result)
 
 
+class RunwayStandIn(StandIn):
+    """Runway: POST /v1/text_to_image gives a task id; its poll SUCCEEDED (or FAILED SAFETY.INPUT.TEXT, by prompt)."""
+
+    def do_POST(self) -> None:
+        body = self.read_body()
+        self.seen.append({"method": "POST", "path": self.path, "auth": self.headers.get("authorization"),
+                          "version": self.headers.get("x-runway-version"), "body": body})  # fmt: skip
+        self.answer(200, {"id": "unsafe" if "forbidden" in body.get("promptText", "") else "t1"})
+
+    def do_GET(self) -> None:
+        self.seen.append({"method": "GET", "path": self.path, "auth": self.headers.get("authorization")})
+        if self.path.endswith("/unsafe"):
+            self.answer(200, responses("runway", "task_failed_safety_input.json"))
+            return
+        task = responses("runway", "task_succeeded_plain.json")
+        task["output"] = [f"{self.url}/out/t1.png"]
+        self.answer(200, task)
+
+
 def _serve(handler: type[StandIn]) -> Iterator[type[StandIn]]:
     made: type[StandIn] = type(handler.__name__, (handler,), {"seen": []})
     with local_server(made) as url:
@@ -153,8 +172,16 @@ def fal_server() -> Iterator[type[StandIn]]:
 
 
 @pytest.fixture(scope="module")
+def runway_server() -> Iterator[type[StandIn]]:
+    yield from _serve(RunwayStandIn)
+
+
+@pytest.fixture(scope="module")
 def live(
-    bfl_server: type[StandIn], replicate_server: type[StandIn], fal_server: type[StandIn]
+    bfl_server: type[StandIn],
+    replicate_server: type[StandIn],
+    fal_server: type[StandIn],
+    runway_server: type[StandIn],
 ) -> Iterator[RunningGateway]:
     models = [
         {
@@ -180,6 +207,15 @@ def live(
             "litellm_params": {
                 "model": "fal/fal-ai/flux/schnell",
                 "api_base": fal_server.url,
+                "api_key": UPSTREAM,
+                "poll_interval": 0,
+            },
+        },
+        {
+            "model_name": "gen4",
+            "litellm_params": {
+                "model": "runway/gen4_image",
+                "api_base": runway_server.url,
                 "api_key": UPSTREAM,
                 "poll_interval": 0,
             },
@@ -253,3 +289,23 @@ def test_fal_content_policy_is_a_bad_request_for_the_openai_client(live: Running
         client(live).images.generate(model="fal-schnell", prompt="forbidden things", response_format="url")
 
     assert caught.value.code == "content_policy_violation"
+
+
+def test_runway_through_the_openai_client(live: RunningGateway, runway_server: type[StandIn]) -> None:
+    """images.generate on Runway creates a task with the version header, polls it and answers its output."""
+    result = client(live).images.generate(model="gen4", prompt="a rooftop", size="1024x1024", response_format="url")
+
+    assert result.data[0].url == f"{runway_server.url}/out/t1.png"
+    created = [seen for seen in runway_server.seen if seen["method"] == "POST"][-1]
+    assert created["path"] == "/v1/text_to_image"
+    assert created["version"] == "2024-11-06"
+    assert created["body"] == {"model": "gen4_image", "promptText": "a rooftop", "ratio": "1024:1024"}
+    assert runway_server.seen[-1]["path"] == "/v1/tasks/t1"
+
+
+def test_runway_safety_failure_is_a_bad_request_for_the_openai_client(live: RunningGateway) -> None:
+    """A task failed with SAFETY.INPUT.TEXT reaches the client as openai.BadRequestError with that code."""
+    with pytest.raises(openai.BadRequestError) as caught:
+        client(live).images.generate(model="gen4", prompt="forbidden things", response_format="url")
+
+    assert caught.value.code == "SAFETY.INPUT.TEXT"
