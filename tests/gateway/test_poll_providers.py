@@ -140,6 +140,29 @@ class RunwayStandIn(StandIn):
         self.answer(200, task)
 
 
+class DashScopeStandIn(StandIn):
+    """DashScope's async protocol: a submitted task is polled at /tasks/{id}; SUCCEEDED (or FAILED inspection)."""
+
+    def do_POST(self) -> None:
+        body = self.read_body()
+        self.seen.append({"method": "POST", "path": self.path, "auth": self.headers.get("authorization"),
+                          "async": self.headers.get("x-dashscope-async"), "body": body})  # fmt: skip
+        submitted = responses("dashscope", "async_submit.json")
+        if "forbidden" in body["input"]["prompt"]:
+            submitted["output"]["task_id"] = "flagged"
+        self.answer(200, submitted)
+
+    def do_GET(self) -> None:
+        self.seen.append({"method": "GET", "path": self.path, "auth": self.headers.get("authorization")})
+        if self.path.endswith("/flagged"):
+            self.answer(200, responses("dashscope", "task_failed_inspection.json"))
+            return
+        task = responses("dashscope", "task_succeeded.json")
+        for index, result in enumerate(task["output"]["results"]):
+            result["url"] = f"{self.url}/oss/{index}.png?Expires=1777716000"
+        self.answer(200, task)
+
+
 def _serve(handler: type[StandIn]) -> Iterator[type[StandIn]]:
     made: type[StandIn] = type(handler.__name__, (handler,), {"seen": []})
     with local_server(made) as url:
@@ -177,11 +200,17 @@ def runway_server() -> Iterator[type[StandIn]]:
 
 
 @pytest.fixture(scope="module")
+def dashscope_server() -> Iterator[type[StandIn]]:
+    yield from _serve(DashScopeStandIn)
+
+
+@pytest.fixture(scope="module")
 def live(
     bfl_server: type[StandIn],
     replicate_server: type[StandIn],
     fal_server: type[StandIn],
     runway_server: type[StandIn],
+    dashscope_server: type[StandIn],
 ) -> Iterator[RunningGateway]:
     models = [
         {
@@ -216,6 +245,15 @@ def live(
             "litellm_params": {
                 "model": "runway/gen4_image",
                 "api_base": runway_server.url,
+                "api_key": UPSTREAM,
+                "poll_interval": 0,
+            },
+        },
+        {
+            "model_name": "wan",
+            "litellm_params": {
+                "model": "dashscope/wan2.5-t2i-preview",
+                "api_base": f"{dashscope_server.url}/api/v1",
                 "api_key": UPSTREAM,
                 "poll_interval": 0,
             },
@@ -309,3 +347,23 @@ def test_runway_safety_failure_is_a_bad_request_for_the_openai_client(live: Runn
         client(live).images.generate(model="gen4", prompt="forbidden things", response_format="url")
 
     assert caught.value.code == "SAFETY.INPUT.TEXT"
+
+
+def test_dashscope_through_the_openai_client(live: RunningGateway, dashscope_server: type[StandIn]) -> None:
+    """images.generate on a Wan model submits an async task, polls it and answers both images."""
+    result = client(live).images.generate(model="wan", prompt="a flower shop", n=2, size="1024x1024")
+
+    assert [d.url for d in result.data] == [f"{dashscope_server.url}/oss/{i}.png?Expires=1777716000" for i in (0, 1)]
+    submitted = [seen for seen in dashscope_server.seen if seen["method"] == "POST"][-1]
+    assert submitted["path"] == "/api/v1/services/aigc/text2image/image-synthesis"
+    assert submitted["async"] == "enable"
+    assert submitted["body"]["parameters"] == {"size": "1024*1024", "n": 2}
+    assert dashscope_server.seen[-1]["path"].startswith("/api/v1/tasks/")
+
+
+def test_dashscope_inspection_failure_is_a_bad_request_for_the_openai_client(live: RunningGateway) -> None:
+    """A task FAILED with DataInspectionFailed reaches the client as openai.BadRequestError with that code."""
+    with pytest.raises(openai.BadRequestError) as caught:
+        client(live).images.generate(model="wan", prompt="forbidden things")
+
+    assert caught.value.code == "DataInspectionFailed"
