@@ -222,7 +222,8 @@ def _validation_error(response: httpx.Response, model: str) -> PixmuxError:
     for item in detail:
         if not isinstance(item, Mapping):
             continue
-        loc = [str(part) for part in item.get("loc") or () if part != "body"]
+        found = item.get("loc")
+        loc = [str(part) for part in (found if isinstance(found, list) else ()) if part != "body"]
         param = param or (loc[-1] if loc else None)
         parts.append(f"{'.'.join(loc) or 'body'}: {item.get('msg')}")
     return UnprocessableEntityError(
@@ -298,7 +299,8 @@ def _polled(
     body = read_json(response, provider=PROVIDER, model=model)
     if not isinstance(body, Mapping):
         raise APIResponseValidationError("the poll answer is not a JSON object", provider=PROVIDER, model=model)
-    status = body.get("status", body.get("state"))
+    found = body.get("status", body.get("state"))
+    status = found if isinstance(found, str) else None
     if status in _PENDING:
         poll = _poll(str(response.request.url), deployment, response.request.extensions.get(_COST_KEY))
         return FollowUp(request=poll, after=_interval(deployment))

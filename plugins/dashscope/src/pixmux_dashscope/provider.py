@@ -291,7 +291,7 @@ def _task(
         raise APIResponseValidationError(
             "DashScope's task answer has no output.task_id", provider=PROVIDER, model=request.model, response=response
         )
-    status, task_id = output.get("task_status"), output["task_id"]
+    status, task_id = _text(output.get("task_status")), output["task_id"]
     if status in _PENDING:
         base = str(response.request.url).split("/services/", 1)[0].split("/tasks/", 1)[0]
         headers = _headers(deployment)
@@ -319,7 +319,8 @@ def _task(
         )
     urls: list[str] = []
     failed: list[dict[str, str]] = []
-    for item in output.get("results") or ():
+    results = output.get("results")
+    for item in results if isinstance(results, list) else ():
         if not isinstance(item, Mapping):
             continue
         if _text(item.get("url")):

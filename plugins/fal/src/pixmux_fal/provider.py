@@ -222,6 +222,10 @@ def build_request(request: ImageRequest, deployment: Deployment, model: ModelInf
     return httpx.Request("POST", f"{api_base}/{deployment.model}", headers=headers, json=_input(request, model))
 
 
+def _listed(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 def _detail(response: httpx.Response) -> tuple[str, str | None, str | None, list[str]]:
     """fal's error body ``{"detail": [{"loc", "msg", "type", "categories"?}]}``: message, type, field, categories."""
     try:
@@ -232,8 +236,8 @@ def _detail(response: httpx.Response) -> tuple[str, str | None, str | None, list
     if isinstance(detail, list) and detail and all(isinstance(item, Mapping) for item in detail):
         first = detail[0]
         messages = [str(item.get("msg") or item.get("type") or "") for item in detail]
-        loc = [str(part) for part in first.get("loc") or () if part != "body"]
-        categories = [str(c) for item in detail for c in item.get("categories") or () if isinstance(c, str)]
+        loc = [str(part) for part in _listed(first.get("loc")) if part != "body"]
+        categories = [str(c) for item in detail for c in _listed(item.get("categories")) if isinstance(c, str)]
         kind = first.get("type")
         return (
             "; ".join(m for m in messages if m),
@@ -316,7 +320,8 @@ def _queued(response: httpx.Response, deployment: Deployment, model: str) -> Fol
 
 def _status(response: httpx.Response, deployment: Deployment, model: str) -> FollowUp:
     body = read_json(response, provider=PROVIDER, model=model)
-    status = body.get("status") if isinstance(body, Mapping) else None
+    found = body.get("status") if isinstance(body, Mapping) else None
+    status = found if isinstance(found, str) else None
     headers = _headers(deployment)
     url = str(response.request.url)
     if status in _PENDING:

@@ -309,11 +309,12 @@ def _polled(
         raise _failed(task, request, response)
     if task.status == "CANCELLED":
         raise Timeout("the Runway task was cancelled", provider=PROVIDER, model=model.name, code="CANCELLED")
-    if task.status != "SUCCEEDED" or not task.output:
+    urls = [url for url in task.output or () if url]
+    if task.status != "SUCCEEDED" or not urls:
         raise APIResponseValidationError(
-            f"the Runway task has status {task.status!r} and no output", provider=PROVIDER, model=model.name
+            f"the Runway task has status {task.status!r} and no output URL", provider=PROVIDER, model=model.name
         )
-    images = tuple(ImageObject(url=url, expires_at=_expires(url, task)) for url in task.output)
+    images = tuple(ImageObject(url=url, expires_at=_expires(url, task)) for url in urls)
     cost = _cost(request, model, len(images)) if model.known else None
     created = _created_at(task)
     metadata = {"task_ids": [task.id]}
