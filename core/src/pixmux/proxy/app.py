@@ -159,7 +159,7 @@ class Gateway:
 
     def __init__(self, config: GatewayConfig, *, engine: Engine | None = None) -> None:
         self.config = config
-        self.engine = engine if engine is not None else Engine()
+        self.engine = engine if engine is not None else _engine_for(config)
         self._secrets = set(config.secrets)
         try:
             self.router = self._build_router()
@@ -248,6 +248,7 @@ class Gateway:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                await self.engine.warm()  # the upstream pool now, not on the first request
                 for note in self.config.warnings:
                     logger.warning("%s: %s", self.config.path, note)
                 logger.info(
@@ -578,6 +579,14 @@ class Gateway:
             _printable(info.get("deployment", "-")),
             request_id,
         )
+
+
+def _engine_for(config: GatewayConfig) -> Engine:
+    """The gateway's engine: installed plugins, upstream pools and downloads as ``general_settings`` say."""
+    options: dict[str, Any] = {"download_horizon": config.download_horizon}
+    if config.upstream_max_connections is not None:
+        options["max_connections"] = config.upstream_max_connections
+    return Engine(**options)
 
 
 def create_app(

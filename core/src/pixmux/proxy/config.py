@@ -39,7 +39,13 @@ ENV_PREFIX = "os.environ/"
 
 _TOP_KEYS = ("model_list", "general_settings", "router_settings", "litellm_settings")
 _ENTRY_KEYS = ("model_name", "litellm_params", "params", "model_info")
-_GENERAL_KEYS = ("master_key", "max_request_size_mb", "gzip_images")
+_GENERAL_KEYS = (
+    "master_key",
+    "max_request_size_mb",
+    "gzip_images",
+    "upstream_max_connections",
+    "download_horizon",
+)
 _LITELLM_KEYS = ("drop_params", "request_timeout")
 #: LiteLLM settings that mean nothing to pixmux: a LiteLLM config carrying them still starts, with a warning.
 _LITELLM_IGNORED_GENERAL = frozenset(
@@ -97,6 +103,10 @@ class GatewayConfig:
         max_request_bytes: the largest request body accepted.
         gzip_images: also gzip responses carrying base64 images (about 25 % smaller, for about
             4 ms of CPU per MB); other responses are gzipped whenever the client accepts it.
+        upstream_max_connections: connections to providers the worker may hold open (and keep
+            alive) per transport; ``None`` for the engine's default.
+        download_horizon: download into ``b64_json`` any image whose URL expires within this many
+            seconds (``None``: only when the client asked for ``b64_json``).
         warnings: settings that were read but ignored, one sentence each.
         secrets: every credential value in the file, to scrub from messages.
     """
@@ -107,6 +117,8 @@ class GatewayConfig:
     router_settings: Mapping[str, Any] = attrs.field(factory=dict)
     max_request_bytes: int = int(DEFAULT_MAX_REQUEST_MB * 1024 * 1024)
     gzip_images: bool = False
+    upstream_max_connections: int | None = None
+    download_horizon: float | None = None
     warnings: tuple[str, ...] = ()
     secrets: frozenset[str] = attrs.field(default=frozenset(), repr=False)
 
@@ -355,6 +367,15 @@ def parse_config(raw: Any, *, path: str = "<config>", environ: Mapping[str, str]
         if not isinstance(gzip_images, bool):
             raise _Problem("general_settings.gzip_images", f"expected true or false, got {_type_name(gzip_images)}")
 
+        upstream = general.get("upstream_max_connections")
+        if upstream is not None and (isinstance(upstream, bool) or not isinstance(upstream, int) or upstream < 1):
+            raise _Problem(
+                "general_settings.upstream_max_connections", f"expected a whole number, 1 or more, got {upstream!r}"
+            )
+        horizon = general.get("download_horizon")
+        if horizon is not None:
+            horizon = _number(horizon, "general_settings.download_horizon")
+
         litellm = _mapping(top.get("litellm_settings"), "litellm_settings")
         notes += _check_keys(litellm, "litellm_settings", _LITELLM_KEYS, _LITELLM_IGNORED_SETTINGS)
         router_settings = dict(_mapping(top.get("router_settings"), "router_settings"))
@@ -372,6 +393,8 @@ def parse_config(raw: Any, *, path: str = "<config>", environ: Mapping[str, str]
         router_settings=router_settings,
         max_request_bytes=max_bytes,
         gzip_images=gzip_images,
+        upstream_max_connections=upstream,
+        download_horizon=horizon,
         warnings=tuple(notes),
         secrets=frozenset(secret for secret in secrets if len(secret) >= 4),
     )
