@@ -401,11 +401,11 @@ def test_moderated_poll_is_a_content_policy_violation(name: str):
 
 
 def test_one_moderated_image_of_several_keeps_the_others():
-    """With n=2, a moderated task is reported as filtered and the other image survives."""
+    """With n=2, a moderated task is reported in refused, so that the other task's image survives."""
     resp = _parse(200, load_json("poll_content_moderated.json"), request=_request(n=2))
 
     assert resp.data == ()
-    assert resp.metadata["filtered"][0]["reason"] == "Content Moderated"
+    assert [refusal.reason for refusal in resp.refused] == ["Content Moderated"]
 
 
 def test_all_moderated_end_to_end_is_a_refusal():

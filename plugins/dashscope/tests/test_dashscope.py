@@ -364,12 +364,12 @@ def test_succeeded_task_gives_every_image():
 
 
 def test_partly_refused_task_keeps_the_good_images_and_lists_the_refused():
-    """SUCCEEDED with one result refused (DataInspectionFailed): one image, one entry in metadata['filtered']."""
+    """SUCCEEDED with one result refused (DataInspectionFailed): one image, and the other in refused."""
     resp = _task(200, load_json("task_succeeded_partial.json"), request=_request("wan2.5-t2i-preview", n=2))
 
     assert len(resp.data) == 1
-    assert resp.metadata["filtered"] == [
-        {"reason": "DataInspectionFailed", "message": "Output data may contain inappropriate content."}
+    assert [(r.reason, r.message) for r in resp.refused] == [
+        ("DataInspectionFailed", "Output data may contain inappropriate content.")
     ]
 
 

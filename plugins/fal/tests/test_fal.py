@@ -401,11 +401,11 @@ def test_every_image_flagged_is_a_content_policy_violation(name: str):
 
 
 def test_one_flagged_image_of_two_is_dropped_and_listed():
-    """With one of two images flagged, the clean one is kept and the other listed in metadata['filtered']."""
+    """With one of two images flagged, the clean one is kept and the other listed in refused."""
     resp = _parse(200, load_json("result_partial_nsfw.json"), request=_request(n=2))
 
     assert [image.url for image in resp.data] == [load_json("result_partial_nsfw.json")["images"][0]["url"]]
-    assert len(resp.metadata["filtered"]) == 1
+    assert [refusal.reason for refusal in resp.refused] == ["has_nsfw_concepts"]
 
 
 @pytest.mark.parametrize(

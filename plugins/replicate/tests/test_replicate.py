@@ -403,12 +403,12 @@ def test_succeeded_without_an_image_is_a_content_policy_violation():
         )
 
 
-def test_fewer_images_than_asked_lists_the_missing_as_filtered():
-    """num_outputs=2 answered with one image: the image is kept and one is listed as filtered."""
+def test_fewer_images_than_asked_lists_the_missing_as_refused():
+    """num_outputs=2 answered with one image: the image is kept and the missing one listed in refused."""
     resp = _parse(200, load_json("succeeded_fewer.json"), request=_request(n=2))
 
     assert len(resp.data) == 1
-    assert len(resp.metadata["filtered"]) == 1
+    assert [refusal.reason for refusal in resp.refused] == ["no_output"]
 
 
 @pytest.mark.parametrize(

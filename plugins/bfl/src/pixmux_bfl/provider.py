@@ -46,7 +46,7 @@ from pixmux.exceptions import (
     error_from_response,
     provider_message,
 )
-from pixmux.types import Deployment, FollowUp, ImageObject, ImageRequest, ImageResponse
+from pixmux.types import Deployment, FollowUp, ImageObject, ImageRequest, ImageResponse, Refusal
 
 from pixmux_bfl._catalogue import (
     ASPECT_RATIOS,
@@ -287,7 +287,7 @@ def _refused(body: Mapping[str, Any], status: str, request: ImageRequest, respon
     what = "the prompt or input image" if status == "Request Moderated" else "the generated image"
     message = f"BFL moderation blocked {what} ({status})"
     if (request.n or 1) > 1:  # keep the other tasks' images; the core raises if none is left
-        return ImageResponse(created=int(time.time()), metadata={"filtered": [{"reason": status, "message": message}]})
+        return ImageResponse(created=int(time.time()), refused=(Refusal(reason=status, message=message),))
     raise ContentPolicyViolationError(
         message, provider=PROVIDER, model=request.model, code=status, response=response, details=dict(details or {})
     )

@@ -14,7 +14,7 @@ Each model speaks one of DashScope's two protocols (the catalogue says which):
 Sizes are sent as ``W*H`` (an asterisk), mapped onto each model's rule with a warning where
 changed. Refusals (``DataInspectionFailed``, ``IPInfringementSuspect``) are
 ``ContentPolicyViolationError`` whether they come as HTTP 400, a failed task, or per-image
-failures inside a ``SUCCEEDED`` task (those images are listed as filtered). Result URLs last 24 hours.
+failures inside a ``SUCCEEDED`` task (those images are listed in ``refused``). Result URLs last 24 hours.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ from pixmux.exceptions import (
     error_class_for_status,
     parse_retry_after,
 )
-from pixmux.types import Deployment, FollowUp, ImageInput, ImageObject, ImageRequest, ImageResponse
+from pixmux.types import Deployment, FollowUp, ImageInput, ImageObject, ImageRequest, ImageResponse, Refusal
 
 from pixmux_dashscope._catalogue import CATALOGUE, DEFAULT_API_BASE, PROVIDER
 
@@ -278,9 +278,8 @@ def _images(
     metadata: dict[str, Any] = {}
     if _text(body.get("request_id")):
         metadata["request_id"] = body["request_id"]
-    if failed:
-        metadata["filtered"] = failed
-    return ImageResponse(created=int(time.time()), data=data, metadata=metadata)
+    refused = tuple(Refusal(reason=entry["reason"], message=entry["message"] or None) for entry in failed)
+    return ImageResponse(created=int(time.time()), data=data, metadata=metadata, refused=refused)
 
 
 def _task(

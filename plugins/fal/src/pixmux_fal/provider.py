@@ -44,7 +44,7 @@ from pixmux.exceptions import (
     parse_retry_after,
     provider_message,
 )
-from pixmux.types import Deployment, FollowUp, ImageInput, ImageObject, ImageRequest, ImageResponse
+from pixmux.types import Deployment, FollowUp, ImageInput, ImageObject, ImageRequest, ImageResponse, Refusal
 
 from pixmux_fal._catalogue import CATALOGUE, GPT_SIZES, PROVIDER, QUEUE_API_BASE, RATIOS, SYNC_API_BASE
 
@@ -392,10 +392,7 @@ def _result(response: httpx.Response, request: ImageRequest, deployment: Deploym
         else:
             data.append(ImageObject(url=image.url, expires_at=expires))
     metadata: dict[str, Any] = {}
-    if filtered:
-        metadata["filtered"] = [
-            {"reason": "has_nsfw_concepts", "message": "blacked out by fal's safety checker"}
-        ] * filtered
+    refused = (Refusal(reason="has_nsfw_concepts", message="blacked out by fal's safety checker"),) * filtered
     if output.seed is not None:
         metadata["seed"] = output.seed
     cost = None
@@ -403,7 +400,7 @@ def _result(response: httpx.Response, request: ImageRequest, deployment: Deploym
     if per_mp is not None and all(image.width and image.height for image in kept):
         megapixels = sum(math.ceil((image.width or 0) * (image.height or 0) / 1_000_000) for image in kept)
         cost = round(megapixels * per_mp, 10)
-    return ImageResponse(created=int(time.time()), data=tuple(data), cost=cost, metadata=metadata)
+    return ImageResponse(created=int(time.time()), data=tuple(data), cost=cost, metadata=metadata, refused=refused)
 
 
 @hookimpl

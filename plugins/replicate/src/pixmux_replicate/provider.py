@@ -47,7 +47,7 @@ from pixmux.exceptions import (
     error_class_for_status,
     parse_retry_after,
 )
-from pixmux.types import Deployment, FollowUp, ImageInput, ImageObject, ImageRequest, ImageResponse
+from pixmux.types import Deployment, FollowUp, ImageInput, ImageObject, ImageRequest, ImageResponse, Refusal
 
 from pixmux_replicate._catalogue import CATALOGUE, DEFAULT_API_BASE, PROVIDER
 
@@ -410,17 +410,16 @@ def parse_response(
     metadata: dict[str, Any] = {"prediction_ids": [prediction.id]}
     if isinstance(prediction.metrics, Mapping) and _number(prediction.metrics.get("predict_time")) is not None:
         metadata["predict_time"] = prediction.metrics["predict_time"]
-    missing = wanted - len(images)
-    if missing > 0:  # safety checkers drop flagged images and succeed with fewer (or none)
-        reason = {"reason": "missing", "message": "the model's safety checker withheld the image"}
-        metadata["filtered"] = [reason] * missing
-        if not images and (request.n or 1) == 1:
-            raise ContentPolicyViolationError(
-                "the prediction succeeded without an image: the model's safety checker withheld it",
-                provider=PROVIDER,
-                model=model.name,
-                code="no_output",
-                response=response,
-            )
+    missing = max(0, wanted - len(images))
+    refused = (Refusal(reason="no_output", message="the model's safety checker withheld the image"),) * missing
+    # safety checkers drop flagged images and succeed with fewer: those are refused; none for one image is an error
+    if missing and not images and (request.n or 1) == 1:
+        raise ContentPolicyViolationError(
+            "the prediction succeeded without an image: the model's safety checker withheld it",
+            provider=PROVIDER,
+            model=model.name,
+            code="no_output",
+            response=response,
+        )
     created = _finished_at(prediction)
-    return ImageResponse(created=int(created or time.time()), data=images, metadata=metadata)
+    return ImageResponse(created=int(created or time.time()), data=images, metadata=metadata, refused=refused)
