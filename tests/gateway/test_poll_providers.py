@@ -9,6 +9,7 @@ one, discovering the installed plugins, so the whole path is the one a user runs
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
@@ -19,10 +20,13 @@ import openai
 import pytest
 from gateway_support import MASTER_KEY, RunningGateway
 from pixmux.proxy import create_app, parse_config
-from pixmux.testing import load_json, local_server
+from pixmux.testing import TINY_PNG_B64, load_json, local_server
 
 PLUGINS = Path(__file__).resolve().parents[2] / "plugins"
 UPSTREAM = "upstream-key-0123456789abcdef"
+PNG = base64.b64decode(TINY_PNG_B64)
+#: Where the stand-ins serve result files (the providers' CDNs).
+FILES = "/files/"
 
 
 def responses(provider: str, name: str) -> Any:
@@ -44,6 +48,18 @@ class StandIn(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(payload)
 
+    def image(self) -> bool:
+        """Answer a result file's bytes (a PNG) if the path is one; whether it was."""
+        if not self.path.startswith(FILES):
+            return False
+        self.seen.append({"method": "GET", "path": self.path, "auth": self.headers.get("authorization")})
+        self.send_response(200)
+        self.send_header("content-type", "image/png")
+        self.send_header("content-length", str(len(PNG)))
+        self.end_headers()
+        self.wfile.write(PNG)
+        return True
+
     def read_body(self) -> Any:
         length = int(self.headers.get("content-length") or 0)
         return json.loads(self.rfile.read(length) or b"{}")
@@ -64,12 +80,14 @@ class BFLStandIn(StandIn):
         self.answer(200, submitted)
 
     def do_GET(self) -> None:
+        if self.image():
+            return
         self.seen.append({"method": "GET", "path": self.path, "key": self.headers.get("x-key")})
         if "moderated" in self.path:
             self.answer(200, responses("bfl", "poll_request_moderated.json"))
             return
         ready = responses("bfl", "poll_ready.json")
-        ready["result"]["sample"] = f"{self.url}/results/sample.png"
+        ready["result"]["sample"] = f"{self.url}{FILES}sample.png"
         self.answer(200, ready)
 
 
@@ -80,7 +98,7 @@ class ReplicateStandIn(StandIn):
         body = responses("replicate", name)
         body["id"] = pid
         body["urls"].update(get=f"{self.url}/v1/predictions/{pid}", cancel=f"{self.url}/v1/predictions/{pid}/cancel")
-        body["output"] = [f"{self.url}/files/out-0.webp"] if body["status"] == "succeeded" else None
+        body["output"] = [f"{self.url}{FILES}out-0.png"] if body["status"] == "succeeded" else None
         return body
 
     def do_POST(self) -> None:
@@ -90,6 +108,8 @@ class ReplicateStandIn(StandIn):
         self.answer(201, self.prediction("starting.json", pid))
 
     def do_GET(self) -> None:
+        if self.image():
+            return
         self.seen.append({"method": "GET", "path": self.path, "auth": self.headers.get("authorization")})
         pid = self.path.rsplit("/", 1)[-1]
         self.answer(200, self.prediction("failed_nsfw.json" if pid == "nsfw" else "succeeded_list.json", pid))
@@ -109,6 +129,8 @@ class FalStandIn(StandIn):
                           "cancel_url": f"{app}/cancel", "queue_position": 0})  # fmt: skip
 
     def do_GET(self) -> None:
+        if self.image():
+            return
         self.seen.append({"method": "GET", "path": self.path, "auth": self.headers.get("authorization")})
         if self.path.endswith("/status"):
             self.answer(
@@ -116,8 +138,10 @@ class FalStandIn(StandIn):
                 {**responses("fal", "status_completed.json"), "response_url": f"{self.url}/fal-ai/flux/requests/r1"},
             )
             return
-        result = responses("fal", "result_schnell.json")
-        result["images"][0]["url"] = f"{self.url}/files/tiger.jpg"
+        sync_mode = any(seen.get("body", {}).get("sync_mode") for seen in self.seen[-3:] if seen["method"] == "POST")
+        result = responses("fal", "result_sync_mode.json" if sync_mode else "result_schnell.json")
+        if not sync_mode:  # sync_mode answers data: URIs, else fal's CDN
+            result["images"][0]["url"] = f"{self.url}{FILES}tiger.png"
         self.answer(200, result)
 
 
@@ -131,12 +155,14 @@ class RunwayStandIn(StandIn):
         self.answer(200, {"id": "unsafe" if "forbidden" in body.get("promptText", "") else "t1"})
 
     def do_GET(self) -> None:
+        if self.image():
+            return
         self.seen.append({"method": "GET", "path": self.path, "auth": self.headers.get("authorization")})
         if self.path.endswith("/unsafe"):
             self.answer(200, responses("runway", "task_failed_safety_input.json"))
             return
         task = responses("runway", "task_succeeded_plain.json")
-        task["output"] = [f"{self.url}/out/t1.png"]
+        task["output"] = [f"{self.url}{FILES}t1.png"]
         self.answer(200, task)
 
 
@@ -153,13 +179,15 @@ class DashScopeStandIn(StandIn):
         self.answer(200, submitted)
 
     def do_GET(self) -> None:
+        if self.image():
+            return
         self.seen.append({"method": "GET", "path": self.path, "auth": self.headers.get("authorization")})
         if self.path.endswith("/flagged"):
             self.answer(200, responses("dashscope", "task_failed_inspection.json"))
             return
         task = responses("dashscope", "task_succeeded.json")
         for index, result in enumerate(task["output"]["results"]):
-            result["url"] = f"{self.url}/oss/{index}.png?Expires=1777716000"
+            result["url"] = f"{self.url}{FILES}{index}.png?Expires=1777716000"
         self.answer(200, task)
 
 
@@ -271,7 +299,7 @@ def test_bfl_through_the_openai_client(live: RunningGateway, bfl_server: type[St
     """images.generate on a BFL model submits, polls and answers the result URL; the key stays upstream."""
     result = client(live).images.generate(model="flux", prompt="a lighthouse", response_format="url", size="1024x768")
 
-    assert result.data[0].url == f"{bfl_server.url}/results/sample.png"
+    assert result.data[0].url == f"{bfl_server.url}{FILES}sample.png"
     posted = [seen for seen in bfl_server.seen if seen["method"] == "POST"][-1]
     assert posted["path"] == "/v1/flux-2-pro"
     assert posted["key"] == UPSTREAM
@@ -293,7 +321,7 @@ def test_replicate_through_the_openai_client(live: RunningGateway, replicate_ser
     """images.generate on a Replicate model creates a prediction, polls it and answers its output URLs."""
     result = client(live).images.generate(model="schnell", prompt="a red fox", n=2, response_format="url")
 
-    assert [d.url for d in result.data] == [f"{replicate_server.url}/files/out-0.webp"]
+    assert [d.url for d in result.data] == [f"{replicate_server.url}{FILES}out-0.png"]
     created = [seen for seen in replicate_server.seen if seen["method"] == "POST"][-1]
     assert created["path"] == "/v1/models/black-forest-labs/flux-schnell/predictions"
     assert created["body"]["input"]["num_outputs"] == 2
@@ -313,7 +341,7 @@ def test_fal_through_the_openai_client(live: RunningGateway, fal_server: type[St
     """images.generate on a fal model submits to the queue, checks the status, fetches the result."""
     result = client(live).images.generate(model="fal-schnell", prompt="a tiger", size="1024x768", response_format="url")
 
-    assert result.data[0].url == f"{fal_server.url}/files/tiger.jpg"
+    assert result.data[0].url == f"{fal_server.url}{FILES}tiger.png"
     submitted = [seen for seen in fal_server.seen if seen["method"] == "POST"][-1]
     assert submitted["path"] == "/fal-ai/flux/schnell"
     assert submitted["body"]["image_size"] == {"width": 1024, "height": 768}
@@ -333,7 +361,7 @@ def test_runway_through_the_openai_client(live: RunningGateway, runway_server: t
     """images.generate on Runway creates a task with the version header, polls it and answers its output."""
     result = client(live).images.generate(model="gen4", prompt="a rooftop", size="1024x1024", response_format="url")
 
-    assert result.data[0].url == f"{runway_server.url}/out/t1.png"
+    assert result.data[0].url == f"{runway_server.url}{FILES}t1.png"
     created = [seen for seen in runway_server.seen if seen["method"] == "POST"][-1]
     assert created["path"] == "/v1/text_to_image"
     assert created["version"] == "2024-11-06"
@@ -353,7 +381,7 @@ def test_dashscope_through_the_openai_client(live: RunningGateway, dashscope_ser
     """images.generate on a Wan model submits an async task, polls it and answers both images."""
     result = client(live).images.generate(model="wan", prompt="a flower shop", n=2, size="1024x1024")
 
-    assert [d.url for d in result.data] == [f"{dashscope_server.url}/oss/{i}.png?Expires=1777716000" for i in (0, 1)]
+    assert [d.url for d in result.data] == [f"{dashscope_server.url}{FILES}{i}.png?Expires=1777716000" for i in (0, 1)]
     submitted = [seen for seen in dashscope_server.seen if seen["method"] == "POST"][-1]
     assert submitted["path"] == "/api/v1/services/aigc/text2image/image-synthesis"
     assert submitted["async"] == "enable"
@@ -367,3 +395,27 @@ def test_dashscope_inspection_failure_is_a_bad_request_for_the_openai_client(liv
         client(live).images.generate(model="wan", prompt="forbidden things")
 
     assert caught.value.code == "DataInspectionFailed"
+
+
+@pytest.mark.parametrize(
+    ("model", "cost"),
+    [("flux", "0.04"), ("schnell", "0.003"), ("fal-schnell", "0.003"), ("gen4", "0.08"), ("wan", None)],
+)
+def test_b64_json_through_the_openai_client(live: RunningGateway, model: str, cost: str | None) -> None:
+    """response_format='b64_json': the gateway downloads the provider's result URL and answers the bytes, priced."""
+    raw = client(live).images.with_raw_response.generate(model=model, prompt="a lighthouse", response_format="b64_json")
+    result = raw.parse()
+
+    assert result.data
+    assert all(base64.b64decode(d.b64_json or "") == PNG for d in result.data)
+    assert raw.headers.get("x-pixmux-cost") == cost
+
+
+def test_fal_b64_json_comes_in_the_answer(live: RunningGateway, fal_server: type[StandIn]) -> None:
+    """fal's b64_json is asked with sync_mode: the bytes come in fal's answer, with no file fetched."""
+    before = len(fal_server.seen)
+
+    result = client(live).images.generate(model="fal-schnell", prompt="a lighthouse", response_format="b64_json")
+
+    assert base64.b64decode(result.data[0].b64_json or "") == PNG
+    assert [seen for seen in fal_server.seen[before:] if seen["path"].startswith(FILES)] == []

@@ -22,6 +22,7 @@ from pixmux.exceptions import (
     PermissionDeniedError,
     RateLimitError,
     ServiceUnavailableError,
+    Timeout,
     UnprocessableEntityError,
     UnsupportedParamsError,
 )
@@ -487,3 +488,63 @@ def test_key_echoed_in_an_error_is_never_shown():
 
     assert KEY not in str(caught.value)
     assert KEY not in repr(caught.value)
+
+
+# --------------------------------------------------------------------------- download, expiry, no cancel
+
+
+def _serving_image(fake: FakeBFL) -> Callable[[httpx.Request], httpx.Response]:
+    """FakeBFL, with the result URL's host answering the image bytes (BFL's delivery host)."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.host.startswith("delivery-"):
+            fake.seen.append(request)
+            return httpx.Response(200, content=PNG, headers={"content-type": "image/png"})
+        return fake(request)
+
+    return handler
+
+
+def test_b64_json_downloads_the_signed_url():
+    """BFL sends only URLs: response_format='b64_json' makes the core fetch result.sample into b64_json."""
+    fake = FakeBFL(pending=1)
+
+    resp = _generate(_engine(_serving_image(fake)), response_format="b64_json")
+
+    assert base64.b64decode(resp.data[0].b64_json or "") == PNG
+    assert fake.seen[-1].url.host == "delivery-eu1.bfl.ai"
+    assert "x-key" not in fake.seen[-1].headers  # the key never goes to the delivery host
+
+
+def test_url_expiring_within_the_horizon_is_downloaded():
+    """BFL's URLs live ten minutes: with a download horizon longer than what is left, the core keeps the bytes."""
+    fake = FakeBFL(pending=0)
+    engine = _engine(_serving_image(fake))
+    engine.download_horizon = 3600.0
+
+    resp = _generate(engine, response_format="url")
+
+    assert base64.b64decode(resp.data[0].b64_json or "") == PNG
+    assert resp.metadata["url_expires_at"] == [1796591400.0]
+
+
+def test_without_a_horizon_the_url_is_returned_as_is():
+    """response_format='url' and no horizon: BFL's URL and its expiry, nothing downloaded."""
+    fake = FakeBFL(pending=0)
+
+    resp = _generate(_engine(_serving_image(fake)), response_format="url")
+
+    assert resp.data[0].b64_json is None
+    assert resp.data[0].url == load_json("poll_ready.json")["result"]["sample"]
+    assert all(not r.url.host.startswith("delivery-") for r in fake.seen)
+
+
+def test_a_timed_out_call_sends_no_cancel_bfl_has_none():
+    """A task still pending when the call's time runs out raises Timeout; BFL has no cancel, so none is sent."""
+    fake = FakeBFL(pending=10_000)
+
+    with pytest.raises(Timeout):
+        _generate(_engine(fake), timeout=0.3, num_retries=0)
+
+    assert {r.method for r in fake.seen} == {"POST", "GET"}
+    assert [r.method for r in fake.seen].count("POST") == 1

@@ -481,3 +481,48 @@ def test_key_echoed_in_an_error_is_never_shown():
 
     assert KEY not in str(caught.value)
     assert KEY not in repr(caught.value)
+
+
+# --------------------------------------------------------------------------- download, expiry, cancel
+
+
+def _serving_oss(fake: FakeDashScope) -> Callable[[httpx.Request], httpx.Response]:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.host.endswith("aliyuncs.com"):
+            fake.seen.append(request)
+            return httpx.Response(200, content=PNG, headers={"content-type": "image/png"})
+        return fake(request)
+
+    return handler
+
+
+def test_b64_json_downloads_the_results():
+    """DashScope answers URLs: response_format='b64_json' makes the core fetch each into b64_json."""
+    fake = FakeDashScope(pending=1)
+
+    resp = _generate(_engine(_serving_oss(fake)), n=2, response_format="b64_json")
+
+    assert [base64.b64decode(image.b64_json or "") for image in resp.data] == [PNG, PNG]
+    assert "authorization" not in fake.seen[-1].headers
+
+
+def test_results_expiring_within_the_horizon_are_downloaded():
+    """OSS URLs last 24 hours: a longer horizon makes the core keep the bytes."""
+    fake = FakeDashScope(pending=0)
+    engine = _engine(_serving_oss(fake))
+    engine.download_horizon = 48 * 3600.0
+
+    resp = _generate(engine, response_format="url")
+
+    assert all(base64.b64decode(image.b64_json or "") == PNG for image in resp.data)
+    assert resp.metadata["url_expires_at"] == [EXPIRES, EXPIRES]
+
+
+def test_a_timed_out_call_cancels_the_task():
+    """A task still PENDING when the call's time runs out: Timeout, and POST /tasks/{id}/cancel is sent."""
+    fake = FakeDashScope(pending=10_000)
+
+    with pytest.raises(Timeout):
+        _generate(_engine(fake), timeout=0.3, num_retries=0)
+
+    assert (fake.seen[-1].method, fake.seen[-1].url.path) == ("POST", f"/api/v1/tasks/{TID}/cancel")

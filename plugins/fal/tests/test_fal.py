@@ -465,3 +465,48 @@ def test_key_echoed_in_an_error_is_never_shown():
 
     assert KEY not in str(caught.value)
     assert KEY not in repr(caught.value)
+
+
+# --------------------------------------------------------------------------- base64, expiry, cancel
+
+
+def test_b64_json_end_to_end_comes_from_fal_not_a_download():
+    """response_format='b64_json': sync_mode makes fal answer data: URIs, so nothing is downloaded."""
+    fake = FakeFal(pending=1, result="result_sync_mode.json")
+
+    resp = _generate(_engine(fake), response_format="b64_json")
+
+    assert json.loads(fake.seen[0].content)["sync_mode"] is True
+    assert resp.data[0].b64_json == TINY_PNG_B64
+    assert all(r.url.host == "queue.fal.test" for r in fake.seen)
+
+
+def test_object_lifetime_within_the_horizon_makes_the_core_download():
+    """A CDN lifetime shorter than the engine's horizon: the core downloads the image into b64_json."""
+    fake = FakeFal(pending=0)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "v3.fal.media":
+            fake.seen.append(request)
+            return httpx.Response(200, content=PNG, headers={"content-type": "image/png"})
+        return fake(request)
+
+    engine = _engine(handler)
+    engine.download_horizon = 3600.0
+
+    resp = _generate(engine, response_format="url", object_lifetime=600)
+
+    assert base64.b64decode(resp.data[0].b64_json or "") == PNG
+    assert fake.seen[-1].url.host == "v3.fal.media"
+
+
+def test_a_timed_out_call_cancels_the_queued_request():
+    """A request still IN_QUEUE when the call's time runs out: Timeout, and PUT cancel_url is sent."""
+    fake = FakeFal(pending=10_000)
+
+    with pytest.raises(Timeout):
+        _generate(_engine(fake), timeout=0.3, num_retries=0)
+
+    assert (fake.seen[-1].method, str(fake.seen[-1].url)) == ("PUT", f"{BASE}/fal-ai/flux/requests/{RID}/cancel")
+    assert fake.seen[-1].headers["authorization"] == f"Key {KEY}"
+    assert [r.method for r in fake.seen].count("POST") == 1

@@ -487,3 +487,72 @@ def test_token_echoed_in_an_error_is_never_shown():
 
     assert KEY not in str(caught.value)
     assert KEY not in repr(caught.value)
+
+
+# --------------------------------------------------------------------------- download, expiry, cancel
+
+
+def _serving_files(fake: FakeReplicate) -> Callable[[httpx.Request], httpx.Response]:
+    """FakeReplicate, with replicate.delivery answering the output files' bytes."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "replicate.delivery":
+            fake.seen.append(request)
+            return httpx.Response(200, content=PNG, headers={"content-type": "image/png"})
+        return fake(request)
+
+    return handler
+
+
+def test_b64_json_downloads_the_output_files():
+    """Replicate answers URLs: response_format='b64_json' makes the core fetch each into b64_json."""
+    fake = FakeReplicate(pending=1)
+
+    resp = _generate(_engine(_serving_files(fake)), n=2, response_format="b64_json")
+
+    assert [base64.b64decode(image.b64_json or "") for image in resp.data] == [PNG, PNG]
+    assert [r.url.host for r in fake.seen].count("replicate.delivery") == 2
+
+
+def test_files_purged_within_the_horizon_are_downloaded():
+    """Output files are purged an hour after the prediction: a longer horizon keeps the bytes."""
+    fake = FakeReplicate(pending=0)
+    engine = _engine(_serving_files(fake))
+    engine.download_horizon = 2 * 3600.0
+
+    resp = _generate(engine, response_format="url")
+
+    assert all(base64.b64decode(image.b64_json or "") == PNG for image in resp.data)
+    assert resp.metadata["url_expires_at"] == [pytest.approx(COMPLETED + 3600)] * 2
+
+
+def test_a_timed_out_call_cancels_the_prediction():
+    """A prediction still running when the call's time runs out: Timeout, and POST urls.cancel is sent."""
+    fake = FakeReplicate(pending=10_000)
+
+    with pytest.raises(Timeout):
+        _generate(_engine(fake), timeout=0.3, num_retries=0)
+
+    assert (fake.seen[-1].method, fake.seen[-1].url.path) == ("POST", "/v1/predictions/p1/cancel")
+    assert fake.seen[-1].headers["authorization"] == f"Bearer {KEY}"
+    assert [r.method for r in fake.seen].count("POST") == 2  # the create and the cancel, nothing else
+
+
+async def test_a_cancelled_async_call_cancels_the_prediction():
+    """Cancelling the asyncio task of a pending call still sends the prediction's cancel request."""
+    import asyncio
+
+    fake = FakeReplicate(pending=10_000)
+    engine = _engine(fake)
+    task = asyncio.ensure_future(
+        engine.aimage_generation(
+            prompt="a red fox", model=f"replicate/{SCHNELL}", api_key=KEY, api_base=BASE, poll_interval=0.01
+        )
+    )
+    while sum(1 for r in fake.seen if r.method == "GET") < 2:
+        await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+    assert (fake.seen[-1].method, fake.seen[-1].url.path) == ("POST", "/v1/predictions/p1/cancel")

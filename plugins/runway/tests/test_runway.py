@@ -375,3 +375,49 @@ def test_secret_echoed_in_an_error_is_never_shown():
 
     assert KEY not in str(caught.value)
     assert KEY not in repr(caught.value)
+
+
+# --------------------------------------------------------------------------- download, expiry, cancel
+
+
+def _serving_output(fake: FakeRunway) -> Callable[[httpx.Request], httpx.Response]:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.host.endswith("cloudfront.net"):
+            fake.seen.append(request)
+            return httpx.Response(200, content=PNG, headers={"content-type": "image/png"})
+        return fake(request)
+
+    return handler
+
+
+def test_b64_json_downloads_the_output():
+    """Runway answers URLs: response_format='b64_json' makes the core fetch the output into b64_json."""
+    fake = FakeRunway(pending=1)
+
+    resp = _generate(_engine(_serving_output(fake)), response_format="b64_json")
+
+    assert base64.b64decode(resp.data[0].b64_json or "") == PNG
+    assert "authorization" not in fake.seen[-1].headers  # the secret never goes to the CDN
+
+
+def test_output_expiring_within_the_horizon_is_downloaded():
+    """A horizon longer than the token's lifetime makes the core keep the bytes."""
+    fake = FakeRunway(pending=0)
+    engine = _engine(_serving_output(fake))
+    engine.download_horizon = 72 * 3600.0
+
+    resp = _generate(engine, response_format="url")
+
+    assert base64.b64decode(resp.data[0].b64_json or "") == PNG
+    assert resp.metadata["url_expires_at"] == [CREATED + 48 * 3600]
+
+
+def test_a_timed_out_call_deletes_the_task():
+    """A task still running when the call's time runs out: Timeout, and DELETE /v1/tasks/{id} is sent."""
+    fake = FakeRunway(pending=10_000)
+
+    with pytest.raises(Timeout):
+        _generate(_engine(fake), timeout=0.3, num_retries=0)
+
+    assert (fake.seen[-1].method, fake.seen[-1].url.path) == ("DELETE", "/v1/tasks/task-1")
+    assert fake.seen[-1].headers["x-runway-version"] == "2024-11-06"
