@@ -548,3 +548,19 @@ def test_a_timed_out_call_sends_no_cancel_bfl_has_none():
 
     assert {r.method for r in fake.seen} == {"POST", "GET"}
     assert [r.method for r in fake.seen].count("POST") == 1
+
+
+@pytest.mark.parametrize("url", ["\x1f", "/v1/get_result?id=1", "ftp://api.bfl.ai/v1/get_result?id=1"])
+def test_an_unusable_polling_url_is_a_response_validation_error(url: str):
+    """A polling_url that is not an absolute http(s) URL is APIResponseValidationError, never a crash or a bad poll."""
+    with pytest.raises(APIResponseValidationError, match="polling_url"):
+        _parse(200, {**load_json("submit.json"), "polling_url": url}, method="POST")
+
+
+def test_an_unusable_result_url_is_a_response_validation_error():
+    """A Ready task whose result.sample is not a URL is APIResponseValidationError."""
+    body = load_json("poll_ready.json")
+    body["result"]["sample"] = "\x1f"
+
+    with pytest.raises(APIResponseValidationError, match="result.sample"):
+        _parse(200, body)

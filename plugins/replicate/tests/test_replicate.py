@@ -556,3 +556,14 @@ async def test_a_cancelled_async_call_cancels_the_prediction():
         await task
 
     assert (fake.seen[-1].method, fake.seen[-1].url.path) == ("POST", "/v1/predictions/p1/cancel")
+
+
+def test_unusable_urls_are_response_validation_errors():
+    """A urls.get that is not an absolute http(s) URL, or an output that is not one, is APIResponseValidationError."""
+    starting = load_json("starting.json")
+    starting["urls"]["get"] = "javascript:alert(1)"
+    with pytest.raises(APIResponseValidationError, match=r"urls\.get"):
+        _parse(201, starting, method="POST")
+
+    with pytest.raises(APIResponseValidationError, match="output URL"):
+        _parse(200, {**load_json("succeeded_single.json"), "output": "not a url"}, request=_request(PRO))

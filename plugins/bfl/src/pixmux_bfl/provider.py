@@ -254,12 +254,36 @@ def _interval(deployment: Deployment) -> float:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0 else 0.5
 
 
+def _checked_url(text: str, model: str, what: str) -> str:
+    """A URL the provider gave (a poll, a result), checked: absolute http(s), else APIResponseValidationError."""
+    try:
+        url = httpx.URL(text)
+    except httpx.InvalidURL as exc:
+        raise APIResponseValidationError(
+            f"the provider's {what} is not a usable URL: {exc}", provider=PROVIDER, model=model
+        ) from exc
+    if url.scheme not in ("http", "https") or not url.host:
+        raise APIResponseValidationError(
+            f"the provider's {what} is not an absolute http(s) URL: {text[:100]!r}", provider=PROVIDER, model=model
+        )
+    return text
+
+
+def _query(text: str, name: str) -> str | None:
+    """One query parameter of a URL, or ``None`` (also when the URL cannot be read)."""
+    try:
+        found = httpx.URL(text).params.get(name)
+    except httpx.InvalidURL:
+        return None
+    return found if isinstance(found, str) else None
+
+
 def _submitted(response: httpx.Response, deployment: Deployment, model: str) -> FollowUp:
     body = read_json(response, provider=PROVIDER, model=model)
     task = structure_json(
         body, _Submitted, converter=_converter, provider=PROVIDER, model=model, what="a BFL task", response=response
     )
-    url = task.polling_url
+    url = _checked_url(task.polling_url, model, "polling_url") if task.polling_url else None
     if not url:  # a webhook answer, or an older API: the legacy poll endpoint takes the task id
         base = str(response.request.url.copy_with(path="/v1/get_result", query=None))
         url = str(httpx.URL(base, params={"id": task.id}))
@@ -268,7 +292,7 @@ def _submitted(response: httpx.Response, deployment: Deployment, model: str) -> 
 
 def _expires(sample: str, result: Mapping[str, Any]) -> float:
     """When the signed URL stops working: its ``se`` (signed expiry) if it has one, else ten minutes after the end."""
-    se = httpx.URL(sample).params.get("se")
+    se = _query(sample, "se")
     if se:
         try:
             when = datetime.fromisoformat(se.replace("Z", "+00:00"))
@@ -329,7 +353,7 @@ def _polled(
             response=response,
         )
     assert isinstance(result, Mapping)
-    image = ImageObject(url=sample, expires_at=_expires(sample, result))
+    image = ImageObject(url=_checked_url(sample, model, "result.sample"), expires_at=_expires(sample, result))
     credits = response.request.extensions.get(_COST_KEY)
     cost = round(credits * USD_PER_CREDIT, 10) if isinstance(credits, int | float) else None
     facts: dict[str, Any] = {"task_ids": [body.get("id")]}

@@ -26,6 +26,7 @@ import time
 import warnings
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import quote
 
 import attrs
 import httpx
@@ -234,9 +235,33 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+def _checked_url(text: str, model: str, what: str) -> str:
+    """A URL the provider gave (a poll, a result), checked: absolute http(s), else APIResponseValidationError."""
+    try:
+        url = httpx.URL(text)
+    except httpx.InvalidURL as exc:
+        raise APIResponseValidationError(
+            f"the provider's {what} is not a usable URL: {exc}", provider=PROVIDER, model=model
+        ) from exc
+    if url.scheme not in ("http", "https") or not url.host:
+        raise APIResponseValidationError(
+            f"the provider's {what} is not an absolute http(s) URL: {text[:100]!r}", provider=PROVIDER, model=model
+        )
+    return text
+
+
+def _query(text: str, name: str) -> str | None:
+    """One query parameter of a URL, or ``None`` (also when the URL cannot be read)."""
+    try:
+        found = httpx.URL(text).params.get(name)
+    except httpx.InvalidURL:
+        return None
+    return found if isinstance(found, str) else None
+
+
 def _expires(url: str) -> float:
     """An OSS signed URL's ``Expires`` (Unix seconds) where it has one, else 24 hours from now."""
-    found = httpx.URL(url).params.get("Expires")
+    found = _query(url, "Expires")
     if found and found.isdigit():
         return float(found)
     return time.time() + URL_LIFETIME
@@ -274,7 +299,9 @@ def _sync_result(body: Mapping[str, Any], request: ImageRequest, response: httpx
 def _images(
     urls: list[str], failed: list[dict[str, str]], body: Mapping[str, Any], request: ImageRequest
 ) -> ImageResponse:
-    data = tuple(ImageObject(url=url, expires_at=_expires(url)) for url in urls)
+    data = tuple(
+        ImageObject(url=_checked_url(url, request.model, "image URL"), expires_at=_expires(url)) for url in urls
+    )
     metadata: dict[str, Any] = {}
     if _text(body.get("request_id")):
         metadata["request_id"] = body["request_id"]
@@ -290,7 +317,7 @@ def _task(
         raise APIResponseValidationError(
             "DashScope's task answer has no output.task_id", provider=PROVIDER, model=request.model, response=response
         )
-    status, task_id = _text(output.get("task_status")), output["task_id"]
+    status, task_id = _text(output.get("task_status")), quote(output["task_id"], safe="")
     if status in _PENDING:
         base = str(response.request.url).split("/services/", 1)[0].split("/tasks/", 1)[0]
         headers = _headers(deployment)

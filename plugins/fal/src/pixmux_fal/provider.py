@@ -26,6 +26,7 @@ import time
 import warnings
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import quote
 
 import attrs
 import httpx
@@ -294,6 +295,30 @@ def _interval(deployment: Deployment) -> float:
     return POLL_INTERVAL if value is None else value
 
 
+def _checked_url(text: str, model: str, what: str) -> str:
+    """A URL the provider gave (a poll, a result), checked: absolute http(s), else APIResponseValidationError."""
+    try:
+        url = httpx.URL(text)
+    except httpx.InvalidURL as exc:
+        raise APIResponseValidationError(
+            f"the provider's {what} is not a usable URL: {exc}", provider=PROVIDER, model=model
+        ) from exc
+    if url.scheme not in ("http", "https") or not url.host:
+        raise APIResponseValidationError(
+            f"the provider's {what} is not an absolute http(s) URL: {text[:100]!r}", provider=PROVIDER, model=model
+        )
+    return text
+
+
+def _query(text: str, name: str) -> str | None:
+    """One query parameter of a URL, or ``None`` (also when the URL cannot be read)."""
+    try:
+        found = httpx.URL(text).params.get(name)
+    except httpx.InvalidURL:
+        return None
+    return found if isinstance(found, str) else None
+
+
 def _queued(response: httpx.Response, deployment: Deployment, model: str) -> FollowUp:
     body = read_json(response, provider=PROVIDER, model=model)
     queued = structure_json(
@@ -308,8 +333,9 @@ def _queued(response: httpx.Response, deployment: Deployment, model: str) -> Fol
     # status/result/cancel URLs use only owner/app: take them from the answer rather than build them
     base = str(response.request.url).rstrip("/")
     app = "/".join(base.split("/")[:5])  # scheme://host/owner/app
-    status = queued.status_url or f"{app}/requests/{queued.request_id}/status"
-    cancel = queued.cancel_url or f"{app}/requests/{queued.request_id}/cancel"
+    request_id = quote(queued.request_id, safe="")
+    status = _checked_url(queued.status_url or f"{app}/requests/{request_id}/status", model, "status_url")
+    cancel = _checked_url(queued.cancel_url or f"{app}/requests/{request_id}/cancel", model, "cancel_url")
     headers = _headers(deployment)
     return FollowUp(
         request=httpx.Request("GET", status, headers=headers),
@@ -333,9 +359,8 @@ def _status(response: httpx.Response, deployment: Deployment, model: str) -> Fol
         )
     if status == "COMPLETED":
         result = body.get("response_url") if isinstance(body.get("response_url"), str) else None
-        return FollowUp(
-            request=httpx.Request("GET", result or url.split("?", 1)[0].removesuffix("/status"), headers=headers)
-        )
+        fetch = _checked_url(result, model, "response_url") if result else url.split("?", 1)[0].removesuffix("/status")
+        return FollowUp(request=httpx.Request("GET", fetch, headers=headers))
     if status in ("CANCELED", "CANCELLED", "CANCELLATION_REQUESTED"):
         raise Timeout(
             f"the fal request was cancelled ({status})", provider=PROVIDER, model=model, code=status, response=response
@@ -390,7 +415,7 @@ def _result(response: httpx.Response, request: ImageRequest, deployment: Deploym
                 ImageObject(b64_json=payload) if request.response_format == "b64_json" else ImageObject(url=image.url)
             )
         else:
-            data.append(ImageObject(url=image.url, expires_at=expires))
+            data.append(ImageObject(url=_checked_url(image.url, model.name, "image url"), expires_at=expires))
     metadata: dict[str, Any] = {}
     refused = (Refusal(reason="has_nsfw_concepts", message="blacked out by fal's safety checker"),) * filtered
     if output.seed is not None:

@@ -29,6 +29,7 @@ import warnings
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 import attrs
 import httpx
@@ -324,15 +325,40 @@ def _images(prediction: _Prediction, request: ImageRequest) -> tuple[ImageObject
                 ImageObject(b64_json=payload) if request.response_format == "b64_json" else ImageObject(url=url)
             )
         else:
-            images.append(ImageObject(url=url, expires_at=expires))
+            images.append(ImageObject(url=_checked_url(url, request.model, "output URL"), expires_at=expires))
     return tuple(images)
 
 
-def _pending(prediction: _Prediction, response: httpx.Response, deployment: Deployment) -> FollowUp:
+def _checked_url(text: str, model: str, what: str) -> str:
+    """A URL the provider gave (a poll, a result), checked: absolute http(s), else APIResponseValidationError."""
+    try:
+        url = httpx.URL(text)
+    except httpx.InvalidURL as exc:
+        raise APIResponseValidationError(
+            f"the provider's {what} is not a usable URL: {exc}", provider=PROVIDER, model=model
+        ) from exc
+    if url.scheme not in ("http", "https") or not url.host:
+        raise APIResponseValidationError(
+            f"the provider's {what} is not an absolute http(s) URL: {text[:100]!r}", provider=PROVIDER, model=model
+        )
+    return text
+
+
+def _query(text: str, name: str) -> str | None:
+    """One query parameter of a URL, or ``None`` (also when the URL cannot be read)."""
+    try:
+        found = httpx.URL(text).params.get(name)
+    except httpx.InvalidURL:
+        return None
+    return found if isinstance(found, str) else None
+
+
+def _pending(prediction: _Prediction, response: httpx.Response, deployment: Deployment, request_model: str) -> FollowUp:
     api_base = str(response.request.url).split("/predictions", 1)[0].split("/models/", 1)[0]
     api_base = api_base.split("/deployments/", 1)[0]
-    get = prediction.urls.get or f"{api_base}/predictions/{prediction.id}"
-    cancel = prediction.urls.cancel or f"{api_base}/predictions/{prediction.id}/cancel"
+    model, pid = request_model, quote(prediction.id, safe="")
+    get = _checked_url(prediction.urls.get or f"{api_base}/predictions/{pid}", model, "urls.get")
+    cancel = _checked_url(prediction.urls.cancel or f"{api_base}/predictions/{pid}/cancel", model, "urls.cancel")
     headers = _headers(deployment)
     return FollowUp(
         request=httpx.Request("GET", get, headers=headers),
@@ -388,7 +414,7 @@ def parse_response(
         response=response,
     )
     if prediction.status in _PENDING:
-        return _pending(prediction, response, deployment)
+        return _pending(prediction, response, deployment, model.name)
     if prediction.status != "succeeded":
         if prediction.status in ("failed", "canceled", "aborted"):
             raise _failed(prediction, request, response)

@@ -28,6 +28,7 @@ import warnings
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 import attrs
 import httpx
@@ -233,6 +234,30 @@ def _interval(deployment: Deployment) -> float:
     return POLL_INTERVAL
 
 
+def _checked_url(text: str, model: str, what: str) -> str:
+    """A URL the provider gave (a poll, a result), checked: absolute http(s), else APIResponseValidationError."""
+    try:
+        url = httpx.URL(text)
+    except httpx.InvalidURL as exc:
+        raise APIResponseValidationError(
+            f"the provider's {what} is not a usable URL: {exc}", provider=PROVIDER, model=model
+        ) from exc
+    if url.scheme not in ("http", "https") or not url.host:
+        raise APIResponseValidationError(
+            f"the provider's {what} is not an absolute http(s) URL: {text[:100]!r}", provider=PROVIDER, model=model
+        )
+    return text
+
+
+def _query(text: str, name: str) -> str | None:
+    """One query parameter of a URL, or ``None`` (also when the URL cannot be read)."""
+    try:
+        found = httpx.URL(text).params.get(name)
+    except httpx.InvalidURL:
+        return None
+    return found if isinstance(found, str) else None
+
+
 def _task_requests(task_url: str, deployment: Deployment) -> FollowUp:
     headers = _headers(deployment)
     return FollowUp(
@@ -253,7 +278,7 @@ def _created_at(task: _Task) -> float | None:
 
 def _expires(url: str, task: _Task) -> float:
     """The URL's signed ``_jwt`` ``exp`` where it has one, else 24 hours after the task was created."""
-    token = httpx.URL(url).params.get("_jwt")
+    token = _query(url, "_jwt")
     if token and token.count(".") == 2:
         payload = token.split(".")[1]
         try:
@@ -314,7 +339,9 @@ def _polled(
         raise APIResponseValidationError(
             f"the Runway task has status {task.status!r} and no output URL", provider=PROVIDER, model=model.name
         )
-    images = tuple(ImageObject(url=url, expires_at=_expires(url, task)) for url in urls)
+    images = tuple(
+        ImageObject(url=_checked_url(url, model.name, "output URL"), expires_at=_expires(url, task)) for url in urls
+    )
     cost = _cost(request, model, len(images)) if model.known else None
     created = _created_at(task)
     metadata = {"task_ids": [task.id]}
@@ -340,5 +367,5 @@ def parse_response(
             response=response,
         )
         base = str(response.request.url).rsplit("/v1/", 1)[0]
-        return _task_requests(f"{base}/v1/tasks/{created.id}", deployment)
+        return _task_requests(f"{base}/v1/tasks/{quote(created.id, safe='')}", deployment)
     return _polled(response, request, deployment, model)
