@@ -562,5 +562,5 @@ def test_an_unusable_result_url_is_a_response_validation_error():
     body = load_json("poll_ready.json")
     body["result"]["sample"] = "\x1f"
 
-    with pytest.raises(APIResponseValidationError, match="result.sample"):
+    with pytest.raises(APIResponseValidationError, match=r"result\.sample"):
         _parse(200, body)
