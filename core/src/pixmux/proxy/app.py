@@ -29,6 +29,8 @@ from pixmux.proxy._memory import keep_freed_memory
 from pixmux.proxy.config import ROUTER_PARAMS, ConfigError, GatewayConfig, load_config
 from pixmux.proxy.encode import GZIP_MIN_BYTES, accepts_gzip, encode_images, encode_json, error_body, gzip_chunks
 from pixmux.proxy.openapi import openapi_document
+from pixmux.proxy.settings import read_scaleout
+from pixmux.proxy.telemetry import Telemetry
 from pixmux.router import Router
 
 __all__ = ["Gateway", "GatewayError", "create_app", "app_from_env", "CONFIG_ENV"]
@@ -161,6 +163,8 @@ class Gateway:
         self.config = config
         self.engine = engine if engine is not None else Engine()
         self._secrets = set(config.secrets)
+        self.scaleout = read_scaleout(config.general_settings, config.router_settings, path=config.path)
+        self._secrets |= self.scaleout.secrets
         try:
             self.router = self._build_router()
             self._targets = self._check_deployments()
@@ -188,6 +192,9 @@ class Gateway:
         self._routes[("GET", "/health/readiness")] = self._readiness
         for path in ("/openapi.json", "/v1/openapi.json"):
             self._routes[("GET", path)] = self._openapi
+        self.telemetry = Telemetry(self.router, **self.scaleout.telemetry)  # metrics, traces, JSON logs
+        if self.telemetry.metrics is not None:
+            self._routes[("GET", "/metrics")] = self.telemetry.metrics_route
         self._paths = {path for _, path in self._routes}
         self._open_paths = frozenset({"/health/liveliness", "/health/liveness"})
 
@@ -196,7 +203,12 @@ class Gateway:
     def _build_router(self) -> Router:
         path = self.config.path
         try:
-            return Router(list(self.config.model_list), engine=self.engine, **self.config.router_settings)
+            return Router(
+                list(self.config.model_list),
+                engine=self.engine,
+                state=self.scaleout.state,
+                **self.scaleout.router_settings,
+            )
         except TypeError as exc:
             raise ConfigError(f"{path}: router_settings: {exc}", param="router_settings") from None
         except ConfigurationError as exc:
@@ -248,6 +260,7 @@ class Gateway:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                self.telemetry.startup()
                 for note in self.config.warnings:
                     logger.warning("%s: %s", self.config.path, note)
                 logger.info(
@@ -260,6 +273,8 @@ class Gateway:
             elif message["type"] == "lifespan.shutdown":
                 try:
                     await self.engine.aclose()
+                    await self.router.state.aclose()
+                    self.telemetry.shutdown()
                 finally:
                     await send({"type": "lifespan.shutdown.complete"})
                 return
@@ -270,6 +285,8 @@ class Gateway:
         method = scope["method"]
         path = scope["path"]
         info: dict[str, Any] = {}
+        if self.telemetry.on:
+            self.telemetry.begin(scope, info)
         headers: Headers
         try:
             handler = self._routes.get((method, path))
@@ -408,6 +425,7 @@ class Gateway:
         metadata = response.metadata
         out = response.to_dict()
         info["b64"] = any("b64_json" in image for image in out.get("data", ()))
+        info["images"], info["cost"] = len(out.get("data", ())), response.cost
         chunks = encode_images(out)
         headers: Headers = [(b"content-type", _JSON)]
         deployment = metadata.get("deployment")
@@ -565,6 +583,16 @@ class Gateway:
     def _log(
         self, *, method: str, path: str, info: Mapping[str, Any], status: int, started: float, request_id: str
     ) -> None:
+        if self.telemetry.on and self.telemetry.finished(
+            method=method,
+            path=path,
+            info=info,
+            status=status,
+            started=started,
+            request_id=request_id,
+            known_route=path in self._paths,
+        ):
+            return  # written as JSON
         if not logger.isEnabledFor(logging.INFO):
             return
         model = info.get("model")

@@ -29,6 +29,7 @@ import attrs
 import yaml
 
 from pixmux.exceptions import ConfigurationError, is_secret_name
+from pixmux.proxy.settings import SCALEOUT_GENERAL_KEYS
 from pixmux.router import ROUTER_PARAMS  # keys of litellm_params that steer the router, not the provider call
 
 __all__ = ["ConfigError", "GatewayConfig", "load_config", "parse_config", "ENV_PREFIX", "ROUTER_PARAMS"]
@@ -39,7 +40,7 @@ ENV_PREFIX = "os.environ/"
 
 _TOP_KEYS = ("model_list", "general_settings", "router_settings", "litellm_settings")
 _ENTRY_KEYS = ("model_name", "litellm_params", "params", "model_info")
-_GENERAL_KEYS = ("master_key", "max_request_size_mb", "gzip_images")
+_GENERAL_KEYS = ("master_key", "max_request_size_mb", "gzip_images", *SCALEOUT_GENERAL_KEYS)
 _LITELLM_KEYS = ("drop_params", "request_timeout")
 #: LiteLLM settings that mean nothing to pixmux: a LiteLLM config carrying them still starts, with a warning.
 _LITELLM_IGNORED_GENERAL = frozenset(
@@ -99,6 +100,8 @@ class GatewayConfig:
             4 ms of CPU per MB); other responses are gzipped whenever the client accepts it.
         warnings: settings that were read but ignored, one sentence each.
         secrets: every credential value in the file, to scrub from messages.
+        general_settings: ``general_settings`` as written (resolved), for the modules that
+            read their own keys (shared state, metrics, traces, JSON logs: ``pixmux.proxy.settings``).
     """
 
     path: str
@@ -109,6 +112,7 @@ class GatewayConfig:
     gzip_images: bool = False
     warnings: tuple[str, ...] = ()
     secrets: frozenset[str] = attrs.field(default=frozenset(), repr=False)
+    general_settings: Mapping[str, Any] = attrs.field(factory=dict, repr=False)
 
     @property
     def model_names(self) -> list[str]:
@@ -358,6 +362,7 @@ def parse_config(raw: Any, *, path: str = "<config>", environ: Mapping[str, str]
         litellm = _mapping(top.get("litellm_settings"), "litellm_settings")
         notes += _check_keys(litellm, "litellm_settings", _LITELLM_KEYS, _LITELLM_IGNORED_SETTINGS)
         router_settings = dict(_mapping(top.get("router_settings"), "router_settings"))
+        secrets.update(v for k, v in router_settings.items() if isinstance(v, str) and is_secret_name(k))
         if "model_list" not in top:
             raise _Problem("model_list", "missing; expected a list of models (model_name and litellm_params)")
         entries = _entries(top["model_list"], _litellm_defaults(litellm), secrets)
@@ -374,6 +379,7 @@ def parse_config(raw: Any, *, path: str = "<config>", environ: Mapping[str, str]
         gzip_images=gzip_images,
         warnings=tuple(notes),
         secrets=frozenset(secret for secret in secrets if len(secret) >= 4),
+        general_settings=dict(general),
     )
 
 
