@@ -73,6 +73,7 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
+            "pid": os.getpid(),
         }
         fields = getattr(record, "pixmux", None)
         if isinstance(fields, Mapping):

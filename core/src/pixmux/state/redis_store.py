@@ -27,6 +27,7 @@ import random
 import sys
 import threading
 import time
+import urllib.parse
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Literal, TypeVar
 
@@ -134,7 +135,7 @@ local function cool(ms)
   redis.call('DEL', KEYS[2])
   if ms > 0 then redis.call('SET', KEYS[1], '1', 'PX', ms) end
   redis.call('HSET', KEYS[2], 'p', '1')
-  redis.call('PEXPIRE', KEYS[2], TTL)
+  redis.call('PEXPIRE', KEYS[2], RECORD_TTL_MS)
   return 1
 end
 local cooled = 0
@@ -156,14 +157,14 @@ if redis.call('PTTL', KEYS[1]) <= 0 then
       cooled = cool(cooldown)
     else
       redis.call('HSET', KEYS[2], counter, cjson.encode(times))
-      redis.call('PEXPIRE', KEYS[2], TTL)
+      redis.call('PEXPIRE', KEYS[2], RECORD_TTL_MS)
     end
   end
 end
 local left = redis.call('PTTL', KEYS[1])
 if left < 0 then left = 0 end
 return {cooled, left, redis.call('HEXISTS', KEYS[2], 'p'), redis.call('EXISTS', KEYS[2])}
-""".replace("TTL", str(_RECORD_TTL_MS))
+""".replace("RECORD_TTL_MS", str(_RECORD_TTL_MS))
 
 # KEYS: window, sum. ARGV: units, limit, window ms, nonce. Returns allowed, used, ms until the oldest leaves.
 _WINDOW = (
@@ -275,6 +276,7 @@ class RedisState:
         }
         self._url = url
         self._server: dict[str, Any] = {"host": host, "port": port, "password": password, "db": db}
+        self._password = password or (urllib.parse.urlsplit(url).password if url is not None else None)
         self._aclient: redis.asyncio.Redis | None = None
         self._aloop: asyncio.AbstractEventLoop | None = None
         self._ascripts: dict[str, AsyncScript] = {}
@@ -391,10 +393,12 @@ class RedisState:
                 return
             self._last_log = now
         what = "going on with this process's own state" if self.on_error == "open" else "answering 503"
+        detail = str(exc).replace(self._password or "\0", "[redacted]")[:200]
         logger.warning(
-            "shared state: Redis %s is unreachable (%s); %s until it answers again",
+            "shared state: Redis %s is unreachable or failing (%s: %s); %s until it answers again",
             self._where(),
             type(exc).__name__,
+            detail,
             what,
         )
 
