@@ -67,16 +67,16 @@ class RedisServer:
         return f"redis://:{REDIS_PASSWORD}@127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
+        options = {
+            "port": str(self.port),
+            "bind": "127.0.0.1",
+            "dir": str(self.directory),
+            "save": "",
+            "appendonly": "no",
+            "requirepass": REDIS_PASSWORD,
+        }
         self.process = subprocess.Popen(
-            [
-                REDIS_BIN,
-                "--port", str(self.port),
-                "--bind", "127.0.0.1",
-                "--dir", str(self.directory),
-                "--save", "",
-                "--appendonly", "no",
-                "--requirepass", REDIS_PASSWORD,
-            ],  # fmt: skip
+            [REDIS_BIN, *(part for name, value in options.items() for part in (f"--{name}", value))],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -128,7 +128,7 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
 
 
 class _Upstream(BaseHTTPRequestHandler):
-    """OpenAI's Images API as a stand-in: ``/<name>/v1/images/generations``; a name starting with ``fail`` answers 500."""
+    """OpenAI's Images API as a stand-in at ``/<name>/v1/images/generations``; ``fail*`` names answer 500."""
 
     hits: Counter[str]
     lock: threading.Lock
@@ -217,13 +217,8 @@ class GatewayProcess:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "PROMETHEUS_"))}
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(
-                [
-                    sys.executable, "-m", "pixmux.proxy.cli",
-                    "--config", str(self.path),
-                    "--port", str(self.port),
-                    "--workers", str(self.workers),
-                    "--shutdown-timeout", "5",
-                ],  # fmt: skip
+                [sys.executable, "-m", "pixmux.proxy.cli", "--config", str(self.path), "--port", str(self.port)]
+                + ["--workers", str(self.workers), "--shutdown-timeout", "5"],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=env,

@@ -41,7 +41,8 @@ async def test_take_counts_exactly_up_to_the_limit_across_stores(redis_server: R
     refused = [a for a in answers if a is not None and not a.accepted]
     assert len(refused) == 15
     assert all(not a.cooled and a.facts["a"].used == 5 for a in refused)
-    assert refused[0].facts["a"].frees_in is not None and 0 < refused[0].facts["a"].frees_in <= 60
+    assert refused[0].facts["a"].frees_in is not None
+    assert 0 < refused[0].facts["a"].frees_in <= 60
     await first.aclose()
     await second.aclose()
 
@@ -56,7 +57,9 @@ async def test_window_lets_images_through_again_once_they_leave_it(redis_server:
     await asyncio.sleep(0.4)
     again = await state.atake("img", members, 0, units=1, force=False)
 
-    assert again is not None and again.accepted and again.facts["a"].used == 1
+    assert again is not None
+    assert again.accepted
+    assert again.facts["a"].used == 1
     await state.aclose()
 
 
@@ -68,10 +71,16 @@ async def test_a_cooldown_recorded_by_one_store_refuses_takes_on_another(redis_s
     refused = await second.atake("img", MEMBERS, 1, units=1, force=False)
     forced = await second.atake("img", MEMBERS, 1, units=1, force=True)
 
-    assert facts is not None and facts.cooled and 29 < facts.cooldown_left <= 30 and facts.probation
-    assert refused is not None and not refused.accepted and refused.cooled
+    assert facts is not None
+    assert facts.cooled
+    assert 29 < facts.cooldown_left <= 30
+    assert facts.probation
+    assert refused is not None
+    assert not refused.accepted
+    assert refused.cooled
     assert 29 < refused.facts["b"].cooldown_left <= 30
-    assert forced is not None and forced.accepted
+    assert forced is not None
+    assert forced.accepted
     await first.aclose()
     await second.aclose()
 
@@ -91,7 +100,8 @@ async def test_failures_count_within_the_window_then_a_success_clears_them(redis
     assert not (await fail()).cooled
     third = await fail()
 
-    assert third.cooled and third.cooldown_left > 4
+    assert third.cooled
+    assert third.cooldown_left > 4
     await state.aclose()
 
 
@@ -101,7 +111,9 @@ async def test_a_hinted_retry_after_cools_down_for_that_long(redis_server: Redis
 
     facts = await state.afailed("img", MEMBERS[0], counter="any", allowed=10, cooldown=5, hinted=12)
 
-    assert facts is not None and facts.cooled and 11 < facts.cooldown_left <= 12
+    assert facts is not None
+    assert facts.cooled
+    assert 11 < facts.cooldown_left <= 12
     await state.aclose()
 
 
@@ -156,7 +168,8 @@ async def test_redis_down_fails_open_quickly_then_sharing_resumes(redis_server: 
     assert len([line for line in lines if "unreachable" in line]) == 1  # one line a minute at most
     assert len([line for line in lines if "sharing resumes" in line]) == 1
     assert REDIS_PASSWORD not in caplog.text
-    assert back is not None and back.accepted  # a fresh server: the window is empty again
+    assert back is not None
+    assert back.accepted
     await state.aclose()
 
 
@@ -169,7 +182,8 @@ async def test_redis_down_fails_closed_with_a_503(redis_server: RedisServer) -> 
         await state.atake("img", MEMBERS, 0, units=1, force=False)
 
     assert caught.value.status_code == 503
-    assert REDIS_PASSWORD not in str(caught.value) and REDIS_PASSWORD not in repr(state)
+    assert REDIS_PASSWORD not in str(caught.value)
+    assert REDIS_PASSWORD not in repr(state)
     await state.aclose()
 
 
@@ -183,9 +197,12 @@ def test_the_blocking_twins_share_the_same_state(redis_server: RedisServer) -> N
     facts = state.failed("img", members[0], counter="any", allowed=0, cooldown=5, hinted=None)
     state.succeeded("img", members[0])
 
-    assert first is not None and first.accepted
-    assert second is not None and not second.accepted
-    assert facts is not None and facts.cooled
+    assert first is not None
+    assert first.accepted
+    assert second is not None
+    assert not second.accepted
+    assert facts is not None
+    assert facts.cooled
     assert b"pixmux:{img}:a:f" not in redis_server.dump()  # a success clears failures and probation
 
 
