@@ -217,8 +217,7 @@ class GatewayProcess:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "PROMETHEUS_"))}
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "pixmux.proxy.cli", "--config", str(self.path), "--port", str(self.port)]
-                + ["--workers", str(self.workers), "--shutdown-timeout", "5"],
+                [sys.executable, "-m", "pixmux.proxy.cli", "--config", str(self.path), *self._options()],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=env,
@@ -238,6 +237,9 @@ class GatewayProcess:
         if self.workers > 1:
             self._wait_workers()
         return self
+
+    def _options(self) -> list[str]:
+        return ["--port", str(self.port), "--workers", str(self.workers), "--shutdown-timeout", "5"]
 
     def _wait_workers(self) -> None:
         """Every worker has started (each logs its ready line) before the test sends traffic."""
