@@ -261,6 +261,7 @@ class Gateway:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 self.telemetry.startup()
+                await self.router.state.astart()
                 for note in self.config.warnings:
                     logger.warning("%s: %s", self.config.path, note)
                 logger.info(

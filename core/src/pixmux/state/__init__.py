@@ -87,5 +87,8 @@ class SharedState(Protocol):
     async def arelease(self, name: str, *, amount: float) -> None:
         """Let go of ``amount`` held under ``name`` (when the call settles, whatever it cost)."""
 
+    async def astart(self) -> None:
+        """Connect and load what later steps need, so the first request does not pay for it (never raises)."""
+
     async def aclose(self) -> None:
         """Close connections."""

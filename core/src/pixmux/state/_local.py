@@ -196,5 +196,8 @@ class LocalState:
         with self._lock:
             return len(self._windows), len(self._held)
 
+    async def astart(self) -> None:
+        return None
+
     async def aclose(self) -> None:
         return None

@@ -532,6 +532,17 @@ class RedisState:
             return
         await self._arun("release", [key], [repr(float(amount))])
 
+    async def astart(self) -> None:
+        """Connect and load the scripts (one try, with a longer timeout); a failure is logged as any other."""
+        client = self._async_client()
+        try:
+            for step in self._ascripts.values():
+                await _within(max(self.timeout, 2.0), client.script_load(step.script))
+        except (RedisError, OSError, asyncio.TimeoutError) as exc:
+            self._went_down(exc)
+            return
+        self._reached()
+
     async def aclose(self) -> None:
         client, self._aclient = self._aclient, None
         if client is not None:
