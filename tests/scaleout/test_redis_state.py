@@ -22,7 +22,8 @@ class Clock:
 
 
 def store(server: RedisServer, **options: Any) -> RedisState:
-    return RedisState(server.url, **options)
+    """A store on ``server``; a generous timeout, so that a loaded test machine never reads as Redis being down."""
+    return RedisState(server.url, **{"timeout": 2.0, **options})
 
 
 MEMBERS = [Member("a", 5, True), Member("b", None, False)]
@@ -213,3 +214,26 @@ def test_settings_out_of_range_are_configuration_errors() -> None:
     for options in ({"key_prefix": "a{b}"}, {"on_error": "sometimes"}, {"timeout": 0}):
         with pytest.raises(ConfigurationError):
             RedisState("redis://127.0.0.1:1", **options)
+
+
+async def test_takes_without_rpm_use_cooldowns_read_within_the_refresh(redis_server: RedisServer) -> None:
+    """No rpm: a take within `refresh` of the last read costs no round trip; a cooldown set elsewhere shows after it."""
+    clock = Clock()
+    reader, writer = store(redis_server, clock=clock, refresh=0.05), store(redis_server)
+    members = [Member("a", None, False)]
+
+    assert (await reader.atake("img", members, 0, units=1, force=False)).accepted  # type: ignore[union-attr]
+    trips = reader.round_trips
+    await writer.afailed("img", members[0], counter="any", allowed=0, cooldown=30, hinted=None)
+    within = await reader.atake("img", members, 0, units=1, force=False)
+    clock.now += 0.06
+    after = await reader.atake("img", members, 0, units=1, force=False)
+
+    assert within is not None
+    assert within.accepted  # read 0 s ago: not asked again
+    assert reader.round_trips == trips + 1  # only the take after the refresh asked Redis
+    assert after is not None
+    assert not after.accepted
+    assert after.cooled
+    await reader.aclose()
+    await writer.aclose()

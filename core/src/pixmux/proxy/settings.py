@@ -14,6 +14,7 @@ The gateway's scale-out settings: shared state on Redis, ``/metrics``, traces an
         on_redis_error: open             # open: go on with this process's state; closed: answer 503
         redis_timeout: 0.1               # seconds one Redis step may take
         key_prefix: pixmux               # several gateways sharing one Redis use different prefixes
+        cooldown_refresh: 0.05           # seconds a read of the cooldowns serves deployments without rpm
       metrics: true                      # GET /metrics (Prometheus), behind the master key
       tracing: true                      # OpenTelemetry spans over OTLP (OTEL_* variables)
       json_logs: true                    # one JSON object per request line
@@ -39,7 +40,7 @@ __all__ = ["SCALEOUT_GENERAL_KEYS", "REDIS_ROUTER_KEYS", "Scaleout", "read_scale
 SCALEOUT_GENERAL_KEYS = ("redis_url", "shared_state", "metrics", "tracing", "json_logs")
 #: ``router_settings`` keys (LiteLLM's) that switch Redis sharing on; they never reach the router.
 REDIS_ROUTER_KEYS = ("redis_host", "redis_port", "redis_password", "redis_url")
-_SHARED_STATE_KEYS = ("on_redis_error", "redis_timeout", "key_prefix", "rate_window")
+_SHARED_STATE_KEYS = ("on_redis_error", "redis_timeout", "key_prefix", "rate_window", "cooldown_refresh")
 
 
 @attrs.frozen(kw_only=True)
@@ -185,6 +186,9 @@ def _redis_state(
     where = "general_settings.shared_state"
     timeout = _seconds(options.get("redis_timeout", 0.1), f"{where}.redis_timeout")
     window = _seconds(options.get("rate_window", 60), f"{where}.rate_window")
+    refresh = options.get("cooldown_refresh", 0.05)
+    if refresh != 0:
+        refresh = _seconds(refresh, f"{where}.cooldown_refresh")
     prefix = _text(options.get("key_prefix", "pixmux"), f"{where}.key_prefix")
     if "{" in prefix or "}" in prefix:
         raise _Problem(f"{where}.key_prefix: must not contain braces (Redis Cluster hash tags)", param=where)
@@ -204,4 +208,5 @@ def _redis_state(
         timeout=timeout,
         on_error=on_error,
         window=window,
+        refresh=float(refresh),
     )

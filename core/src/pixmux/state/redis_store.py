@@ -31,6 +31,8 @@ import urllib.parse
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Literal, TypeVar
 
+import attrs
+
 from pixmux.exceptions import ConfigurationError, ServiceUnavailableError
 from pixmux.state._local import WINDOW, LocalState
 from pixmux.state._values import Facts, Member, Take, WindowResult
@@ -52,6 +54,8 @@ logger = logging.getLogger("pixmux.state")
 OnError = Literal["open", "closed"]
 #: Seconds one Redis step may take before the store counts Redis as down.
 DEFAULT_TIMEOUT = 0.1
+#: Seconds a group's cooldowns, as last read, answer a take on a deployment without ``rpm``.
+DEFAULT_REFRESH = 0.05
 DEFAULT_PREFIX = "pixmux"
 #: Longest wait, in seconds, between two tries to reach a Redis that is down.
 MAX_BACKOFF = 5.0
@@ -203,6 +207,9 @@ return 0
 RESERVATION_TTL = 3600.0
 
 
+_ACCEPTED = Take(accepted=True, facts={})
+
+
 def _facts(flat: Sequence[Any], offset: int) -> Facts:
     used, frees, cool, probation, failing = (int(value) for value in flat[offset : offset + 5])
     return Facts(
@@ -227,6 +234,9 @@ class RedisState:
         on_error: ``"open"`` (go on with this process's own state) or ``"closed"`` (raise
             :class:`pixmux.ServiceUnavailableError`) while Redis is down.
         window: seconds an ``rpm`` window spans (60; tests shorten it).
+        refresh: seconds the cooldowns read from Redis answer takes on deployments without an
+            ``rpm`` (and not routed by usage), which then cost no round trip: a cooldown set
+            elsewhere is seen within this long (default 0.05). 0: every take asks Redis.
         clock: seconds as a monotonic float, for the backoff (tests pass a fake).
 
     Raises:
@@ -247,6 +257,7 @@ class RedisState:
         timeout: float = DEFAULT_TIMEOUT,
         on_error: OnError = "open",
         window: float = WINDOW,
+        refresh: float = DEFAULT_REFRESH,
         clock: Callable[[], float] | None = None,
     ) -> None:
         if url is None and host is None:
@@ -261,6 +272,11 @@ class RedisState:
             raise ConfigurationError(f"the Redis timeout must be a number of seconds above 0, got {timeout!r}")
         if not (isinstance(window, int | float) and math.isfinite(window) and window > 0):
             raise ConfigurationError(f"the rate window must be a number of seconds above 0, got {window!r}")
+        if not (isinstance(refresh, int | float) and math.isfinite(refresh) and refresh >= 0):
+            raise ConfigurationError(f"the cooldown refresh must be a number of seconds, 0 or more, got {refresh!r}")
+        self.refresh = float(refresh)
+        #: Per group: when its facts were last read (this process's clock), and each member's facts then.
+        self._seen: dict[str, tuple[float, dict[str, Facts]]] = {}
         self.prefix = key_prefix
         self.timeout = float(timeout)
         self.on_error: OnError = on_error
@@ -268,7 +284,7 @@ class RedisState:
         self._window_ms = max(1, round(self.window * 1000))
         self._clock = clock or time.monotonic
         self._options: dict[str, Any] = {
-            "socket_timeout": self.timeout,
+            "socket_timeout": None,  # each step is bounded by `timeout` as a whole (_within), not per read
             "socket_connect_timeout": self.timeout,
             "retry": None,
             "retry_on_timeout": False,
@@ -458,38 +474,65 @@ class RedisState:
         hinted_ms = math.ceil(hinted * 1000) if hinted is not None and hinted > 0 else 0
         return keys, [counter, allowed, math.ceil(cooldown * 1000), hinted_ms, self._window_ms]
 
-    @staticmethod
-    def _fail_reply(reply: Sequence[Any]) -> Facts:
+    def _fail_reply(self, group: str, member: Member, reply: Sequence[Any]) -> Facts:
         cooled, left, probation, failing = (int(value) for value in reply)
-        return Facts(cooldown_left=left / 1000, probation=bool(probation), failing=bool(failing), cooled=bool(cooled))
+        facts = Facts(cooldown_left=left / 1000, probation=bool(probation), failing=bool(failing), cooled=bool(cooled))
+        self._seen.pop(group, None)  # read the group again at the next take
+        return facts
 
     # ------------------------------------------------------------------ SharedState
+
+    def _recent(self, group: str, member: Member, force: bool) -> Take | None:
+        """The answer the group's recently read cooldowns give, for a member that counts nothing."""
+        if member.record or force:
+            return None
+        seen = self._seen.get(group)
+        if seen is None:
+            return None
+        elapsed = self._clock() - seen[0]
+        facts = seen[1].get(member.id)
+        if elapsed > self.refresh or facts is None:
+            return None
+        if facts.cooldown_left > elapsed:
+            left = attrs.evolve(facts, cooldown_left=facts.cooldown_left - elapsed, cooled=False)
+            return Take(accepted=False, facts={member.id: left}, cooled=True)
+        return _ACCEPTED
+
+    def _remember(self, group: str, take: Take) -> Take:
+        self._seen[group] = (self._clock(), take.facts)
+        return take
 
     async def atake(
         self, group: str, members: Sequence[Member], chosen: int, *, units: int, force: bool
     ) -> Take | None:
+        recent = self._recent(group, members[chosen], force)
+        if recent is not None:
+            return recent
         keys, args = self._take_args(group, members, chosen, units, force)
         reply = await self._arun("take", keys, args)
-        return None if reply is None else self._take_reply(members, reply)
+        return None if reply is None else self._remember(group, self._take_reply(members, reply))
 
     def take(self, group: str, members: Sequence[Member], chosen: int, *, units: int, force: bool) -> Take | None:
+        recent = self._recent(group, members[chosen], force)
+        if recent is not None:
+            return recent
         keys, args = self._take_args(group, members, chosen, units, force)
         reply = self._run("take", keys, args)
-        return None if reply is None else self._take_reply(members, reply)
+        return None if reply is None else self._remember(group, self._take_reply(members, reply))
 
     async def afailed(
         self, group: str, member: Member, *, counter: str, allowed: int, cooldown: float, hinted: float | None
     ) -> Facts | None:
         keys, args = self._fail_args(group, member, counter=counter, allowed=allowed, cooldown=cooldown, hinted=hinted)
         reply = await self._arun("fail", keys, args)
-        return None if reply is None else self._fail_reply(reply)
+        return None if reply is None else self._fail_reply(group, member, reply)
 
     def failed(
         self, group: str, member: Member, *, counter: str, allowed: int, cooldown: float, hinted: float | None
     ) -> Facts | None:
         keys, args = self._fail_args(group, member, counter=counter, allowed=allowed, cooldown=cooldown, hinted=hinted)
         reply = self._run("fail", keys, args)
-        return None if reply is None else self._fail_reply(reply)
+        return None if reply is None else self._fail_reply(group, member, reply)
 
     async def asucceeded(self, group: str, member: Member) -> None:
         await self._adelete(self._member_keys(group, member.id)[3])
