@@ -449,8 +449,8 @@ class Telemetry:
     # ------------------------------------------------------------------ RouterObserver
 
     def attempt_started(self, deployment: RouterDeployment, attempt: int) -> object:
-        if self.tracing is None:
-            return None
+        if self.tracing is None or not self.tracing.trace.get_current_span().is_recording():
+            return None  # no request span, or one not sampled: its children would not be either
         span = self.tracing.tracer.start_span("upstream attempt", kind=self.tracing.client)
         if span.is_recording():
             span.set_attribute("pixmux.provider", deployment.model.split("/", 1)[0])
