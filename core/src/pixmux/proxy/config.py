@@ -107,7 +107,7 @@ class GatewayConfig:
     path: str
     model_list: tuple[Mapping[str, Any], ...] = attrs.field(repr=lambda entries: f"<{len(entries)} model(s)>")
     master_key: str | None = attrs.field(default=None, repr=False)
-    router_settings: Mapping[str, Any] = attrs.field(factory=dict)
+    router_settings: Mapping[str, Any] = attrs.field(factory=dict, repr=False)  # may hold redis_password
     max_request_bytes: int = int(DEFAULT_MAX_REQUEST_MB * 1024 * 1024)
     gzip_images: bool = False
     warnings: tuple[str, ...] = ()
