@@ -10,6 +10,8 @@ in front of the mock provider of bench/gateway.py, all with the same model list:
 
 - **off**: no shared state, no metrics, no tracing (the floor of every ratio);
 - **redis**: ``router_settings.redis_url`` to a local ``redis-server`` (no persistence);
+- **redis + rpm**: the same, with an ``rpm`` on the deployment (a high one: nothing is refused),
+  so that every request's attempt is counted in Redis;
 - **metrics**: ``general_settings.metrics: true``;
 - **tracing 10%**: ``general_settings.tracing: true`` with ``OTEL_TRACES_SAMPLER=parentbased_traceidratio``,
   ``OTEL_TRACES_SAMPLER_ARG=0.1``, exported over OTLP/HTTP to a stand-in collector in this process.
@@ -52,7 +54,7 @@ from gateway import (
 
 KEY = "sk-bench-master"
 GATEWAY_SCRIPT = str(Path(__file__).with_name("gateway.py"))
-VARIANTS = ("off", "redis", "metrics", "tracing 10%")
+VARIANTS = ("off", "redis", "redis + rpm", "metrics", "tracing 10%")
 #: Commands only the scripts run (INFO commandstats counts them too); the rest are round trips.
 _INSIDE_SCRIPTS = frozenset(
     ["time", "pttl", "hexists", "exists", "zrange", "zrangebyscore", "zremrangebyscore", "zcard", "decrby", "get", "zadd", "incrby", "pexpire", "set", "hset", "hget", "incrbyfloat"]
@@ -120,13 +122,13 @@ class _Bench:
         return result
 
     def gateway(self, name: str, config: dict[str, Any], env: dict[str, str]) -> tuple[int, int]:
-        path = self.tmp / f"{name.split(maxsplit=1)[0]}.json"
+        path = self.tmp / f"{name}.json"
         path.write_text(json.dumps(config))
         port = _free_port()
         proc = self.spawn(
             [sys.executable, "-m", "pixmux.proxy.cli", "--config", str(path), "--port", str(port)],
             cpu=GATEWAY_CPU,
-            log=self.tmp / f"{name.split(maxsplit=1)[0]}.log",
+            log=self.tmp / f"{name}.log",
             env=env,
         )
         _wait_ready(port)
@@ -171,9 +173,12 @@ class _Bench:
         }
         with_redis = json.loads(json.dumps(base))
         with_redis["router_settings"] = {"redis_url": f"redis://127.0.0.1:{redis_port}/0"}
+        with_rpm = json.loads(json.dumps(with_redis))
+        with_rpm["model_list"][0]["litellm_params"]["rpm"] = 10**9
         started = {
             "off": self.gateway("off", base, env),
             "redis": self.gateway("redis", with_redis, env),
+            "redis + rpm": self.gateway("rpm", with_rpm, env),
             "metrics": self.gateway("metrics", {**base, "general_settings": {"master_key": KEY, "metrics": True}}, env),
             "tracing 10%": self.gateway(
                 "tracing", {**base, "general_settings": {"master_key": KEY, "tracing": True}}, tracing_env
@@ -185,14 +190,16 @@ class _Bench:
             self.load(port, 4, limit=500)  # warm-up
 
         client = redis.Redis(port=redis_port)
-        trips, inside = self._calls(client)
         requests = 2000
-        self.load(ports["redis"], 16, limit=requests)
-        trips_after, inside_after = self._calls(client)
-        print(
-            f"\nRedis round trips per request (all succeed, no rpm set): {(trips_after - trips) / requests:.2f}"
-            f" over {requests} requests ({(inside_after - inside) / requests:.1f} commands inside the scripts)"
-        )
+        print(f"\nRedis round trips per request (16 clients, {requests} requests, all succeed):")
+        for name in ("redis", "redis + rpm"):
+            trips, inside = self._calls(client)
+            self.load(ports[name], 16, limit=requests)
+            trips_after, inside_after = self._calls(client)
+            print(
+                f"  {name:<14}{(trips_after - trips) / requests:6.2f}"
+                f"  ({(inside_after - inside) / requests:.1f} commands run inside the scripts)"
+            )
 
         rps: dict[str, list[float]] = {name: [] for name in VARIANTS}
         cpu: dict[str, list[float]] = {name: [] for name in VARIANTS}

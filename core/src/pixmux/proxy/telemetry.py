@@ -240,6 +240,8 @@ class _Tracing:
                 carrier[key.decode()] = value.decode("latin-1")
         parent = self.propagator.extract(carrier) if carrier else None
         span = self.tracer.start_span(name, context=parent, kind=self.server)
+        if not span.is_recording():  # not sampled: nothing under it will be either, so no context to set
+            return span, None
         token = self.context.attach(self.trace.set_span_in_context(span))
         return span, token
 
@@ -414,8 +416,9 @@ class Telemetry:
                 span.set_status(tracing.error)
             trace_id = f"{span.get_span_context().trace_id:032x}"
         span.end()
-        with contextlib.suppress(ValueError):  # detached in another context (a cancelled task)
-            tracing.context.detach(token)
+        if token is not None:
+            with contextlib.suppress(ValueError):  # detached in another context (a cancelled task)
+                tracing.context.detach(token)
         return trace_id
 
     @staticmethod
