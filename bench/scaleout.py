@@ -57,7 +57,25 @@ GATEWAY_SCRIPT = str(Path(__file__).with_name("gateway.py"))
 VARIANTS = ("off", "redis", "redis + rpm", "metrics", "tracing 10%")
 #: Commands only the scripts run (INFO commandstats counts them too); the rest are round trips.
 _INSIDE_SCRIPTS = frozenset(
-    ["time", "pttl", "hexists", "exists", "zrange", "zrangebyscore", "zremrangebyscore", "zcard", "decrby", "get", "zadd", "incrby", "pexpire", "set", "hset", "hget", "incrbyfloat"]
+    [
+        "time",
+        "pttl",
+        "hexists",
+        "exists",
+        "zrange",
+        "zrangebyscore",
+        "zremrangebyscore",
+        "zcard",
+        "decrby",
+        "get",
+        "zadd",
+        "incrby",
+        "pexpire",
+        "set",
+        "hset",
+        "hget",
+        "incrbyfloat",
+    ]
 )
 
 
