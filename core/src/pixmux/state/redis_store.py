@@ -60,6 +60,8 @@ DEFAULT_PREFIX = "pixmux"
 #: Longest wait, in seconds, between two tries to reach a Redis that is down.
 MAX_BACKOFF = 5.0
 _FIRST_BACKOFF = 0.1
+#: Connections one process keeps to Redis at most (a step waits for a free one, within the timeout).
+MAX_CONNECTIONS = 64
 #: Probation and failure records outlive a cooldown; an hour after the last failure they go.
 _RECORD_TTL_MS = 3_600_000
 _T = TypeVar("_T")
@@ -282,6 +284,9 @@ class RedisState:
         self.on_error: OnError = on_error
         self.window = float(window)
         self._window_ms = max(1, round(self.window * 1000))
+        self._window_arg = b"%d" % self._window_ms
+        self._pid = os.getpid()
+        self._encoded: dict[str, tuple[Sequence[Member], list[bytes], list[bytes]]] = {}
         self._clock = clock or time.monotonic
         self._options: dict[str, Any] = {
             "socket_timeout": None,  # each step is bounded by `timeout` as a whole (_within), not per read
@@ -302,6 +307,7 @@ class RedisState:
         self._down_until = -math.inf
         self._fails = 0
         self._last_log = -math.inf
+        self._announced = False  # a "down" line was logged, and no "answers again" line since
         self._random = random.Random()  # noqa: S311 - backoff jitter and nonces, not security
         #: Round trips made (one per step): the benchmark divides it by requests.
         self.round_trips = 0
@@ -327,11 +333,15 @@ class RedisState:
         loop = asyncio.get_running_loop()
         if self._aclient is None or self._aloop is not loop:  # a client belongs to the loop it was made in
             options = self._redis_options(True)
-            self._aclient = (
-                redis.asyncio.Redis.from_url(self._url, **options)
+            # A bounded pool that makes a step wait for a free connection (within `timeout`)
+            # rather than fail at once when every connection is busy.
+            pool_options: dict[str, Any] = {"max_connections": MAX_CONNECTIONS, "timeout": self.timeout}
+            pool = (
+                redis.asyncio.BlockingConnectionPool.from_url(self._url, **options, **pool_options)
                 if self._url is not None
-                else redis.asyncio.Redis(**options)
+                else redis.asyncio.BlockingConnectionPool(**options, **pool_options)
             )
+            self._aclient = redis.asyncio.Redis(connection_pool=pool)
             self._aloop = loop
             self._ascripts = {
                 name: self._aclient.register_script(body)
@@ -356,7 +366,7 @@ class RedisState:
 
     # ------------------------------------------------------------------ running a step
 
-    async def _arun(self, script: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
+    async def _arun(self, script: str, keys: Sequence[str | bytes], args: Sequence[Any]) -> Any:
         """The script's reply, or ``None`` when Redis is down and the store fails open."""
         if self._clock() < self._down_until:
             return self._unavailable(None)
@@ -371,7 +381,7 @@ class RedisState:
         self._reached()
         return reply
 
-    def _run(self, script: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
+    def _run(self, script: str, keys: Sequence[str | bytes], args: Sequence[Any]) -> Any:
         if self._clock() < self._down_until:
             return self._unavailable(None)
         self._sync_client()
@@ -408,6 +418,7 @@ class RedisState:
             if now - self._last_log < 60.0:
                 return
             self._last_log = now
+            self._announced = True
         what = "going on with this process's own state" if self.on_error == "open" else "answering 503"
         detail = str(exc).replace(self._password or "\0", "[redacted]")[:200]
         logger.warning(
@@ -421,9 +432,10 @@ class RedisState:
     def _reached(self) -> None:
         if self._fails:
             with self._lock:
-                fails, self._fails = self._fails, 0
+                self._fails = 0
                 self._down_until = -math.inf
-            if fails:
+                announced, self._announced = self._announced, False
+            if announced:
                 logger.warning("shared state: Redis %s answers again; sharing resumes", self._where())
 
     def _where(self) -> str:
@@ -450,16 +462,25 @@ class RedisState:
         stem = f"{self.prefix}:{{{group}}}:{member_id}"
         return [f"{stem}:w", f"{stem}:n", f"{stem}:c", f"{stem}:f"]
 
-    def _take_args(self, group: str, members: Sequence[Member], chosen: int, units: int, force: bool) -> Any:
-        keys: list[str] = []
-        args: list[Any] = [chosen + 1, units, 1 if force else 0, self._window_ms, self._nonce()]
-        for member in members:
-            keys += self._member_keys(group, member.id)
-            args += [-1 if member.limit is None else member.limit, 1 if member.record else 0]
-        return keys, args
+    def _take_args(
+        self, group: str, members: Sequence[Member], chosen: int, units: int, force: bool
+    ) -> tuple[list[bytes], list[bytes]]:
+        # The keys and per-member arguments of a group never change: encoded once (redis-py
+        # passes bytes through, where it would check and encode each str and int on every call).
+        cached = self._encoded.get(group)
+        if cached is None or cached[0] is not members:
+            keys = [key.encode() for member in members for key in self._member_keys(group, member.id)]
+            per_member = [
+                str(value).encode()
+                for member in members
+                for value in (-1 if member.limit is None else member.limit, 1 if member.record else 0)
+            ]
+            cached = self._encoded[group] = (members, keys, per_member)
+        head = [b"%d" % (chosen + 1), b"%d" % units, b"1" if force else b"0", self._window_arg, self._nonce()]
+        return cached[1], head + cached[2]
 
-    def _nonce(self) -> str:
-        return f"{os.getpid():x}.{self._random.getrandbits(64):x}"
+    def _nonce(self) -> bytes:
+        return b"%x.%x" % (self._pid, self._random.getrandbits(64))
 
     @staticmethod
     def _take_reply(members: Sequence[Member], reply: Sequence[Any]) -> Take:
