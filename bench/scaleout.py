@@ -191,6 +191,9 @@ class _Bench:
         }
         with_redis = json.loads(json.dumps(base))
         with_redis["router_settings"] = {"redis_url": f"redis://127.0.0.1:{redis_port}/0"}
+        # A generous timeout: on a shared 2-CPU machine a late answer must not turn into failing
+        # open (which would measure the gateway without Redis); the logs are checked below.
+        with_redis["general_settings"]["shared_state"] = {"redis_timeout": 1.0}
         with_rpm = json.loads(json.dumps(with_redis))
         with_rpm["model_list"][0]["litellm_params"]["rpm"] = 10**9
         started = {
@@ -248,6 +251,9 @@ class _Bench:
             )
         print("  (CPU ratio: the off gateway's CPU per request over this one's; the throughput one would reach alone)")
         print(f"\nspans received by the collector: {_Collector.spans_bytes:,} bytes")
+        for name in ("redis", "rpm"):
+            downs = (self.tmp / f"{name}.log").read_text().count("unreachable or failing")
+            print(f"Redis counted as down by the {name} gateway: {downs} time(s)")
         collector.shutdown()
 
     @staticmethod
