@@ -38,11 +38,17 @@ from pixmux.state._local import WINDOW, LocalState
 from pixmux.state._values import Facts, Member, Take, WindowResult
 
 try:
+    import hiredis
+
+    _pack: Callable[[tuple[Any, ...]], bytes] | None = hiredis.pack_command
+except ImportError:  # pragma: no cover - the redis extra brings it
+    _pack = None
+try:
     import redis
     import redis.asyncio
     from redis.backoff import NoBackoff
     from redis.commands.core import AsyncScript, Script
-    from redis.exceptions import RedisError
+    from redis.exceptions import NoScriptError, RedisError
     from redis.retry import Retry
 except ImportError as exc:  # pragma: no cover - depends on what is installed
     raise ImportError("Redis shared state needs the redis extra: pip install 'pixmux[redis]'") from exc
@@ -106,16 +112,23 @@ local status = 1
 if ARGV[3] ~= '1' and redis.call('PTTL', KEYS[base + 3]) > 0 then status = 2 end
 local limit = tonumber(ARGV[4 + 2 * chosen])
 local record = ARGV[5 + 2 * chosen] == '1'
-if status == 1 and limit >= 0 then
-  local used = usage(KEYS[base + 1], KEYS[base + 2], span)
-  if used > 0 and used + units > limit then status = 3 end
+local mine, mine_frees = nil, -1
+if record then mine, mine_frees = usage(KEYS[base + 1], KEYS[base + 2], span) end
+if status == 1 and limit >= 0 and mine ~= nil and mine > 0 and mine + units > limit then status = 3 end
+if status == 1 and record then
+  count(KEYS[base + 1], KEYS[base + 2], span, ARGV[5], units)
+  if mine == 0 then mine_frees = span end
+  mine = mine + units
 end
-if status == 1 and record then count(KEYS[base + 1], KEYS[base + 2], span, ARGV[5], units) end
 local out = {status}
 for i = 1, #KEYS / 4 do
   local b = 4 * (i - 1)
   local used, frees = 0, -1
-  if ARGV[5 + 2 * i] == '1' then used, frees = usage(KEYS[b + 1], KEYS[b + 2], span) end
+  if i == chosen and mine ~= nil then
+    used, frees = mine, mine_frees
+  elseif ARGV[5 + 2 * i] == '1' then
+    used, frees = usage(KEYS[b + 1], KEYS[b + 2], span)
+  end
   local cool = redis.call('PTTL', KEYS[b + 3])
   if cool < 0 then cool = 0 end
   local probation = redis.call('HEXISTS', KEYS[b + 4], 'p')
@@ -299,6 +312,7 @@ class RedisState:
         self._server: dict[str, Any] = {"host": host, "port": port, "password": password, "db": db}
         self._password = password or (urllib.parse.urlsplit(url).password if url is not None else None)
         self._aclient: redis.asyncio.Redis | None = None
+        self._free: list[Any] = []
         self._aloop: asyncio.AbstractEventLoop | None = None
         self._ascripts: dict[str, AsyncScript] = {}
         self._client: redis.Redis | None = None
@@ -342,6 +356,7 @@ class RedisState:
                 else redis.asyncio.BlockingConnectionPool(**options, **pool_options)
             )
             self._aclient = redis.asyncio.Redis(connection_pool=pool)
+            self._free = []
             self._aloop = loop
             self._ascripts = {
                 name: self._aclient.register_script(body)
@@ -370,16 +385,46 @@ class RedisState:
         """The script's reply, or ``None`` when Redis is down and the store fails open."""
         if self._clock() < self._down_until:
             return self._unavailable(None)
-        self._async_client()
-        step = self._ascripts[script]
+        client = self._async_client()
         self.round_trips += 1
         try:
-            reply = await _within(self.timeout, step(keys=list(keys), args=list(args)))
+            reply = await _within(self.timeout, self._aevalsha(client, script, keys, args))
         except (RedisError, OSError, asyncio.TimeoutError) as exc:
             self._went_down(exc)
             return self._unavailable(exc)
         self._reached()
         return reply
+
+    async def _aevalsha(
+        self, client: redis.asyncio.Redis, script: str, keys: Sequence[str | bytes], args: Sequence[Any]
+    ) -> Any:
+        """
+        One EVALSHA on a pooled connection, loading the script once if the server lost it.
+
+        The hot path of every counted request: straight through redis-py's connection (pack,
+        send, read), without the client's per-command layers (retries, which are off anyway,
+        and its observability hooks), which cost about as much CPU again as the round trip.
+        """
+        step = self._ascripts[script]
+        free = self._free
+        # Connections taken from the pool once are kept on a free list of this store's own
+        # (one owner at a time; a connection broken by a timeout reconnects on its next use).
+        connection = free.pop() if free else await client.connection_pool.get_connection()  # type: ignore[no-untyped-call]
+        try:
+            if _pack is not None:
+                command: Any = _pack((b"EVALSHA", step.sha, len(keys), *keys, *args))
+            else:  # pragma: no cover - without hiredis
+                command = connection.pack_command("EVALSHA", step.sha, len(keys), *keys, *args)
+            await connection.send_packed_command(command, check_health=False)
+            try:
+                return await connection.read_response()
+            except NoScriptError:  # a restarted or flushed Redis: load it, then run it
+                await connection.send_packed_command(connection.pack_command("SCRIPT", "LOAD", step.script))
+                await connection.read_response()
+                await connection.send_packed_command(command, check_health=False)
+                return await connection.read_response()
+        finally:
+            free.append(connection)
 
     def _run(self, script: str, keys: Sequence[str | bytes], args: Sequence[Any]) -> Any:
         if self._clock() < self._down_until:
@@ -609,6 +654,10 @@ class RedisState:
 
     async def aclose(self) -> None:
         client, self._aclient = self._aclient, None
+        free, self._free = self._free, []
+        for connection in free:
+            with contextlib.suppress(RedisError, OSError):
+                await connection.disconnect()
         if client is not None:
             with contextlib.suppress(RedisError, OSError):  # closing a broken connection
                 await client.aclose()
