@@ -4,6 +4,7 @@ Scale-out benchmark: what Redis sharing, /metrics and tracing cost the gateway, 
     uv run python bench/scaleout.py            # 5 rounds of 4 s per variant, about three minutes
     uv run python bench/scaleout.py --quick    # 2 rounds of 2 s
     uv run python bench/scaleout.py --no-pin
+    uv run python bench/scaleout.py --cpu      # CPU per request in one process, steadier on a busy machine
 
 Four gateways (`python -m pixmux.proxy.cli`, one worker each, request logging on, to a file)
 in front of the mock provider of bench/gateway.py, all with the same model list:
@@ -22,6 +23,12 @@ alike; each line prints the median ratio to *off* in the same round, with the ra
 bench/gateway.py pins: each gateway on CPU 0, load generator, mock and Redis on CPU 1. Redis round
 trips per request come from ``INFO commandstats`` before and after a fixed number of requests.
 Prints figures; never passes or fails.
+
+``--cpu`` measures what the throughput ratios estimate, the gateway's CPU per request, without the
+network: the same five gateways as ASGI applications in this process, their provider calls
+answered by ``httpx.MockTransport``, 16 concurrent callers each, CPU time of this process
+(``time.process_time``: every thread, the span exporter's included; Redis's own CPU not) per
+request, in interleaved rounds. A busy neighbour slows every variant of a round alike.
 """
 
 from __future__ import annotations
@@ -35,8 +42,10 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from collections.abc import MutableMapping
 from typing import Any
 
 import redis
@@ -283,12 +292,127 @@ class _Bench:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
+def _cpu_mode(rounds: int, requests: int) -> None:
+    import asyncio
+    import logging
+
+    import pixmux_openai.provider
+    from pixmux.proxy import create_app, parse_config
+    from pixmux.testing import json_response, make_engine
+
+    redis_bin = shutil.which("redis-server")
+    if redis_bin is None:
+        raise SystemExit("redis-server is not installed (apt-get install redis-server)")
+    tmp = Path(tempfile.mkdtemp(prefix="pixmux-scaleout-cpu-"))
+    logging.basicConfig(filename=tmp / "gateway.log", level=logging.INFO)  # request lines on, as served
+    redis_port = _free_port()
+    server = subprocess.Popen(
+        [redis_bin, "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        cwd=tmp,
+    )
+    collector = ThreadingHTTPServer(("127.0.0.1", 0), _Collector)
+    threading.Thread(target=collector.serve_forever, daemon=True).start()
+    os.environ.update(
+        {
+            "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+            "OTEL_TRACES_SAMPLER_ARG": "0.1",
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": f"http://127.0.0.1:{collector.server_address[1]}/v1/traces",
+        }
+    )
+    try:
+        _wait_port(redis_port)
+        answer = {"created": 1713833628, "data": [{"url": "https://images.example.test/otter.png"}]}
+
+        def config(rpm: bool = False, redis_on: bool = False, **general: Any) -> dict[str, Any]:
+            params: dict[str, Any] = {"model": "openai/bench", "api_base": "http://mock.test/v1", "api_key": "sk-up"}
+            if rpm:
+                params["rpm"] = 10**9
+            out: dict[str, Any] = {
+                "model_list": [{"model_name": "url", "litellm_params": params}],
+                "general_settings": {"master_key": KEY, **general},
+            }
+            if redis_on:
+                out["router_settings"] = {"redis_url": f"redis://127.0.0.1:{redis_port}/0"}
+                out["general_settings"]["shared_state"] = {"redis_timeout": 1.0}
+            return out
+
+        configs = {
+            "off": config(),
+            "redis": config(redis_on=True),
+            "redis + rpm": config(rpm=True, redis_on=True),
+            "metrics": config(metrics=True),
+            "tracing 10%": config(tracing=True),
+        }
+        apps = {
+            name: create_app(
+                parse_config(cfg, path=name, environ={}),
+                engine=make_engine(pixmux_openai.provider, handler=lambda request: json_response(200, answer)),
+            )
+            for name, cfg in configs.items()
+        }
+        body = json.dumps({"model": "url", "prompt": "a cute baby sea otter", "response_format": "url"}).encode()
+        headers = [(b"authorization", f"Bearer {KEY}".encode()), (b"content-type", b"application/json")]
+        statuses: dict[str, set[int]] = {name: set() for name in apps}
+
+        async def caller(name: str, count: int) -> None:
+            app = apps[name]
+
+            async def receive() -> dict[str, Any]:
+                return {"type": "http.request", "body": body, "more_body": False}
+
+            async def send(message: MutableMapping[str, Any]) -> None:
+                if message["type"] == "http.response.start":
+                    statuses[name].add(message["status"])
+
+            for _ in range(count):
+                scope = {"type": "http", "method": "POST", "path": "/v1/images/generations", "headers": headers}
+                await app(scope, receive, send)
+
+        async def measure(name: str, count: int) -> float:
+            started = time.process_time()
+            await asyncio.gather(*(caller(name, count // 16) for _ in range(16)))
+            return 1e6 * (time.process_time() - started) / (count // 16 * 16)
+
+        async def run() -> dict[str, list[float]]:
+            for name in apps:
+                await measure(name, 320)  # warm-up: connections, caches, scripts
+            costs: dict[str, list[float]] = {name: [] for name in apps}
+            for _ in range(rounds):
+                for name, app in apps.items():
+                    costs[name].append(await measure(name, requests))
+                    app.engine.requests.clear()  # type: ignore[attr-defined]
+            for app in apps.values():
+                await app.router.state.aclose()
+                app.telemetry.shutdown()
+            return costs
+
+        costs = asyncio.run(run())
+    finally:
+        server.terminate()
+        server.wait(10)
+        collector.shutdown()
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(f"gateway CPU per request in process (us), 16 callers, {requests} requests x {rounds} rounds; median (range)")
+    floor = statistics.median(costs["off"])
+    for name, values in costs.items():
+        cost = statistics.median(values)
+        print(
+            f"  {name:<14}{cost:8.1f}  ({min(values):.1f}-{max(values):.1f})   throughput ratio if CPU-bound: "
+            f"{floor / cost:.2f}   statuses {sorted(statuses[name])}"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="2 rounds of 2 s per variant")
     parser.add_argument("--rounds", type=int, help="rounds (default 5, or 2 with --quick)")
     parser.add_argument("--no-pin", action="store_true", help="do not pin the processes to CPUs")
+    parser.add_argument("--cpu", action="store_true", help="CPU per request of in-process gateways instead")
     args = parser.parse_args()
+    if args.cpu:
+        _cpu_mode(args.rounds or (3 if args.quick else 7), 1600 if args.quick else 4000)
+        return
     rounds = args.rounds if args.rounds else (2 if args.quick else 5)
     bench = _Bench(args.quick, pin=not args.no_pin, rounds=max(1, rounds))
     try:
