@@ -43,9 +43,9 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import MutableMapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from collections.abc import MutableMapping
 from typing import Any
 
 import redis
