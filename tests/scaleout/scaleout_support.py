@@ -267,12 +267,16 @@ class GatewayProcess:
         )
 
 
-def gateway_config(model_list: list[dict[str, Any]], redis_url: str | None, **general: Any) -> dict[str, Any]:
+def gateway_config(
+    model_list: list[dict[str, Any]], redis_url: str | None, *, json_logs: bool = False, **general: Any
+) -> dict[str, Any]:
     config: dict[str, Any] = {
         "model_list": model_list,
         "general_settings": {"master_key": MASTER_KEY, **general},
         "router_settings": {"num_retries": 1},
     }
+    if json_logs:
+        config["litellm_settings"] = {"json_logs": True}
     if redis_url is not None:
         config["router_settings"]["redis_url"] = redis_url
     return config

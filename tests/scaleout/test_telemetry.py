@@ -14,7 +14,7 @@ import pixmux_openai.provider
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from pixmux.proxy import Gateway, create_app, parse_config
-from pixmux.proxy.telemetry import JsonFormatter
+from pixmux.proxy.process import JsonFormatter
 from pixmux.testing import TINY_PNG_B64, json_response, local_server, make_engine
 from prometheus_client.parser import text_string_to_metric_families
 from scaleout_support import MASTER_KEY, UPSTREAM_KEY
@@ -60,7 +60,7 @@ def _upstream(request: httpx.Request) -> httpx.Response:
     return json_response(200, {"created": 1713833628, "data": [{"b64_json": TINY_PNG_B64}]})
 
 
-def _gateway(**general: Any) -> Gateway:
+def _gateway(*, json_logs: bool = False, **general: Any) -> Gateway:
     model_list = [
         {
             "model_name": "img",
@@ -74,10 +74,11 @@ def _gateway(**general: Any) -> Gateway:
         }
         for order, name in ((1, "fail"), (2, "ok"))
     ]
-    config = {
+    config: dict[str, Any] = {
         "model_list": model_list,
         "general_settings": {"master_key": MASTER_KEY, **general},
         "router_settings": {"num_retries": 1, "allowed_fails": 0},
+        "litellm_settings": {"json_logs": json_logs},
     }
     engine = make_engine(pixmux_openai.provider, handler=_upstream)
     return create_app(parse_config(config, path="telemetry.yaml", environ={}), engine=engine)
@@ -197,7 +198,7 @@ async def test_metrics_count_requests_errors_cooldowns_and_the_budget_gauge() ->
 
 
 async def test_json_logs_write_one_object_per_request_with_cost_and_key_alias(caplog: pytest.LogCaptureFixture) -> None:
-    """json_logs: the request line is one JSON object with the text line's fields, cost_usd and key_alias."""
+    """json_logs: the request line is one JSON object with the text line's fields, cost and key alias."""
     gateway = _gateway(json_logs=True)
     formatter = JsonFormatter()
 

@@ -25,11 +25,14 @@ import attrs
 import pixmux
 from pixmux._engine import Engine
 from pixmux.exceptions import ConfigurationError, NotFoundError, PixmuxError, redact
+from pixmux.litellm_keys import DEPLOYMENT_SETTINGS
 from pixmux.proxy._memory import keep_freed_memory
 from pixmux.proxy.config import ROUTER_PARAMS, ConfigError, GatewayConfig, load_config
 from pixmux.proxy.encode import GZIP_MIN_BYTES, accepts_gzip, encode_images, encode_json, error_body, gzip_chunks
 from pixmux.proxy.openapi import openapi_document
+from pixmux.proxy.process import apply_process_settings
 from pixmux.proxy.settings import read_scaleout
+from pixmux.proxy.sse import EventStream, first_event, write_stream
 from pixmux.proxy.telemetry import Telemetry
 from pixmux.router import Router
 
@@ -40,7 +43,7 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 Headers = list[tuple[bytes, bytes]]
-_Answer = tuple[int, Headers, list[bytes]]
+_Answer = tuple[int, Headers, "list[bytes] | EventStream"]
 _Handler = Callable[[Scope, Receive, dict[str, Any]], Awaitable[_Answer]]
 
 #: The environment variable through which ``pixmux serve --workers N`` hands each worker its config path.
@@ -82,6 +85,7 @@ _CLIENT_FORBIDDEN = frozenset(
         "engine",
         "metadata",
         *ROUTER_PARAMS,
+        *DEPLOYMENT_SETTINGS,  # credentials, endpoints, prices, limits, extra_headers: the config's alone
     }
 )
 _NOT_FOR_PREPARE = frozenset({"model", "mock_response", *ROUTER_PARAMS})
@@ -162,8 +166,15 @@ class Gateway:
     def __init__(self, config: GatewayConfig, *, engine: Engine | None = None) -> None:
         self.config = config
         self.engine = engine if engine is not None else Engine()
+        if config.environment:  # environment_variables: seen where providers read credentials
+            base = os.environ if self.engine._environ is None else self.engine._environ
+            self.engine._environ = {**base, **config.environment}
+        self._limit = config.global_max_parallel_requests
+        self._in_flight = 0
         self._secrets = set(config.secrets)
-        self.scaleout = read_scaleout(config.general_settings, config.router_settings, path=config.path)
+        self.scaleout = read_scaleout(
+            config.general_settings, config.router_settings, path=config.path, json_logs=config.json_logs
+        )
         self._secrets |= self.scaleout.secrets
         try:
             self.router = self._build_router()
@@ -311,6 +322,13 @@ class Gateway:
                 self._authenticate(scope)
             info["model"] = model_in_path
             status, headers, chunks = await handler(scope, receive, info)
+            if isinstance(chunks, EventStream):
+                headers.append((b"x-request-id", request_id.encode()))
+                finished = await write_stream(chunks, send, receive, headers)
+                self._log_stream(
+                    chunks, method=method, path=path, finished=finished, started=started, request_id=request_id
+                )
+                return
         except _ClientGone:
             self._log(method=method, path=path, info=info, status=499, started=started, request_id=request_id)
             return
@@ -323,6 +341,7 @@ class Gateway:
             status, headers, chunks = self._error(
                 GatewayError(500, f"internal gateway error (request id {request_id})", type="api_error")
             )
+        assert not isinstance(chunks, EventStream)  # streams were answered above
         await self._respond(
             scope=scope,
             send=send,
@@ -416,10 +435,41 @@ class Gateway:
         )
 
     async def _generate(self, scope: Scope, receive: Receive, info: dict[str, Any]) -> _Answer:
+        return await self._within_limit(self._generate_one, scope, receive, info)
+
+    async def _within_limit(self, handler: _Handler, scope: Scope, receive: Receive, info: dict[str, Any]) -> _Answer:
+        """Run an image route's ``handler`` within ``general_settings.global_max_parallel_requests`` (429 beyond)."""
+        if self._limit is None:
+            return await handler(scope, receive, info)
+        if self._in_flight >= self._limit:
+            raise GatewayError(
+                429,
+                f"the gateway is serving its most requests at once ({self._limit}); retry shortly",
+                type="rate_limit_error",
+                code="rate_limit_exceeded",
+                headers=[(b"retry-after", b"1")],
+            )
+        self._in_flight += 1
+        try:
+            return await handler(scope, receive, info)
+        finally:
+            self._in_flight -= 1
+
+    async def _generate_one(self, scope: Scope, receive: Receive, info: dict[str, Any]) -> _Answer:
         raw = await self._read_body(scope, receive)
         prompt, name, params = self._parse_request(raw, info.get("model"))
+        name = self.config.image_generation_model or name  # general_settings.image_generation_model
         info["model"] = name
         self._prevalidate(prompt, name, params)
+        if params.pop("stream", False):
+            events = self.router.astream_image_generation(prompt, model=name, **params)
+            first = await first_event(events)  # a failure this early is an ordinary error answer
+            headers: Headers = [
+                (b"content-type", b"text/event-stream; charset=utf-8"),
+                (b"cache-control", b"no-cache"),
+                (b"x-accel-buffering", b"no"),
+            ]
+            return 200, headers, EventStream(first=first, rest=events, info=info, error_body=self._event_error)
         upstream_started = time.perf_counter()
         response = await self.router.aimage_generation(prompt, model=name, **params)
         info["upstream"] = time.perf_counter() - upstream_started
@@ -428,7 +478,7 @@ class Gateway:
         info["b64"] = any("b64_json" in image for image in out.get("data", ()))
         info["images"], info["cost"] = len(out.get("data", ())), response.cost
         chunks = encode_images(out)
-        headers: Headers = [(b"content-type", _JSON)]
+        headers = [(b"content-type", _JSON)]
         deployment = metadata.get("deployment")
         if deployment is not None:
             info["deployment"] = deployment
@@ -470,14 +520,10 @@ class Gateway:
             raise GatewayError(
                 400, f"model is required; configured models: {', '.join(self.router.model_names)}", param="model"
             )
-        if body.get("stream"):
-            raise GatewayError(400, "stream=true is not supported by this gateway", param="stream")
-        if body.get("partial_images"):
-            raise GatewayError(
-                400, "partial_images needs streaming, which this gateway does not support", param="partial_images"
-            )
-        body.pop("stream", None)
-        body.pop("partial_images", None)
+        if body.get("partial_images") is not None and not body.get("stream"):
+            raise GatewayError(400, "partial_images needs stream: true", param="partial_images")
+        if not body.get("stream"):
+            body.pop("stream", None)
         n = body.get("n")
         if n is not None and not 1 <= n <= MAX_N:
             raise GatewayError(400, f"n={n} is out of range; accepted: 1 to {MAX_N}", param="n")
@@ -581,6 +627,29 @@ class Gateway:
         if not chunks:
             await send({"type": "http.response.body", "body": b""})
 
+    def _event_error(self, exc: PixmuxError) -> dict[str, Any]:
+        """OpenAI's ``error`` event for a failure after a stream began (scrubbed like every error)."""
+        return {
+            "error": {"message": self._scrub(str(exc)), "type": exc.openai_type, "param": exc.param, "code": exc.code}
+        }
+
+    def _log_stream(
+        self,
+        stream: EventStream,
+        *,
+        method: str,
+        path: str,
+        finished: bool,
+        started: float,
+        request_id: str,
+    ) -> None:
+        info = stream.info
+        last = stream.last
+        if last is not None:
+            info.setdefault("deployment", last.metadata.get("deployment", "-"))
+        status = 499 if not finished else (stream.failed.status_code or 500) if stream.failed else 200
+        self._log(method=method, path=path, info=info, status=status, started=started, request_id=request_id)
+
     def _log(
         self, *, method: str, path: str, info: Mapping[str, Any], status: int, started: float, request_id: str
     ) -> None:
@@ -632,5 +701,6 @@ def app_from_env() -> Gateway:
     if not path:
         raise ConfigError(f"{CONFIG_ENV} is not set; start the gateway with `pixmux serve --config FILE`")
     app = create_app(path)
+    apply_process_settings(app.config)
     keep_freed_memory()
     return app

@@ -17,7 +17,8 @@ The gateway's scale-out settings: shared state on Redis, ``/metrics``, traces an
         cooldown_refresh: 0.05           # seconds a read of the cooldowns serves deployments without rpm
       metrics: true                      # GET /metrics (Prometheus), behind the master key
       tracing: true                      # OpenTelemetry spans over OTLP (OTEL_* variables)
-      json_logs: true                    # one JSON object per request line
+    litellm_settings:
+      json_logs: true                    # one JSON object per log line (requests: with cost, key alias)
 
 Every problem is a :class:`~pixmux.proxy.config.ConfigError` naming the place in the file.
 """
@@ -37,9 +38,9 @@ from pixmux.state import SharedState
 __all__ = ["SCALEOUT_GENERAL_KEYS", "REDIS_ROUTER_KEYS", "Scaleout", "read_scaleout"]
 
 #: ``general_settings`` keys this module reads.
-SCALEOUT_GENERAL_KEYS = ("redis_url", "shared_state", "metrics", "tracing", "json_logs")
+SCALEOUT_GENERAL_KEYS = ("redis_url", "shared_state", "metrics", "tracing")
 #: ``router_settings`` keys (LiteLLM's) that switch Redis sharing on; they never reach the router.
-REDIS_ROUTER_KEYS = ("redis_host", "redis_port", "redis_password", "redis_url")
+REDIS_ROUTER_KEYS = ("redis_host", "redis_port", "redis_password", "redis_url", "redis_db")
 _SHARED_STATE_KEYS = ("on_redis_error", "redis_timeout", "key_prefix", "rate_window", "cooldown_refresh")
 
 
@@ -53,7 +54,7 @@ class Scaleout:
         router_settings: ``router_settings`` without the Redis keys.
         metrics: serve ``GET /metrics``.
         tracing: export OpenTelemetry spans.
-        json_logs: write each request's log line as one JSON object.
+        json_logs: write each request's log line as one JSON object (``litellm_settings.json_logs``).
         secrets: the Redis password (and any URL carrying one), to scrub from messages.
     """
 
@@ -103,7 +104,9 @@ def _redis_url(value: Any, where: str) -> str:
     return url
 
 
-def read_scaleout(general: Mapping[str, Any], router_settings: Mapping[str, Any], *, path: str) -> Scaleout:
+def read_scaleout(
+    general: Mapping[str, Any], router_settings: Mapping[str, Any], *, path: str, json_logs: bool = False
+) -> Scaleout:
     """
     Read the scale-out settings of a checked config.
 
@@ -114,7 +117,7 @@ def read_scaleout(general: Mapping[str, Any], router_settings: Mapping[str, Any]
     from pixmux.proxy.config import ConfigError
 
     try:
-        return _read(general, router_settings)
+        return attrs.evolve(_read(general, router_settings), json_logs=json_logs)
     except _Problem as problem:
         raise ConfigError(f"{path}: {problem.message}", param=problem.param) from None
 
@@ -134,6 +137,7 @@ def _read(general: Mapping[str, Any], router_settings: Mapping[str, Any]) -> Sca
     url: str | None = None
     host: str | None = None
     port = 6379
+    db = 0
     password: str | None = None
     if general.get("redis_url") is not None:
         url = _redis_url(general["redis_url"], "general_settings.redis_url")
@@ -147,6 +151,12 @@ def _read(general: Mapping[str, Any], router_settings: Mapping[str, Any]) -> Sca
         if isinstance(raw_port, bool) or not isinstance(raw_port, int) or not 0 < raw_port < 65536:
             raise _Problem(f"router_settings.redis_port: expected a port number, got {raw_port!r}", param="redis_port")
         port = raw_port
+        raw_db = router_settings.get("redis_db", 0)
+        if isinstance(raw_db, str) and raw_db.strip().isdigit():
+            raw_db = int(raw_db)
+        if isinstance(raw_db, bool) or not isinstance(raw_db, int) or raw_db < 0:
+            raise _Problem(f"router_settings.redis_db: expected a database number, got {raw_db!r}", param="redis_db")
+        db = raw_db
         if router_settings.get("redis_password") is not None:
             password = _text(router_settings["redis_password"], "router_settings.redis_password")
     if url is not None:
@@ -157,7 +167,7 @@ def _read(general: Mapping[str, Any], router_settings: Mapping[str, Any]) -> Sca
         secrets.add(password)
     state: SharedState | None = None
     if url is not None or host is not None:
-        state = _redis_state(url, host, port, password, options)
+        state = _redis_state(url, host, port, db, password=password, options=options)
     elif options:
         raise _Problem(
             "general_settings.shared_state: set, but no Redis is named "
@@ -169,13 +179,12 @@ def _read(general: Mapping[str, Any], router_settings: Mapping[str, Any]) -> Sca
         router_settings=remaining,
         metrics=_flag(general, "metrics"),
         tracing=_flag(general, "tracing"),
-        json_logs=_flag(general, "json_logs"),
         secrets=frozenset(secrets),
     )
 
 
 def _redis_state(
-    url: str | None, host: str | None, port: int, password: str | None, options: Mapping[str, Any]
+    url: str | None, host: str | None, port: int, db: int, *, password: str | None, options: Mapping[str, Any]
 ) -> SharedState:
     on_error = options.get("on_redis_error", "open")
     if on_error not in ("open", "closed"):
@@ -203,6 +212,7 @@ def _redis_state(
         url,
         host=host,
         port=port,
+        db=db,
         password=password,
         key_prefix=prefix,
         timeout=timeout,

@@ -4,7 +4,8 @@ What the gateway tells operators: Prometheus metrics, OpenTelemetry traces and J
 The gateway calls :meth:`Telemetry.begin` when a request arrives and :meth:`Telemetry.finished`
 when it has been answered; the router tells :class:`Telemetry` about each upstream attempt
 (:class:`pixmux.observe.RouterObserver`). Each part is switched on by its own
-``general_settings`` key (``metrics``, ``tracing``, ``json_logs``) and costs nothing when off.
+key (``general_settings.metrics``, ``general_settings.tracing``, ``litellm_settings.json_logs``)
+and costs nothing when off.
 
 - **Metrics** (``pixmux[metrics]``): ``GET /metrics`` behind the master key. Under
   ``pixmux serve --workers N`` each run gets its own ``PROMETHEUS_MULTIPROC_DIR``
@@ -13,15 +14,14 @@ when it has been answered; the router tells :class:`Telemetry` about each upstre
   exported over OTLP/HTTP as OpenTelemetry's standard ``OTEL_*`` variables say (endpoint,
   headers, sampler). A client's W3C ``traceparent`` is honoured. Spans carry the provider,
   model, deployment, attempt, status and cost; never a prompt, an image or a key.
-- **JSON logs**: each request's line as one JSON object (:class:`JsonFormatter`), with the
-  text line's fields plus ``cost_usd`` and ``key_alias``.
+- **JSON logs** (``litellm_settings.json_logs``): each request's line as one JSON object
+  (:class:`pixmux.proxy.process.JsonFormatter`), with the text line's fields plus ``cost_usd``
+  and ``key_alias`` (which the virtual keys put in the request's ``info["key_alias"]``).
 """
 
 from __future__ import annotations
 
 import contextlib
-import datetime
-import json
 import logging
 import os
 import shutil
@@ -31,6 +31,8 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import attrs
+
+from pixmux.proxy.process import JsonFormatter
 
 if TYPE_CHECKING:
     from pixmux.exceptions import PixmuxError
@@ -57,30 +59,6 @@ def _clip(value: object, limit: int = 200) -> str:
 
 
 # --------------------------------------------------------------------------- JSON logs
-
-
-class JsonFormatter(logging.Formatter):
-    """
-    Each log record as one line of JSON: ``time``, ``level``, ``logger``, ``message``, and a
-    request's own fields (``method``, ``path``, ``model``, ``status``, ``duration_ms``,
-    ``deployment``, ``request_id``, ``cost_usd``, ``key_alias``...) when it is a request line.
-    """
-
-    def format(self, record: logging.LogRecord) -> str:
-        stamp = datetime.datetime.fromtimestamp(record.created, tz=datetime.timezone.utc)
-        out: dict[str, Any] = {
-            "time": stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-            "pid": os.getpid(),
-        }
-        fields = getattr(record, "pixmux", None)
-        if isinstance(fields, Mapping):
-            out.update(fields)
-        if record.exc_info:
-            out["exception"] = self.formatException(record.exc_info)
-        return json.dumps(out, default=str)
 
 
 def _use_json_logs() -> None:
