@@ -507,11 +507,6 @@ _LOADER_ROUTER_KEYS = (
     "enable_pre_call_check",
     "set_verbose",
     "debug_level",
-    "redis_host",
-    "redis_port",
-    "redis_password",
-    "redis_url",
-    "redis_db",
 )
 
 
