@@ -1138,14 +1138,30 @@ KEYS: tuple[Key, ...] = (
         "virtual keys arrive with the keys and spend work; remove it until then",
     ),
     _p("general_settings", "gzip_images", "Also gzip answers that carry base64 images."),
-    _p("general_settings", "redis_url", "Redis for state shared between instances (wins over router_settings)."),
+    _p(
+        "general_settings",
+        "redis_url",
+        "Redis for state shared between instances (wins over router_settings).",
+        "see docs/deployment.md",
+    ),
     _p(
         "general_settings",
         "shared_state",
         "How shared state behaves: on_redis_error (open or closed), redis_timeout, key_prefix, cooldown_refresh.",
+        "see docs/deployment.md",
     ),
-    _p("general_settings", "metrics", "Serve Prometheus metrics on GET /metrics (behind the master key)."),
-    _p("general_settings", "tracing", "Export OpenTelemetry spans over OTLP (configured by OTEL_* variables)."),
+    _p(
+        "general_settings",
+        "metrics",
+        "Serve Prometheus metrics on GET /metrics (behind the master key).",
+        "see docs/observability.md",
+    ),
+    _p(
+        "general_settings",
+        "tracing",
+        "Export OpenTelemetry spans over OTLP (configured by OTEL_* variables).",
+        "see docs/observability.md",
+    ),
     _p(
         "general_settings",
         "allow_unauthenticated",

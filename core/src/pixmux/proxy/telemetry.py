@@ -418,7 +418,17 @@ class Telemetry:
             fields["overhead_ms"] = round(done.overhead * 1000, 3)
         if trace_id is not None:
             fields["trace_id"] = trace_id
-        logger.info("%s %s %d", done.method, _clip(done.path), done.status, extra={"pixmux": fields})
+        logger.info(  # the text line's words, and its fields beside them
+            "%s %s model=%s status=%d duration_ms=%.1f deployment=%s request_id=%s",
+            done.method,
+            fields["path"],
+            fields["model"] or "-",
+            done.status,
+            done.total * 1000,
+            fields["deployment"] or "-",
+            done.request_id,
+            extra={"pixmux": fields},
+        )
 
     async def metrics_route(self, scope: Any, receive: Any, info: dict[str, Any]) -> tuple[int, Any, list[bytes]]:
         """``GET /metrics``: Prometheus' text format."""
