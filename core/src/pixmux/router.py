@@ -44,7 +44,7 @@ from typing import Any
 
 import attrs
 
-from pixmux import _pricing
+from pixmux import _pricing, _router_edits
 from pixmux._engine import DEFAULT_TIMEOUT, Engine, default_engine
 from pixmux._retry import DEFAULT_NUM_RETRIES, check_retries, is_retryable
 from pixmux.exceptions import (
@@ -838,6 +838,12 @@ class Router:
             if self._shared_dirty(deployment):
                 await self._ashared_succeeded(deployment)
             return plan.succeeded(deployment, response, time.perf_counter() - started)
+
+    # Edits and variations: the inputs are read once, then routed as a generation is (router_edits.py).
+    image_edit = _router_edits.image_edit
+    aimage_edit = _router_edits.aimage_edit
+    image_variation = _router_edits.image_variation
+    aimage_variation = _router_edits.aimage_variation
 
     # ----------------------------------------------------------------- shared state and observer (pixmux.state)
     # The router's table (self._health) decides alone with the default LocalState. With a shared

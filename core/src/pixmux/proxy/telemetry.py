@@ -51,6 +51,7 @@ BudgetSource = Callable[[], Mapping[str, float]]
 _LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0)
 _OVERHEAD_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
 _AZURE_ROUTE = "/openai/deployments/{model}/images/generations"
+_OPERATIONS = frozenset({"generations", "edits", "variations"})
 
 
 def _clip(value: object, limit: int = 200) -> str:
@@ -305,8 +306,9 @@ class Telemetry:
             info["_span"] = self.tracing.begin(scope, f"{scope['method']} {self._route(scope['path'])}")
 
     def _route(self, path: str) -> str:
-        if path.startswith("/openai/deployments/") and path.endswith("/images/generations"):
-            return _AZURE_ROUTE
+        if path.startswith("/openai/deployments/"):  # the model name is in the path: label the template
+            operation = path.rsplit("/", 1)[-1]
+            return _AZURE_ROUTE.replace("generations", operation) if operation in _OPERATIONS else "(other)"
         return path if len(path) <= 64 and path.isascii() and path.isprintable() else "(other)"
 
     def finished(
