@@ -34,9 +34,9 @@ from pixmux.proxy.openapi import openapi_document
 from pixmux.proxy.process import apply_process_settings
 from pixmux.proxy.settings import read_scaleout
 from pixmux.proxy.sse import EventStream, first_event, write_stream
+from pixmux.proxy.telemetry import Telemetry
 from pixmux.proxy.ui import SECURITY_HEADERS, UI_PREFIX, deployment_health, model_info, static_file
 from pixmux.proxy.uploads import ClientGone, UploadError, read_upload
-from pixmux.proxy.telemetry import Telemetry
 from pixmux.router import Router
 
 __all__ = ["Gateway", "GatewayError", "create_app", "app_from_env", "CONFIG_ENV"]
