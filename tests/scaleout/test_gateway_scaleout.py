@@ -137,7 +137,9 @@ def test_redis_killed_mid_run_fails_closed_with_503_then_serves_again(
 ) -> None:
     """Closed: with Redis killed requests get OpenAI-shaped 503s; when it is back, they are served again."""
     with Upstream() as upstream:
-        config = gateway_config([deployment("img", upstream, "ok")], redis_server.url)
+        # An rpm: every request needs Redis (one without could be answered from cooldowns read
+        # within the last cooldown_refresh, 50 ms, and pass once right after the kill).
+        config = gateway_config([deployment("img", upstream, "ok", rpm=1000)], redis_server.url)
         config["general_settings"]["shared_state"] = {"on_redis_error": "closed", "redis_timeout": 0.05}
         with GatewayProcess(config, tmp_path) as gateway, httpx.Client() as client:
             before = gateway.generate(client)
