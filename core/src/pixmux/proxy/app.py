@@ -32,7 +32,9 @@ from pixmux.proxy.config import ROUTER_PARAMS, ConfigError, GatewayConfig, load_
 from pixmux.proxy.encode import GZIP_MIN_BYTES, accepts_gzip, encode_images, encode_json, error_body, gzip_chunks
 from pixmux.proxy.openapi import openapi_document
 from pixmux.proxy.process import apply_process_settings
+from pixmux.proxy.settings import read_scaleout
 from pixmux.proxy.sse import EventStream, first_event, write_stream
+from pixmux.proxy.telemetry import Telemetry
 from pixmux.proxy.ui import SECURITY_HEADERS, UI_PREFIX, deployment_health, model_info, static_file
 from pixmux.proxy.uploads import ClientGone, UploadError, read_upload
 from pixmux.router import Router
@@ -159,6 +161,10 @@ class Gateway:
         self._limit = config.global_max_parallel_requests
         self._in_flight = 0
         self._secrets = set(config.secrets)
+        self.scaleout = read_scaleout(
+            config.general_settings, config.router_settings, path=config.path, json_logs=config.json_logs
+        )
+        self._secrets |= self.scaleout.secrets
         try:
             self.router = self._build_router()
             self._targets = self._check_deployments()
@@ -193,6 +199,9 @@ class Gateway:
         for path in ("/model/info", "/v1/model/info"):
             self._routes[("GET", path)] = self._model_info
         self._routes[("GET", "/health/deployments")] = self._deployment_health
+        self.telemetry = Telemetry(self.router, **self.scaleout.telemetry)  # metrics, traces, JSON logs
+        if self.telemetry.metrics is not None:
+            self._routes[("GET", "/metrics")] = self.telemetry.metrics_route
         self._paths = {path for _, path in self._routes}
         self._open_paths = frozenset({"/health/liveliness", "/health/liveness"})
 
@@ -201,7 +210,12 @@ class Gateway:
     def _build_router(self) -> Router:
         path = self.config.path
         try:
-            return Router(list(self.config.model_list), engine=self.engine, **self.config.router_settings)
+            return Router(
+                list(self.config.model_list),
+                engine=self.engine,
+                state=self.scaleout.state,
+                **self.scaleout.router_settings,
+            )
         except TypeError as exc:
             raise ConfigError(f"{path}: router_settings: {exc}", param="router_settings") from None
         except ConfigurationError as exc:
@@ -267,6 +281,8 @@ class Gateway:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 await self.engine.warm()  # the upstream pool now, not on the first request
+                self.telemetry.startup()
+                await self.router.state.astart()
                 for note in self.config.warnings:
                     logger.warning("%s: %s", self.config.path, note)
                 logger.info(
@@ -279,6 +295,8 @@ class Gateway:
             elif message["type"] == "lifespan.shutdown":
                 try:
                     await self.engine.aclose()
+                    await self.router.state.aclose()
+                    self.telemetry.shutdown()
                 finally:
                     await send({"type": "lifespan.shutdown.complete"})
                 return
@@ -289,6 +307,8 @@ class Gateway:
         method = scope["method"]
         path = scope["path"]
         info: dict[str, Any] = {}
+        if self.telemetry.on:
+            self.telemetry.begin(scope, info)
         headers: Headers
         if path == UI_PREFIX or path.startswith(UI_PREFIX + "/"):
             await self._ui(path, method, send)
@@ -546,6 +566,7 @@ class Gateway:
         metadata = response.metadata
         out = response.to_dict()
         info["b64"] = any("b64_json" in image for image in out.get("data", ()))
+        info["images"], info["cost"] = len(out.get("data", ())), response.cost
         chunks = encode_images(out)
         headers = [(b"content-type", _JSON)]
         deployment = metadata.get("deployment")
@@ -727,6 +748,16 @@ class Gateway:
     def _log(
         self, *, method: str, path: str, info: Mapping[str, Any], status: int, started: float, request_id: str
     ) -> None:
+        if self.telemetry.on and self.telemetry.finished(
+            method=method,
+            path=path,
+            info=info,
+            status=status,
+            started=started,
+            request_id=request_id,
+            known_route=path in self._paths,
+        ):
+            return  # written as JSON
         if not logger.isEnabledFor(logging.INFO):
             return
         model = info.get("model")
