@@ -18,7 +18,7 @@ import math
 import os
 import time
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -30,6 +30,9 @@ from pixmux.proxy.config import ROUTER_PARAMS, ConfigError, GatewayConfig, load_
 from pixmux.proxy.encode import GZIP_MIN_BYTES, accepts_gzip, encode_images, encode_json, error_body, gzip_chunks
 from pixmux.proxy.openapi import openapi_document
 from pixmux.router import Router
+
+if TYPE_CHECKING:
+    from pixmux.proxy.store.accounting import Accounting
 
 __all__ = ["Gateway", "GatewayError", "create_app", "app_from_env", "CONFIG_ENV"]
 
@@ -179,6 +182,12 @@ class Gateway:
         )
         self._openapi_body = encode_json(openapi_document(self.router.model_names))
         self._routes: dict[tuple[str, str], _Handler] = {}
+        self.accounting: Accounting | None = None  # virtual keys, budgets and spend (pixmux.proxy.store), when configured
+        if config.accounting is not None:
+            from pixmux.proxy.store.accounting import Accounting
+
+            self.accounting = Accounting(self, config.accounting)
+            self._routes.update(self.accounting.routes())
         for path in ("/v1/images/generations", "/images/generations"):
             self._routes[("POST", path)] = self._generate
         for path in ("/v1/models", "/models"):
@@ -248,6 +257,13 @@ class Gateway:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                if self.accounting is not None:
+                    try:
+                        await self.accounting.start()
+                    except Exception as exc:  # noqa: BLE001 - the database is unreachable: refuse to start, say why
+                        logger.error("cannot start: %s", exc)
+                        await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                        return
                 for note in self.config.warnings:
                     logger.warning("%s: %s", self.config.path, note)
                 logger.info(
@@ -259,6 +275,8 @@ class Gateway:
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 try:
+                    if self.accounting is not None:
+                        await self.accounting.stop()
                     await self.engine.aclose()
                 finally:
                     await send({"type": "lifespan.shutdown.complete"})
@@ -269,11 +287,13 @@ class Gateway:
         request_id = os.urandom(12).hex()
         method = scope["method"]
         path = scope["path"]
-        info: dict[str, Any] = {}
+        info: dict[str, Any] = {"request_id": request_id}
         headers: Headers
         try:
             handler = self._routes.get((method, path))
             model_in_path = None
+            if handler is None and self.accounting is not None:
+                handler = self.accounting.route(method, path)
             if handler is None:
                 model_in_path = self._azure_model(path)
                 if model_in_path is not None and method == "POST":
@@ -290,7 +310,10 @@ class Gateway:
                     )
                 raise GatewayError(404, f"no route {method} {path}; see /openapi.json", code="not_found")
             if path not in self._open_paths:
-                self._authenticate(scope)
+                if self.accounting is None:
+                    self._authenticate(scope)
+                else:
+                    info["caller"] = await self.accounting.authenticate(scope)
             info["model"] = model_in_path
             status, headers, chunks = await handler(scope, receive, info)
         except _ClientGone:
@@ -402,8 +425,16 @@ class Gateway:
         prompt, name, params = self._parse_request(raw, info.get("model"))
         info["model"] = name
         self._prevalidate(prompt, name, params)
+        hold = None if self.accounting is None else await self.accounting.admit(info, prompt, name, params)
         upstream_started = time.perf_counter()
-        response = await self.router.aimage_generation(prompt, model=name, **params)
+        try:
+            response = await self.router.aimage_generation(prompt, model=name, **params)
+        except BaseException as exc:
+            if hold is not None:
+                hold.failed(exc)
+            raise
+        if hold is not None:
+            hold.succeeded(response)  # journaled before the answer is sent
         info["upstream"] = time.perf_counter() - upstream_started
         metadata = response.metadata
         out = response.to_dict()

@@ -29,6 +29,7 @@ import attrs
 import yaml
 
 from pixmux.exceptions import ConfigurationError, is_secret_name
+from pixmux.proxy.store.settings import ACCOUNTING_KEYS, AccountingSettings, accounting_settings
 from pixmux.router import ROUTER_PARAMS  # keys of litellm_params that steer the router, not the provider call
 
 __all__ = ["ConfigError", "GatewayConfig", "load_config", "parse_config", "ENV_PREFIX", "ROUTER_PARAMS"]
@@ -39,19 +40,16 @@ ENV_PREFIX = "os.environ/"
 
 _TOP_KEYS = ("model_list", "general_settings", "router_settings", "litellm_settings")
 _ENTRY_KEYS = ("model_name", "litellm_params", "params", "model_info")
-_GENERAL_KEYS = ("master_key", "max_request_size_mb", "gzip_images")
+_GENERAL_KEYS = ("master_key", "max_request_size_mb", "gzip_images", *ACCOUNTING_KEYS)
 _LITELLM_KEYS = ("drop_params", "request_timeout")
 #: LiteLLM settings that mean nothing to pixmux: a LiteLLM config carrying them still starts, with a warning.
 _LITELLM_IGNORED_GENERAL = frozenset(
     {
-        "database_url",
         "store_model_in_db",
         "alerting",
         "alerting_threshold",
         "background_health_checks",
         "health_check_interval",
-        "disable_spend_logs",
-        "proxy_batch_write_at",
         "max_response_size_mb",
         "allowed_routes",
         "public_routes",
@@ -109,6 +107,7 @@ class GatewayConfig:
     gzip_images: bool = False
     warnings: tuple[str, ...] = ()
     secrets: frozenset[str] = attrs.field(default=frozenset(), repr=False)
+    accounting: AccountingSettings | None = None
 
     @property
     def model_names(self) -> list[str]:
@@ -355,6 +354,7 @@ def parse_config(raw: Any, *, path: str = "<config>", environ: Mapping[str, str]
         if not isinstance(gzip_images, bool):
             raise _Problem("general_settings.gzip_images", f"expected true or false, got {_type_name(gzip_images)}")
 
+        accounting = accounting_settings(general, path=path, environ=env)
         litellm = _mapping(top.get("litellm_settings"), "litellm_settings")
         notes += _check_keys(litellm, "litellm_settings", _LITELLM_KEYS, _LITELLM_IGNORED_SETTINGS)
         router_settings = dict(_mapping(top.get("router_settings"), "router_settings"))
@@ -374,6 +374,7 @@ def parse_config(raw: Any, *, path: str = "<config>", environ: Mapping[str, str]
         gzip_images=gzip_images,
         warnings=tuple(notes),
         secrets=frozenset(secret for secret in secrets if len(secret) >= 4),
+        accounting=accounting,
     )
 
 

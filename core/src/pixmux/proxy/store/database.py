@@ -400,7 +400,7 @@ class Database:
             if refused is not None:
                 return OverBudget(owner="key", **refused)
             team = key.team
-            if team is not None and team.max_budget is not None:
+            if team is not None:  # reserved on the team whenever on the key: settling frees both
                 where = teams.c.team_id == team.team_id
                 if team.budget_reset_at is not None and team.budget_reset_at <= now:
                     await _reset(conn, teams, where, team.budget_reset_at, team.budget_duration, now)
@@ -410,45 +410,57 @@ class Database:
                     return OverBudget(owner="team", **refused)
         return None
 
-    async def settle(self, settlements: Sequence[Settlement], *, logs: bool, replay: bool = False) -> int:
+    async def settle(
+        self,
+        settlements: Sequence[Settlement],
+        *,
+        logs: bool,
+        replay: bool = False,
+        releases: Iterable[tuple[str, str | None, int]] = (),
+    ) -> int:
         """
         Write a batch in one transaction: the spend rows, then each key's and team's totals.
 
         With ``replay`` (rows read back from a journal after a crash), rows already stored are
-        skipped, so nothing is counted twice. Returns how many rows were settled.
+        skipped, so nothing is counted twice; ``releases`` (key hash, team, nano-dollars) give
+        back reservations whose requests never finished, in the same transaction. Returns how
+        many rows were settled.
         """
-        if not settlements:
+        todo = list(settlements)
+        freed = [(token, team, amount) for token, team, amount in releases if amount]
+        if not todo and not freed:
             return 0
         async with self.engine.begin() as conn:
-            todo = list(settlements)
-            if replay:
+            if replay and todo:
                 ids = [s.request_id for s in todo]
                 present: set[str] = set()
                 for start in range(0, len(ids), 500):
                     chunk = ids[start : start + 500]
-                    found = await conn.execute(sa.select(spend_logs.c.request_id).where(spend_logs.c.request_id.in_(chunk)))
+                    found = await conn.execute(
+                        sa.select(spend_logs.c.request_id).where(spend_logs.c.request_id.in_(chunk))
+                    )
                     present.update(row[0] for row in found)
                 todo = [s for s in todo if s.request_id not in present]
-            if not todo:
-                return 0
-            if logs:
+            if logs and todo:
                 await conn.execute(spend_logs.insert(), [s.row() for s in todo])
-            for table, column, name in ((keys, keys.c.token, "api_key"), (teams, teams.c.team_id, "team_id")):
+            moves = [(s.api_key, s.team_id, s.spend, s.reserved) for s in todo]
+            moves += [(token, team, 0, amount) for token, team, amount in freed]
+            for index, (table, column) in enumerate(((keys, keys.c.token), (teams, teams.c.team_id))):
                 totals: dict[str, list[int]] = {}
-                for s in todo:
-                    owner = getattr(s, name)
-                    if owner is None or (s.spend == 0 and s.reserved == 0):
+                for move in moves:
+                    owner = move[index]
+                    if owner is None or (move[2] == 0 and move[3] == 0):
                         continue
                     total = totals.setdefault(owner, [0, 0])
-                    total[0] += s.spend
-                    total[1] += s.reserved
+                    total[0] += move[2]
+                    total[1] += move[3]
                 if totals:
                     statement = (
                         table.update()
                         .where(column == sa.bindparam("owner"))
                         .values(
-                            spend=table.c.spend + sa.bindparam("add_spend"),
-                            reserved=table.c.reserved - sa.bindparam("free"),
+                            spend=table.c.spend + sa.bindparam("add_spend", type_=sa.BigInteger),
+                            reserved=table.c.reserved - sa.bindparam("free", type_=sa.BigInteger),
                         )
                     )
                     await conn.execute(
@@ -456,19 +468,6 @@ class Database:
                         [{"owner": owner, "add_spend": s, "free": r} for owner, (s, r) in sorted(totals.items())],
                     )
         return len(todo)
-
-    async def release(self, releases: Iterable[tuple[str, str | None, int]]) -> None:
-        """Give back reservations whose requests never finished (read from a journal after a crash)."""
-        rows = [(token, team, amount) for token, team, amount in releases if amount]
-        if not rows:
-            return
-        async with self.engine.begin() as conn:
-            for token, team, amount in rows:
-                await conn.execute(keys.update().where(keys.c.token == token).values(reserved=keys.c.reserved - amount))
-                if team is not None:
-                    await conn.execute(
-                        teams.update().where(teams.c.team_id == team).values(reserved=teams.c.reserved - amount)
-                    )
 
     # ------------------------------------------------------------------ spend
 

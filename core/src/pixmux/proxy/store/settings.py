@@ -157,6 +157,8 @@ def accounting_settings(
         url = environ.get("DATABASE_URL") or None
     if not _bool(general, "virtual_keys", path, default=url is not None):
         return None
+    if not general.get("master_key"):
+        raise _fail(path, "master_key", "required when virtual keys are on (database_url or virtual_keys): it guards the /key routes")
     base = Path(path).resolve().parent if path and not path.startswith("<") else Path.cwd()
     if url is None:
         url = f"sqlite:///{base / DEFAULT_SQLITE_NAME}"
