@@ -201,7 +201,7 @@ class Hold:
         if self._local and key is not None:
             accounting.local_release(key, self.reserved, spend)
         accounting.journal.finished(settlement)
-        accounting.wake()
+        accounting.wake(urgent=status != "success" and settlement.reserved > 0)
 
 
 def _text(value: Any) -> str | None:
@@ -234,6 +234,7 @@ class Accounting:
         self._writer: asyncio.Task[None] | None = None
         self._wake: asyncio.Event | None = None
         self._start_lock: asyncio.Lock | None = None
+        self._flush_lock: asyncio.Lock | None = None
         self._started = False
         self._last_retention = 0.0
         self._db_down_since: float | None = None
@@ -315,9 +316,10 @@ class Accounting:
         self._pending.clear()
         await self.db.close()
 
-    def wake(self) -> None:
+    def wake(self, *, urgent: bool = False) -> None:
+        """Write now rather than at the next tick: a full batch, or a reservation to give back."""
         if self._wake is not None and self.journal.current is not None:
-            if len(self.journal.current.settlements) >= BATCH_ROWS:
+            if urgent or len(self.journal.current.settlements) >= BATCH_ROWS:
                 self._wake.set()
 
     async def _write_loop(self) -> None:
@@ -331,6 +333,12 @@ class Accounting:
 
     async def flush(self) -> int:
         """Write every finished segment's rows (oldest first); a lost database leaves them for the next try."""
+        if self._flush_lock is None:
+            self._flush_lock = asyncio.Lock()
+        async with self._flush_lock:
+            return await self._flush()
+
+    async def _flush(self) -> int:
         current = self.journal.current
         if current is not None and current.settlements:
             self._pending.append(self.journal.rotate())
@@ -361,7 +369,7 @@ class Accounting:
         if self.settings.retention_seconds is None:
             return
         now = time.time()
-        if now - self._last_retention < RETENTION_EVERY:
+        if now - self._last_retention < min(RETENTION_EVERY, self.settings.retention_seconds):
             return
         self._last_retention = now
         try:
