@@ -83,6 +83,10 @@ class PostgresServer:
             check=True,
             capture_output=True,
         )
+        self.start_again()
+
+    def start_again(self) -> None:
+        """Start the server on its data folder and port (after :meth:`start`, and a stop)."""
         self.process = subprocess.Popen(
             [
                 *self.as_user,

@@ -72,8 +72,8 @@ _MASTER = Caller(master=True)
 class Reservations(Protocol):
     """Where budget reservations are taken: the database here; Redis may take them later."""
 
-    async def reserve(self, key: KeyRecord, amount: int, now: float) -> OverBudget | None:
-        """Reserve ``amount`` nano-dollars on the key and its team, or say whose budget refused."""
+    async def reserve(self, key: KeyRecord, amount: int, now: float, request_id: str) -> OverBudget | None:
+        """Reserve ``amount`` nano-dollars on the key and its team for one request, or say whose budget refused."""
 
 
 class _Window:
@@ -511,9 +511,11 @@ class Accounting:
                 param="model",
                 code="price_unknown",
             )
+        self.journal.reserving(request_id, key.token, key.team_id if team is not None else None, amount)
         try:
-            refused = await self.reservations.reserve(key, amount, now)
+            refused = await self.reservations.reserve(key, amount, now, request_id)
         except (*_UNAVAILABLE, DBAPIError) as exc:
+            self.journal.refused(request_id)
             if not self.settings.fail_open:
                 raise GatewayError(
                     503,
@@ -526,8 +528,8 @@ class Accounting:
                 raise _over_budget(refused, amount) from None
             return Hold(self, caller=caller, request_id=request_id, model=model, params=params, prompt=prompt, reserved=amount, local=True)
         if refused is not None:
+            self.journal.refused(request_id)
             raise _over_budget(refused, amount)
-        self.journal.reserved(request_id, key.token, key.team_id if team is not None else None, amount)
         return Hold(self, caller=caller, request_id=request_id, model=model, params=params, prompt=prompt, reserved=amount, local=False)
 
     def _price(self, prompt: str, model: str, params: Mapping[str, Any]) -> int | None:

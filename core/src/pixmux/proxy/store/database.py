@@ -24,7 +24,7 @@ from sqlalchemy import event
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from pixmux.proxy.store.schema import keys, spend_logs, teams
+from pixmux.proxy.store.schema import keys, reservations, spend_logs, teams
 from pixmux.proxy.store.settings import database_host, parse_duration, safe_url
 
 __all__ = [
@@ -385,13 +385,15 @@ class Database:
 
     # ------------------------------------------------------------------ budgets
 
-    async def reserve(self, key: KeyRecord, amount: int, now: float) -> OverBudget | None:
+    async def reserve(self, key: KeyRecord, amount: int, now: float, request_id: str) -> OverBudget | None:
         """
         Reserve ``amount`` nano-dollars against the key's budget and its team's, atomically.
 
         Each is one conditional ``UPDATE``: it succeeds only if spend + reserved + amount stays
         within the budget, re-checked by the database under the row's lock. Due budget resets
-        happen first. Returns ``None`` on success, else whose budget refused.
+        happen first. A row in ``pixmux_reservations`` records the reservation in the same
+        transaction, so that one left by a killed gateway can be told apart from one never made.
+        Returns ``None`` on success, else whose budget refused.
         """
         async with self.engine.begin() as conn:
             if key.budget_reset_at is not None and key.budget_reset_at <= now:
@@ -408,6 +410,15 @@ class Database:
                 if refused is not None:
                     await conn.rollback()
                     return OverBudget(owner="team", **refused)
+            await conn.execute(
+                reservations.insert().values(
+                    request_id=request_id,
+                    token=key.token,
+                    team_id=None if team is None else team.team_id,
+                    amount=amount,
+                    created_at=now,
+                )
+            )
         return None
 
     async def settle(
@@ -416,21 +427,31 @@ class Database:
         *,
         logs: bool,
         replay: bool = False,
-        releases: Iterable[tuple[str, str | None, int]] = (),
+        releases: Iterable[str] = (),
     ) -> int:
         """
         Write a batch in one transaction: the spend rows, then each key's and team's totals.
 
         With ``replay`` (rows read back from a journal after a crash), rows already stored are
-        skipped, so nothing is counted twice; ``releases`` (key hash, team, nano-dollars) give
-        back reservations whose requests never finished, in the same transaction. Returns how
-        many rows were settled.
+        skipped, so nothing is counted twice; ``releases`` (request ids) give back the
+        reservations those requests hold, if the database has them, in the same transaction.
+        Returns how many rows were settled.
         """
         todo = list(settlements)
-        freed = [(token, team, amount) for token, team, amount in releases if amount]
-        if not todo and not freed:
+        intents = list(releases)
+        if not todo and not intents:
             return 0
         async with self.engine.begin() as conn:
+            freed: list[tuple[str, str | None, int]] = []
+            for start in range(0, len(intents), 500):
+                chunk = intents[start : start + 500]
+                held = await conn.execute(
+                    sa.select(reservations.c.token, reservations.c.team_id, reservations.c.amount).where(
+                        reservations.c.request_id.in_(chunk)
+                    )
+                )
+                freed.extend((row[0], row[1], int(row[2])) for row in held)
+                await conn.execute(reservations.delete().where(reservations.c.request_id.in_(chunk)))
             if replay and todo:
                 ids = [s.request_id for s in todo]
                 present: set[str] = set()
@@ -443,6 +464,11 @@ class Database:
                 todo = [s for s in todo if s.request_id not in present]
             if logs and todo:
                 await conn.execute(spend_logs.insert(), [s.row() for s in todo])
+            held_ids = [s.request_id for s in todo if s.reserved]
+            for start in range(0, len(held_ids), 500):
+                await conn.execute(
+                    reservations.delete().where(reservations.c.request_id.in_(held_ids[start : start + 500]))
+                )
             moves = [(s.api_key, s.team_id, s.spend, s.reserved) for s in todo]
             moves += [(token, team, 0, amount) for token, team, amount in freed]
             for index, (table, column) in enumerate(((keys, keys.c.token), (teams, teams.c.team_id))):

@@ -74,7 +74,7 @@ class Leftovers:
 
     paths: list[Path]
     settlements: list[Settlement]
-    releases: list[tuple[str, str | None, int]]
+    releases: list[str]
     fds: list[int] = attrs.field(factory=list, repr=False)
 
     def done(self) -> None:
@@ -122,11 +122,18 @@ class SpendJournal:
         finished, self.current = self.current, self._new()
         return finished
 
-    def reserved(self, request_id: str, token: str, team_id: str | None, amount: int) -> None:
-        """Note a reservation taken in the database (given back at replay if its request never finishes)."""
+    def reserving(self, request_id: str, token: str, team_id: str | None, amount: int) -> None:
+        """
+        Note a reservation about to be asked of the database. At replay, one whose request never
+        finished is given back if the database holds it (``pixmux_reservations``).
+        """
         assert self.current is not None
         self.open_reservations[request_id] = (token, team_id, amount)
         self.current.append(_reservation_line(request_id, token, team_id, amount))
+
+    def refused(self, request_id: str) -> None:
+        """The reservation was not made (over budget, database lost): nothing to give back."""
+        self.open_reservations.pop(request_id, None)
 
     def finished(self, settlement: Settlement) -> None:
         """Note a finished request; the batch writer will store it."""
@@ -142,7 +149,7 @@ class SpendJournal:
         paths: list[Path] = []
         fds: list[int] = []
         settled: dict[str, Settlement] = {}
-        reserved: dict[str, tuple[str, str | None, int]] = {}
+        reserved: set[str] = set()
         own = self.current.path if self.current is not None else None
         for path in sorted(self.folder.glob("spend-*.jsonl")) if self.folder.is_dir() else ():
             if path == own:
@@ -161,9 +168,8 @@ class SpendJournal:
                     settlement = Settlement(**dict(zip(_FIELDS, record["s"], strict=True)))
                     settled[settlement.request_id] = settlement
                 elif "r" in record:
-                    request_id, token, team, amount = record["r"]
-                    reserved[request_id] = (token, team, int(amount))
-        releases = [owner for request_id, owner in reserved.items() if request_id not in settled]
+                    reserved.add(str(record["r"][0]))
+        releases = sorted(request_id for request_id in reserved if request_id not in settled)
         return Leftovers(paths=paths, settlements=list(settled.values()), releases=releases, fds=fds)
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-__all__ = ["metadata", "teams", "keys", "spend_logs", "NANO", "to_nano", "from_nano"]
+__all__ = ["metadata", "teams", "keys", "spend_logs", "reservations", "NANO", "to_nano", "from_nano"]
 
 #: Nano-dollars per dollar.
 NANO = 1_000_000_000
@@ -93,3 +93,13 @@ def to_nano(usd: float) -> int:
 def from_nano(nano: int | None) -> float | None:
     """Whole nano-dollars to dollars."""
     return None if nano is None else nano / NANO
+
+reservations = sa.Table(
+    "pixmux_reservations",
+    metadata,
+    sa.Column("request_id", sa.String(64), primary_key=True),
+    sa.Column("token", sa.String(64), nullable=False),
+    sa.Column("team_id", sa.String(128), nullable=True),
+    sa.Column("amount", sa.BigInteger, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
