@@ -119,7 +119,19 @@ class PostgresServer:
             time.sleep(0.1)
         raise RuntimeError("postgres did not become ready")
 
+    def halt(self) -> None:
+        """Stop the server now (fast shutdown: clients are disconnected), keeping its data."""
+        subprocess.run(
+            [*self.as_user, str(self.bindir / "pg_ctl"), "-D", str(self.data), "stop", "-m", "fast", "-w"],
+            capture_output=True,
+            timeout=60,
+        )
+        if self.process is not None:
+            self.process.wait(30)
+
     def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.halt()
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             try:

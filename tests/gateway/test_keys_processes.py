@@ -187,7 +187,7 @@ def test_database_missing_at_start_refuses_to_start_naming_the_host(tmp_path: Pa
     assert PG_PASSWORD not in output
 
 
-async def test_database_lost_fails_closed_then_queued_rows_are_written(tmp_path: Path) -> None:
+def test_database_lost_fails_closed_then_queued_rows_are_written(tmp_path: Path, provider_server: Any) -> None:
     """Database stopped: a budgeted key gets 503; fail-open serves known keys; on return no row is lost."""
     bindir = _pg_bin()
     if bindir is None:
@@ -198,38 +198,31 @@ async def test_database_lost_fails_closed_then_queued_rows_are_written(tmp_path:
     server.start()
     try:
         url = server.create()
-        closed = create_app(parse_config(keys_config(url, journal=tmp_path / "j1"), path="a.yaml", environ={}))
+        closed = create_app(parse_config(keys_config(url, provider_server.url, journal=tmp_path / "j1"), path="a.yaml", environ={}))
         opened = create_app(
             parse_config(
-                keys_config(url, journal=tmp_path / "j2", allow_requests_on_db_unavailable=True),
+                keys_config(url, provider_server.url, journal=tmp_path / "j2", allow_requests_on_db_unavailable=True),
                 path="b.yaml",
                 environ={},
             )
         )
-        with RunningGateway(closed) as first, RunningGateway(opened) as second:
-            async with httpx.AsyncClient(timeout=30) as client:
-                created = (
-                    await client.post(f"{first.url}/key/generate", headers=auth(), json={"max_budget": 100.0})
-                ).json()
-                for running in (first, second):  # both gateways know the key and are warm
-                    answer = await client.post(
-                        f"{running.url}/v1/images/generations", headers=auth(created["key"]), json=PROMPT
-                    )
-                    assert 200 == answer.status_code
+        with RunningGateway(closed) as first, RunningGateway(opened) as second, httpx.Client(timeout=30) as client:
+            created = client.post(f"{first.url}/key/generate", headers=auth(), json={"max_budget": 100.0}).json()
+            for running in (first, second):  # both gateways know the key and are warm
+                answer = client.post(f"{running.url}/v1/images/generations", headers=auth(created["key"]), json=PROMPT)
+                assert 200 == answer.status_code
 
-                assert server.process is not None
-                server.process.terminate()
-                server.process.wait(30)
-                lost_closed = await client.post(
-                    f"{first.url}/v1/images/generations", headers=auth(created["key"]), json=PROMPT
-                )
-                lost_open = await client.post(
-                    f"{second.url}/v1/images/generations", headers=auth(created["key"]), json=PROMPT
-                )
+            server.halt()
+            lost_closed = client.post(f"{first.url}/v1/images/generations", headers=auth(created["key"]), json=PROMPT)
+            lost_open = client.post(f"{second.url}/v1/images/generations", headers=auth(created["key"]), json=PROMPT)
 
-                server.start_again()
-                await asyncio.sleep(2.0)  # the writers retry every proxy_batch_write_at
-                logs = (await client.get(f"{first.url}/spend/logs", headers=auth())).json()
+            server.start_again()
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:  # the writers retry every proxy_batch_write_at
+                logs = client.get(f"{first.url}/spend/logs", headers=auth())
+                if logs.status_code == 200 and 3 == sum(row["status"] == "success" for row in logs.json()):
+                    break
+                time.sleep(0.2)
     finally:
         server.stop()
 
@@ -237,8 +230,8 @@ async def test_database_lost_fails_closed_then_queued_rows_are_written(tmp_path:
     assert "127.0.0.1" in lost_closed.json()["error"]["message"]
     assert PG_PASSWORD not in lost_closed.text
     assert 200 == lost_open.status_code
-    assert lost_open.headers["x-request-id"] in {row["request_id"] for row in logs}
-    assert 3 == sum(row["status"] == "success" for row in logs)
+    assert lost_open.headers["x-request-id"] in {row["request_id"] for row in logs.json()}
+    assert 3 == sum(row["status"] == "success" for row in logs.json())
 
 
 def test_litellm_key_generate_then_openai_client(postgres_server: PostgresServer, provider_server: Any, tmp_path: Path) -> None:
