@@ -110,7 +110,9 @@ class PostgresServer:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             ready = subprocess.run(
-                [str(self.bindir / "pg_isready"), "-h", "127.0.0.1", "-p", str(self.port)], capture_output=True
+                [str(self.bindir / "pg_isready"), "-h", "127.0.0.1", "-p", str(self.port)],
+                capture_output=True,
+                check=False,
             )
             if ready.returncode == 0:
                 return
@@ -125,6 +127,7 @@ class PostgresServer:
             [*self.as_user, str(self.bindir / "pg_ctl"), "-D", str(self.data), "stop", "-m", "fast", "-w"],
             capture_output=True,
             timeout=60,
+            check=False,
         )
         if self.process is not None:
             self.process.wait(30)

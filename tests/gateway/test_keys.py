@@ -46,7 +46,7 @@ async def client(gw: Gateway) -> AsyncIterator[httpx.AsyncClient]:
 
 async def generate_key(client: httpx.AsyncClient, **body: Any) -> dict[str, Any]:
     answer = await client.post("/key/generate", headers=auth(), json=body)
-    assert 200 == answer.status_code, answer.text
+    assert answer.status_code == 200, answer.text
     return dict(answer.json())
 
 
@@ -62,11 +62,11 @@ async def test_generated_key_generates_and_is_charged(client: httpx.AsyncClient,
     answer = await client.post("/v1/images/generations", headers=auth(created["key"]), json=PROMPT)
     await settled(gw)
 
-    assert 200 == answer.status_code
+    assert answer.status_code == 200
     info = (await client.get("/key/info", params={"key": created["key"]}, headers=auth())).json()["info"]
-    assert IMAGE_PRICE == pytest.approx(info["spend"])
+    assert pytest.approx(info["spend"]) == IMAGE_PRICE
     logs = (await client.get("/spend/logs", headers=auth(), params={"api_key": created["key"]})).json()
-    assert 1 == len(logs)
+    assert len(logs) == 1
     row = logs[0]
     assert answer.headers["x-request-id"] == row["request_id"]
     assert (created["token"], "ana", "img", "openai", "generate", 1, "success", 200) == (
@@ -79,7 +79,7 @@ async def test_generated_key_generates_and_is_charged(client: httpx.AsyncClient,
         row["status"],
         row["status_code"],
     )
-    assert IMAGE_PRICE == pytest.approx(row["spend"])
+    assert pytest.approx(row["spend"]) == IMAGE_PRICE
     assert row["prompt"] is None  # store_prompts is off
 
 
@@ -94,7 +94,8 @@ async def test_key_is_stored_hashed_and_shown_once(client: httpx.AsyncClient, gw
     async with gw.accounting.db.engine.connect() as conn:
         stored = [json.dumps(list(row)) for row in await conn.execute(sa.text("SELECT * FROM pixmux_keys"))]
 
-    assert key not in listed.text and key not in info.text
+    assert key not in listed.text
+    assert key not in info.text
     assert all(key not in row for row in stored)
     assert created["token"] in stored[0]
 
@@ -109,10 +110,10 @@ async def test_budget_is_never_overspent(client: httpx.AsyncClient, gw: Gateway,
     ]
     refused = await client.post("/v1/images/generations", headers=auth(created["key"]), json=PROMPT)
 
-    assert [200, 200, 200] == statuses
-    assert 429 == refused.status_code
+    assert statuses == [200, 200, 200]
+    assert refused.status_code == 429
     error_schema.validate(refused.json())
-    assert "budget_exceeded" == refused.json()["error"]["type"]
+    assert refused.json()["error"]["type"] == "budget_exceeded"
 
 
 async def test_concurrent_requests_stop_at_the_budget(client: httpx.AsyncClient, gw: Gateway) -> None:
@@ -124,11 +125,11 @@ async def test_concurrent_requests_stop_at_the_budget(client: httpx.AsyncClient,
     )
     await settled(gw)
 
-    assert 5 == sum(a.status_code == 200 for a in answers)
+    assert sum(a.status_code == 200 for a in answers) == 5
     assert {200, 429} == {a.status_code for a in answers}
     info = (await client.get("/key/info", params={"key": created["key"]}, headers=auth())).json()["info"]
-    assert 5 * IMAGE_PRICE == pytest.approx(info["spend"], abs=1e-9)
-    assert 0 == info["reserved"]
+    assert pytest.approx(info["spend"], abs=1e-9) == 5 * IMAGE_PRICE
+    assert info["reserved"] == 0
 
 
 async def test_n_images_reserve_n_prices(client: httpx.AsyncClient) -> None:
@@ -138,8 +139,8 @@ async def test_n_images_reserve_n_prices(client: httpx.AsyncClient) -> None:
     too_many = await client.post("/v1/images/generations", headers=auth(created["key"]), json={**PROMPT, "n": 3})
     fits = await client.post("/v1/images/generations", headers=auth(created["key"]), json={**PROMPT, "n": 2})
 
-    assert (429, 200) == (too_many.status_code, fits.status_code)
-    assert 2 == len(fits.json()["data"])
+    assert (too_many.status_code, fits.status_code) == (429, 200)
+    assert len(fits.json()["data"]) == 2
 
 
 async def test_failed_call_gives_the_reservation_back(client: httpx.AsyncClient, gw: Gateway) -> None:
@@ -153,15 +154,15 @@ async def test_failed_call_gives_the_reservation_back(client: httpx.AsyncClient,
     works = await client.post("/v1/images/generations", headers=auth(created["key"]), json=PROMPT)
     await settled(gw)
 
-    assert (500, 200) == (failed.status_code, works.status_code)
+    assert (failed.status_code, works.status_code) == (500, 200)
     logs = (await client.get("/spend/logs", headers=auth())).json()
     assert {("failure", 0.0), ("success", IMAGE_PRICE)} == {(r["status"], r["spend"]) for r in logs}
 
 
 async def test_team_budget_covers_all_its_keys(client: httpx.AsyncClient) -> None:
     """Two keys of a team with a budget of two images: two calls in all succeed."""
-    team = (await client.post("/team/new", headers=auth(), json={"team_alias": "design", "max_budget": 2 * IMAGE_PRICE}))
-    assert 200 == team.status_code, team.text
+    team = await client.post("/team/new", headers=auth(), json={"team_alias": "design", "max_budget": 2 * IMAGE_PRICE})
+    assert team.status_code == 200, team.text
     team_id = team.json()["team_id"]
     first = await generate_key(client, team_id=team_id)
     second = await generate_key(client, team_id=team_id)
@@ -171,17 +172,19 @@ async def test_team_budget_covers_all_its_keys(client: httpx.AsyncClient) -> Non
         for key in (first, second, first, second)
     ]
 
-    assert [200, 200, 429, 429] == statuses
+    assert statuses == [200, 200, 429, 429]
 
 
 async def test_model_outside_the_key_models_is_refused(client: httpx.AsyncClient) -> None:
     """A key limited to `img` gets a 403 for `sd`."""
     created = await generate_key(client, models=["img"])
 
-    answer = await client.post("/v1/images/generations", headers=auth(created["key"]), json={"model": "sd", "prompt": "x"})
+    answer = await client.post(
+        "/v1/images/generations", headers=auth(created["key"]), json={"model": "sd", "prompt": "x"}
+    )
 
-    assert 403 == answer.status_code
-    assert "key_model_access_denied" == answer.json()["error"]["type"]
+    assert answer.status_code == 403
+    assert answer.json()["error"]["type"] == "key_model_access_denied"
 
 
 async def test_deleted_expired_and_blocked_keys_are_refused(client: httpx.AsyncClient) -> None:
@@ -189,7 +192,7 @@ async def test_deleted_expired_and_blocked_keys_are_refused(client: httpx.AsyncC
     deleted = await generate_key(client)
     expired = await generate_key(client, expires="2020-01-01T00:00:00Z")
     blocked = await generate_key(client, blocked=True)
-    assert 200 == (await client.post("/v1/images/generations", headers=auth(deleted["key"]), json=PROMPT)).status_code
+    assert (await client.post("/v1/images/generations", headers=auth(deleted["key"]), json=PROMPT)).status_code == 200
     await client.post("/key/delete", headers=auth(), json={"keys": [deleted["key"]]})
 
     answers = [
@@ -197,19 +200,19 @@ async def test_deleted_expired_and_blocked_keys_are_refused(client: httpx.AsyncC
         for k in (deleted, expired, blocked)
     ]
 
-    assert [401, 401, 403] == [a.status_code for a in answers]
+    assert [a.status_code for a in answers] == [401, 401, 403]
     assert "expired" in answers[1].json()["error"]["message"]
 
 
 async def test_update_takes_effect_at_once(client: httpx.AsyncClient) -> None:
     """/key/update blocking a cached key refuses its next request on this gateway."""
     created = await generate_key(client)
-    assert 200 == (await client.post("/v1/images/generations", headers=auth(created["key"]), json=PROMPT)).status_code
+    assert (await client.post("/v1/images/generations", headers=auth(created["key"]), json=PROMPT)).status_code == 200
 
     await client.post("/key/update", headers=auth(), json={"key": created["key"], "blocked": True})
     answer = await client.post("/v1/images/generations", headers=auth(created["key"]), json=PROMPT)
 
-    assert 403 == answer.status_code
+    assert answer.status_code == 403
 
 
 async def test_regenerate_replaces_the_key_and_keeps_its_spend(client: httpx.AsyncClient, gw: Gateway) -> None:
@@ -223,8 +226,8 @@ async def test_regenerate_replaces_the_key_and_keeps_its_spend(client: httpx.Asy
 
     old = await client.post("/v1/images/generations", headers=auth(created["key"]), json=PROMPT)
     new = await client.post("/v1/images/generations", headers=auth(new_key), json=PROMPT)
-    assert (401, 200) == (old.status_code, new.status_code)
-    assert IMAGE_PRICE == pytest.approx(fresh.json()["spend"])
+    assert (old.status_code, new.status_code) == (401, 200)
+    assert pytest.approx(fresh.json()["spend"]) == IMAGE_PRICE
 
 
 async def test_rpm_and_images_per_minute_limits(client: httpx.AsyncClient) -> None:
@@ -243,9 +246,9 @@ async def test_rpm_and_images_per_minute_limits(client: httpx.AsyncClient) -> No
 
     if int(time.time()) % 60 == 0:  # the minute turned over between the calls: the window restarted
         pytest.skip("a minute boundary fell inside the test")
-    assert [200, 200, 429] == requests
-    assert [200, 429] == [a.status_code for a in images]
-    assert "rate_limit_error" == images[1].json()["error"]["type"]
+    assert requests == [200, 200, 429]
+    assert [a.status_code for a in images] == [200, 429]
+    assert images[1].json()["error"]["type"] == "rate_limit_error"
 
 
 async def test_budget_duration_resets_the_spend(client: httpx.AsyncClient, gw: Gateway) -> None:
@@ -260,16 +263,18 @@ async def test_budget_duration_resets_the_spend(client: httpx.AsyncClient, gw: G
 
     third = await client.post("/v1/images/generations", headers=auth(created["key"]), json=PROMPT)
 
-    assert (200, 429, 200) == (first.status_code, second.status_code, third.status_code)
+    assert (first.status_code, second.status_code, third.status_code) == (200, 429, 200)
 
 
 async def test_model_without_a_price_is_refused_for_a_budgeted_key(client: httpx.AsyncClient) -> None:
     """A budget cannot be reserved for a model with no known price: 403 naming the model, no call made."""
     created = await generate_key(client, max_budget=5.0)
 
-    answer = await client.post("/v1/images/generations", headers=auth(created["key"]), json={"model": "sd", "prompt": "x"})
+    answer = await client.post(
+        "/v1/images/generations", headers=auth(created["key"]), json={"model": "sd", "prompt": "x"}
+    )
 
-    assert 403 == answer.status_code
+    assert answer.status_code == 403
     assert "no known price" in answer.json()["error"]["message"]
 
 
@@ -296,7 +301,7 @@ async def test_malformed_admin_request_is_a_400_naming_the_field(
     """Each wrong field gets a 400 whose param and message name it."""
     answer = await client.post(route, headers=auth(), json=body)
 
-    assert 400 == answer.status_code
+    assert answer.status_code == 400
     error_schema.validate(answer.json())
     assert field == answer.json()["error"]["param"]
     assert field in answer.json()["error"]["message"]
@@ -310,7 +315,7 @@ async def test_admin_routes_need_the_master_key(client: httpx.AsyncClient) -> No
     logs = await client.get("/spend/logs", headers=auth(created["key"]))
     own = await client.get("/key/info", headers=auth(created["key"]))
 
-    assert (403, 403, 200) == (generate.status_code, logs.status_code, own.status_code)
+    assert (generate.status_code, logs.status_code, own.status_code) == (403, 403, 200)
     assert created["token"] == own.json()["info"]["token"]
 
 
@@ -325,7 +330,7 @@ async def test_spend_report_groups_by_day_key_and_model(client: httpx.AsyncClien
 
     by_key = {row["api_key"]: row for row in report}
     assert {first["token"], second["token"]} == set(by_key)
-    assert (2, 2 * IMAGE_PRICE) == (by_key[first["token"]]["images"], pytest.approx(by_key[first["token"]]["spend"]))
+    assert (by_key[first["token"]]["images"], pytest.approx(by_key[first["token"]]["spend"])) == (2, 2 * IMAGE_PRICE)
     assert time.strftime("%Y-%m-%d", time.gmtime()) == report[0]["day"]
 
 
@@ -340,8 +345,9 @@ async def test_key_values_never_reach_the_logs(
     await settled(gw)
     logs = await client.get("/spend/logs", headers=auth())
 
-    assert created["key"] not in caplog.text and MASTER_KEY not in caplog.text
-    assert created["key"] not in logs.text and MASTER_KEY not in logs.text
+    for text in (caplog.text, logs.text):
+        assert created["key"] not in text
+        assert MASTER_KEY not in text
 
 
 async def test_prompts_are_kept_only_with_store_prompts(database_url: str, tmp_path: Path) -> None:
@@ -354,7 +360,7 @@ async def test_prompts_are_kept_only_with_store_prompts(database_url: str, tmp_p
         logs = (await c.get("/spend/logs", headers=auth())).json()
     await gateway.accounting.stop()
 
-    assert ["a heron at dawn"] == [row["prompt"] for row in logs]
+    assert [row["prompt"] for row in logs] == ["a heron at dawn"]
 
 
 async def test_retention_deletes_old_rows(database_url: str, tmp_path: Path) -> None:
@@ -370,7 +376,7 @@ async def test_retention_deletes_old_rows(database_url: str, tmp_path: Path) -> 
         logs = (await c.get("/spend/logs", headers=auth())).json()
     await accounting.stop()
 
-    assert [] == logs
+    assert logs == []
 
 
 async def test_migrations_run_twice_and_create_the_tables(database_url: str) -> None:

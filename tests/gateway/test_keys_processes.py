@@ -93,7 +93,7 @@ def processes() -> Iterator[list[GatewayProcess]]:
 
 def new_key(url: str, **body: Any) -> dict[str, Any]:
     answer = httpx.post(f"{url}/key/generate", headers=auth(), json=body, timeout=30)
-    assert 200 == answer.status_code, answer.text
+    assert answer.status_code == 200, answer.text
     return dict(answer.json())
 
 
@@ -122,11 +122,11 @@ def test_two_gateways_on_one_postgres_never_overspend(
     time.sleep(0.5)  # both writers settle (proxy_batch_write_at is 0.05 s)
     info = httpx.get(f"{processes[1].url}/key/info", params={"key": key["key"]}, headers=auth()).json()["info"]
 
-    assert 10 == sum(a.status_code == 200 for a in answers)
+    assert sum(a.status_code == 200 for a in answers) == 10
     assert {200, 429} == {a.status_code for a in answers}
     assert {"budget_exceeded"} == {a.json()["error"]["type"] for a in answers if a.status_code == 429}
-    assert 10 * IMAGE_PRICE == pytest.approx(info["spend"], abs=1e-9)
-    assert 0 == info["reserved"]
+    assert pytest.approx(info["spend"], abs=1e-9) == 10 * IMAGE_PRICE
+    assert info["reserved"] == 0
 
 
 def test_killed_gateway_loses_no_spend_row(
@@ -169,7 +169,7 @@ def test_killed_gateway_loses_no_spend_row(
     assert set(answered) <= {row["request_id"] for row in logs}
     charged = [row for row in logs if row["api_key"] == key["token"] and row["status"] == "success"]
     assert len(charged) * IMAGE_PRICE == pytest.approx(info["spend"], abs=1e-9)
-    assert 0 == info["reserved"]  # unfinished reservations were given back
+    assert info["reserved"] == 0  # unfinished reservations were given back
 
 
 def test_database_missing_at_start_refuses_to_start_naming_the_host(tmp_path: Path) -> None:
@@ -182,7 +182,7 @@ def test_database_missing_at_start_refuses_to_start_naming_the_host(tmp_path: Pa
     code = gateway.process.wait(60)
     output = gateway.log.read_text()
 
-    assert 0 != code
+    assert code != 0
     assert f"127.0.0.1:{port}" in output
     assert PG_PASSWORD not in output
 
@@ -198,7 +198,9 @@ def test_database_lost_fails_closed_then_queued_rows_are_written(tmp_path: Path,
     server.start()
     try:
         url = server.create()
-        closed = create_app(parse_config(keys_config(url, provider_server.url, journal=tmp_path / "j1"), path="a.yaml", environ={}))
+        closed = create_app(
+            parse_config(keys_config(url, provider_server.url, journal=tmp_path / "j1"), path="a.yaml", environ={})
+        )
         opened = create_app(
             parse_config(
                 keys_config(url, provider_server.url, journal=tmp_path / "j2", allow_requests_on_db_unavailable=True),
@@ -210,7 +212,7 @@ def test_database_lost_fails_closed_then_queued_rows_are_written(tmp_path: Path,
             created = client.post(f"{first.url}/key/generate", headers=auth(), json={"max_budget": 100.0}).json()
             for running in (first, second):  # both gateways know the key and are warm
                 answer = client.post(f"{running.url}/v1/images/generations", headers=auth(created["key"]), json=PROMPT)
-                assert 200 == answer.status_code
+                assert answer.status_code == 200
 
             server.halt()
             lost_closed = client.post(f"{first.url}/v1/images/generations", headers=auth(created["key"]), json=PROMPT)
@@ -220,21 +222,23 @@ def test_database_lost_fails_closed_then_queued_rows_are_written(tmp_path: Path,
             deadline = time.monotonic() + 30
             while time.monotonic() < deadline:  # the writers retry every proxy_batch_write_at
                 logs = client.get(f"{first.url}/spend/logs", headers=auth())
-                if logs.status_code == 200 and 3 == sum(row["status"] == "success" for row in logs.json()):
+                if logs.status_code == 200 and sum(row["status"] == "success" for row in logs.json()) == 3:
                     break
                 time.sleep(0.2)
     finally:
         server.stop()
 
-    assert 503 == lost_closed.status_code
+    assert lost_closed.status_code == 503
     assert "127.0.0.1" in lost_closed.json()["error"]["message"]
     assert PG_PASSWORD not in lost_closed.text
-    assert 200 == lost_open.status_code
+    assert lost_open.status_code == 200
     assert lost_open.headers["x-request-id"] in {row["request_id"] for row in logs.json()}
-    assert 3 == sum(row["status"] == "success" for row in logs.json())
+    assert sum(row["status"] == "success" for row in logs.json()) == 3
 
 
-def test_litellm_key_generate_then_openai_client(postgres_server: PostgresServer, provider_server: Any, tmp_path: Path) -> None:
+def test_litellm_key_generate_then_openai_client(
+    postgres_server: PostgresServer, provider_server: Any, tmp_path: Path
+) -> None:
     """LiteLLM's documented /key/generate body, unchanged, then images.generate with the key via openai."""
     config = parse_config(
         keys_config(postgres_server.create(), provider_server.url, journal=tmp_path / "j"), path="l.yaml", environ={}
@@ -254,7 +258,7 @@ def test_litellm_key_generate_then_openai_client(postgres_server: PostgresServer
                 "rpm_limit": 100,
             },
         )
-        assert 200 == created.status_code, created.text
+        assert created.status_code == 200, created.text
         key = created.json()["key"]
         client = openai.OpenAI(base_url=f"{running.url}/v1", api_key=key, max_retries=0)
 
@@ -264,4 +268,4 @@ def test_litellm_key_generate_then_openai_client(postgres_server: PostgresServer
 
     assert created.json()["key"].startswith("sk-")
     assert created.json()["expires"] is not None
-    assert 1 == len(result.data)
+    assert len(result.data) == 1

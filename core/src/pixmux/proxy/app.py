@@ -182,7 +182,8 @@ class Gateway:
         )
         self._openapi_body = encode_json(openapi_document(self.router.model_names))
         self._routes: dict[tuple[str, str], _Handler] = {}
-        self.accounting: Accounting | None = None  # virtual keys, budgets and spend (pixmux.proxy.store), when configured
+        # virtual keys, budgets and spend (pixmux.proxy.store), when configured
+        self.accounting: Accounting | None = None
         if config.accounting is not None:
             from pixmux.proxy.store.accounting import Accounting
 

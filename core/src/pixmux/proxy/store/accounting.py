@@ -112,7 +112,18 @@ class _Limits:
 class Hold:
     """One admitted request: settles its reservation and writes its spend row when it ends."""
 
-    __slots__ = ("_accounting", "_done", "_local", "caller", "model", "params", "prompt", "request_id", "reserved", "started")
+    __slots__ = (
+        "_accounting",
+        "_done",
+        "_local",
+        "caller",
+        "model",
+        "params",
+        "prompt",
+        "request_id",
+        "reserved",
+        "started",
+    )
 
     def __init__(
         self,
@@ -265,33 +276,36 @@ class Accounting:
         if self._start_lock is None:
             self._start_lock = asyncio.Lock()
         async with self._start_lock:
-            if self._started:
-                return
-            await self.db.check()
-            await self.db.upgrade()
+            if not self._started:  # another request started it while this one waited
+                await self._start()
+
+    async def _start(self) -> None:
+        await self.db.check()
+        await self.db.upgrade()
+        if self.journal.current is None:
             self.journal.open()
-            leftovers = self.journal.leftovers()
-            if leftovers.paths:
-                try:
-                    count = await self.db.settle(
-                        leftovers.settlements,
-                        logs=self.settings.spend_logs,
-                        replay=True,
-                        releases=leftovers.releases,
-                    )
-                except (*_UNAVAILABLE, DBAPIError) as exc:
-                    leftovers.release_locks()
-                    raise self.db.unavailable(exc) from None
-                leftovers.done()
-                logger.info(
-                    "spend journal: %d row(s) from an earlier run written, %d unfinished reservation(s) given back",
-                    count,
-                    len(leftovers.releases),
+        leftovers = self.journal.leftovers()
+        if leftovers.paths:
+            try:
+                count = await self.db.settle(
+                    leftovers.settlements,
+                    logs=self.settings.spend_logs,
+                    replay=True,
+                    releases=leftovers.releases,
                 )
-            self._wake = asyncio.Event()
-            self._writer = asyncio.get_running_loop().create_task(self._write_loop())
-            self._started = True
-            logger.info("accounting on: database %s", self.db.host)
+            except (*_UNAVAILABLE, DBAPIError) as exc:
+                leftovers.release_locks()
+                raise self.db.unavailable(exc) from None
+            leftovers.done()
+            logger.info(
+                "spend journal: %d row(s) from an earlier run written, %d unfinished reservation(s) given back",
+                count,
+                len(leftovers.releases),
+            )
+        self._wake = asyncio.Event()
+        self._writer = asyncio.get_running_loop().create_task(self._write_loop())
+        self._started = True
+        logger.info("accounting on: database %s", self.db.host)
 
     async def stop(self) -> None:
         """Write everything queued (if the database answers), then close."""
@@ -318,9 +332,9 @@ class Accounting:
 
     def wake(self, *, urgent: bool = False) -> None:
         """Write now rather than at the next tick: a full batch, or a reservation to give back."""
-        if self._wake is not None and self.journal.current is not None:
-            if urgent or len(self.journal.current.settlements) >= BATCH_ROWS:
-                self._wake.set()
+        current = self.journal.current
+        if self._wake is not None and current is not None and (urgent or len(current.settlements) >= BATCH_ROWS):
+            self._wake.set()
 
     async def _write_loop(self) -> None:
         assert self._wake is not None
@@ -420,7 +434,9 @@ class Accounting:
         if record.expires is not None and record.expires <= now:
             raise GatewayError(401, f"the API key {record.key_name} has expired", code="expired_key")
         if record.blocked:
-            raise GatewayError(403, f"the API key {record.key_name} is blocked", type="permission_denied", code="key_blocked")
+            raise GatewayError(
+                403, f"the API key {record.key_name} is blocked", type="permission_denied", code="key_blocked"
+            )
         if record.team is not None and record.team.blocked:
             raise GatewayError(
                 403, f"team {record.team.team_id} is blocked", type="permission_denied", code="team_blocked"
@@ -473,7 +489,16 @@ class Accounting:
         request_id = str(info.get("request_id") or "")
         key = caller.key
         if key is None:
-            return Hold(self, caller=caller, request_id=request_id, model=model, params=params, prompt=prompt, reserved=0, local=False)
+            return Hold(
+                self,
+                caller=caller,
+                request_id=request_id,
+                model=model,
+                params=params,
+                prompt=prompt,
+                reserved=0,
+                local=False,
+            )
         team = key.team
         for owner, allowed in (("key", key.models), ("team", team.models if team is not None else ())):
             if allowed and model not in allowed and "*" not in allowed:
@@ -500,7 +525,16 @@ class Accounting:
             )
         budgeted = key.max_budget is not None or (team is not None and team.max_budget is not None)
         if not budgeted:
-            return Hold(self, caller=caller, request_id=request_id, model=model, params=params, prompt=prompt, reserved=0, local=False)
+            return Hold(
+                self,
+                caller=caller,
+                request_id=request_id,
+                model=model,
+                params=params,
+                prompt=prompt,
+                reserved=0,
+                local=False,
+            )
         amount = self._price(prompt, model, params)
         if amount is None:
             raise GatewayError(
@@ -526,11 +560,29 @@ class Accounting:
             refused = self._local_reserve(key, amount)
             if refused is not None:
                 raise _over_budget(refused, amount) from None
-            return Hold(self, caller=caller, request_id=request_id, model=model, params=params, prompt=prompt, reserved=amount, local=True)
+            return Hold(
+                self,
+                caller=caller,
+                request_id=request_id,
+                model=model,
+                params=params,
+                prompt=prompt,
+                reserved=amount,
+                local=True,
+            )
         if refused is not None:
             self.journal.refused(request_id)
             raise _over_budget(refused, amount)
-        return Hold(self, caller=caller, request_id=request_id, model=model, params=params, prompt=prompt, reserved=amount, local=False)
+        return Hold(
+            self,
+            caller=caller,
+            request_id=request_id,
+            model=model,
+            params=params,
+            prompt=prompt,
+            reserved=amount,
+            local=False,
+        )
 
     def _price(self, prompt: str, model: str, params: Mapping[str, Any]) -> int | None:
         """The most this call can cost on any deployment behind ``model`` (nano-dollars), or ``None``."""
@@ -556,7 +608,9 @@ class Accounting:
         return price
 
     def _local_reserve(self, key: KeyRecord, amount: int) -> OverBudget | None:
-        owners: list[tuple[str, str, int | None, int, int]] = [("key", key.token, key.max_budget, key.spend, key.reserved)]
+        owners: list[tuple[str, str, int | None, int, int]] = [
+            ("key", key.token, key.max_budget, key.spend, key.reserved)
+        ]
         if key.team is not None:
             team = key.team
             owners.append(("team", "team:" + team.team_id, team.max_budget, team.spend, team.reserved))

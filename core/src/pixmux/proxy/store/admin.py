@@ -91,7 +91,17 @@ _KEY_FIELDS = frozenset(
     }
 )
 _TEAM_FIELDS = frozenset(
-    {"team_id", "team_alias", "models", "max_budget", "budget_duration", "rpm_limit", "ipm_limit", "metadata", "blocked"}
+    {
+        "team_id",
+        "team_alias",
+        "models",
+        "max_budget",
+        "budget_duration",
+        "rpm_limit",
+        "ipm_limit",
+        "metadata",
+        "blocked",
+    }
 )
 KEY_PREFIX = "sk-"
 
@@ -361,7 +371,7 @@ class AdminRoutes:
         from pixmux.proxy.store.accounting import hash_key
 
         token = given if len(given) == 64 and all(c in "0123456789abcdef" for c in given) else hash_key(given)
-        record = await self._run(self.db.key(token))
+        record: KeyRecord | None = await self._run(self.db.key(token))
         if record is None:
             raise GatewayError(404, f"{field}: no such key", param=field, code="not_found")
         return record
@@ -418,7 +428,9 @@ class AdminRoutes:
             given = record.token
         else:
             record = await self._find(given)
-            if not (caller is not None and (caller.master or (caller.key is not None and caller.key.token == record.token))):
+            if not (
+                caller is not None and (caller.master or (caller.key is not None and caller.key.token == record.token))
+            ):
                 self._admin(info)
         return self._answer({"key": given, "info": key_info(record)})
 
@@ -675,4 +687,3 @@ def _dates(query: Mapping[str, str]) -> tuple[float | None, float | None]:
             moment += dt.timedelta(days=1)
         bounds.append(moment.timestamp())
     return bounds[0], bounds[1]
-

@@ -37,7 +37,7 @@ class _Parser(argparse.ArgumentParser):
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="pixmux", description="Manage the gateway's virtual keys, spend and database.")
     commands = parser.add_subparsers(dest="command", required=True)
-    where = argparse.ArgumentParser(add_help=False)
+    where = _Parser(add_help=False)
     where.add_argument("--config", help="the gateway's config (its database_url, or the SQLite file beside it)")
     where.add_argument("--database-url", help="the database, instead of the config's")
 
@@ -68,7 +68,9 @@ def _parser() -> argparse.ArgumentParser:
 
     db = commands.add_parser("db", help="the accounting database")
     db_actions = db.add_subparsers(dest="action", required=True)
-    db_actions.add_parser("upgrade", parents=[where], help="apply the schema migrations (the gateway also does at start)")
+    db_actions.add_parser(
+        "upgrade", parents=[where], help="apply the schema migrations (the gateway also does at start)"
+    )
     return parser
 
 
@@ -100,7 +102,7 @@ class _Offline:
         return 0
 
 
-async def _run(ns: argparse.Namespace) -> int:
+async def _run(ns: argparse.Namespace) -> int:  # noqa: PLR0915 - one branch per command, each short
     from pixmux.proxy.app import GatewayError
     from pixmux.proxy.store.admin import AdminRoutes, key_info
     from pixmux.proxy.store.database import Database
@@ -143,8 +145,11 @@ async def _run(ns: argparse.Namespace) -> int:
                 print(json.dumps(created, indent=2))
             else:
                 print(created["key"])
-                print(f"pixmux: created {created['key_name']} (hash {created['token'][:12]}...); "
-                      "the key is shown only now", file=sys.stderr)
+                print(
+                    f"pixmux: created {created['key_name']} (hash {created['token'][:12]}...); "
+                    "the key is shown only now",
+                    file=sys.stderr,
+                )
             return 0
         if ns.command == "keys" and ns.action == "list":
             records, _ = await db.list_keys(page=1, size=100_000, user_id=None, team_id=None, key_alias=None)
@@ -180,9 +185,10 @@ async def _run(ns: argparse.Namespace) -> int:
             if ns.json:
                 print(json.dumps([{**r, "spend": int(r["spend"] or 0) / 1e9} for r in rows], indent=2))
                 return 0
-            for r in rows:
-                label = "  ".join(str(r[g])[:16] if g == "api_key" else str(r[g]) for g in group_by)
-                print(f"{label}  {int(r['spend'] or 0) / 1e9:.4f} USD  {r['requests']} request(s)  {r['images']} image(s)")
+            for line in rows:
+                label = "  ".join(str(line[g])[:16] if g == "api_key" else str(line[g]) for g in group_by)
+                spent = int(line["spend"] or 0) / 1e9
+                print(f"{label}  {spent:.4f} USD  {line['requests']} request(s)  {line['images']} image(s)")
             return 0
     finally:
         await db.close()
@@ -206,4 +212,3 @@ def main(argv: Sequence[str]) -> int:
     except DatabaseUnavailable as exc:
         print(f"pixmux: {exc}", file=sys.stderr)
         return 1
-

@@ -297,7 +297,9 @@ class Database:
         """Delete keys by hash or alias; returns the hashes deleted."""
         async with self.engine.begin() as conn:
             found = await conn.execute(
-                sa.select(keys.c.token).where(sa.or_(keys.c.token.in_(list(tokens)), keys.c.key_alias.in_(list(aliases))))
+                sa.select(keys.c.token).where(
+                    sa.or_(keys.c.token.in_(list(tokens)), keys.c.key_alias.in_(list(aliases)))
+                )
             )
             deleted = [row[0] for row in found]
             if deleted:
@@ -397,7 +399,14 @@ class Database:
         """
         async with self.engine.begin() as conn:
             if key.budget_reset_at is not None and key.budget_reset_at <= now:
-                await _reset(conn, keys, keys.c.token == key.token, key.budget_reset_at, key.budget_duration, now)
+                await _reset(
+                    conn,
+                    keys,
+                    keys.c.token == key.token,
+                    reset_at=key.budget_reset_at,
+                    duration=key.budget_duration,
+                    now=now,
+                )
             refused = await _take(conn, keys, keys.c.token == key.token, amount)
             if refused is not None:
                 return OverBudget(owner="key", **refused)
@@ -405,7 +414,9 @@ class Database:
             if team is not None:  # reserved on the team whenever on the key: settling frees both
                 where = teams.c.team_id == team.team_id
                 if team.budget_reset_at is not None and team.budget_reset_at <= now:
-                    await _reset(conn, teams, where, team.budget_reset_at, team.budget_duration, now)
+                    await _reset(
+                        conn, teams, where, reset_at=team.budget_reset_at, duration=team.budget_duration, now=now
+                    )
                 refused = await _take(conn, teams, where, amount)
                 if refused is not None:
                     await conn.rollback()
@@ -475,7 +486,7 @@ class Database:
                 totals: dict[str, list[int]] = {}
                 for move in moves:
                     owner = move[index]
-                    if owner is None or (move[2] == 0 and move[3] == 0):
+                    if not isinstance(owner, str) or (move[2] == 0 and move[3] == 0):
                         continue
                     total = totals.setdefault(owner, [0, 0])
                     total[0] += move[2]
@@ -509,7 +520,9 @@ class Database:
         end: float | None = None,
         limit: int = 1000,
     ) -> list[dict[str, Any]]:
-        where = _spend_where(api_key, user_id, team_id, request_id, model, start, end)
+        where = _spend_where(
+            api_key=api_key, user_id=user_id, team_id=team_id, request_id=request_id, model=model, start=start, end=end
+        )
         async with self.engine.connect() as conn:
             rows = (
                 await conn.execute(
@@ -521,14 +534,16 @@ class Database:
     async def spend_report(
         self, *, group_by: Sequence[str], start: float | None, end: float | None, api_key: str | None = None
     ) -> list[dict[str, Any]]:
-        """Sums of spend, requests and images, grouped by any of ``day``, ``api_key``, ``model``, ``team_id``, ``user_id``."""
+        """Sums of spend, requests and images, grouped by day, api_key, model, team_id, user_id ..."""
         columns: list[Any] = []
         for name in group_by:
             if name == "day":
                 columns.append(_day(self.is_sqlite).label("day"))
             else:
                 columns.append(spend_logs.c[name])
-        where = _spend_where(api_key, None, None, None, None, start, end)
+        where = _spend_where(
+            api_key=api_key, user_id=None, team_id=None, request_id=None, model=None, start=start, end=end
+        )
         statement = (
             sa.select(
                 *columns,
@@ -584,7 +599,7 @@ async def _take(conn: AsyncConnection, table: sa.Table, where: Any, amount: int)
 
 
 async def _reset(
-    conn: AsyncConnection, table: sa.Table, where: Any, reset_at: float, duration: str | None, now: float
+    conn: AsyncConnection, table: sa.Table, where: Any, *, reset_at: float, duration: str | None, now: float
 ) -> None:
     following = next_reset(reset_at, duration, now)
     await conn.execute(
@@ -602,6 +617,7 @@ def _day(is_sqlite: bool) -> Any:
 
 
 def _spend_where(
+    *,
     api_key: str | None,
     user_id: str | None,
     team_id: str | None,
@@ -627,7 +643,7 @@ def _spend_where(
     return where
 
 
-def _team(row: Mapping[str, Any]) -> TeamRecord:
+def _team(row: Any) -> TeamRecord:
     return TeamRecord(
         team_id=row["team_id"],
         team_alias=row["team_alias"],
@@ -646,7 +662,7 @@ def _team(row: Mapping[str, Any]) -> TeamRecord:
     )
 
 
-def _key(row: Mapping[str, Any], team: TeamRecord | None) -> KeyRecord:
+def _key(row: Any, team: TeamRecord | None) -> KeyRecord:
     return KeyRecord(
         token=row["token"],
         key_name=row["key_name"],

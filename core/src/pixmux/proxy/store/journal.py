@@ -15,6 +15,7 @@ import contextlib
 import json
 import logging
 import os
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,10 +25,8 @@ import attrs
 
 from pixmux.proxy.store.database import Settlement
 
-try:
+if sys.platform != "win32":
     import fcntl
-except ImportError:  # pragma: no cover - Windows: no cross-process replay protection
-    fcntl = None  # type: ignore[assignment]
 
 __all__ = ["Segment", "SpendJournal", "Leftovers"]
 
@@ -36,7 +35,7 @@ _FIELDS = [field.name for field in attrs.fields(Settlement)]
 
 
 def _lock(fd: int, *, wait: bool) -> bool:
-    if fcntl is None:
+    if sys.platform == "win32":  # no flock: no protection against replaying a live process's segment
         return True
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
@@ -110,9 +109,7 @@ class SpendJournal:
         segment = Segment(self.folder / name)
         if self.open_reservations:
             segment.append(
-                b"".join(
-                    _reservation_line(request_id, *owner) for request_id, owner in self.open_reservations.items()
-                )
+                b"".join(_reservation_line(request_id, *owner) for request_id, owner in self.open_reservations.items())
             )
         return segment
 

@@ -94,6 +94,7 @@ def from_nano(nano: int | None) -> float | None:
     """Whole nano-dollars to dollars."""
     return None if nano is None else nano / NANO
 
+
 reservations = sa.Table(
     "pixmux_reservations",
     metadata,

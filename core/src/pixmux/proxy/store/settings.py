@@ -158,7 +158,11 @@ def accounting_settings(
     if not _bool(general, "virtual_keys", path, default=url is not None):
         return None
     if not general.get("master_key"):
-        raise _fail(path, "master_key", "required when virtual keys are on (database_url or virtual_keys): it guards the /key routes")
+        raise _fail(
+            path,
+            "master_key",
+            "required when virtual keys are on (database_url or virtual_keys): it guards the /key routes",
+        )
     base = Path(path).resolve().parent if path and not path.startswith("<") else Path.cwd()
     if url is None:
         url = f"sqlite:///{base / DEFAULT_SQLITE_NAME}"
@@ -167,7 +171,9 @@ def accounting_settings(
     scheme = urlsplit(url).scheme.split("+", 1)[0]
     if scheme not in ("postgresql", "postgres", "sqlite"):
         raise _fail(
-            path, "database_url", f"unsupported database {scheme or safe_url(url)!r}; expected postgresql:// or sqlite://"
+            path,
+            "database_url",
+            f"unsupported database {scheme or safe_url(url)!r}; expected postgresql:// or sqlite://",
         )
     retention = general.get("maximum_spend_logs_retention_period")
     retention_seconds = None
