@@ -232,7 +232,10 @@ class Accounting:
         self.gateway = gateway
         self.settings = settings
         self.db = Database(settings.database_url)
-        self.reservations: Reservations = self.db
+        from pixmux.proxy.store.fast import DriverReservations
+
+        self._driver = DriverReservations(self.db)
+        self.reservations: Reservations = self._driver
         self.journal = SpendJournal(settings.journal_dir)
         master = gateway.config.master_key
         self._master = hashlib.sha256(master.encode()).digest() if master else None
@@ -328,6 +331,7 @@ class Accounting:
         for segment in self._pending:
             segment.close()
         self._pending.clear()
+        await self._driver.close()
         await self.db.close()
 
     def wake(self, *, urgent: bool = False) -> None:
