@@ -104,7 +104,8 @@ class _KeysBench(_Bench):
         return self.load(port, "/v1/images/generations", body, CLIENTS)
 
     def run_engine(self, engine: str, database_url: str) -> None:
-        body = {"model": "url", "prompt": "a cute baby sea otter"}  # gpt-image-1: no response_format; the mock answers URLs
+        # gpt-image-1 takes no response_format; the mock answers URLs all the same
+        body = {"model": "url", "prompt": "a cute baby sea otter"}
         floor_proc = self.gateway(f"{engine}-master", {})
         keys_proc = self.gateway(f"{engine}-keys", {"database_url": database_url, "proxy_batch_write_at": 1})
         keys_url = f"http://127.0.0.1:{self.ports[f'{engine}-keys']}"
@@ -116,9 +117,12 @@ class _KeysBench(_Bench):
         floor_port = self.ports[f"{engine}-master"]
         keys_port = self.ports[f"{engine}-keys"]
         for port, key in ((floor_port, MASTER), (keys_port, created["no budget"]), (keys_port, created["budget"])):
+            self.gateway_port, self.key = port, key
             self.load(port, "/v1/images/generations", body, 4, limit=300)  # warm-up
         print(f"\n{engine}: url mode, {CLIENTS} clients, requests/s ({self._rounds_text()})")
-        print(f"  {'':22}{'master key only':>22}{'virtual key':>22}{'ratio':>18}{'CPU ms/req':>24}{'DB CPU ms/req':>16}")
+        print(
+            f"  {'':22}{'master key only':>22}{'virtual key':>22}{'ratio':>18}{'CPU ms/req':>24}{'DB CPU ms/req':>16}"
+        )
         for kind in ("no budget", "budget"):
             floors: list[float] = []
             keyed: list[float] = []
