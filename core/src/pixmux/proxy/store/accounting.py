@@ -35,6 +35,7 @@ from pixmux.proxy.store.database import (
     OverBudget,
     Settlement,
 )
+from pixmux.proxy.store.fast import DriverReservations, Duplicate
 from pixmux.proxy.store.journal import Segment, SpendJournal
 from pixmux.proxy.store.schema import NANO, to_nano
 from pixmux.proxy.store.settings import AccountingSettings
@@ -232,7 +233,6 @@ class Accounting:
         self.gateway = gateway
         self.settings = settings
         self.db = Database(settings.database_url)
-        from pixmux.proxy.store.fast import DriverReservations
 
         self._driver = DriverReservations(self.db)
         self.reservations: Reservations = self._driver
@@ -240,6 +240,7 @@ class Accounting:
         master = gateway.config.master_key
         self._master = hashlib.sha256(master.encode()).digest() if master else None
         self._cache: dict[str, tuple[KeyRecord | None, float]] = {}
+        self._reads: dict[str, asyncio.Future[KeyRecord | None]] = {}
         self._limits = _Limits()
         self._prices: dict[tuple[Any, ...], int | None] = {}
         #: Nano-dollars reserved locally (database lost, ``allow_requests_on_db_unavailable``), per key and team.
@@ -365,8 +366,8 @@ class Accounting:
             segment = self._pending[0]
             try:
                 try:
-                    written += await self.db.settle(segment.settlements, logs=self.settings.spend_logs)
-                except IntegrityError:  # a row already stored (a retried batch): write the rest
+                    written += await self._driver.settle(segment.settlements, logs=self.settings.spend_logs)
+                except (IntegrityError, Duplicate):  # a row already stored (a retried batch): write the rest
                     written += await self.db.settle(segment.settlements, logs=self.settings.spend_logs, replay=True)
             except (*_UNAVAILABLE, DBAPIError) as exc:
                 if self._db_down_since is None:
@@ -461,7 +462,7 @@ class Accounting:
             if now - fetched < (self.settings.cache_ttl if record is not None else NEGATIVE_TTL):
                 return record
         try:
-            record = await self.db.key(token)
+            record = await self._read(token)
         except (*_UNAVAILABLE, DBAPIError) as exc:
             if cached is not None and cached[0] is not None and self.settings.fail_open:
                 return cached[0]  # the database is lost: a key already known keeps working
@@ -470,6 +471,14 @@ class Accounting:
             ) from None
         self._cache[token] = (record, now)
         return record
+
+    async def _read(self, token: str) -> KeyRecord | None:
+        """One database read per key at a time: concurrent misses of one key share it (no stampede)."""
+        pending = self._reads.get(token)
+        if pending is None:
+            pending = self._reads[token] = asyncio.ensure_future(self.db.key(token))
+            pending.add_done_callback(lambda _: self._reads.pop(token, None))
+        return await asyncio.shield(pending)
 
     def invalidate(self, *tokens: str) -> None:
         """Forget cached keys (after an update, delete or regenerate on this process)."""

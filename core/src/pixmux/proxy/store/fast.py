@@ -20,9 +20,22 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from pixmux.proxy.store.database import Database, KeyRecord, OverBudget
+import attrs
 
-__all__ = ["DriverReservations"]
+from pixmux.proxy.store.database import Database, KeyRecord, OverBudget, Settlement
+
+__all__ = ["DriverReservations", "Duplicate"]
+
+_SPEND_COLUMNS = [field.name for field in attrs.fields(Settlement) if field.name != "reserved"]
+_SQLITE_INSERT = (  # column names from Settlement itself, values as parameters
+    f"INSERT INTO pixmux_spend_logs ({', '.join(_SPEND_COLUMNS)}) "  # noqa: S608
+    f"VALUES ({', '.join('?' for _ in _SPEND_COLUMNS)})"
+)
+
+
+class Duplicate(Exception):
+    """A spend row of the batch is stored already (a batch retried after an unclear commit)."""
+
 
 _PG_RESERVE = """
 WITH k AS (
@@ -130,6 +143,64 @@ class DriverReservations:
             return None
         return await self._why(key, refused)
 
+    async def settle(self, settlements: list[Settlement], *, logs: bool) -> int:
+        """
+        Write one batch in one transaction through the driver: spend rows, then key and team totals.
+
+        Raises:
+            Duplicate: a row is stored already (write the batch with ``Database.settle(replay=True)``).
+            ConnectionError: the database cannot be used.
+        """
+        if not settlements:
+            return 0
+        await self._ready()
+        rows = [tuple(getattr(s, name) for name in _SPEND_COLUMNS) for s in settlements] if logs else []
+        held = [s.request_id for s in settlements if s.reserved]
+        keys: dict[str, list[int]] = {}
+        teams: dict[str, list[int]] = {}
+        for s in settlements:
+            for owner, totals in ((s.api_key, keys), (s.team_id, teams)):
+                if owner is None or (s.spend == 0 and s.reserved == 0):
+                    continue
+                total = totals.setdefault(owner, [0, 0])
+                total[0] += s.spend
+                total[1] += s.reserved
+        key_moves = [(spend, free, owner) for owner, (spend, free) in sorted(keys.items())]
+        team_moves = [(spend, free, owner) for owner, (spend, free) in sorted(teams.items())]
+        try:
+            if self._sqlite is not None:
+                call = functools.partial(
+                    _sqlite_settle, self._sqlite, rows=rows, held=held, key_moves=key_moves, team_moves=team_moves
+                )
+                await asyncio.get_running_loop().run_in_executor(self._thread, call)
+            else:
+                async with self._pool.acquire() as conn, conn.transaction():
+                    if rows:
+                        await conn.copy_records_to_table("pixmux_spend_logs", records=rows, columns=_SPEND_COLUMNS)
+                    if held:
+                        await conn.execute("DELETE FROM pixmux_reservations WHERE request_id = ANY($1::text[])", held)
+                    if key_moves:
+                        await conn.executemany(
+                            "UPDATE pixmux_keys SET spend = spend + $1, reserved = reserved - $2 WHERE token = $3",
+                            key_moves,
+                        )
+                    if team_moves:
+                        await conn.executemany(
+                            "UPDATE pixmux_teams SET spend = spend + $1, reserved = reserved - $2 WHERE team_id = $3",
+                            team_moves,
+                        )
+        except sqlite3.IntegrityError as exc:
+            raise Duplicate(str(exc)) from exc
+        except sqlite3.Error as exc:
+            raise ConnectionError(f"SQLite: {exc}") from exc
+        except Exception as exc:
+            if type(exc).__name__ == "UniqueViolationError":
+                raise Duplicate(str(exc)) from exc
+            if type(exc).__module__.startswith("asyncpg"):
+                raise ConnectionError(f"PostgreSQL: {type(exc).__name__}: {exc}") from exc
+            raise
+        return len(settlements)
+
     async def _why(self, key: KeyRecord, owner: str) -> OverBudget:
         record = await self.db.key(key.token)
         if owner == "team" and record is not None and record.team is not None:
@@ -192,3 +263,32 @@ def _sqlite_reserve(
             conn.execute("ROLLBACK")
         raise
     return None
+
+
+def _sqlite_settle(
+    conn: sqlite3.Connection,
+    *,
+    rows: list[tuple[Any, ...]],
+    held: list[str],
+    key_moves: list[tuple[int, int, str]],
+    team_moves: list[tuple[int, int, str]],
+) -> None:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if rows:
+            conn.executemany(_SQLITE_INSERT, rows)
+        if held:
+            conn.executemany("DELETE FROM pixmux_reservations WHERE request_id = ?", [(r,) for r in held])
+        if key_moves:
+            conn.executemany(
+                "UPDATE pixmux_keys SET spend = spend + ?, reserved = reserved - ? WHERE token = ?", key_moves
+            )
+        if team_moves:
+            conn.executemany(
+                "UPDATE pixmux_teams SET spend = spend + ?, reserved = reserved - ? WHERE team_id = ?", team_moves
+            )
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
