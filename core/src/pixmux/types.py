@@ -32,6 +32,7 @@ __all__ = [
     "InputTokensDetails",
     "OutputTokensDetails",
     "FollowUp",
+    "Refusal",
     "image_extension",
 ]
 
@@ -303,6 +304,20 @@ class Usage:
 
 
 @attrs.frozen(kw_only=True)
+class Refusal:
+    """
+    An image the provider withheld (a safety filter, a finish reason), while it may have delivered others.
+
+    Attributes:
+        reason: the provider's reason or finish code (``"CONTENT_FILTERED"``, ``"SAFETY"``...).
+        message: the provider's words about it, where it gave any.
+    """
+
+    reason: str
+    message: str | None = None
+
+
+@attrs.frozen(kw_only=True)
 class ImageResponse:
     """
     The result of a generation; its JSON form (``to_dict`` / ``to_json``) is exactly OpenAI's ``ImagesResponse``.
@@ -315,8 +330,11 @@ class ImageResponse:
             when they hold a value OpenAI's schema allows.
         cost: the price of this call in US dollars where known (beside the JSON, never in it).
         metadata: provider facts beside the JSON: ``provider``, ``model``, ``deployment``,
-            ``attempts``, ``warnings``, ``filtered`` (images the provider withheld), text the
-            model returned, and so on.
+            ``attempts``, ``warnings``, ``url_expires_at`` (per image, where the provider says
+            when its URL stops working), text the model returned, and so on.
+        refused: the images the provider withheld, one :class:`Refusal` each (beside the JSON).
+            A call that delivers some images keeps them; a call whose every image was refused
+            raises ``ContentPolicyViolationError`` instead.
     """
 
     created: int
@@ -328,6 +346,7 @@ class ImageResponse:
     size: str | None = None
     cost: float | None = attrs.field(default=None, eq=False)
     metadata: _FrozenMap = attrs.field(factory=dict, eq=False, hash=False, repr=False)
+    refused: tuple[Refusal, ...] = attrs.field(default=(), eq=False)
 
     def to_dict(self) -> dict[str, Any]:
         """OpenAI's ``ImagesResponse`` as a dict: no ``null`` fields, nothing pixmux-specific."""
@@ -336,6 +355,7 @@ class ImageResponse:
         out: dict[str, Any] = output_converter().unstructure(self)
         out.pop("cost", None)
         out.pop("metadata", None)
+        out.pop("refused", None)
         for name, allowed in _ECHO_ENUMS.items():
             if name in out and out[name] not in allowed:
                 del out[name]
