@@ -164,13 +164,13 @@ def test_load_config_ignores_litellm_only_settings_with_a_warning(tmp_path: Path
         tmp_path,
         "model_list: [{model_name: a, params: {model: openai/x}}]\n"
         "litellm_settings: {set_verbose: true, success_callback: [langfuse]}\n"
-        "general_settings: {master_key: sk-1234, database_url: postgres://x}\n",
+        "general_settings: {master_key: sk-1234, store_model_in_db: true}\n",
     )
 
     config = load_config(path, environ={})
 
     assert any("litellm_settings.set_verbose" in note for note in config.warnings)
-    assert any("general_settings.database_url" in note for note in config.warnings)
+    assert any("general_settings.store_model_in_db" in note for note in config.warnings)
 
 
 def test_load_config_missing_env_message_shows_no_value(tmp_path: Path) -> None:
