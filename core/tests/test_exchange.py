@@ -272,9 +272,8 @@ def test_every_part_refused_is_a_content_policy_violation() -> None:
 # --------------------------------------------------------------------------- hooks by keyword
 
 
-def test_reordering_a_hookspecs_parameters_changes_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_reordering_a_hookspecs_parameters_changes_nothing(monkeypatch: pytest.MonkeyPatch, make_fake: Any) -> None:
     """Hooks are called by keyword, as pluggy does: a spec with its parameters reversed works the same."""
-    from conftest import FakeProvider
 
     @hookspecs.hookspec(firstresult=True)
     def build_request(auth: Any, model: Any, deployment: Any, request: Any) -> Any:  # type: ignore[empty-body]
@@ -295,7 +294,7 @@ def test_reordering_a_hookspecs_parameters_changes_nothing(monkeypatch: pytest.M
     def handler(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, json={"created": 1, "images": [{"b64": TINY_PNG_B64}]})
 
-    engine = make_engine(FakeProvider(), handler=handler)
+    engine = make_engine(make_fake(), handler=handler)
     response = engine.image_generation(prompt="otter", model="fake/m1", size="256x256", api_key="k-123456")
 
     assert response.data[0].b64_json == TINY_PNG_B64

@@ -27,6 +27,7 @@ from pixmux._checks import check_deployment_fields, timeout_seconds
 from pixmux._exchange import Call, Exchange, Send, Step, Wait, finish, redacted
 from pixmux._plugins import Provider, Registry
 from pixmux._retry import DEFAULT_NUM_RETRIES, Attempts, Backoff, log_retry, pop_num_retries
+from pixmux._settings import DEPLOYMENT_SETTINGS, SETTING_ALIASES, check_extra_headers, refuse_secret_params
 from pixmux._transport import DEFAULT_MAX_CONNECTIONS, AsyncTransport, SyncTransport
 from pixmux.catalogue import ModelInfo
 from pixmux.exceptions import ConfigurationError, PixmuxError, UnsupportedParamsError
@@ -46,6 +47,24 @@ logger = logging.getLogger("pixmux")
 
 class PixmuxWarning(UserWarning):
     """A parameter was dropped or approximated; the message says which and how."""
+
+
+_plain_formatwarning = warnings.formatwarning
+
+
+def _formatwarning(
+    message: Warning | str, category: type[Warning], filename: str, lineno: int, line: str | None = None
+) -> str:
+    """A :class:`PixmuxWarning` in words (``pixmux: dropped size=...``), without pixmux's source path and line."""
+    if isinstance(category, type) and issubclass(category, PixmuxWarning):
+        return f"pixmux: {message}\n"
+    return _plain_formatwarning(message, category, filename, lineno, line)
+
+
+# Said once, in words: the gateway checks a request before sending it, so a dropped parameter
+# would otherwise be reported twice (from two source lines). Filters the program sets come first.
+warnings.formatwarning = _formatwarning
+warnings.filterwarnings("once", category=PixmuxWarning, append=True)
 
 
 def _with_images(mocked: ImageResponse) -> ImageResponse:
@@ -238,11 +257,20 @@ class Engine:
         }
         settings: dict[str, Any] = {}
         params: dict[str, Any] = {}
+        headers: Mapping[str, str] = {}
         for key, value in provider_params.items():
-            if key in ("num_retries", "max_retries"):
-                continue  # the retry loop's (see image_generation), never the provider's
             if key in catalogue.settings:
                 settings[key] = value
+            elif key == "extra_headers":
+                headers = check_extra_headers(value)
+            elif key in DEPLOYMENT_SETTINGS:  # the deployment's (LiteLLM's or pixmux's), never the provider's
+                for target in SETTING_ALIASES.get(key, ()):  # LiteLLM's other name for a setting this provider reads
+                    if target in catalogue.settings and target not in provider_params:
+                        settings[target] = value
+                        break
+                    if target in given and given[target] is None:
+                        given[target] = value
+                        break
             elif value is not None:
                 params[key] = value
         for field, names in catalogue.env.items():
@@ -269,9 +297,17 @@ class Engine:
             params=params,
         )
         info = catalogue.lookup(model_name)
+        if params:
+            refuse_secret_params(params, info, provider_name)
         request, dropped = self._validate(provider, request, info, deployment, drop=bool(drop_params))
         return Call(
-            provider=provider, request=request, deployment=deployment, info=info, timeout=timeout_s, warnings=dropped
+            provider=provider,
+            request=request,
+            deployment=deployment,
+            info=info,
+            timeout=timeout_s,
+            warnings=dropped,
+            headers=headers,
         )
 
     def _deployment(

@@ -27,13 +27,14 @@ from __future__ import annotations
 import base64
 import binascii
 import time
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from typing import Any
 
 import attrs
 import httpx
 
 from pixmux._plugins import Provider
+from pixmux._settings import is_secret_header
 from pixmux._transport import BodyTooLarge
 from pixmux.catalogue import ModelInfo
 from pixmux.exceptions import (
@@ -86,6 +87,8 @@ class Call:
     info: ModelInfo
     timeout: float
     warnings: tuple[str, ...] = ()
+    #: ``extra_headers``: added to every request the call sends.
+    headers: Mapping[str, str] = attrs.field(factory=dict)
 
 
 @attrs.frozen
@@ -217,6 +220,8 @@ class Exchange:
                 f"provider {call.provider.name!r}: build_request must return httpx.Request objects",
                 provider=call.provider.name,
             )
+        for request in requests if call.headers else ():
+            request.headers.update(call.headers)
         if not parts:
             self._parts = [_Part(request=request) for request in requests]
             return
@@ -379,6 +384,7 @@ class Exchange:
         for name, value in deployment.settings.items():
             if isinstance(value, str) and is_secret_name(name):
                 found.append(value)
+        found.extend(value for name, value in self.call.headers.items() if is_secret_header(name))
         return [secret for secret in found if secret]
 
     def _redacted(self, error: PixmuxError) -> PixmuxError:

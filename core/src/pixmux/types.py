@@ -176,6 +176,11 @@ _MAGIC: tuple[tuple[bytes, str], ...] = (
 )
 
 
+#: File suffixes by the format ``image_extension`` names for their bytes.
+_SAME_FORMAT = {"jpg": "jpeg", "jpeg": "jpeg", "jpe": "jpeg", "png": "png", "webp": "webp", "gif": "gif", "svg": "svg"}
+_SAME_FORMAT["avif"] = "avif"
+
+
 def image_extension(data: bytes) -> str:
     """The file extension (without dot) for image bytes, judged by their first bytes; ``"bin"`` if unknown."""
     head = data[:64].lstrip()
@@ -243,15 +248,18 @@ class ImageObject:
         """
         Write the image to ``path`` and return the path written.
 
-        If ``path`` is an existing directory, or has no suffix, the file is named ``image`` in it
-        (or given the suffix) with the extension that matches the image's bytes.
+        The file follows the bytes: if ``path`` is an existing directory, the file is ``image.<ext>``
+        in it; a path without a suffix gets the one matching the bytes; and a suffix that names
+        another format is replaced (``save("otter.png")`` with JPEG bytes writes ``otter.jpeg``).
+        Use the returned path. Bytes of a format pixmux does not recognise keep the path as given.
         """
         data = self.bytes()
         target = Path(path)
+        found = image_extension(data)
         if target.is_dir():
-            target = target / f"image.{image_extension(data)}"
-        elif not target.suffix:
-            target = target.with_suffix(f".{image_extension(data)}")
+            target = target / f"image.{found}"
+        elif not target.suffix or (found != "bin" and _SAME_FORMAT.get(target.suffix.lower()[1:]) != found):
+            target = target.with_suffix(f".{found}")
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
         return target

@@ -35,6 +35,7 @@ ACCOUNTING_KEYS = (
     "database_url",
     "virtual_keys",
     "store_prompts",
+    "store_prompts_in_spend_logs",
     "disable_spend_logs",
     "maximum_spend_logs_retention_period",
     "allow_requests_on_db_unavailable",
@@ -191,7 +192,8 @@ def accounting_settings(
         journal = str(folder / ".pixmux-spend")
     return AccountingSettings(
         database_url=url,
-        store_prompts=_bool(general, "store_prompts", path, default=False),
+        store_prompts=_bool(general, "store_prompts", path, default=False)
+        or _bool(general, "store_prompts_in_spend_logs", path, default=False),
         spend_logs=not _bool(general, "disable_spend_logs", path, default=False),
         retention_seconds=retention_seconds,
         fail_open=_bool(general, "allow_requests_on_db_unavailable", path, default=False),
