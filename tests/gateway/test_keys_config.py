@@ -128,3 +128,12 @@ def test_unreachable_database_is_one_line_naming_the_host(capsys: pytest.Capture
     assert f"127.0.0.1:{port}" in err
     assert PG_PASSWORD not in err
     assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("name", ["store_prompts_in_spend_logs", "store_prompts"])
+def test_prompts_are_stored_under_either_name(name: str) -> None:
+    """LiteLLM's store_prompts_in_spend_logs and pixmux's store_prompts both keep prompts."""
+    settings = parse_config(config(virtual_keys=True, **{name: True}), path="c.yaml", environ={}).accounting
+
+    assert settings is not None
+    assert settings.store_prompts
