@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import AsyncIterator, Iterator
+from typing import Any, Literal, overload
 
 from pixmux._engine import DEFAULT_MODEL, default_engine
 from pixmux._retry import DEFAULT_NUM_RETRIES, retries_given
-from pixmux.types import ImageResponse
+from pixmux.types import ImageResponse, ImageStreamEvent
+
+
+@overload
+def image_generation(
+    prompt: str, model: str = ..., *, stream: Literal[False] = ..., **kwargs: Any
+) -> ImageResponse: ...
+@overload
+def image_generation(
+    prompt: str, model: str = ..., *, stream: Literal[True], **kwargs: Any
+) -> Iterator[ImageStreamEvent]: ...
 
 
 def image_generation(
@@ -27,8 +38,9 @@ def image_generation(
     custom_llm_provider: str | None = None,
     drop_params: bool | None = None,
     mock_response: Any = None,
+    stream: bool = False,
     **provider_params: Any,
-) -> ImageResponse:
+) -> ImageResponse | Iterator[ImageStreamEvent]:
     """
     Generate images from a prompt with any installed provider.
 
@@ -51,12 +63,18 @@ def image_generation(
         mock_response: return a well-formed response without any network: ``True`` for a
             1x1 PNG per image, a base64 string or URL to return, an ``ImageResponse`` or dict,
             or an exception to raise. Parameters are still validated.
+        stream: return an iterator of events instead of a response: partial images as the
+            provider makes them (``partial_images=0..3`` says how many, for models that stream
+            natively), then one ``*.completed`` event per image with ``usage`` and ``cost``. A
+            model that cannot stream gives its images as completed events. Retries happen only
+            before the first event.
         **provider_params: provider-specific parameters (``seed``, ``negative_prompt``,
             ``background``...) sent in the provider's body, and provider settings
             (``aws_region_name``, ``vertex_ai_project``...) that are not.
 
     Returns:
-        An ``ImageResponse``: OpenAI's ``ImagesResponse`` with ``cost`` and ``metadata`` beside it.
+        An ``ImageResponse``: OpenAI's ``ImagesResponse`` with ``cost`` and ``metadata`` beside it;
+        with ``stream=True``, an iterator of ``ImageStreamEvent`` (OpenAI's stream events).
 
     Raises:
         PixmuxError: the subclass that says what went wrong (see ``pixmux.exceptions``).
@@ -78,9 +96,22 @@ def image_generation(
         api_version=api_version,
         custom_llm_provider=custom_llm_provider,
         drop_params=drop_params,
+        stream=stream,
         **provider_params,
     )
+    if stream:
+        return engine.stream(call, mock=mock_response, retries=retries)
     return engine.run(call, mock=mock_response, retries=retries)
+
+
+@overload
+async def aimage_generation(
+    prompt: str, model: str = ..., *, stream: Literal[False] = ..., **kwargs: Any
+) -> ImageResponse: ...
+@overload
+async def aimage_generation(
+    prompt: str, model: str = ..., *, stream: Literal[True], **kwargs: Any
+) -> AsyncIterator[ImageStreamEvent]: ...
 
 
 async def aimage_generation(
@@ -101,9 +132,14 @@ async def aimage_generation(
     custom_llm_provider: str | None = None,
     drop_params: bool | None = None,
     mock_response: Any = None,
+    stream: bool = False,
     **provider_params: Any,
-) -> ImageResponse:
-    """The async twin of :func:`image_generation`: same parameters, never blocks the event loop."""
+) -> ImageResponse | AsyncIterator[ImageStreamEvent]:
+    """
+    The async twin of :func:`image_generation`: same parameters, never blocks the event loop.
+
+    With ``stream=True`` it returns an async iterator: ``async for event in await aimage_generation(...)``.
+    """
     engine = default_engine()
     retries = retries_given(num_retries, provider_params)
     call = engine.prepare(
@@ -121,6 +157,9 @@ async def aimage_generation(
         api_version=api_version,
         custom_llm_provider=custom_llm_provider,
         drop_params=drop_params,
+        stream=stream,
         **provider_params,
     )
+    if stream:
+        return engine.astream(call, mock=mock_response, retries=retries)
     return await engine.arun(call, mock=mock_response, retries=retries)

@@ -148,6 +148,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="print the OpenAI-shaped response JSON instead of paths (files are written only with -o)",
     )
     gen.add_argument("--mock", action="store_true", help="no network: return a 1x1 PNG per image (try things out)")
+    gen.add_argument(
+        "--stream",
+        action="store_true",
+        help="write partial images as they arrive (STEM-1.partial-0.png ...), then the final ones; "
+        "with --json, print each event as a JSON line",
+    )
+    gen.add_argument(
+        "--partial-images",
+        type=int,
+        metavar="N",
+        help="with --stream: how many previews (0 to 3) a model that streams natively sends",
+    )
 
     providers = commands.add_parser(
         "providers",
@@ -354,6 +366,10 @@ def _generate(ns: argparse.Namespace, secrets: list[str]) -> int:
     }
     kwargs = {key: value for key, value in options.items() if value is not None}
     kwargs.update(params)
+    if ns.partial_images is not None:
+        kwargs["partial_images"] = ns.partial_images
+    if ns.stream:
+        return _generate_stream(ns, prompt, model, kwargs)
 
     started = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught, _Progress(f"generating with {model}", sys.stderr):
@@ -376,6 +392,45 @@ def _generate(ns: argparse.Namespace, secrets: list[str]) -> int:
         if image.revised_prompt and image.revised_prompt != prompt:
             _say(f"revised prompt: {_one_line(image.revised_prompt)}")
     _say(summary(response, model=model, elapsed=elapsed))
+    return EXIT_OK
+
+
+def _generate_stream(ns: argparse.Namespace, prompt: str, model: str, kwargs: dict[str, Any]) -> int:
+    """``generate --stream``: previews written (and named) as they arrive, then the final images."""
+    from pixmux._api import image_generation
+    from pixmux.types import image_extension
+
+    folder = Path(ns.output or ".")
+    stem = ns.name or slug(prompt)
+    started = time.perf_counter()
+    last = None
+    count = 0
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        events = image_generation(prompt, model, stream=True, **kwargs)
+        for event in events:
+            if ns.json:
+                sys.stdout.write(event.to_json() + "\n")
+                sys.stdout.flush()
+                if ns.output is None:
+                    continue
+            data = event.image().bytes()
+            folder.mkdir(parents=True, exist_ok=True)
+            if event.completed:
+                count += 1
+                last = event
+                target = folder / f"{stem}-{count}.{image_extension(data)}"
+            else:
+                target = folder / f"{stem}-{count + 1}.partial-{event.partial_image_index or 0}.{image_extension(data)}"
+            target.write_bytes(data)
+            print(target, file=sys.stderr if ns.json else sys.stdout, flush=True)
+    for warning in caught:
+        _say(f"{PROG}: warning: {_one_line(str(warning.message))}")
+    elapsed = time.perf_counter() - started
+    parts = [model, f"{count} image{'s' if count != 1 else ''}", f"{elapsed:.1f}s"]
+    if last is not None and last.cost is not None:
+        parts.append(f"cost {money(last.cost)}")
+    _say("  ".join(parts))
     return EXIT_OK
 
 

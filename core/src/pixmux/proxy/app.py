@@ -31,6 +31,7 @@ from pixmux.proxy.config import ROUTER_PARAMS, ConfigError, GatewayConfig, load_
 from pixmux.proxy.encode import GZIP_MIN_BYTES, accepts_gzip, encode_images, encode_json, error_body, gzip_chunks
 from pixmux.proxy.openapi import openapi_document
 from pixmux.proxy.process import apply_process_settings
+from pixmux.proxy.sse import EventStream, first_event, write_stream
 from pixmux.router import Router
 
 if TYPE_CHECKING:
@@ -43,7 +44,7 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 Headers = list[tuple[bytes, bytes]]
-_Answer = tuple[int, Headers, list[bytes]]
+_Answer = tuple[int, Headers, "list[bytes] | EventStream"]
 _Handler = Callable[[Scope, Receive, dict[str, Any]], Awaitable[_Answer]]
 
 #: The environment variable through which ``pixmux serve --workers N`` hands each worker its config path.
@@ -325,6 +326,15 @@ class Gateway:
                     info["caller"] = await self.accounting.authenticate(scope)
             info["model"] = model_in_path
             status, headers, chunks = await handler(scope, receive, info)
+            if isinstance(chunks, EventStream):
+                headers.append((b"x-request-id", request_id.encode()))
+                finished = await write_stream(chunks, send, receive, headers)
+                if self.accounting is not None:
+                    self.accounting.stream_ended(info, chunks.last, chunks.failed)
+                self._log_stream(
+                    chunks, method=method, path=path, finished=finished, started=started, request_id=request_id
+                )
+                return
         except _ClientGone:
             self._log(method=method, path=path, info=info, status=499, started=started, request_id=request_id)
             return
@@ -337,6 +347,7 @@ class Gateway:
             status, headers, chunks = self._error(
                 GatewayError(500, f"internal gateway error (request id {request_id})", type="api_error")
             )
+        assert not isinstance(chunks, EventStream)  # streams were answered above
         await self._respond(
             scope=scope,
             send=send,
@@ -457,6 +468,21 @@ class Gateway:
         info["model"] = name
         self._prevalidate(prompt, name, params)
         hold = None if self.accounting is None else await self.accounting.admit(info, prompt, name, params)
+        if params.pop("stream", False):
+            info["hold"] = hold  # settled by the accounting when the stream ends
+            try:
+                events = self.router.astream_image_generation(prompt, model=name, **params)
+                first = await first_event(events)  # a failure this early is an ordinary error answer
+            except BaseException as exc:
+                if hold is not None:
+                    hold.failed(exc)
+                raise
+            headers: Headers = [
+                (b"content-type", b"text/event-stream; charset=utf-8"),
+                (b"cache-control", b"no-cache"),
+                (b"x-accel-buffering", b"no"),
+            ]
+            return 200, headers, EventStream(first=first, rest=events, info=info, error_body=self._event_error)
         upstream_started = time.perf_counter()
         try:
             response = await self.router.aimage_generation(prompt, model=name, **params)
@@ -471,7 +497,7 @@ class Gateway:
         out = response.to_dict()
         info["b64"] = any("b64_json" in image for image in out.get("data", ()))
         chunks = encode_images(out)
-        headers: Headers = [(b"content-type", _JSON)]
+        headers = [(b"content-type", _JSON)]
         deployment = metadata.get("deployment")
         if deployment is not None:
             info["deployment"] = deployment
@@ -513,14 +539,10 @@ class Gateway:
             raise GatewayError(
                 400, f"model is required; configured models: {', '.join(self.router.model_names)}", param="model"
             )
-        if body.get("stream"):
-            raise GatewayError(400, "stream=true is not supported by this gateway", param="stream")
-        if body.get("partial_images"):
-            raise GatewayError(
-                400, "partial_images needs streaming, which this gateway does not support", param="partial_images"
-            )
-        body.pop("stream", None)
-        body.pop("partial_images", None)
+        if body.get("partial_images") is not None and not body.get("stream"):
+            raise GatewayError(400, "partial_images needs stream: true", param="partial_images")
+        if not body.get("stream"):
+            body.pop("stream", None)
         n = body.get("n")
         if n is not None and not 1 <= n <= MAX_N:
             raise GatewayError(400, f"n={n} is out of range; accepted: 1 to {MAX_N}", param="n")
@@ -623,6 +645,29 @@ class Gateway:
             await send({"type": "http.response.body", "body": chunk, "more_body": index < last})
         if not chunks:
             await send({"type": "http.response.body", "body": b""})
+
+    def _event_error(self, exc: PixmuxError) -> dict[str, Any]:
+        """OpenAI's ``error`` event for a failure after a stream began (scrubbed like every error)."""
+        return {
+            "error": {"message": self._scrub(str(exc)), "type": exc.openai_type, "param": exc.param, "code": exc.code}
+        }
+
+    def _log_stream(
+        self,
+        stream: EventStream,
+        *,
+        method: str,
+        path: str,
+        finished: bool,
+        started: float,
+        request_id: str,
+    ) -> None:
+        info = stream.info
+        last = stream.last
+        if last is not None:
+            info.setdefault("deployment", last.metadata.get("deployment", "-"))
+        status = 499 if not finished else (stream.failed.status_code or 500) if stream.failed else 200
+        self._log(method=method, path=path, info=info, status=status, started=started, request_id=request_id)
 
     def _log(
         self, *, method: str, path: str, info: Mapping[str, Any], status: int, started: float, request_id: str

@@ -41,8 +41,10 @@ from pixmux.exceptions import (
     UnsupportedParamsError,
     error_from_response,
 )
-from pixmux.types import Auth, Deployment, ImageRequest, ImageResponse
+from pixmux.streaming import read_openai_event
+from pixmux.types import Auth, Deployment, ImageRequest, ImageResponse, ImageStreamEvent, ServerSentEvent
 from pixmux_openai.models import MODELS as OPENAI_MODELS
+from pixmux_openai.models import STREAM_PARAMS
 
 __all__ = [
     "CATALOGUE",
@@ -53,6 +55,7 @@ __all__ = [
     "resolve_auth",
     "build_request",
     "parse_response",
+    "parse_event",
 ]
 
 PROVIDER = "azure"
@@ -80,7 +83,7 @@ def _on_azure(name: str, description: str, *, default_quality: str = "high") -> 
         info,
         sizes=frozenset({"1024x1024", "1024x1536", "1536x1024"}),  # no "auto"
         qualities=frozenset({"low", "medium", "high"}),  # no "auto"
-        params=frozenset({"background", "output_format", "output_compression"}),  # no "moderation"
+        params=frozenset({"background", "output_format", "output_compression", *STREAM_PARAMS}),  # no "moderation"
         param_values={**info.param_values, "output_format": frozenset({"png", "jpeg"})},  # no "webp"
         pricing=attrs.evolve(info.pricing, default_quality=default_quality),
         description=description,
@@ -424,3 +427,9 @@ def parse_response(
     if info.known and info.pricing is not None and parsed.cost is None:
         parsed = attrs.evolve(parsed, cost=info.pricing.cost(request, parsed))
     return parsed
+
+
+@hookimpl
+def parse_event(event: ServerSentEvent, request: ImageRequest) -> ImageStreamEvent | None:
+    """Read one of Azure's image stream events: OpenAI's, on both route styles."""
+    return read_openai_event(event, provider=PROVIDER, model=request.model)

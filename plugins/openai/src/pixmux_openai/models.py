@@ -20,13 +20,16 @@ _RETIRED_DALLE = (
 )
 _GPT_SIZES = frozenset({"auto", "1024x1024", "1536x1024", "1024x1536"})
 _GPT_QUALITIES = frozenset({"auto", "low", "medium", "high"})
-_GPT_PARAMS = frozenset({"background", "moderation", "output_format", "output_compression"})
+#: Set by pixmux itself for ``stream=True``: the GPT image models stream natively.
+STREAM_PARAMS = frozenset({"stream", "partial_images"})
+_GPT_PARAMS = frozenset({"background", "moderation", "output_format", "output_compression", *STREAM_PARAMS})
 _GPT_VALUES: Mapping[str, frozenset[Any]] = {
     "background": frozenset({"transparent", "opaque", "auto"}),
     "moderation": frozenset({"low", "auto"}),
     "output_format": frozenset({"png", "jpeg", "webp"}),
+    "stream": frozenset({True}),
 }
-_GPT_RANGES = {"output_compression": (0.0, 100.0)}
+_GPT_RANGES = {"output_compression": (0.0, 100.0), "partial_images": (0.0, 3.0)}
 
 
 def per_image_prices(table: Mapping[str, tuple[float, float]], square: str = "1024x1024") -> tuple[Price, ...]:
@@ -53,6 +56,7 @@ def _gpt(name: str, pricing: Pricing | None, description: str, **extra: Any) -> 
         param_ranges=_GPT_RANGES,
         pricing=pricing,
         description=description,
+        streaming=True,
         extra={"family": "gpt-image", **extra},
     )
 

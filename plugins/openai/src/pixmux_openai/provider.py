@@ -14,11 +14,20 @@ from pixmux import hookimpl
 from pixmux.catalogue import Catalogue, ModelInfo, check_request, parse_size
 from pixmux.dialects.openai import build_body, error_for, parse_images, post_json
 from pixmux.exceptions import AuthenticationError, UnsupportedParamsError
-from pixmux.types import Deployment, ImageRequest, ImageResponse
+from pixmux.streaming import read_openai_event
+from pixmux.types import Deployment, ImageRequest, ImageResponse, ImageStreamEvent, ServerSentEvent
 
 from pixmux_openai.models import MODELS
 
-__all__ = ["CATALOGUE", "DEFAULT_API_BASE", "validate_params", "build_request", "parse_response", "model_catalogue"]
+__all__ = [
+    "CATALOGUE",
+    "DEFAULT_API_BASE",
+    "validate_params",
+    "build_request",
+    "parse_response",
+    "parse_event",
+    "model_catalogue",
+]
 
 PROVIDER = "openai"
 DEFAULT_API_BASE = "https://api.openai.com/v1"
@@ -138,3 +147,9 @@ def parse_response(response: httpx.Response, model: ModelInfo) -> ImageResponse:
     if response.is_error:
         raise error_for(response, provider=PROVIDER, info=model)
     return parse_images(response, provider=PROVIDER, model=model.name)
+
+
+@hookimpl
+def parse_event(event: ServerSentEvent, model: ModelInfo) -> ImageStreamEvent | None:
+    """Read one of OpenAI's image stream events (``stream=True`` on the GPT image models)."""
+    return read_openai_event(event, provider=PROVIDER, model=model.name)

@@ -42,7 +42,7 @@ from pixmux.proxy.store.settings import AccountingSettings
 
 if TYPE_CHECKING:
     from pixmux.proxy.app import Gateway, Scope
-    from pixmux.types import ImageResponse
+    from pixmux.types import ImageResponse, ImageStreamEvent
 
 __all__ = ["Accounting", "Caller", "Hold", "Reservations", "hash_key"]
 
@@ -159,6 +159,22 @@ class Hold:
             status_code=200,
             spend=spend,
             n=len(response.data),
+            deployment=meta.get("deployment"),
+            provider=meta.get("provider"),
+            provider_model=meta.get("model"),
+        )
+
+    def streamed(self, last: ImageStreamEvent) -> None:
+        """A stream ended with its completed event: charge that event's cost (the reservation when unknown)."""
+        cost = last.cost
+        spend = to_nano(cost) if cost is not None and math.isfinite(cost) and cost >= 0 else self.reserved
+        meta = last.metadata
+        asked = self.params.get("n")
+        self._finish(
+            status="success",
+            status_code=200,
+            spend=spend,
+            n=asked if isinstance(asked, int) and asked > 0 else 1,
             deployment=meta.get("deployment"),
             provider=meta.get("provider"),
             provider_model=meta.get("model"),
@@ -596,6 +612,18 @@ class Accounting:
             reserved=amount,
             local=False,
         )
+
+    def stream_ended(
+        self, info: Mapping[str, Any], last: ImageStreamEvent | None, failed: BaseException | None
+    ) -> None:
+        """Settle a streamed request once its stream has ended (completed, failed, or the client left)."""
+        hold = info.get("hold")
+        if not isinstance(hold, Hold):
+            return
+        if last is not None and failed is None:
+            hold.streamed(last)
+        else:
+            hold.failed(failed if failed is not None else asyncio.CancelledError())
 
     def _price(self, prompt: str, model: str, params: Mapping[str, Any]) -> int | None:
         """The most this call can cost on any deployment behind ``model`` (nano-dollars), or ``None``."""
