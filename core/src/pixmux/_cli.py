@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, NoReturn
 
-from pixmux import __version__
+from pixmux import __version__, _cli_edits
 from pixmux.exceptions import is_secret_name, redact
 
 if TYPE_CHECKING:
@@ -161,6 +161,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --stream: how many previews (0 to 3) a model that streams natively sends",
     )
 
+    _cli_edits.add_commands(commands, debug)
+
     providers = commands.add_parser(
         "providers",
         parents=[debug],
@@ -240,6 +242,8 @@ def _run(args: list[str], secrets: list[str]) -> int:
         return EXIT_USAGE
     if ns.command == "generate":
         return _generate(ns, secrets)
+    if ns.command in ("edit", "variation"):
+        return _cli_edits.run(ns, secrets)
     if ns.command == "providers":
         return _providers(ns)
     if ns.command == "models":
@@ -309,7 +313,7 @@ def _parse_params(items: Iterable[str], ns: argparse.Namespace) -> dict[str, Any
         if key in ("prompt", "model"):
             raise UsageError(f"{PROG} generate: -p {key}: give the {key} as {'PROMPT' if key == 'prompt' else '-m'}")
         option = _OPTION_PARAMS.get(key)
-        if option is not None and getattr(ns, _dest(option)) not in (None, False):
+        if option is not None and getattr(ns, _dest(option), None) not in (None, False):
             raise UsageError(f"{PROG} generate: {key} is given twice (-p {key}= and {option})")
         if key in params:
             raise UsageError(f"{PROG} generate: -p {key} is given twice")
@@ -322,7 +326,9 @@ def _parse_params(items: Iterable[str], ns: argparse.Namespace) -> dict[str, Any
 
 def _option_for(param: str) -> str:
     """The command-line option that sets a library parameter."""
-    named = {"model": "-m", "prompt": "PROMPT", **_OPTION_PARAMS}
+    named = {"model": "-m", "prompt": "PROMPT", "mask": "--mask", **_OPTION_PARAMS}
+    if param == "image" or param.startswith("image["):
+        return "IMAGE"
     return named.get(param, f"-p {param}=...")
 
 
@@ -639,6 +645,8 @@ def _models(ns: argparse.Namespace) -> int:
             ("n:", f"1 to {model['max_n']}" if model["max_n"] is not None else "any"),
             ("prompt:", f"up to {model['max_prompt_chars']} characters") if model["max_prompt_chars"] else None,
             ("parameters:", _params_text(info)),
+            ("operations:", ", ".join(model["operations"])),
+            ("inputs:", _cli_edits.inputs_text(info)) if info.inputs is not None else None,
             ("price:", _price_text(info.pricing)) if info.pricing is not None else None,
         ]
         _table([row for row in rows if row is not None], indent="  ")
@@ -682,6 +690,7 @@ def _model_dict(info: ModelInfo) -> dict[str, Any]:
         "param_values": {name: _sorted(values) for name, values in info.param_values.items()},
         "param_ranges": {name: list(bounds) for name, bounds in info.param_ranges.items()},
         "pricing": _pricing_dict(info.pricing),
+        **_cli_edits.model_facts(info),
     }
 
 
@@ -737,6 +746,8 @@ def _price_text(pricing: Pricing) -> str:
         per_million_in = money(pricing.input_token * 1e6)
         per_million_out = money(pricing.output_token * 1e6)
         parts.append(f"{per_million_in} / 1M input tokens, {per_million_out} / 1M output tokens")
+        if pricing.input_image_token is not None:
+            parts.append(f"{money(pricing.input_image_token * 1e6)} / 1M input image tokens (edits)")
     if pricing.per_image:
         rules = []
         for rule in pricing.per_image:

@@ -18,13 +18,14 @@ import threading
 import time
 import warnings
 import weakref
-from collections.abc import AsyncIterator, Generator, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Generator, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import attrs
 import httpx
 
 from pixmux._checks import check_deployment_fields, timeout_seconds
+from pixmux._engine_edits import EditCalls
 from pixmux._exchange import (
     Call,
     Emit,
@@ -45,8 +46,18 @@ from pixmux._settings import DEPLOYMENT_SETTINGS, SETTING_ALIASES, check_extra_h
 from pixmux._transport import DEFAULT_MAX_CONNECTIONS, AsyncTransport, SyncTransport
 from pixmux.catalogue import ModelInfo
 from pixmux.exceptions import ConfigurationError, PixmuxError, UnsupportedParamsError
+from pixmux.inputs import check_inputs
 from pixmux.streaming import StreamCheck, completed_events
-from pixmux.types import Auth, Deployment, ImageObject, ImageRequest, ImageResponse, ImageStreamEvent
+from pixmux.types import (
+    Auth,
+    Deployment,
+    ImageInput,
+    ImageObject,
+    ImageRequest,
+    ImageResponse,
+    ImageStreamEvent,
+    Operation,
+)
 
 __all__ = ["Engine", "Call", "PixmuxWarning", "default_engine", "set_default_engine", "DEFAULT_MODEL"]
 
@@ -124,7 +135,7 @@ def _mock(call: Call, mock: object) -> ImageResponse:
     return ImageResponse(created=int(time.time()), data=images, cost=0.0)
 
 
-class Engine:
+class Engine(EditCalls):
     """
     Runs image generations: one pooled transport reused across calls, sync and async.
 
@@ -257,10 +268,17 @@ class Engine:
         custom_llm_provider: str | None = None,
         drop_params: bool | None = None,
         stream: bool | None = None,
+        operation: Operation = "generate",
+        images: Sequence[ImageInput] = (),
+        mask: ImageInput | None = None,
         **provider_params: Any,
     ) -> Call:
         """
         Resolve the model, build the request and deployment, validate; no I/O.
+
+        ``operation``, ``images`` and ``mask`` make it an edit or a variation: the images are
+        already read (:func:`pixmux.inputs.read_images`) and checked against the model's
+        catalogue entry here (:func:`pixmux.inputs.check_inputs`).
 
         With ``stream=True``, a model that streams natively gets ``stream`` (and the caller's
         ``partial_images``) in its request's ``params``; for any other model ``partial_images``
@@ -333,9 +351,14 @@ class Engine:
             style=style,
             user=user,
             params=params,
+            operation=operation,
+            images=tuple(images),
+            mask=mask,
         )
         if params:
             refuse_secret_params(params, info, provider_name)
+        if operation != "generate" or images or mask is not None:  # edits and variations: images checked first
+            check_inputs(request, info, catalogue, provider=provider_name)
         request, dropped = self._validate(provider, request, info, deployment, drop=bool(drop_params))
         return Call(
             provider=provider,

@@ -48,7 +48,7 @@ import httpx
 from pixmux._plugins import Provider
 from pixmux._settings import is_secret_header
 from pixmux._sse import SSEDecoder
-from pixmux._transport import BodyTooLarge
+from pixmux._transport import MAX_REDIRECTS, BodyTooLarge, redirect_target
 from pixmux.catalogue import ModelInfo
 from pixmux.exceptions import (
     APIConnectionError,
@@ -479,12 +479,26 @@ class Exchange:
                 images[index] = attrs.evolve(images[index], b64_json=_data_url_b64(url, self.call))
             else:
                 fetch.append(index)
-        if fetch:
-            until = min(deadline, self._clock() + DOWNLOAD_TIMEOUT)
-            requests = tuple(httpx.Request("GET", images[index].url or "") for index in fetch)
-            answers: Sequence[Answer] = yield Send(requests, until, max_bytes=DOWNLOAD_MAX_BYTES)
-            for index, answer in zip(fetch, answers, strict=True):
-                images[index] = attrs.evolve(images[index], b64_json=self._image_b64(answer))
+        until = min(deadline, self._clock() + DOWNLOAD_TIMEOUT)
+        requests = {index: httpx.Request("GET", images[index].url or "") for index in fetch}
+        for _ in range(MAX_REDIRECTS + 1):
+            if not requests:
+                break
+            answers: Sequence[Answer] = yield Send(tuple(requests.values()), until, max_bytes=DOWNLOAD_MAX_BYTES)
+            following = {}
+            for index, answer in zip(list(requests), answers, strict=True):
+                moved = redirect_target(answer) if isinstance(answer, httpx.Response) else None
+                if moved is not None:
+                    following[index] = moved
+                else:
+                    images[index] = attrs.evolve(images[index], b64_json=self._image_b64(answer))
+            requests = following
+        if requests:
+            raise APIConnectionError(
+                f"could not download the image the provider returned: more than {MAX_REDIRECTS} redirects",
+                provider=self.call.provider.name,
+                model=self.call.request.model,
+            )
         return attrs.evolve(response, data=tuple(images))
 
     def _image_b64(self, answer: Answer) -> str:

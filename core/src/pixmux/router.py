@@ -44,7 +44,7 @@ from typing import Any
 
 import attrs
 
-from pixmux import _pricing
+from pixmux import _pricing, _router_edits
 from pixmux._engine import DEFAULT_TIMEOUT, Engine, default_engine
 from pixmux._retry import DEFAULT_NUM_RETRIES, check_retries, is_retryable
 from pixmux.exceptions import (
@@ -831,6 +831,12 @@ class Router:
                 self._release(deployment)
                 raise
             return plan.succeeded(deployment, response, time.perf_counter() - started)
+
+    # Edits and variations: the inputs are read once, then routed as a generation is (router_edits.py).
+    image_edit = _router_edits.image_edit
+    aimage_edit = _router_edits.aimage_edit
+    image_variation = _router_edits.image_variation
+    aimage_variation = _router_edits.aimage_variation
 
     def stream_image_generation(self, prompt: str, model: str, **kwargs: Any) -> Iterator[ImageStreamEvent]:
         """

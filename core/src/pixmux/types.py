@@ -235,12 +235,12 @@ class ImageObject:
                 raise APIResponseValidationError(f"data URL is not valid base64: {exc}") from exc
         import httpx
 
+        from pixmux._transport import fetch
+
         try:
-            response = httpx.get(self.url, timeout=timeout, follow_redirects=True)
-            response.raise_for_status()
+            return fetch(self.url, timeout=timeout)
         except httpx.HTTPError as exc:
             raise APIConnectionError(f"could not download the image from its url: {type(exc).__name__}") from exc
-        return response.content
 
     def extension(self) -> str:
         """The file extension matching the image's bytes (``"png"``, ``"jpeg"``, ``"webp"``, ``"svg"``)."""

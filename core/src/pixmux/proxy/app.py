@@ -24,6 +24,7 @@ import attrs
 
 import pixmux
 from pixmux._engine import Engine
+from pixmux._params import field_types
 from pixmux.exceptions import ConfigurationError, NotFoundError, PixmuxError, redact
 from pixmux.litellm_keys import DEPLOYMENT_SETTINGS
 from pixmux.proxy._memory import keep_freed_memory
@@ -32,6 +33,8 @@ from pixmux.proxy.encode import GZIP_MIN_BYTES, accepts_gzip, encode_images, enc
 from pixmux.proxy.openapi import openapi_document
 from pixmux.proxy.process import apply_process_settings
 from pixmux.proxy.sse import EventStream, first_event, write_stream
+from pixmux.proxy.ui import SECURITY_HEADERS, UI_PREFIX, deployment_health, model_info, static_file
+from pixmux.proxy.uploads import ClientGone, UploadError, read_upload
 from pixmux.router import Router
 
 if TYPE_CHECKING:
@@ -52,23 +55,8 @@ CONFIG_ENV = "PIXMUX_CONFIG"
 
 logger = logging.getLogger("pixmux.proxy")
 
-#: The request fields of OpenAI's ``CreateImageRequest`` and the JSON types each may hold.
-_FIELD_TYPES: Mapping[str, tuple[type, ...]] = {
-    "prompt": (str,),
-    "model": (str,),
-    "n": (int,),
-    "quality": (str,),
-    "response_format": (str,),
-    "size": (str,),
-    "style": (str,),
-    "user": (str,),
-    "background": (str,),
-    "moderation": (str,),
-    "output_format": (str,),
-    "output_compression": (int,),
-    "stream": (bool,),
-    "partial_images": (int,),
-}
+#: The request fields of OpenAI's ``CreateImageRequest`` and the JSON types each may hold (the parameter table's).
+_FIELD_TYPES: Mapping[str, tuple[type, ...]] = field_types("generate")
 #: Most images one request may ask for (OpenAI's schema); each model may allow fewer.
 MAX_N = 10
 #: Keyword arguments that configure where and as whom a call is made: only the config sets them.
@@ -166,7 +154,7 @@ class Gateway:
 
     def __init__(self, config: GatewayConfig, *, engine: Engine | None = None) -> None:
         self.config = config
-        self.engine = engine if engine is not None else Engine()
+        self.engine = engine if engine is not None else _engine_for(config)
         if config.environment:  # environment_variables: seen where providers read credentials
             base = os.environ if self.engine._environ is None else self.engine._environ
             self.engine._environ = {**base, **config.environment}
@@ -200,6 +188,10 @@ class Gateway:
             self._routes.update(self.accounting.routes())
         for path in ("/v1/images/generations", "/images/generations"):
             self._routes[("POST", path)] = self._generate
+        for path in ("/v1/images/edits", "/images/edits"):
+            self._routes[("POST", path)] = self._edit
+        for path in ("/v1/images/variations", "/images/variations"):
+            self._routes[("POST", path)] = self._variation
         for path in ("/v1/models", "/models"):
             self._routes[("GET", path)] = self._models
         for path in ("/health/liveliness", "/health/liveness"):
@@ -207,6 +199,9 @@ class Gateway:
         self._routes[("GET", "/health/readiness")] = self._readiness
         for path in ("/openapi.json", "/v1/openapi.json"):
             self._routes[("GET", path)] = self._openapi
+        for path in ("/model/info", "/v1/model/info"):
+            self._routes[("GET", path)] = self._model_info
+        self._routes[("GET", "/health/deployments")] = self._deployment_health
         self._paths = {path for _, path in self._routes}
         self._open_paths = frozenset({"/health/liveliness", "/health/liveness"})
 
@@ -274,6 +269,7 @@ class Gateway:
                         logger.error("cannot start: %s", exc)
                         await send({"type": "lifespan.startup.failed", "message": str(exc)})
                         return
+                await self.engine.warm()  # the upstream pool now, not on the first request
                 for note in self.config.warnings:
                     logger.warning("%s: %s", self.config.path, note)
                 logger.info(
@@ -299,6 +295,9 @@ class Gateway:
         path = scope["path"]
         info: dict[str, Any] = {"request_id": request_id}
         headers: Headers
+        if path == UI_PREFIX or path.startswith(UI_PREFIX + "/"):
+            await self._ui(path, method, send)
+            return
         try:
             handler = self._routes.get((method, path))
             model_in_path = None
@@ -307,7 +306,7 @@ class Gateway:
             if handler is None:
                 model_in_path = self._azure_model(path)
                 if model_in_path is not None and method == "POST":
-                    handler = self._generate
+                    handler = self._edit if path.endswith("/edits") else self._generate
             if handler is None:
                 if path in self._paths or model_in_path is not None:
                     allowed = (
@@ -361,11 +360,14 @@ class Gateway:
         self._log(method=method, path=path, info=info, status=status, started=started, request_id=request_id)
 
     def _azure_model(self, path: str) -> str | None:
-        # /openai/deployments/{model}/images/generations
-        if not path.startswith("/openai/deployments/") or not path.endswith("/images/generations"):
+        # /openai/deployments/{model}/images/generations (or /images/edits)
+        if not path.startswith("/openai/deployments/"):
             return None
-        name = path[len("/openai/deployments/") : -len("/images/generations")]
-        return name if name and "/" not in name else None
+        for tail in ("/images/generations", "/images/edits"):
+            if path.endswith(tail):
+                name = path[len("/openai/deployments/") : -len(tail)]
+                return name if name and "/" not in name else None
+        return None
 
     # ------------------------------------------------------------------ auth
 
@@ -411,6 +413,32 @@ class Gateway:
 
     async def _openapi(self, scope: Scope, receive: Receive, info: dict[str, Any]) -> _Answer:
         return 200, [(b"content-type", _JSON)], [self._openapi_body]
+
+    async def _model_info(self, scope: Scope, receive: Receive, info: dict[str, Any]) -> _Answer:
+        groups = {}
+        for name, targets in self._targets.items():
+            found = []
+            for target in targets:
+                provider, model = self.engine.registry.resolve(target.model, target.params.get("custom_llm_provider"))
+                found.append((provider, self.engine.registry.get(provider).catalogue.lookup(model)))
+            groups[name] = found
+        return 200, [(b"content-type", _JSON)], [encode_json(model_info(groups))]
+
+    async def _deployment_health(self, scope: Scope, receive: Receive, info: dict[str, Any]) -> _Answer:
+        return 200, [(b"content-type", _JSON)], [encode_json(deployment_health(self.router))]
+
+    async def _ui(self, path: str, method: str, send: Send) -> None:
+        """The playground's static files: open (they hold nothing secret); every route they call checks the key."""
+        found = static_file(path) if method in ("GET", "HEAD") else None
+        if found is None:
+            status, headers, chunks = self._error(GatewayError(404, f"no page {_printable(path)}", code="not_found"))
+            whole = b"".join(chunks) if isinstance(chunks, list) else b""
+        else:
+            status, headers, whole = 200, [(b"content-type", found[0]), *SECURITY_HEADERS], found[1]
+        body = b"" if method == "HEAD" else whole
+        headers.append((b"content-length", str(len(whole)).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
 
     async def _read_body(self, scope: Scope, receive: Receive) -> bytes:
         limit = self.config.max_request_bytes
@@ -493,6 +521,70 @@ class Gateway:
         if hold is not None:
             hold.succeeded(response)  # journaled before the answer is sent
         info["upstream"] = time.perf_counter() - upstream_started
+        return self._images(response, info)
+
+    async def _edit(self, scope: Scope, receive: Receive, info: dict[str, Any]) -> _Answer:
+        return await self._within_limit(self._edit_one, scope, receive, info)
+
+    async def _variation(self, scope: Scope, receive: Receive, info: dict[str, Any]) -> _Answer:
+        return await self._within_limit(self._variation_one, scope, receive, info)
+
+    async def _edit_one(self, scope: Scope, receive: Receive, info: dict[str, Any]) -> _Answer:
+        return await self._upload(scope, receive, info, "edit")
+
+    async def _variation_one(self, scope: Scope, receive: Receive, info: dict[str, Any]) -> _Answer:
+        return await self._upload(scope, receive, info, "variation")
+
+    async def _upload(self, scope: Scope, receive: Receive, info: dict[str, Any], operation: str) -> _Answer:
+        """An edit or a variation: the upload read by ``pixmux.proxy.uploads``, then routed as a generation is."""
+        limit, urls = self.config.max_upload_bytes, self.config.allow_image_urls
+        try:
+            fetch = self.engine.async_transport().send if urls else None  # image URLs: the one transport
+            upload = await read_upload(scope, receive, operation=operation, limit=limit, allow_urls=urls, send=fetch)
+        except UploadError as exc:
+            raise GatewayError(exc.status, exc.message, param=exc.param, code=exc.code) from None
+        except ClientGone:
+            raise _ClientGone from None
+        name = info.get("model") or upload.model
+        if not isinstance(name, str) or not name:
+            raise GatewayError(
+                400, f"model is required; configured models: {', '.join(self.router.model_names)}", param="model"
+            )
+        info["model"] = name
+        inputs = {"operation": operation, "images": upload.images, "mask": upload.mask}
+        self._prevalidate(upload.prompt, name, upload.params, inputs)
+        hold = None
+        if self.accounting is not None:
+            hold = await self.accounting.admit(info, upload.prompt, name, {**upload.params, **inputs})
+        if upload.params.pop("stream", False):  # image_edit.* events, as a streamed generation
+            info["hold"] = hold  # settled by the accounting when the stream ends
+            try:
+                events = self.router.astream_image_generation(upload.prompt, model=name, **upload.params, **inputs)
+                first = await first_event(events)
+            except BaseException as exc:
+                if hold is not None:
+                    hold.failed(exc)
+                raise
+            headers: Headers = [
+                (b"content-type", b"text/event-stream; charset=utf-8"),
+                (b"cache-control", b"no-cache"),
+                (b"x-accel-buffering", b"no"),
+            ]
+            return 200, headers, EventStream(first=first, rest=events, info=info, error_body=self._event_error)
+        upstream_started = time.perf_counter()
+        try:
+            response = await self.router.aimage_generation(upload.prompt, model=name, **upload.params, **inputs)
+        except BaseException as exc:
+            if hold is not None:
+                hold.failed(exc)
+            raise
+        if hold is not None:
+            hold.succeeded(response)
+        info["upstream"] = time.perf_counter() - upstream_started
+        return self._images(response, info)
+
+    def _images(self, response: pixmux.ImageResponse, info: dict[str, Any]) -> _Answer:
+        """OpenAI's ``ImagesResponse`` with the gateway's headers (deployment, provider, cost)."""
         metadata = response.metadata
         out = response.to_dict()
         info["b64"] = any("b64_json" in image for image in out.get("data", ()))
@@ -539,6 +631,9 @@ class Gateway:
             raise GatewayError(
                 400, f"model is required; configured models: {', '.join(self.router.model_names)}", param="model"
             )
+        for key in ("image", "images", "mask", "operation"):
+            if key in body:
+                raise GatewayError(400, f"{key} belongs to an edit: POST /v1/images/edits", param=key)
         if body.get("partial_images") is not None and not body.get("stream"):
             raise GatewayError(400, "partial_images needs stream: true", param="partial_images")
         if not body.get("stream"):
@@ -549,7 +644,9 @@ class Gateway:
         params = {key: value for key, value in body.items() if value is not None}
         return prompt, name, params
 
-    def _prevalidate(self, prompt: str, name: str, params: dict[str, Any]) -> None:
+    def _prevalidate(
+        self, prompt: str, name: str, params: dict[str, Any], inputs: Mapping[str, Any] | None = None
+    ) -> None:
         targets = self._targets.get(name)
         if targets is None and len(name) <= 256:
             try:  # an alias the router knows (router_settings.model_group_alias)
@@ -569,7 +666,7 @@ class Gateway:
                 if key in target.forbidden:
                     raise GatewayError(400, f"{key} is set by the gateway's config, not by clients", param=key)
             try:
-                self.engine.prepare(prompt=prompt, model=target.model, **{**params, **target.params})
+                self.engine.prepare(prompt=prompt, model=target.model, **{**params, **target.params}, **(inputs or {}))
             except PixmuxError as exc:
                 first = first or exc
                 continue
@@ -685,6 +782,14 @@ class Gateway:
             _printable(info.get("deployment", "-")),
             request_id,
         )
+
+
+def _engine_for(config: GatewayConfig) -> Engine:
+    """The gateway's engine: installed plugins, upstream pools and downloads as ``general_settings`` say."""
+    options: dict[str, Any] = {"download_horizon": config.download_horizon}
+    if config.upstream_max_connections is not None:
+        options["max_connections"] = config.upstream_max_connections
+    return Engine(**options)
 
 
 def create_app(

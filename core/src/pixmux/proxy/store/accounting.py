@@ -628,7 +628,7 @@ class Accounting:
     def _price(self, prompt: str, model: str, params: Mapping[str, Any]) -> int | None:
         """The most this call can cost on any deployment behind ``model`` (nano-dollars), or ``None``."""
         n = params.get("n")
-        cache_key = (model, n, params.get("size"), params.get("quality"))
+        cache_key = (model, n, params.get("size"), params.get("quality"), params.get("operation"))
         if cache_key in self._prices:
             return self._prices[cache_key]
         price: int | None = None
