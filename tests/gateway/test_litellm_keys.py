@@ -186,7 +186,7 @@ def test_prices_in_litellm_params_move_to_model_info() -> None:
 
 
 def test_pending_keys_start_with_a_line_saying_what_happens_meanwhile() -> None:
-    """Redis and database settings being connected elsewhere start, with a line, and their secrets stay out of it."""
+    """Redis settings being connected elsewhere start with a line; the database is used; no secret shows."""
     loaded = load(
         base(
             router_settings={"redis_url": "redis://:redis-pass-0001@cache:6379"},
@@ -196,16 +196,19 @@ def test_pending_keys_start_with_a_line_saying_what_happens_meanwhile() -> None:
 
     lines = "\n".join(loaded.warnings)
     assert "router_settings.redis_url" not in lines  # shared state is connected now (issue 19)
-    assert "general_settings.database_url is read but not connected yet" in lines
+    assert loaded.accounting is not None  # the database holds virtual keys and spend
+    assert loaded.accounting.host == "db"
     assert "db-pass-0001" not in lines
+    assert "db-pass-0001" not in repr(loaded)
     assert "redis-pass-0001" not in lines
 
 
-def test_database_url_from_the_environment_is_mentioned() -> None:
-    """DATABASE_URL in the environment (LiteLLM's way) gets the same start-up line."""
+def test_database_url_from_the_environment_turns_virtual_keys_on() -> None:
+    """DATABASE_URL in the environment (LiteLLM's way) is the database when the file names none."""
     loaded = load(base(), environ={"DATABASE_URL": "postgresql://u:p@db/x"})
 
-    assert any(line.startswith("DATABASE_URL (environment) is read") for line in loaded.warnings)
+    assert loaded.accounting is not None
+    assert loaded.accounting.host == "db"
 
 
 async def test_global_max_parallel_requests_answers_429_beyond_the_limit() -> None:

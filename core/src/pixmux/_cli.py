@@ -185,6 +185,12 @@ def build_parser() -> argparse.ArgumentParser:
         add_help=False,
         help="start the OpenAI-compatible gateway: pixmux serve --config config.yaml (needs pixmux[proxy])",
     )
+    for name, text in (
+        ("keys", "the gateway's virtual keys: pixmux keys create|list|revoke --config config.yaml (needs pixmux[db])"),
+        ("spend", "the gateway's spend per day, key and model: pixmux spend --config config.yaml"),
+        ("db", "the gateway's database: pixmux db upgrade --config config.yaml"),
+    ):
+        commands.add_parser(name, add_help=False, help=text)
     return parser
 
 
@@ -203,6 +209,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args and args[0] == "serve":
             return _serve(args[1:])
+        if args and args[0] in ("keys", "spend", "db"):  # virtual keys and spend (pixmux[db])
+            return _accounting(args)
         if args and args[0].startswith("-") and any(a == "--config" or a.startswith("--config=") for a in args):
             return _serve(args)
         return _run(args, secrets)
@@ -785,6 +793,16 @@ def _serve(argv: list[str]) -> int:
             )
             return EXIT_FAILED
         raise
+
+
+def _accounting(argv: list[str]) -> int:
+    """``pixmux keys|spend|db ...``: the gateway's key and spend commands (``pixmux.proxy.store.cli``)."""
+    try:
+        from pixmux.proxy.store.cli import main as run
+    except ImportError as exc:
+        _say(f'{PROG}: error: keys and spend need the db and proxy extras ({exc.name}): pip install "pixmux[proxy,db]"')
+        return EXIT_FAILED
+    return run(argv)
 
 
 # --------------------------------------------------------------------------- output helpers

@@ -30,6 +30,7 @@ import yaml
 
 from pixmux import litellm_keys
 from pixmux.exceptions import ConfigurationError, is_secret_name
+from pixmux.proxy.store.settings import AccountingSettings, accounting_settings
 from pixmux.router import ROUTER_PARAMS  # keys of litellm_params that steer the router, not the provider call
 
 __all__ = ["ConfigError", "GatewayConfig", "load_config", "parse_config", "ENV_PREFIX", "ROUTER_PARAMS"]
@@ -77,6 +78,7 @@ class GatewayConfig:
             every image request uses, whatever it asks for.
         general_settings: ``general_settings`` as written (resolved), for the modules that
             read their own keys (shared state, metrics, traces, JSON logs: ``pixmux.proxy.settings``).
+        accounting: virtual keys, budgets and spend (``database_url``), or ``None`` when off.
     """
 
     path: str
@@ -97,6 +99,7 @@ class GatewayConfig:
     global_max_parallel_requests: int | None = None
     image_generation_model: str | None = None
     general_settings: Mapping[str, Any] = attrs.field(factory=dict, repr=False)
+    accounting: AccountingSettings | None = None
 
     @property
     def model_names(self) -> list[str]:
@@ -541,7 +544,6 @@ def _general(
     if database_url is not None:
         secrets.add(database_url)
     elif env.get("DATABASE_URL"):
-        notes.add("DATABASE_URL (environment)", _DB_PENDING)
         secrets.add(env["DATABASE_URL"])
     per_deployment = general.get("max_parallel_requests")
     if per_deployment is not None:
@@ -601,6 +603,7 @@ def parse_config(raw: Any, *, path: str = "<config>", environ: Mapping[str, str]
         master_key, max_bytes, gzip_images, per_deployment, overall, image_model = _general(
             general, {**env, **environment}, secrets, notes
         )
+        accounting = accounting_settings(general, path=path, environ={**env, **environment})
         uploads = _uploads_and_upstream(general)
         litellm = _check_section(
             _mapping(top.get("litellm_settings"), "litellm_settings"), "litellm_settings", "litellm_settings", notes
@@ -662,10 +665,8 @@ def parse_config(raw: Any, *, path: str = "<config>", environ: Mapping[str, str]
         global_max_parallel_requests=overall,
         image_generation_model=image_model,
         general_settings=dict(general),
+        accounting=accounting,
     )
-
-
-_DB_PENDING = next(key.pending for key in litellm_keys.KEYS if key.name == "database_url") or ""
 
 
 def _litellm_defaults(litellm: Mapping[str, Any]) -> dict[str, Any]:
