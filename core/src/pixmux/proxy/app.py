@@ -480,8 +480,10 @@ class Gateway:
         info["model"] = name
         inputs = {"operation": operation, "images": upload.images, "mask": upload.mask}
         self._prevalidate(upload.prompt, name, upload.params, inputs)
-        if upload.params.pop("stream", False):  # image_edit.* events, as a streamed generation
-            events = self.router.astream_image_generation(upload.prompt, model=name, **upload.params, **inputs)
+        if upload.params.pop("stream", False):  # image_edit.* events (variations refuse stream when read)
+            events = self.router.astream_image_edit(
+                upload.images, upload.prompt, model=name, mask=upload.mask, **upload.params
+            )
             first = await first_event(events)
             headers: Headers = [
                 (b"content-type", b"text/event-stream; charset=utf-8"),
