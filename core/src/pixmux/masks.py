@@ -21,7 +21,7 @@ from typing import Literal
 
 import attrs
 
-from pixmux.exceptions import BadRequestError
+from pixmux.exceptions import UnsupportedParamsError
 from pixmux.types import ImageInput
 
 __all__ = ["AlphaPlane", "alpha_plane", "encode_png", "provider_mask", "MaskError"]
@@ -38,7 +38,7 @@ MAX_PIXELS = 64 * 1024 * 1024
 EDIT_BELOW = 128
 
 
-class MaskError(BadRequestError):
+class MaskError(UnsupportedParamsError):
     """A mask PNG that cannot be read: what is wrong with it is in the message."""
 
 
