@@ -293,7 +293,7 @@ def call_engine(kind: str, engine: Any, **arguments: Any) -> Any:
     ],
 )
 def test_the_engine_gives_the_same_typed_error_on_every_transport(
-    server: WireServer, kind: str, path: str, error: str, monkeypatch: pytest.MonkeyPatch, fake: Any
+    server: WireServer, kind: str, path: str, error: str, monkeypatch: pytest.MonkeyPatch, make_fake: Any
 ) -> None:
     """A misbehaving provider is the same pixmux error on every transport, within the timeout and a margin."""
     import pixmux
@@ -301,7 +301,7 @@ def test_the_engine_gives_the_same_typed_error_on_every_transport(
 
     monkeypatch.setenv("PIXMUX_ASYNC_TRANSPORT", "httpx" if kind == "httpx" else "")
     base = f"http://127.0.0.1:{free_port()}" if path == "refused" else f"{server.base}/{path}"
-    engine = Engine(plugins={"fake": fake}, discover=False, environ={})
+    engine = Engine(plugins={"fake": make_fake()}, discover=False, environ={})
 
     started = time.monotonic()
     with pytest.raises(getattr(pixmux, error)):
@@ -310,13 +310,13 @@ def test_the_engine_gives_the_same_typed_error_on_every_transport(
 
 
 def test_userinfo_in_api_base_is_basic_auth_not_a_crash(
-    server: WireServer, kind: str, monkeypatch: pytest.MonkeyPatch, fake: Any
+    server: WireServer, kind: str, monkeypatch: pytest.MonkeyPatch, make_fake: Any
 ) -> None:
     """An api_base with user:password@ works on every transport (it used to be a 500 on aiohttp)."""
     from pixmux import APIResponseValidationError, Engine
 
     monkeypatch.setenv("PIXMUX_ASYNC_TRANSPORT", "httpx" if kind == "httpx" else "")
-    engine = Engine(plugins={"fake": fake}, discover=False, environ={})
+    engine = Engine(plugins={"fake": make_fake()}, discover=False, environ={})
     base = f"http://bob:pw-123@127.0.0.1:{server.port}/ok"
     server.take()
     # the stand-in's body is not the fake provider's shape: a typed parse error, after the request arrived

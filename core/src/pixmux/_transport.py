@@ -66,6 +66,7 @@ import functools
 import logging
 import os
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
@@ -322,22 +323,28 @@ class SyncTransport:
         self._max_connections = max_connections
         self._client: httpx.Client | None = None
         self._own: httpx.BaseTransport | None = None
+        self._lock = threading.Lock()
 
     def _open(self, request: httpx.Request) -> httpx.Response:
         transport = self._given if self._given is not None else self._own
         if transport is None:
             if proxies_in_environment():
                 return self._proxied(request)
-            transport = self._own = httpx.HTTPTransport(limits=_limits(self._max_connections), trust_env=True)
+            with self._lock:  # one pool, whichever thread asks first
+                if self._own is None:
+                    self._own = httpx.HTTPTransport(limits=_limits(self._max_connections), trust_env=True)
+                transport = self._own
         response = transport.handle_request(request)
         response.request = request
         return response
 
     def _proxied(self, request: httpx.Request) -> httpx.Response:
         """Through an ``httpx.Client``, which routes each URL to the proxy the environment names for it."""
-        if self._client is None:
-            self._client = httpx.Client(limits=_limits(self._max_connections), trust_env=True, cookies=_NoCookies())
-        return self._client.send(request, stream=True)
+        with self._lock:
+            if self._client is None:
+                self._client = httpx.Client(limits=_limits(self._max_connections), trust_env=True, cookies=_NoCookies())
+            client = self._client
+        return client.send(request, stream=True)
 
     def send(self, request: httpx.Request, deadline: float, *, max_bytes: int | None = None) -> httpx.Response:
         """Send ``request`` and return its response with the whole body read, by ``deadline``."""

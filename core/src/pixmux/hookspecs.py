@@ -11,6 +11,9 @@ every plugin works in the sync and the async path alike, and why tests can call 
 The one exception is ``resolve_auth``, which may block (a credential chain, a token refresh):
 the core calls it off the event loop and caches what it returns.
 
+The core calls every hook by keyword, as pluggy does: the order of a spec's parameters never
+matters. ``build_request`` and ``parse_response`` are required; the rest are optional.
+
 Order of a call: ``model_catalogue`` (once per provider) → ``validate_params`` →
 ``resolve_auth`` (cached) → ``build_request`` → core sends → ``parse_response``
 (→ ``FollowUp`` → core sends → ``parse_response`` …).
@@ -141,7 +144,9 @@ def parse_response(  # type: ignore[empty-body]
 
     Pure: read ``response`` (its body is already loaded) and return a value. A refusal the
     provider reports as a success (a finish reason, a filtered or missing image) is a
-    ``ContentPolicyViolationError``, never an empty result.
+    ``ContentPolicyViolationError``, never an empty result; when it withheld some images and
+    delivered others, return the delivered ones with a :class:`~pixmux.types.Refusal` per
+    withheld image in ``ImageResponse.refused`` (the core raises when no image is left).
 
     Args:
         response: the provider's response; ``response.request`` is the request that produced it.

@@ -33,6 +33,7 @@ from pixmux.proxy.encode import GZIP_MIN_BYTES, accepts_gzip, encode_images, enc
 from pixmux.proxy.openapi import openapi_document
 from pixmux.proxy.process import apply_process_settings
 from pixmux.proxy.sse import EventStream, first_event, write_stream
+from pixmux.proxy.ui import SECURITY_HEADERS, UI_PREFIX, deployment_health, model_info, static_file
 from pixmux.proxy.uploads import ClientGone, UploadError, read_upload
 from pixmux.router import Router
 
@@ -188,6 +189,9 @@ class Gateway:
         self._routes[("GET", "/health/readiness")] = self._readiness
         for path in ("/openapi.json", "/v1/openapi.json"):
             self._routes[("GET", path)] = self._openapi
+        for path in ("/model/info", "/v1/model/info"):
+            self._routes[("GET", path)] = self._model_info
+        self._routes[("GET", "/health/deployments")] = self._deployment_health
         self._paths = {path for _, path in self._routes}
         self._open_paths = frozenset({"/health/liveliness", "/health/liveness"})
 
@@ -272,6 +276,9 @@ class Gateway:
         path = scope["path"]
         info: dict[str, Any] = {}
         headers: Headers
+        if path == UI_PREFIX or path.startswith(UI_PREFIX + "/"):
+            await self._ui(path, method, send)
+            return
         try:
             handler = self._routes.get((method, path))
             model_in_path = None
@@ -380,6 +387,32 @@ class Gateway:
 
     async def _openapi(self, scope: Scope, receive: Receive, info: dict[str, Any]) -> _Answer:
         return 200, [(b"content-type", _JSON)], [self._openapi_body]
+
+    async def _model_info(self, scope: Scope, receive: Receive, info: dict[str, Any]) -> _Answer:
+        groups = {}
+        for name, targets in self._targets.items():
+            found = []
+            for target in targets:
+                provider, model = self.engine.registry.resolve(target.model, target.params.get("custom_llm_provider"))
+                found.append((provider, self.engine.registry.get(provider).catalogue.lookup(model)))
+            groups[name] = found
+        return 200, [(b"content-type", _JSON)], [encode_json(model_info(groups))]
+
+    async def _deployment_health(self, scope: Scope, receive: Receive, info: dict[str, Any]) -> _Answer:
+        return 200, [(b"content-type", _JSON)], [encode_json(deployment_health(self.router))]
+
+    async def _ui(self, path: str, method: str, send: Send) -> None:
+        """The playground's static files: open (they hold nothing secret); every route they call checks the key."""
+        found = static_file(path) if method in ("GET", "HEAD") else None
+        if found is None:
+            status, headers, chunks = self._error(GatewayError(404, f"no page {_printable(path)}", code="not_found"))
+            whole = b"".join(chunks) if isinstance(chunks, list) else b""
+        else:
+            status, headers, whole = 200, [(b"content-type", found[0]), *SECURITY_HEADERS], found[1]
+        body = b"" if method == "HEAD" else whole
+        headers.append((b"content-length", str(len(whole)).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
 
     async def _read_body(self, scope: Scope, receive: Receive) -> bytes:
         limit = self.config.max_request_bytes
