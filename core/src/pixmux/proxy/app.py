@@ -36,6 +36,7 @@ from pixmux.proxy.sse import EventStream, first_event, write_stream
 from pixmux.proxy.ui import SECURITY_HEADERS, UI_PREFIX, deployment_health, model_info, static_file
 from pixmux.proxy.uploads import ClientGone, UploadError, read_upload
 from pixmux.router import Router
+from pixmux.types import ImageInput
 
 __all__ = ["Gateway", "GatewayError", "create_app", "app_from_env", "CONFIG_ENV"]
 
@@ -218,7 +219,7 @@ class Gateway:
             model = str(entry["litellm_params"]["model"])
             where = f"model_list[{index}].litellm_params"
             try:
-                call = self.engine.prepare(prompt="configuration check", model=model, **params)
+                call = self.engine.prepare(prompt="configuration check", model=model, **self._check_args(model, params))
             except PixmuxError as exc:
                 place = f"{where}.{exc.param}" if exc.param and exc.param != "model" else f"{where}.model"
                 raise ConfigError(f"{path}: {place}: {exc.message}", param=place) from None
@@ -228,6 +229,19 @@ class Gateway:
                 if isinstance(value, str):
                     self._secrets.add(value)
         return {name: self._group_targets(name) for name in self.router.model_names}
+
+    def _check_args(self, model: str, params: dict[str, Any]) -> dict[str, Any]:
+        """
+        The start-up check's arguments: a generation, or for a model that only edits (an
+        upscaler, an edit-only service) its own operation on a sample image, so that its
+        settings and credentials are checked as well.
+        """
+        provider, name = self.engine.registry.resolve(model, params.get("custom_llm_provider"))
+        operations = self.engine.registry.get(provider).catalogue.lookup(name).operations
+        if not operations or "generate" in operations:
+            return params
+        operation = "edit" if "edit" in operations else sorted(operations)[0]
+        return {**params, "operation": operation, "images": (_sample_image(),)}
 
     def _group_targets(self, name: str) -> list[_Target]:
         group = []
@@ -736,6 +750,20 @@ def _engine_for(config: GatewayConfig) -> Engine:
     if config.upstream_max_connections is not None:
         options["max_connections"] = config.upstream_max_connections
     return Engine(**options)
+
+
+def _sample_image() -> ImageInput:
+    """A 64x64 grey PNG, the input of the start-up check of a model that only edits."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    rows = b"".join(b"\x00" + b"\x80" * 64 for _ in range(64))
+    header = struct.pack(">IIBBBBB", 64, 64, 8, 0, 0, 0, 0)
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+    return ImageInput(data=png, media_type="image/png", filename="check.png")
 
 
 def create_app(
