@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import io
 import json
 import logging
@@ -19,7 +20,7 @@ from pixmux import ConfigurationError, litellm_keys
 from pixmux.litellm_keys import HONOURED, IGNORED, KEYS, REFUSED
 from pixmux.proxy import ConfigError, create_app, parse_config
 from pixmux.proxy.process import apply_process_settings
-from pixmux.testing import make_engine
+from pixmux.testing import TINY_PNG_B64, json_response, make_engine
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -237,8 +238,8 @@ async def test_global_max_parallel_requests_answers_429_beyond_the_limit() -> No
     assert second.json()["error"]["type"] == "rate_limit_error"
 
 
-async def test_image_generation_model_serves_every_request() -> None:
-    """general_settings.image_generation_model is used whatever model the request names."""
+async def test_image_generation_model_serves_every_generation() -> None:
+    """general_settings.image_generation_model is used whatever model a generation names."""
     config = base(general_settings={"image_generation_model": "sd"})
     gateway, engine = make_gateway(config)
     transport = httpx.ASGITransport(app=gateway)
@@ -249,6 +250,33 @@ async def test_image_generation_model_serves_every_request() -> None:
 
     assert answer.status_code == 200, answer.text
     assert json.loads(engine.requests[0].content)["model"] == "sd-xl"
+
+
+async def test_image_generation_model_leaves_edits_to_the_model_they_name() -> None:
+    """image_generation_model forces generations only: an edit goes to the model it names."""
+    config = base(general_settings={"image_generation_model": "sd"})
+    config["model_list"].append(
+        {
+            "model_name": "editor",
+            "litellm_params": {"model": "openai/edit-xl", "api_base": "http://up.test/v1", "api_key": UPSTREAM_KEY},
+        }
+    )
+    gateway, engine = make_gateway(
+        config, handler=lambda _: json_response(200, {"created": 1, "data": [{"b64_json": TINY_PNG_B64}]})
+    )
+    transport = httpx.ASGITransport(app=gateway)
+    async with httpx.AsyncClient(transport=transport, base_url="http://g.test") as client:
+        answer = await client.post(
+            "/v1/images/edits",
+            data={"model": "editor", "prompt": "snow"},
+            files={"image": ("room.png", base64.b64decode(TINY_PNG_B64), "image/png")},
+            headers=auth(),
+        )
+
+    assert answer.status_code == 200, answer.text
+    (request,) = engine.requests
+    assert request.url.path == "/v1/images/edits"
+    assert b'name="model"\r\n\r\nedit-xl' in request.content
 
 
 async def test_clients_cannot_set_deployment_settings() -> None:

@@ -35,7 +35,7 @@ from pixmux.exceptions import is_secret_name, redact
 
 if TYPE_CHECKING:
     from pixmux.catalogue import Catalogue, ModelInfo, Pricing
-    from pixmux.types import ImageResponse
+    from pixmux.types import ImageResponse, ImageStreamEvent
 
 __all__ = ["main", "build_parser", "parse_param_value"]
 
@@ -404,17 +404,26 @@ def _generate(ns: argparse.Namespace, secrets: list[str]) -> int:
 def _generate_stream(ns: argparse.Namespace, prompt: str, model: str, kwargs: dict[str, Any]) -> int:
     """``generate --stream``: previews written (and named) as they arrive, then the final images."""
     from pixmux._api import image_generation
+
+    return write_stream(
+        ns, lambda: image_generation(prompt, model, stream=True, **kwargs), ns.name or slug(prompt), model
+    )
+
+
+def write_stream(ns: argparse.Namespace, call: Callable[[], Iterable[ImageStreamEvent]], stem: str, model: str) -> int:
+    """
+    ``--stream`` for ``generate`` and ``edit``: each event of ``call()`` written (and named) as it
+    arrives, previews then final images; with ``--json`` each event printed as a JSON line.
+    """
     from pixmux.types import image_extension
 
     folder = Path(ns.output or ".")
-    stem = ns.name or slug(prompt)
     started = time.perf_counter()
     last = None
     count = 0
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        events = image_generation(prompt, model, stream=True, **kwargs)
-        for event in events:
+        for event in call():
             if ns.json:
                 sys.stdout.write(event.to_json() + "\n")
                 sys.stdout.flush()

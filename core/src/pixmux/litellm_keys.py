@@ -822,7 +822,8 @@ KEYS: tuple[Key, ...] = (
     _h(
         "general_settings",
         "image_generation_model",
-        "The model every image request uses, whatever the request's `model` says.",
+        "The model every generation uses, whatever the request's `model` says. Generations only: "
+        "edits and variations go to the model they name.",
     ),
     _h(
         "general_settings",

@@ -590,10 +590,12 @@ class Gateway:
         hold = None
         if self.accounting is not None:
             hold = await self.accounting.admit(info, upload.prompt, name, {**upload.params, **inputs})
-        if upload.params.pop("stream", False):  # image_edit.* events, as a streamed generation
+        if upload.params.pop("stream", False):  # image_edit.* events (variations refuse stream when read)
             info["hold"] = hold  # settled by the accounting when the stream ends
             try:
-                events = self.router.astream_image_generation(upload.prompt, model=name, **upload.params, **inputs)
+                events = self.router.astream_image_edit(
+                    upload.images, upload.prompt, model=name, mask=upload.mask, **upload.params
+                )
                 first = await first_event(events)
             except BaseException as exc:
                 if hold is not None:

@@ -75,7 +75,7 @@ class GatewayConfig:
         verbose: ``set_verbose`` (or ``router_settings.debug_level: DEBUG``): debug logging.
         global_max_parallel_requests: most image requests in flight on the gateway at once.
         image_generation_model: ``general_settings.image_generation_model``: the model name
-            every image request uses, whatever it asks for.
+            every generation uses, whatever it asks for (edits and variations keep theirs).
         general_settings: ``general_settings`` as written (resolved), for the modules that
             read their own keys (shared state, metrics, traces, JSON logs: ``pixmux.proxy.settings``).
         accounting: virtual keys, budgets and spend (``database_url``), or ``None`` when off.
