@@ -299,37 +299,3 @@ def test_reordering_a_hookspecs_parameters_changes_nothing(monkeypatch: pytest.M
 
     assert response.data[0].b64_json == TINY_PNG_B64
     assert engine.requests[0].headers["authorization"] == "Bearer k-123456"
-
-
-def test_a_download_follows_the_image_hosts_redirects() -> None:
-    """A signed-URL host that redirects is followed (GET, a few hops) to the image."""
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        if request.url.path == "/a.png":
-            return httpx.Response(302, headers={"Location": "https://cdn.example/signed/a.png?sig=1"})
-        return cdn(request)
-
-    engine = make_engine(Jobs(images=lambda: [ImageObject(url="https://cdn.example/a.png")]), handler=handler)
-
-    response = engine.image_generation(prompt="otter", model="jobs/m", response_format="b64_json")
-
-    assert response.data[0].b64_json == TINY_PNG_B64
-    assert [str(r.url) for r in engine.requests[-2:]] == [
-        "https://cdn.example/a.png",
-        "https://cdn.example/signed/a.png?sig=1",
-    ]
-
-
-def test_a_download_that_redirects_forever_is_a_typed_error() -> None:
-    """A redirect loop ends in APIConnectionError, not a hang."""
-    from pixmux.exceptions import APIConnectionError
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        if request.url.host == "cdn.example":
-            return httpx.Response(302, headers={"Location": "/again"})
-        return cdn(request)
-
-    engine = make_engine(Jobs(images=lambda: [ImageObject(url="https://cdn.example/a.png")]), handler=handler)
-
-    with pytest.raises(APIConnectionError, match="redirects"):
-        engine.image_generation(prompt="otter", model="jobs/m", response_format="b64_json")

@@ -234,7 +234,9 @@ class Registry:
         installed = ", ".join(sorted(self.available())) or "none"
         return ProviderNotFoundError(
             f"no provider plugin named {name!r} is installed (installed: {installed}); "
-            f"install it with `pip install {distribution_for(name)}`",
+            f"install it with `pip install {distribution_for(name)}` "
+            f"(from a checkout of pixmux: `pip install ./plugins/{name.replace('_', '-')}`, "
+            "or `uv sync --all-packages`)",
             provider=name,
             param="model",
         )

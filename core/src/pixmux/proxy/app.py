@@ -24,11 +24,17 @@ import attrs
 
 import pixmux
 from pixmux._engine import Engine
+from pixmux._params import field_types
 from pixmux.exceptions import ConfigurationError, NotFoundError, PixmuxError, redact
+from pixmux.litellm_keys import DEPLOYMENT_SETTINGS
 from pixmux.proxy._memory import keep_freed_memory
 from pixmux.proxy.config import ROUTER_PARAMS, ConfigError, GatewayConfig, load_config
 from pixmux.proxy.encode import GZIP_MIN_BYTES, accepts_gzip, encode_images, encode_json, error_body, gzip_chunks
 from pixmux.proxy.openapi import openapi_document
+from pixmux.proxy.process import apply_process_settings
+from pixmux.proxy.sse import EventStream, first_event, write_stream
+from pixmux.proxy.ui import SECURITY_HEADERS, UI_PREFIX, deployment_health, model_info, static_file
+from pixmux.proxy.uploads import ClientGone, UploadError, read_upload
 from pixmux.router import Router
 
 __all__ = ["Gateway", "GatewayError", "create_app", "app_from_env", "CONFIG_ENV"]
@@ -38,7 +44,7 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 Headers = list[tuple[bytes, bytes]]
-_Answer = tuple[int, Headers, list[bytes]]
+_Answer = tuple[int, Headers, "list[bytes] | EventStream"]
 _Handler = Callable[[Scope, Receive, dict[str, Any]], Awaitable[_Answer]]
 
 #: The environment variable through which ``pixmux serve --workers N`` hands each worker its config path.
@@ -46,23 +52,8 @@ CONFIG_ENV = "PIXMUX_CONFIG"
 
 logger = logging.getLogger("pixmux.proxy")
 
-#: The request fields of OpenAI's ``CreateImageRequest`` and the JSON types each may hold.
-_FIELD_TYPES: Mapping[str, tuple[type, ...]] = {
-    "prompt": (str,),
-    "model": (str,),
-    "n": (int,),
-    "quality": (str,),
-    "response_format": (str,),
-    "size": (str,),
-    "style": (str,),
-    "user": (str,),
-    "background": (str,),
-    "moderation": (str,),
-    "output_format": (str,),
-    "output_compression": (int,),
-    "stream": (bool,),
-    "partial_images": (int,),
-}
+#: The request fields of OpenAI's ``CreateImageRequest`` and the JSON types each may hold (the parameter table's).
+_FIELD_TYPES: Mapping[str, tuple[type, ...]] = field_types("generate")
 #: Most images one request may ask for (OpenAI's schema); each model may allow fewer.
 MAX_N = 10
 #: Keyword arguments that configure where and as whom a call is made: only the config sets them.
@@ -80,6 +71,7 @@ _CLIENT_FORBIDDEN = frozenset(
         "engine",
         "metadata",
         *ROUTER_PARAMS,
+        *DEPLOYMENT_SETTINGS,  # credentials, endpoints, prices, limits, extra_headers: the config's alone
     }
 )
 _NOT_FOR_PREPARE = frozenset({"model", "mock_response", *ROUTER_PARAMS})
@@ -160,6 +152,11 @@ class Gateway:
     def __init__(self, config: GatewayConfig, *, engine: Engine | None = None) -> None:
         self.config = config
         self.engine = engine if engine is not None else _engine_for(config)
+        if config.environment:  # environment_variables: seen where providers read credentials
+            base = os.environ if self.engine._environ is None else self.engine._environ
+            self.engine._environ = {**base, **config.environment}
+        self._limit = config.global_max_parallel_requests
+        self._in_flight = 0
         self._secrets = set(config.secrets)
         try:
             self.router = self._build_router()
@@ -181,6 +178,10 @@ class Gateway:
         self._routes: dict[tuple[str, str], _Handler] = {}
         for path in ("/v1/images/generations", "/images/generations"):
             self._routes[("POST", path)] = self._generate
+        for path in ("/v1/images/edits", "/images/edits"):
+            self._routes[("POST", path)] = self._edit
+        for path in ("/v1/images/variations", "/images/variations"):
+            self._routes[("POST", path)] = self._variation
         for path in ("/v1/models", "/models"):
             self._routes[("GET", path)] = self._models
         for path in ("/health/liveliness", "/health/liveness"):
@@ -188,6 +189,9 @@ class Gateway:
         self._routes[("GET", "/health/readiness")] = self._readiness
         for path in ("/openapi.json", "/v1/openapi.json"):
             self._routes[("GET", path)] = self._openapi
+        for path in ("/model/info", "/v1/model/info"):
+            self._routes[("GET", path)] = self._model_info
+        self._routes[("GET", "/health/deployments")] = self._deployment_health
         self._paths = {path for _, path in self._routes}
         self._open_paths = frozenset({"/health/liveliness", "/health/liveness"})
 
@@ -272,13 +276,16 @@ class Gateway:
         path = scope["path"]
         info: dict[str, Any] = {}
         headers: Headers
+        if path == UI_PREFIX or path.startswith(UI_PREFIX + "/"):
+            await self._ui(path, method, send)
+            return
         try:
             handler = self._routes.get((method, path))
             model_in_path = None
             if handler is None:
                 model_in_path = self._azure_model(path)
                 if model_in_path is not None and method == "POST":
-                    handler = self._generate
+                    handler = self._edit if path.endswith("/edits") else self._generate
             if handler is None:
                 if path in self._paths or model_in_path is not None:
                     allowed = (
@@ -294,6 +301,13 @@ class Gateway:
                 self._authenticate(scope)
             info["model"] = model_in_path
             status, headers, chunks = await handler(scope, receive, info)
+            if isinstance(chunks, EventStream):
+                headers.append((b"x-request-id", request_id.encode()))
+                finished = await write_stream(chunks, send, receive, headers)
+                self._log_stream(
+                    chunks, method=method, path=path, finished=finished, started=started, request_id=request_id
+                )
+                return
         except _ClientGone:
             self._log(method=method, path=path, info=info, status=499, started=started, request_id=request_id)
             return
@@ -306,6 +320,7 @@ class Gateway:
             status, headers, chunks = self._error(
                 GatewayError(500, f"internal gateway error (request id {request_id})", type="api_error")
             )
+        assert not isinstance(chunks, EventStream)  # streams were answered above
         await self._respond(
             scope=scope,
             send=send,
@@ -319,11 +334,14 @@ class Gateway:
         self._log(method=method, path=path, info=info, status=status, started=started, request_id=request_id)
 
     def _azure_model(self, path: str) -> str | None:
-        # /openai/deployments/{model}/images/generations
-        if not path.startswith("/openai/deployments/") or not path.endswith("/images/generations"):
+        # /openai/deployments/{model}/images/generations (or /images/edits)
+        if not path.startswith("/openai/deployments/"):
             return None
-        name = path[len("/openai/deployments/") : -len("/images/generations")]
-        return name if name and "/" not in name else None
+        for tail in ("/images/generations", "/images/edits"):
+            if path.endswith(tail):
+                name = path[len("/openai/deployments/") : -len(tail)]
+                return name if name and "/" not in name else None
+        return None
 
     # ------------------------------------------------------------------ auth
 
@@ -370,6 +388,32 @@ class Gateway:
     async def _openapi(self, scope: Scope, receive: Receive, info: dict[str, Any]) -> _Answer:
         return 200, [(b"content-type", _JSON)], [self._openapi_body]
 
+    async def _model_info(self, scope: Scope, receive: Receive, info: dict[str, Any]) -> _Answer:
+        groups = {}
+        for name, targets in self._targets.items():
+            found = []
+            for target in targets:
+                provider, model = self.engine.registry.resolve(target.model, target.params.get("custom_llm_provider"))
+                found.append((provider, self.engine.registry.get(provider).catalogue.lookup(model)))
+            groups[name] = found
+        return 200, [(b"content-type", _JSON)], [encode_json(model_info(groups))]
+
+    async def _deployment_health(self, scope: Scope, receive: Receive, info: dict[str, Any]) -> _Answer:
+        return 200, [(b"content-type", _JSON)], [encode_json(deployment_health(self.router))]
+
+    async def _ui(self, path: str, method: str, send: Send) -> None:
+        """The playground's static files: open (they hold nothing secret); every route they call checks the key."""
+        found = static_file(path) if method in ("GET", "HEAD") else None
+        if found is None:
+            status, headers, chunks = self._error(GatewayError(404, f"no page {_printable(path)}", code="not_found"))
+            whole = b"".join(chunks) if isinstance(chunks, list) else b""
+        else:
+            status, headers, whole = 200, [(b"content-type", found[0]), *SECURITY_HEADERS], found[1]
+        body = b"" if method == "HEAD" else whole
+        headers.append((b"content-length", str(len(whole)).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
     async def _read_body(self, scope: Scope, receive: Receive) -> bytes:
         limit = self.config.max_request_bytes
         declared = _header(scope, b"content-length")
@@ -399,18 +443,97 @@ class Gateway:
         )
 
     async def _generate(self, scope: Scope, receive: Receive, info: dict[str, Any]) -> _Answer:
+        return await self._within_limit(self._generate_one, scope, receive, info)
+
+    async def _within_limit(self, handler: _Handler, scope: Scope, receive: Receive, info: dict[str, Any]) -> _Answer:
+        """Run an image route's ``handler`` within ``general_settings.global_max_parallel_requests`` (429 beyond)."""
+        if self._limit is None:
+            return await handler(scope, receive, info)
+        if self._in_flight >= self._limit:
+            raise GatewayError(
+                429,
+                f"the gateway is serving its most requests at once ({self._limit}); retry shortly",
+                type="rate_limit_error",
+                code="rate_limit_exceeded",
+                headers=[(b"retry-after", b"1")],
+            )
+        self._in_flight += 1
+        try:
+            return await handler(scope, receive, info)
+        finally:
+            self._in_flight -= 1
+
+    async def _generate_one(self, scope: Scope, receive: Receive, info: dict[str, Any]) -> _Answer:
         raw = await self._read_body(scope, receive)
         prompt, name, params = self._parse_request(raw, info.get("model"))
+        name = self.config.image_generation_model or name  # general_settings.image_generation_model
         info["model"] = name
         self._prevalidate(prompt, name, params)
+        if params.pop("stream", False):
+            events = self.router.astream_image_generation(prompt, model=name, **params)
+            first = await first_event(events)  # a failure this early is an ordinary error answer
+            headers: Headers = [
+                (b"content-type", b"text/event-stream; charset=utf-8"),
+                (b"cache-control", b"no-cache"),
+                (b"x-accel-buffering", b"no"),
+            ]
+            return 200, headers, EventStream(first=first, rest=events, info=info, error_body=self._event_error)
         upstream_started = time.perf_counter()
         response = await self.router.aimage_generation(prompt, model=name, **params)
         info["upstream"] = time.perf_counter() - upstream_started
+        return self._images(response, info)
+
+    async def _edit(self, scope: Scope, receive: Receive, info: dict[str, Any]) -> _Answer:
+        return await self._within_limit(self._edit_one, scope, receive, info)
+
+    async def _variation(self, scope: Scope, receive: Receive, info: dict[str, Any]) -> _Answer:
+        return await self._within_limit(self._variation_one, scope, receive, info)
+
+    async def _edit_one(self, scope: Scope, receive: Receive, info: dict[str, Any]) -> _Answer:
+        return await self._upload(scope, receive, info, "edit")
+
+    async def _variation_one(self, scope: Scope, receive: Receive, info: dict[str, Any]) -> _Answer:
+        return await self._upload(scope, receive, info, "variation")
+
+    async def _upload(self, scope: Scope, receive: Receive, info: dict[str, Any], operation: str) -> _Answer:
+        """An edit or a variation: the upload read by ``pixmux.proxy.uploads``, then routed as a generation is."""
+        limit, urls = self.config.max_upload_bytes, self.config.allow_image_urls
+        try:
+            fetch = self.engine.async_transport().send if urls else None  # image URLs: the one transport
+            upload = await read_upload(scope, receive, operation=operation, limit=limit, allow_urls=urls, send=fetch)
+        except UploadError as exc:
+            raise GatewayError(exc.status, exc.message, param=exc.param, code=exc.code) from None
+        except ClientGone:
+            raise _ClientGone from None
+        name = info.get("model") or upload.model
+        if not isinstance(name, str) or not name:
+            raise GatewayError(
+                400, f"model is required; configured models: {', '.join(self.router.model_names)}", param="model"
+            )
+        info["model"] = name
+        inputs = {"operation": operation, "images": upload.images, "mask": upload.mask}
+        self._prevalidate(upload.prompt, name, upload.params, inputs)
+        if upload.params.pop("stream", False):  # image_edit.* events, as a streamed generation
+            events = self.router.astream_image_generation(upload.prompt, model=name, **upload.params, **inputs)
+            first = await first_event(events)
+            headers: Headers = [
+                (b"content-type", b"text/event-stream; charset=utf-8"),
+                (b"cache-control", b"no-cache"),
+                (b"x-accel-buffering", b"no"),
+            ]
+            return 200, headers, EventStream(first=first, rest=events, info=info, error_body=self._event_error)
+        upstream_started = time.perf_counter()
+        response = await self.router.aimage_generation(upload.prompt, model=name, **upload.params, **inputs)
+        info["upstream"] = time.perf_counter() - upstream_started
+        return self._images(response, info)
+
+    def _images(self, response: pixmux.ImageResponse, info: dict[str, Any]) -> _Answer:
+        """OpenAI's ``ImagesResponse`` with the gateway's headers (deployment, provider, cost)."""
         metadata = response.metadata
         out = response.to_dict()
         info["b64"] = any("b64_json" in image for image in out.get("data", ()))
         chunks = encode_images(out)
-        headers: Headers = [(b"content-type", _JSON)]
+        headers = [(b"content-type", _JSON)]
         deployment = metadata.get("deployment")
         if deployment is not None:
             info["deployment"] = deployment
@@ -452,21 +575,22 @@ class Gateway:
             raise GatewayError(
                 400, f"model is required; configured models: {', '.join(self.router.model_names)}", param="model"
             )
-        if body.get("stream"):
-            raise GatewayError(400, "stream=true is not supported by this gateway", param="stream")
-        if body.get("partial_images"):
-            raise GatewayError(
-                400, "partial_images needs streaming, which this gateway does not support", param="partial_images"
-            )
-        body.pop("stream", None)
-        body.pop("partial_images", None)
+        for key in ("image", "images", "mask", "operation"):
+            if key in body:
+                raise GatewayError(400, f"{key} belongs to an edit: POST /v1/images/edits", param=key)
+        if body.get("partial_images") is not None and not body.get("stream"):
+            raise GatewayError(400, "partial_images needs stream: true", param="partial_images")
+        if not body.get("stream"):
+            body.pop("stream", None)
         n = body.get("n")
         if n is not None and not 1 <= n <= MAX_N:
             raise GatewayError(400, f"n={n} is out of range; accepted: 1 to {MAX_N}", param="n")
         params = {key: value for key, value in body.items() if value is not None}
         return prompt, name, params
 
-    def _prevalidate(self, prompt: str, name: str, params: dict[str, Any]) -> None:
+    def _prevalidate(
+        self, prompt: str, name: str, params: dict[str, Any], inputs: Mapping[str, Any] | None = None
+    ) -> None:
         targets = self._targets.get(name)
         if targets is None and len(name) <= 256:
             try:  # an alias the router knows (router_settings.model_group_alias)
@@ -486,7 +610,7 @@ class Gateway:
                 if key in target.forbidden:
                     raise GatewayError(400, f"{key} is set by the gateway's config, not by clients", param=key)
             try:
-                self.engine.prepare(prompt=prompt, model=target.model, **{**params, **target.params})
+                self.engine.prepare(prompt=prompt, model=target.model, **{**params, **target.params}, **(inputs or {}))
             except PixmuxError as exc:
                 first = first or exc
                 continue
@@ -563,6 +687,29 @@ class Gateway:
         if not chunks:
             await send({"type": "http.response.body", "body": b""})
 
+    def _event_error(self, exc: PixmuxError) -> dict[str, Any]:
+        """OpenAI's ``error`` event for a failure after a stream began (scrubbed like every error)."""
+        return {
+            "error": {"message": self._scrub(str(exc)), "type": exc.openai_type, "param": exc.param, "code": exc.code}
+        }
+
+    def _log_stream(
+        self,
+        stream: EventStream,
+        *,
+        method: str,
+        path: str,
+        finished: bool,
+        started: float,
+        request_id: str,
+    ) -> None:
+        info = stream.info
+        last = stream.last
+        if last is not None:
+            info.setdefault("deployment", last.metadata.get("deployment", "-"))
+        status = 499 if not finished else (stream.failed.status_code or 500) if stream.failed else 200
+        self._log(method=method, path=path, info=info, status=status, started=started, request_id=request_id)
+
     def _log(
         self, *, method: str, path: str, info: Mapping[str, Any], status: int, started: float, request_id: str
     ) -> None:
@@ -612,5 +759,6 @@ def app_from_env() -> Gateway:
     if not path:
         raise ConfigError(f"{CONFIG_ENV} is not set; start the gateway with `pixmux serve --config FILE`")
     app = create_app(path)
+    apply_process_settings(app.config)
     keep_freed_memory()
     return app
