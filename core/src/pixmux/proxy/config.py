@@ -75,12 +75,14 @@ class GatewayConfig:
         global_max_parallel_requests: most image requests in flight on the gateway at once.
         image_generation_model: ``general_settings.image_generation_model``: the model name
             every image request uses, whatever it asks for.
+        general_settings: ``general_settings`` as written (resolved), for the modules that
+            read their own keys (shared state, metrics, traces, JSON logs: ``pixmux.proxy.settings``).
     """
 
     path: str
     model_list: tuple[Mapping[str, Any], ...] = attrs.field(repr=lambda entries: f"<{len(entries)} model(s)>")
     master_key: str | None = attrs.field(default=None, repr=False)
-    router_settings: Mapping[str, Any] = attrs.field(factory=dict)
+    router_settings: Mapping[str, Any] = attrs.field(factory=dict, repr=False)  # may hold redis_password
     max_request_bytes: int = int(DEFAULT_MAX_REQUEST_MB * 1024 * 1024)
     gzip_images: bool = False
     max_upload_bytes: int = int(DEFAULT_MAX_UPLOAD_MB * 1024 * 1024)
@@ -94,6 +96,7 @@ class GatewayConfig:
     verbose: bool = False
     global_max_parallel_requests: int | None = None
     image_generation_model: str | None = None
+    general_settings: Mapping[str, Any] = attrs.field(factory=dict, repr=False)
 
     @property
     def model_names(self) -> list[str]:
@@ -516,11 +519,6 @@ _LOADER_ROUTER_KEYS = (
     "enable_pre_call_check",
     "set_verbose",
     "debug_level",
-    "redis_host",
-    "redis_port",
-    "redis_password",
-    "redis_url",
-    "redis_db",
 )
 
 
@@ -636,6 +634,7 @@ def parse_config(raw: Any, *, path: str = "<config>", environ: Mapping[str, str]
             if litellm.get(key) is not None and key not in router_settings:
                 router_settings[key] = litellm[key]
 
+        secrets.update(v for k, v in router_settings.items() if isinstance(v, str) and is_secret_name(k))
         credentials = _credentials(top.get("credential_list"), notes, secrets)
         if "model_list" not in top:
             raise _Problem("model_list", "missing; expected a list of models (model_name and litellm_params)")
@@ -662,6 +661,7 @@ def parse_config(raw: Any, *, path: str = "<config>", environ: Mapping[str, str]
         verbose=verbose,
         global_max_parallel_requests=overall,
         image_generation_model=image_model,
+        general_settings=dict(general),
     )
 
 
