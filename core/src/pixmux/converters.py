@@ -393,6 +393,41 @@ def structure_response(
     return structure_json(body, cls, converter=converter, provider=provider, model=model, what=what, response=response)
 
 
+def checked_url(text: str, *, provider: str, model: str | None, what: str) -> str:
+    """
+    A URL a provider gave (a job to poll, a result to fetch), checked before the core follows it.
+
+    Raises:
+        APIResponseValidationError: it is not an absolute http(s) URL; the message says which ``what``.
+    """
+    import httpx
+
+    from pixmux.exceptions import APIResponseValidationError
+
+    try:
+        url = httpx.URL(text)
+    except httpx.InvalidURL as exc:
+        raise APIResponseValidationError(
+            f"the provider's {what} is not a usable URL: {exc}", provider=provider, model=model
+        ) from exc
+    if url.scheme not in ("http", "https") or not url.host:
+        raise APIResponseValidationError(
+            f"the provider's {what} is not an absolute http(s) URL: {text[:100]!r}", provider=provider, model=model
+        )
+    return text
+
+
+def query_param(text: str, name: str) -> str | None:
+    """One query parameter of a URL, or ``None`` (also when the URL cannot be read)."""
+    import httpx
+
+    try:
+        found = httpx.URL(text).params.get(name)
+    except httpx.InvalidURL:
+        return None
+    return found if isinstance(found, str) else None
+
+
 def read_json(response: httpx.Response, *, provider: str, model: str | None) -> Any:
     """
     A provider's body read as JSON (:func:`loads_json`), or an ``APIResponseValidationError``.

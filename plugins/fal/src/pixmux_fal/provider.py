@@ -32,7 +32,7 @@ import attrs
 import httpx
 from pixmux import PixmuxWarning, hookimpl
 from pixmux.catalogue import Catalogue, ModelInfo, check_request, choose_one, nearest_aspect_ratio, parse_size
-from pixmux.converters import make_converter, read_json, structure_json
+from pixmux.converters import checked_url, make_converter, query_param, read_json, structure_json
 from pixmux.exceptions import (
     APIResponseValidationError,
     AuthenticationError,
@@ -296,27 +296,10 @@ def _interval(deployment: Deployment) -> float:
 
 
 def _checked_url(text: str, model: str, what: str) -> str:
-    """A URL the provider gave (a poll, a result), checked: absolute http(s), else APIResponseValidationError."""
-    try:
-        url = httpx.URL(text)
-    except httpx.InvalidURL as exc:
-        raise APIResponseValidationError(
-            f"the provider's {what} is not a usable URL: {exc}", provider=PROVIDER, model=model
-        ) from exc
-    if url.scheme not in ("http", "https") or not url.host:
-        raise APIResponseValidationError(
-            f"the provider's {what} is not an absolute http(s) URL: {text[:100]!r}", provider=PROVIDER, model=model
-        )
-    return text
+    return checked_url(text, provider=PROVIDER, model=model, what=what)
 
 
-def _query(text: str, name: str) -> str | None:
-    """One query parameter of a URL, or ``None`` (also when the URL cannot be read)."""
-    try:
-        found = httpx.URL(text).params.get(name)
-    except httpx.InvalidURL:
-        return None
-    return found if isinstance(found, str) else None
+_query = query_param
 
 
 def _queued(response: httpx.Response, deployment: Deployment, model: str) -> FollowUp:
