@@ -17,6 +17,7 @@ from typing import Any
 import attrs
 import httpx
 
+from pixmux import _redact
 from pixmux._checks import check_deployment_fields, getenv, timeout_seconds
 from pixmux._plugins import Provider, Registry
 from pixmux._retry import DEFAULT_NUM_RETRIES, Backoff, acall_with_retries, call_with_retries, pop_num_retries
@@ -29,8 +30,6 @@ from pixmux.exceptions import (
     PixmuxError,
     Timeout,
     UnsupportedParamsError,
-    is_secret_name,
-    redact,
 )
 from pixmux.types import Auth, Deployment, FollowUp, ImageObject, ImageRequest, ImageResponse, Usage
 
@@ -223,6 +222,7 @@ class Engine:
         self._deployments: dict[tuple[str | None, ...], Deployment] = {}
         self._auth_lock = threading.Lock()
         self.retry = retry or Backoff()
+        _redact.guard_logs()
 
     # ----------------------------------------------------------------- clients
 
@@ -428,6 +428,7 @@ class Engine:
             timeout=timeout,
             settings=settings,
         )
+        _redact.remember(_redact.secrets_of(deployment))  # known to the log filter before any byte is sent
         if key is not None:
             if len(self._deployments) >= 256:
                 self._deployments.clear()
@@ -490,6 +491,8 @@ class Engine:
             except PixmuxError as exc:
                 error = self._ours(call, exc)
                 raise error from exc.__cause__
+            if resolved is not None:
+                _redact.remember(_redact.secrets_of(auth=resolved))
             self._auth[_auth_key(call.provider.name, call.deployment)] = resolved
             return resolved
 
@@ -499,24 +502,13 @@ class Engine:
 
     # ----------------------------------------------------------------- hooks around I/O
 
-    def _secrets(self, call: Call) -> list[str]:
-        """The strings an error message must never show: the key, a cached token, secret-named settings."""
-        found = [call.deployment.api_key]
-        auth = self._auth.get(_auth_key(call.provider.name, call.deployment))
-        if auth is not None and isinstance(auth.value, str):
-            found.append(auth.value)
-        for name, value in call.deployment.settings.items():
-            if isinstance(value, str) and is_secret_name(name):
-                found.append(value)
-        return [secret for secret in found if secret]
+    def _secrets(self, call: Call) -> frozenset[str]:
+        """Every secret string of the call: the key, secret-named settings, the resolved auth's (see ``_redact``)."""
+        return _redact.secrets_of(call.deployment, self._auth.get(_auth_key(call.provider.name, call.deployment)))
 
     def _redacted(self, call: Call, error: PixmuxError) -> PixmuxError:
-        """``error`` with every secret of the call removed from its message (providers echo keys back)."""
-        message = redact(error.message, self._secrets(call))
-        if message != error.message:
-            error.message = message
-            error.args = (message, *error.args[1:])
-        return error
+        """``error`` with every secret of the call removed: message, code, details, attached response, chain."""
+        return _redact.scrub_error(error, self._secrets(call))
 
     def _ours(self, call: Call, error: PixmuxError) -> PixmuxError:
         """A hook's error made the call's own: ``provider`` and ``model`` filled in, every secret scrubbed."""
@@ -547,13 +539,14 @@ class Engine:
                 self.forget_auth(call.deployment)
             raise error from exc.__cause__
         except RecursionError as exc:  # JSON nested deeper than any parser's stack: json.loads gives up
-            raise APIResponseValidationError(
+            deep = APIResponseValidationError(
                 f"the provider's response (HTTP {response.status_code}) nests JSON too deeply to read",
                 provider=call.provider.name,
                 model=call.request.model,
                 status_code=502,
                 response=response,
-            ) from exc
+            )
+            raise self._redacted(call, deep) from exc
         except _PARSE_FAILURES as exc:
             unreadable = APIResponseValidationError(
                 f"could not read the provider's response (HTTP {response.status_code}): {type(exc).__name__}: {exc}",
@@ -575,7 +568,7 @@ class Engine:
     ) -> ImageResponse:
         response = _merge(parts)
         if not response.data and response.metadata.get("filtered"):
-            raise _all_filtered(call, response)
+            raise self._redacted(call, _all_filtered(call, response))
         cost = response.cost
         if cost is None and call.info.pricing is not None:
             cost = call.info.pricing.cost(call.request, response)
@@ -593,11 +586,13 @@ class Engine:
 
     def _connection_error(self, call: Call, exc: httpx.HTTPError) -> PixmuxError:
         if isinstance(exc, httpx.TimeoutException):
-            return Timeout(
+            late = Timeout(
                 f"no answer within the timeout ({call.timeout:g}s): {type(exc).__name__}",
                 provider=call.provider.name,
                 model=call.request.model,
             )
+            late.__cause__ = exc  # scrubbed with it: the caller raises it `from exc`
+            return self._redacted(call, late)
         if isinstance(exc, httpx.DecodingError):
             # The provider answered, but its body does not decode by its own Content-Encoding.
             garbled = APIResponseValidationError(
@@ -605,12 +600,14 @@ class Engine:
                 provider=call.provider.name,
                 model=call.request.model,
             )
+            garbled.__cause__ = exc
             return self._redacted(call, garbled)
         unreachable = APIConnectionError(
             f"could not reach the provider: {type(exc).__name__}: {exc}",
             provider=call.provider.name,
             model=call.request.model,
         )
+        unreachable.__cause__ = exc
         return self._redacted(call, unreachable)
 
     @staticmethod
