@@ -23,9 +23,12 @@ from typing import Any
 import attrs
 
 import pixmux
+from pixmux import _redact
 from pixmux._engine import Engine
 from pixmux.exceptions import ConfigurationError, NotFoundError, PixmuxError, redact
+from pixmux.proxy._guard import accepts, body_rule, takes_body
 from pixmux.proxy._memory import keep_freed_memory
+from pixmux.proxy._request import CLIENT_FORBIDDEN, FieldProblem, check_fields
 from pixmux.proxy.config import ROUTER_PARAMS, ConfigError, GatewayConfig, load_config
 from pixmux.proxy.encode import GZIP_MIN_BYTES, accepts_gzip, encode_images, encode_json, error_body, gzip_chunks
 from pixmux.proxy.openapi import openapi_document
@@ -46,42 +49,10 @@ CONFIG_ENV = "PIXMUX_CONFIG"
 
 logger = logging.getLogger("pixmux.proxy")
 
-#: The request fields of OpenAI's ``CreateImageRequest`` and the JSON types each may hold.
-_FIELD_TYPES: Mapping[str, tuple[type, ...]] = {
-    "prompt": (str,),
-    "model": (str,),
-    "n": (int,),
-    "quality": (str,),
-    "response_format": (str,),
-    "size": (str,),
-    "style": (str,),
-    "user": (str,),
-    "background": (str,),
-    "moderation": (str,),
-    "output_format": (str,),
-    "output_compression": (int,),
-    "stream": (bool,),
-    "partial_images": (int,),
-}
-#: Most images one request may ask for (OpenAI's schema); each model may allow fewer.
-MAX_N = 10
 #: Keyword arguments that configure where and as whom a call is made: only the config sets them.
-_CLIENT_FORBIDDEN = frozenset(
-    {
-        "api_key",
-        "api_base",
-        "base_url",
-        "api_version",
-        "organization",
-        "timeout",
-        "custom_llm_provider",
-        "mock_response",
-        "drop_params",
-        "engine",
-        "metadata",
-        *ROUTER_PARAMS,
-    }
-)
+_CLIENT_FORBIDDEN = CLIENT_FORBIDDEN
+#: Longest error message the gateway sends (a provider's or a client's text is cut there).
+_MAX_MESSAGE = 2000
 _NOT_FOR_PREPARE = frozenset({"model", "mock_response", *ROUTER_PARAMS})
 _JSON = b"application/json"
 
@@ -137,11 +108,11 @@ def _sendable(text: str | None) -> str | None:
 
 
 def _printable(value: object, limit: int = 120) -> str:
+    """A client-supplied value for a log line or a header: escaped, cut at ``limit``, credentials masked, no spaces."""
     text = value if isinstance(value, str) else str(value)
-    if len(text) <= limit and text.isprintable() and " " not in text:
+    if len(text) <= limit and text.isprintable() and " " not in text and text.isascii() and len(text) < 16:
         return text
-    cleaned = "".join(ch if ch.isprintable() and ch != " " else "_" for ch in text[:limit])
-    return cleaned + ("…" if len(text) > limit else "")
+    return _redact.clean_client_value(text, limit).replace(" ", "_").encode("ascii", "backslashreplace").decode()
 
 
 class Gateway:
@@ -164,6 +135,9 @@ class Gateway:
         try:
             self.router = self._build_router()
             self._targets = self._check_deployments()
+            self._forbidden = frozenset(CLIENT_FORBIDDEN).union(
+                *(target.forbidden for group in self._targets.values() for target in group)
+            )
         except ConfigError as exc:  # a credential written in the wrong place is echoed by the check: hide it
             raise ConfigError(self._scrub(exc.message), param=exc.param) from None
         self.started = int(time.time())
@@ -177,7 +151,7 @@ class Gateway:
                 ],
             }
         )
-        self._openapi_body = encode_json(openapi_document(self.router.model_names))
+        self._openapi_body = encode_json(openapi_document(self.router.model_names, forbidden=self._forbidden))
         self._routes: dict[tuple[str, str], _Handler] = {}
         for path in ("/v1/images/generations", "/images/generations"):
             self._routes[("POST", path)] = self._generate
@@ -278,6 +252,19 @@ class Gateway:
                 model_in_path = self._azure_model(path)
                 if model_in_path is not None and method == "POST":
                     handler = self._generate
+            if method == "OPTIONS" and (path in self._paths or model_in_path is not None):
+                status, headers, chunks = self._preflight(scope, path, model_in_path)
+                await self._respond(
+                    scope=scope,
+                    send=send,
+                    status=status,
+                    headers=headers,
+                    chunks=chunks,
+                    started=started,
+                    request_id=request_id,
+                    info=info,
+                )
+                return
             if handler is None:
                 if path in self._paths or model_in_path is not None:
                     allowed = (
@@ -291,8 +278,27 @@ class Gateway:
                 raise GatewayError(404, f"no route {method} {path}; see /openapi.json", code="not_found")
             if path not in self._open_paths:
                 self._authenticate(scope)
+            rule = body_rule(handler)
+            if rule is not None and not accepts(rule, _header(scope, b"content-type")):
+                raise GatewayError(
+                    415,
+                    f"the request body must be {' or '.join(rule.media_types)} "
+                    f"(Content-Type: {_printable(_header(scope, b'content-type') or 'none')})",
+                    code="unsupported_media_type",
+                )
             info["model"] = model_in_path
             status, headers, chunks = await handler(scope, receive, info)
+        except asyncio.CancelledError:  # the server's shutdown timeout ran out with this request in flight
+            logger.warning("request %s: cancelled by the shutdown timeout; answered 503", request_id)
+            status, headers, chunks = self._error(
+                GatewayError(
+                    503,
+                    "the gateway is shutting down and this request did not finish in time; retry",
+                    type="api_error",
+                    code="shutting_down",
+                    headers=[(b"connection", b"close"), (b"retry-after", b"1")],
+                )
+            )
         except _ClientGone:
             self._log(method=method, path=path, info=info, status=499, started=started, request_id=request_id)
             return
@@ -323,6 +329,20 @@ class Gateway:
             return None
         name = path[len("/openai/deployments/") : -len("/images/generations")]
         return name if name and "/" not in name else None
+
+    def _preflight(self, scope: Scope, path: str, model_in_path: str | None) -> _Answer:
+        """A CORS preflight: the allow-list's answer for an allowed origin, else 405 as any other unknown method."""
+        methods = {"POST"} if model_in_path is not None else {m for m, p in self._routes if p == path}
+        origin = _header(scope, b"origin")
+        cors = self.config.cors
+        if cors.enabled and origin is not None and cors.allows(origin):
+            return 204, cors.preflight(origin, methods), []
+        raise GatewayError(
+            405,
+            f"method OPTIONS is not allowed on {_printable(path)}"
+            + ("" if cors.enabled else " (cross-origin requests are off: general_settings.cors_allow_origins)"),
+            headers=[(b"allow", ",".join(sorted(methods)).encode())],
+        )
 
     # ------------------------------------------------------------------ auth
 
@@ -369,11 +389,42 @@ class Gateway:
     async def _openapi(self, scope: Scope, receive: Receive, info: dict[str, Any]) -> _Answer:
         return 200, [(b"content-type", _JSON)], [self._openapi_body]
 
-    async def _read_body(self, scope: Scope, receive: Receive) -> bytes:
-        limit = self.config.max_request_bytes
+    async def _read_body(self, scope: Scope, receive: Receive, limit: int | None = None) -> bytes:
+        """
+        The whole request body, at most ``limit`` bytes (``max_request_size_mb`` by default, 413
+        past it) within ``general_settings.body_timeout`` seconds (408 past it).
+        """
+        limit = self.config.max_request_bytes if limit is None else limit
         declared = _header(scope, b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            raise self._too_large(int(declared))
+            raise self._too_large(int(declared), limit)
+        task = asyncio.current_task()
+        late: list[bool] = []
+
+        def too_slow() -> None:
+            late.append(True)
+            if task is not None:
+                task.cancel()
+
+        timer = asyncio.get_running_loop().call_later(self.config.limits.body_timeout, too_slow)
+        try:
+            return await self._receive_body(receive, limit)
+        except asyncio.CancelledError:
+            if not late:
+                raise
+            if task is not None and hasattr(task, "uncancel"):
+                task.uncancel()
+            raise GatewayError(
+                408,
+                f"the request body did not arrive within {self.config.limits.body_timeout:g}s "
+                "(general_settings.body_timeout)",
+                code="request_timeout",
+                headers=[(b"connection", b"close")],
+            ) from None
+        finally:
+            timer.cancel()
+
+    async def _receive_body(self, receive: Receive, limit: int) -> bytes:
         chunks = []
         size = 0
         while True:
@@ -383,20 +434,22 @@ class Gateway:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > limit:
-                raise self._too_large(size)
+                raise self._too_large(size, limit)
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
-    def _too_large(self, size: int) -> GatewayError:
+    def _too_large(self, size: int, limit: int) -> GatewayError:
+        setting = " (general_settings.max_request_size_mb)" if limit == self.config.max_request_bytes else ""
         return GatewayError(
             413,
-            f"the request body is {size} bytes or more; this gateway accepts at most "
-            f"{self.config.max_request_bytes} (general_settings.max_request_size_mb)",
+            f"the request body is {size} bytes or more; this gateway accepts at most {limit}{setting}",
             code="request_too_large",
+            headers=[(b"connection", b"close")],
         )
 
+    @takes_body("application/json")
     async def _generate(self, scope: Scope, receive: Receive, info: dict[str, Any]) -> _Answer:
         raw = await self._read_body(scope, receive)
         prompt, name, params = self._parse_request(raw, info.get("model"))
@@ -434,34 +487,27 @@ class Gateway:
             raise GatewayError(400, "the request body is not valid JSON: it nests too deeply") from None
         if not isinstance(body, dict):
             raise GatewayError(400, "the request body must be a JSON object (OpenAI's CreateImageRequest)")
-        for key, value in body.items():
-            allowed = _FIELD_TYPES.get(key)
-            if allowed is None or value is None:
-                continue
-            if not isinstance(value, allowed) or (bool not in allowed and isinstance(value, bool)):
-                expected = "an integer" if allowed == (int,) else "a boolean" if allowed == (bool,) else "a string"
-                raise GatewayError(400, f"{key} must be {expected}, not {type(value).__name__}", param=key)
-        prompt = body.pop("prompt", None)
-        if not isinstance(prompt, str) or not prompt.strip():
-            raise GatewayError(400, "prompt is required: a non-empty string", param="prompt")
+        try:
+            check_fields(body, forbidden=self._forbidden, model_required=model_in_path is None)
+        except FieldProblem as problem:
+            if problem.param == "model" and model_in_path is None:
+                names = ", ".join(self.router.model_names)
+                raise GatewayError(400, f"model is required; configured models: {names}", param="model") from None
+            raise GatewayError(400, problem.message, param=problem.param) from None
+        prompt = body.pop("prompt")
         name = body.pop("model", None)
         if model_in_path is not None:
+            # Azure's route names the model in the path; a body naming another one is refused, not ignored.
+            if name is not None and name != model_in_path:
+                raise GatewayError(
+                    400,
+                    f"the body's model {_printable(name)!r} differs from the path's {_printable(model_in_path)!r}; "
+                    "leave model out of the body or give the same name",
+                    param="model",
+                )
             name = model_in_path
-        if name is None:
-            raise GatewayError(
-                400, f"model is required; configured models: {', '.join(self.router.model_names)}", param="model"
-            )
-        if body.get("stream"):
-            raise GatewayError(400, "stream=true is not supported by this gateway", param="stream")
-        if body.get("partial_images"):
-            raise GatewayError(
-                400, "partial_images needs streaming, which this gateway does not support", param="partial_images"
-            )
         body.pop("stream", None)
         body.pop("partial_images", None)
-        n = body.get("n")
-        if n is not None and not 1 <= n <= MAX_N:
-            raise GatewayError(400, f"n={n} is out of range; accepted: 1 to {MAX_N}", param="n")
         params = {key: value for key, value in body.items() if value is not None}
         return prompt, name, params
 
@@ -475,7 +521,8 @@ class Gateway:
         if targets is None:
             raise GatewayError(
                 404,
-                f"model {name!r} is not configured on this gateway; available: {', '.join(self.router.model_names)}",
+                f"model {_printable(name)!r} is not configured on this gateway; "
+                f"available: {', '.join(self.router.model_names)}",
                 param="model",
                 code="model_not_found",
             )
@@ -483,14 +530,15 @@ class Gateway:
         for target in targets:
             for key in params:
                 if key in target.forbidden:
-                    raise GatewayError(400, f"{key} is set by the gateway's config, not by clients", param=key)
+                    shown = _printable(key)
+                    raise GatewayError(400, f"{shown} is set by the gateway's config, not by clients", param=shown)
             try:
                 self.engine.prepare(prompt=prompt, model=target.model, **{**params, **target.params})
             except PixmuxError as exc:
                 first = first or exc
                 continue
             except TypeError as exc:
-                raise GatewayError(400, f"invalid parameters: {exc}") from None
+                raise GatewayError(400, f"invalid parameters: {_redact.clean_client_value(exc, 300)}") from None
             return
         if first is not None:
             raise first
@@ -501,8 +549,11 @@ class Gateway:
         return redact(text, self._secrets, min_length=4)
 
     def _error(self, exc: GatewayError) -> _Answer:
-        message, param = _sendable(self._scrub(exc.message)), _sendable(exc.param)
-        body = error_body(message or "", type=exc.type, param=param, code=_sendable(exc.code))
+        # A message may quote what a client sent (a model name, a value): masked and bounded like a log line.
+        message = _sendable(_redact.clean_client_value(self._scrub(exc.message), _MAX_MESSAGE))
+        param = _sendable(_redact.clean_client_value(exc.param)) if exc.param is not None else None
+        code = _sendable(_redact.clean_client_value(exc.code)) if exc.code is not None else None
+        body = error_body(message or "", type=exc.type, param=param, code=code)
         return exc.status, [(b"content-type", _JSON), *exc.headers], [body]
 
     def _pixmux_error(self, exc: PixmuxError) -> _Answer:
@@ -534,6 +585,10 @@ class Gateway:
     ) -> None:
         size = sum(len(chunk) for chunk in chunks)
         headers.append((b"x-request-id", request_id.encode()))
+        if self.config.cors.enabled:
+            origin = _header(scope, b"origin")
+            if origin is not None and self.config.cors.allows(origin):
+                headers.extend(self.config.cors.headers(origin))
         if size >= GZIP_MIN_BYTES:
             headers.append((b"vary", b"accept-encoding"))
             if (self.config.gzip_images or not info.get("b64")) and accepts_gzip(_header(scope, b"accept-encoding")):

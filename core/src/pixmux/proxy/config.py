@@ -29,6 +29,8 @@ import attrs
 import yaml
 
 from pixmux.exceptions import ConfigurationError, is_secret_name
+from pixmux.proxy._guard import Cors
+from pixmux.proxy._limits import LIMIT_KEYS, LimitProblem, Limits, parse_limits
 from pixmux.router import ROUTER_PARAMS  # keys of litellm_params that steer the router, not the provider call
 
 __all__ = ["ConfigError", "GatewayConfig", "load_config", "parse_config", "ENV_PREFIX", "ROUTER_PARAMS"]
@@ -39,7 +41,14 @@ ENV_PREFIX = "os.environ/"
 
 _TOP_KEYS = ("model_list", "general_settings", "router_settings", "litellm_settings")
 _ENTRY_KEYS = ("model_name", "litellm_params", "params", "model_info")
-_GENERAL_KEYS = ("master_key", "max_request_size_mb", "gzip_images")
+_GENERAL_KEYS = (
+    "master_key",
+    "max_request_size_mb",
+    "gzip_images",
+    "allow_unauthenticated",
+    "cors_allow_origins",
+    *LIMIT_KEYS,
+)
 _LITELLM_KEYS = ("drop_params", "request_timeout")
 #: LiteLLM settings that mean nothing to pixmux: a LiteLLM config carrying them still starts, with a warning.
 _LITELLM_IGNORED_GENERAL = frozenset(
@@ -99,6 +108,9 @@ class GatewayConfig:
             4 ms of CPU per MB); other responses are gzipped whenever the client accepts it.
         warnings: settings that were read but ignored, one sentence each.
         secrets: every credential value in the file, to scrub from messages.
+        limits: connection limits (header size and count, read timeouts, open connections).
+        cors: which browser origins may call the gateway (none by default).
+        allow_unauthenticated: serve without a master key on a non-loopback address.
     """
 
     path: str
@@ -109,6 +121,9 @@ class GatewayConfig:
     gzip_images: bool = False
     warnings: tuple[str, ...] = ()
     secrets: frozenset[str] = attrs.field(default=frozenset(), repr=False)
+    limits: Limits = attrs.field(factory=Limits)
+    cors: Cors = attrs.field(factory=Cors)
+    allow_unauthenticated: bool = False
 
     @property
     def model_names(self) -> list[str]:
@@ -355,6 +370,16 @@ def parse_config(raw: Any, *, path: str = "<config>", environ: Mapping[str, str]
         if not isinstance(gzip_images, bool):
             raise _Problem("general_settings.gzip_images", f"expected true or false, got {_type_name(gzip_images)}")
 
+        allow_unauthenticated = general.get("allow_unauthenticated", False)
+        if not isinstance(allow_unauthenticated, bool):
+            found = _type_name(allow_unauthenticated)
+            raise _Problem("general_settings.allow_unauthenticated", f"expected true or false, got {found}")
+        cors = Cors(origins=_origins(general.get("cors_allow_origins")))
+        try:
+            limits = parse_limits(general)
+        except LimitProblem as problem:
+            raise _Problem(*problem.args) from None
+
         litellm = _mapping(top.get("litellm_settings"), "litellm_settings")
         notes += _check_keys(litellm, "litellm_settings", _LITELLM_KEYS, _LITELLM_IGNORED_SETTINGS)
         router_settings = dict(_mapping(top.get("router_settings"), "router_settings"))
@@ -374,7 +399,34 @@ def parse_config(raw: Any, *, path: str = "<config>", environ: Mapping[str, str]
         gzip_images=gzip_images,
         warnings=tuple(notes),
         secrets=frozenset(secret for secret in secrets if len(secret) >= 4),
+        limits=limits,
+        cors=cors,
+        allow_unauthenticated=allow_unauthenticated,
     )
+
+
+def _origins(value: Any) -> frozenset[str]:
+    """``cors_allow_origins``: a list of ``scheme://host[:port]`` origins, or ``"*"``."""
+    where = "general_settings.cors_allow_origins"
+    if value is None:
+        return frozenset()
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list):
+        raise _Problem(where, f"expected a list of origins such as https://app.example.com, got {_type_name(value)}")
+    found = set()
+    for index, item in enumerate(value):
+        here = f"{where}[{index}]"
+        if not isinstance(item, str) or not item.strip():
+            raise _Problem(here, f"expected an origin such as https://app.example.com, got {_type_name(item)}")
+        origin = item.strip().rstrip("/")
+        scheme, sep, rest = origin.partition("://")
+        if origin != "*" and (scheme not in ("http", "https") or not sep or not rest or "/" in rest):
+            raise _Problem(
+                here, f"{item!r} is not an origin; expected scheme://host[:port] such as https://app.example.com"
+            )
+        found.add(origin)
+    return frozenset(found)
 
 
 def load_config(path: str | os.PathLike[str], *, environ: Mapping[str, str] | None = None) -> GatewayConfig:
