@@ -29,7 +29,7 @@ from typing import Any, cast
 
 import attrs
 import httpx
-from pixmux.exceptions import APIConnectionError, AuthenticationError, ConfigurationError, redact
+from pixmux.exceptions import APIConnectionError, AuthenticationError, ConfigurationError, PixmuxError, redact
 
 __all__ = ["SCOPES", "VertexToken", "load_credentials", "fetch_token", "sdk_defaults", "HttpxRequest"]
 
@@ -279,14 +279,20 @@ def fetch_token(credentials: Any, *, client: httpx.Client) -> tuple[str, float |
     from google.auth.exceptions import RefreshError, TransportError
 
     transport = HttpxRequest(client)
+    # Google's error may echo what was sent (the JWT assertion, a client secret): the error raised
+    # is built from a scrubbed reason, outside the except block, so that it keeps no link
+    # (``__context__``) to the original.
+    failure: PixmuxError | None = None
     try:
         credentials.refresh(transport)
     except RefreshError as exc:
         reason = redact(_describe(exc), transport.sent_secrets, min_length=6)
-        raise AuthenticationError(f"Google refused the Vertex AI credentials: {reason}", provider=_PROVIDER) from None
+        failure = AuthenticationError(f"Google refused the Vertex AI credentials: {reason}", provider=_PROVIDER)
     except TransportError as exc:
         reason = redact(_describe(exc), transport.sent_secrets, min_length=6)
-        raise APIConnectionError(f"could not reach Google's token endpoint: {reason}", provider=_PROVIDER) from None
+        failure = APIConnectionError(f"could not reach Google's token endpoint: {reason}", provider=_PROVIDER)
+    if failure is not None:
+        raise failure
     token = getattr(credentials, "token", None)
     if not isinstance(token, str) or not token:
         raise AuthenticationError("the Google credentials produced no access token", provider=_PROVIDER)
