@@ -36,6 +36,9 @@ __all__ = ["Limits", "LIMIT_KEYS", "parse_limits", "uvicorn_options", "GuardedHt
 
 logger = logging.getLogger("pixmux.proxy")
 
+#: Seconds a refused connection is still read (and its bytes dropped) before it is closed.
+LINGER = 1.0
+
 #: The ``general_settings`` keys read here.
 LIMIT_KEYS = (
     "max_header_size_kb",
@@ -224,9 +227,22 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._disarm_header_timer()
         if self.transport.is_closing():
             return
-        if self.cycle is None or self.cycle.response_complete:
-            self.transport.write(error_response(status, reason, message, code))
-        self.transport.close()
+        if self.cycle is not None and not self.cycle.response_complete:
+            self.transport.close()  # a response is being written: no room for another
+            return
+        self.transport.write(error_response(status, reason, message, code))
+        # Closing with unread bytes in the socket makes the kernel send a reset, which can
+        # destroy the answer before the client reads it: stop writing, discard what still
+        # arrives for a moment (data_received drops it), then close.
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        if self.flow is not None:
+            self.flow.resume_reading()  # uvicorn may have paused reading: keep draining
+        self.loop.call_later(LINGER, self._close)
+
+    def _close(self) -> None:
+        if not self.transport.is_closing():
+            self.transport.close()
 
     # ------------------------------------------------------------ data
 
