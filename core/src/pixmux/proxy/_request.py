@@ -199,11 +199,14 @@ def request_schema(models: Iterable[str], forbidden: Iterable[str], *, model_in_
     for field in FIELDS:
         schema = field.schema()
         if field.name == "model":
-            schema = {
-                "type": "string",
-                "enum": sorted(set(models)),
-                "description": "Must equal the model in the path when given." if model_in_path else field.description,
-            }
+            names: list[Any] = sorted(set(models))
+            schema = {"type": "string", "enum": names, "description": field.description}
+            if model_in_path:
+                schema = {
+                    "type": ["string", "null"],
+                    "enum": [*names, None],
+                    "description": "Optional: the path names the model; a body model must be the same name.",
+                }
         properties[field.name] = schema
     for key in sorted(forbidden):
         properties.setdefault(key, False)  # JSON Schema's `false`: the key must not be present
