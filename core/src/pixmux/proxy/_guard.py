@@ -109,9 +109,8 @@ class Cors:
         ]
 
     def preflight(self, origin: str, methods: Iterable[str]) -> list[tuple[bytes, bytes]]:
-        """The headers of an answer to an allowed origin's preflight (``OPTIONS``)."""
+        """The headers a preflight (``OPTIONS``) answer adds to :meth:`headers` for an allowed origin."""
         return [
-            *self.headers(origin),
             (b"access-control-allow-methods", ", ".join(sorted(methods)).encode()),
             (b"access-control-allow-headers", b"authorization, api-key, content-type"),
             (b"access-control-max-age", str(self.max_age).encode()),
