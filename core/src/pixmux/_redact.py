@@ -152,8 +152,17 @@ def scrub(text: str, secrets: Iterable[str]) -> str:
     return text
 
 
+#: Words one of the patterns above needs (lowercase): a text holding none of them, and no long hex run, is clean.
+_CLUES = ("key", "secret", "token", "passw", "assertion", "signature", "credential", "bearer", "basic")
+_CLUES += ("sk-", "akia", "asia", "aiza", "ya29", "eyj")
+_HEX_RUN = re.compile(r"[0-9a-f]{64}")
+
+
 def _scrub_by_name(text: str) -> str:
     """``text`` with values that look like credentials, by the name before them or their shape, masked."""
+    lowered = text.lower()
+    if not any(clue in lowered for clue in _CLUES) and _HEX_RUN.search(text) is None:
+        return text  # the common case, about ten times cheaper than the patterns
     text = _BY_SCHEME.sub(lambda m: m.group("head") + MASK, text)
     text = _BY_NAME.sub(lambda m: m.group("head") + MASK, text)
     text = _BY_TAG.sub(lambda m: m.group("head") + MASK, text)
