@@ -409,6 +409,7 @@ class Engine:
         value on every call cost more than many other steps of a call.
         """
         key = None
+        known = None
         if not settings:
             key = (provider, model, given["api_base"], given["api_key"], given["api_version"], given["organization"])
             try:
@@ -428,7 +429,8 @@ class Engine:
             timeout=timeout,
             settings=settings,
         )
-        _redact.remember(_redact.secrets_of(deployment))  # known to the log filter before any byte is sent
+        if known is None:  # known to the log filter before any byte is sent (a new timeout changes no secret)
+            _redact.remember_deployment(deployment)
         if key is not None:
             if len(self._deployments) >= 256:
                 self._deployments.clear()

@@ -36,7 +36,16 @@ if TYPE_CHECKING:
     from pixmux.exceptions import PixmuxError
     from pixmux.types import Auth, Deployment
 
-__all__ = ["MASK", "secrets_of", "scrub", "scrub_error", "remember", "guard_logs", "clean_client_value"]
+__all__ = [
+    "MASK",
+    "secrets_of",
+    "scrub",
+    "scrub_error",
+    "remember",
+    "remember_deployment",
+    "guard_logs",
+    "clean_client_value",
+]
 
 #: What a secret is replaced with.
 MASK = "[redacted]"
@@ -153,8 +162,8 @@ def scrub(text: str, secrets: Iterable[str]) -> str:
 
 
 #: Words one of the patterns above needs (lowercase): a text holding none of them, and no long hex run, is clean.
-_CLUES = ("key", "secret", "token", "passw", "assertion", "signature", "credential", "bearer", "basic")
-_CLUES += ("sk-", "akia", "asia", "aiza", "ya29", "eyj")
+_CLUES: tuple[str, ...] = ("key", "secret", "token", "passw", "assertion", "signature", "credential", "bearer")
+_CLUES += ("basic", "sk-", "akia", "asia", "aiza", "ya29", "eyj")
 _HEX_RUN = re.compile(r"[0-9a-f]{64}")
 
 
@@ -350,6 +359,13 @@ _OWN_LOGGERS = (
     "uvicorn",
     "azure",
 )
+
+
+def remember_deployment(deployment: Deployment) -> None:
+    """:func:`remember` the deployment's key and secret-named settings (cheap when they are known already)."""
+    if not deployment.settings and (not deployment.api_key or deployment.api_key in _remembered):
+        return
+    remember(secrets_of(deployment))
 
 
 def remember(secrets: Iterable[str | None]) -> None:

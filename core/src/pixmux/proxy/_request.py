@@ -118,6 +118,7 @@ FIELDS: tuple[Field, ...] = (
     ),
 )
 _BY_NAME: Mapping[str, Field] = {field.name: field for field in FIELDS}
+_REQUIRED = tuple(field for field in FIELDS if field.required)
 
 
 class FieldProblem(ValueError):
@@ -145,38 +146,36 @@ def check_fields(body: dict[str, Any], *, forbidden: Iterable[str], model_requir
     Raises:
         FieldProblem: naming the first field that breaks a rule (type, null, bounds, a refused key).
     """
-    refused = frozenset(forbidden)
-    for key in body:
+    refused = forbidden if isinstance(forbidden, frozenset) else frozenset(forbidden)
+    for key, given in body.items():
         if key in refused:
-            raise FieldProblem(
-                f"{clean_client_value(key)} is set by the gateway's config, not by clients", clean_client_value(key)
-            )
-    for field in FIELDS:
-        if field.name not in body:
-            if field.required and (field.name != "model" or model_required):
-                raise FieldProblem(_missing(field), field.name)
+            shown = clean_client_value(key)
+            raise FieldProblem(f"{shown} is set by the gateway's config, not by clients", shown)
+        field = _BY_NAME.get(key)
+        if field is None:
+            continue  # a provider parameter: the model behind the name checks it
+        if given is None:
+            if not field.nullable and (key != "model" or model_required):
+                raise FieldProblem(_missing(field), key)
             continue
-        value = body[field.name]
-        if value is None:
-            if not field.nullable and (field.name != "model" or model_required):
-                raise FieldProblem(_missing(field), field.name)
-            continue
-        if field.kind == "integer" and isinstance(value, float) and value.is_integer():
-            value = body[field.name] = int(value)
+        value = given
+        if field.kind == "integer" and isinstance(given, float) and given.is_integer():
+            value = body[key] = int(given)
         if not _kind_ok(field, value):
-            raise FieldProblem(f"{field.name} must be {_WORDS[field.kind]}, not {type(value).__name__}", field.name)
+            raise FieldProblem(f"{key} must be {_WORDS[field.kind]}, not {type(value).__name__}", key)
         if field.non_blank and not str(value).strip():
-            raise FieldProblem(_missing(field), field.name)
+            raise FieldProblem(_missing(field), key)
         if (field.minimum is not None and value < field.minimum) or (
             field.maximum is not None and value > field.maximum
         ):
-            raise FieldProblem(
-                f"{field.name}={value} is out of range; accepted: {field.minimum} to {field.maximum}", field.name
-            )
+            raise FieldProblem(f"{key}={value} is out of range; accepted: {field.minimum} to {field.maximum}", key)
         if field.enum is not None and value not in field.enum:
             allowed = ", ".join(str(item) for item in field.enum)
-            reason = field.refusal or f"{field.name}={clean_client_value(value)!s} is not accepted; accepted: {allowed}"
-            raise FieldProblem(reason, field.name)
+            reason = field.refusal or f"{key}={clean_client_value(value)!s} is not accepted; accepted: {allowed}"
+            raise FieldProblem(reason, key)
+    for field in _REQUIRED:
+        if field.name not in body and (field.name != "model" or model_required):
+            raise FieldProblem(_missing(field), field.name)
 
 
 def _missing(field: Field) -> str:

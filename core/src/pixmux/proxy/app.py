@@ -110,9 +110,20 @@ def _sendable(text: str | None) -> str | None:
 def _printable(value: object, limit: int = 120) -> str:
     """A client-supplied value for a log line or a header: escaped, cut at ``limit``, credentials masked, no spaces."""
     text = value if isinstance(value, str) else str(value)
-    if len(text) <= limit and text.isprintable() and " " not in text and text.isascii() and len(text) < 16:
-        return text
-    return _redact.clean_client_value(text, limit).replace(" ", "_").encode("ascii", "backslashreplace").decode()
+    if limit == 120:
+        found = _PRINTED.get(text)
+        if found is not None:
+            return found
+    cleaned = _redact.clean_client_value(text, limit).replace(" ", "_").encode("ascii", "backslashreplace").decode()
+    if limit == 120 and len(text) <= 256:
+        if len(_PRINTED) >= 1024:
+            _PRINTED.clear()
+        _PRINTED[text] = cleaned
+    return cleaned
+
+
+#: ``_printable``'s recent answers: the same paths, models and deployments come back on every request.
+_PRINTED: dict[str, str] = {}
 
 
 class Gateway:
