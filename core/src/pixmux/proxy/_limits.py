@@ -131,9 +131,8 @@ def uvicorn_options(limits: Limits) -> dict[str, Any]:
 
 def error_response(status: int, reason: str, message: str, code: str) -> bytes:
     """A whole HTTP/1.1 response holding an OpenAI ``ErrorResponse``, closing the connection."""
-    body = json.dumps(
-        {"error": {"message": message, "type": "invalid_request_error", "param": None, "code": code}}
-    ).encode()
+    kind = "api_error" if status >= 500 else "invalid_request_error"
+    body = json.dumps({"error": {"message": message, "type": kind, "param": None, "code": code}}).encode()
     head = (
         f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\n"
         f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
