@@ -425,14 +425,17 @@ def guard_logs() -> None:
 
 
 def _clean_record(record: logging.LogRecord) -> None:
-    own = record.name.split(".", 1)[0] in _OWN_LOGGERS
+    root = record.name.split(".", 1)[0]
+    own = root in _OWN_LOGGERS
     if not own and not _remembered:
         return
     try:
         text = record.getMessage()
     except (TypeError, ValueError):  # a badly formatted call: logging reports it itself
         return
-    cleaned = scrub_log_text(text, by_name=own)
+    # pixmux writes its own lines from cleaned values (clean_client_value): by value is enough
+    # there, which keeps the gateway's per-request line cheap; a traceback is scrubbed by name too.
+    cleaned = scrub_log_text(text, by_name=own and root != "pixmux")
     if record.exc_info and record.exc_info[1] is not None:
         import traceback
 
