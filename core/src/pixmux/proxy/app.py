@@ -151,6 +151,7 @@ class Gateway:
             )
         except ConfigError as exc:  # a credential written in the wrong place is echoed by the check: hide it
             raise ConfigError(self._scrub(exc.message), param=exc.param) from None
+        _redact.remember(self._secrets)  # the master key and every configured credential, for the log filter
         self.started = int(time.time())
         self._master = hashlib.sha256(config.master_key.encode()).digest() if config.master_key else None
         self._models_body = encode_json(
