@@ -159,7 +159,10 @@ def targets(name: str) -> tuple[Target, ...]:
                 kwargs = {"api_key": KEY, **_settings_for(name), **api_base, **variant}
                 try:
                     call = engine.prepare(prompt="a lighthouse at dusk", model=f"{name}/{model}", **kwargs)
-                    engine._build(call, engine._resolve_auth(call))
+                    auth = engine._resolve_auth(call)
+                    call.provider.call(
+                        "build_request", request=call.request, deployment=call.deployment, model=call.info, auth=auth
+                    )
                 except PixmuxError:
                     continue
                 found.append(Target(provider=name, model=model, kwargs=tuple(sorted(kwargs.items()))))
@@ -442,7 +445,8 @@ def check_answer(target: Target, answers: Answers, engine: RecordingEngine) -> N
         for value in (image.b64_json, image.url):
             assert value is None or isinstance(value, str), f"{target}: {value!r} is not text"
         # Image data comes verbatim from a string in the body: never a number, list or object turned into text.
-        found = image.b64_json or image.url or ""
+        # (Or downloaded from a URL the body gave, when b64_json was asked for: then the URL is checked.)
+        found = (image.url if image.url and image.b64_json else image.b64_json or image.url) or ""
         payload = found.partition(";base64,")[2] if found.startswith("data:") and found not in leaves else found
         assert payload in leaves, f"{target}: image {found[:60]!r} is not a string the provider sent"
     out = response.to_dict()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -23,8 +22,8 @@ from pixmux import (
     Timeout,
     testing,
 )
-from pixmux._checks import getenv
-from pixmux._engine import AUTH_MARGIN, MAX_FOLLOW_UPS
+from pixmux._engine import AUTH_MARGIN
+from pixmux._exchange import MAX_FOLLOW_UPS
 from pixmux.testing import TINY_PNG_B64, make_engine
 
 # --------------------------------------------------------------------------- timeouts
@@ -380,27 +379,6 @@ async def test_auth_async_concurrent_calls_resolve_once(make_fake: Any, ok_handl
 # --------------------------------------------------------------------------- environment
 
 
-@pytest.mark.parametrize("value", ["plain-key", "ключ-ünïcode", "", "with=equals and spaces"])
-def test_getenv_answers_as_os_environ_does(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
-    """The engine's environment lookup gives what ``os.environ.get`` gives, set, changed and unset."""
-    name = "PIXMUX_TEST_GETENV"
-    monkeypatch.delenv(name, raising=False)
-    assert getenv(name) is None
-    monkeypatch.setenv(name, value)
-    assert getenv(name) == os.environ.get(name) == value
-    monkeypatch.setenv(name, value + "-changed")
-    assert getenv(name) == value + "-changed"
-    monkeypatch.delenv(name)
-    assert getenv(name) is None
-
-
-def test_getenv_asks_a_replaced_os_environ(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A program that swaps ``os.environ`` for a plain mapping is still read, not the process's table."""
-    monkeypatch.setattr(os, "environ", {"PIXMUX_TEST_SWAPPED": "from-the-dict"})
-    assert getenv("PIXMUX_TEST_SWAPPED") == "from-the-dict"
-    assert getenv("PATH") is None
-
-
 def test_engine_reads_keys_set_after_its_first_call(fake: Any, body: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """A key exported after an earlier call (or removed) is what the next call uses: nothing is remembered."""
     seen: list[str | None] = []
@@ -531,10 +509,10 @@ def test_client_sync_is_pooled_and_reused(fake: Any, local_server: str) -> None:
     engine = Engine(plugins={"fake": fake}, discover=False, environ={})
 
     engine.image_generation(prompt="otter", model="fake/m1", api_base=local_server)
-    client = engine.client
+    transport = engine.transport
     engine.image_generation(prompt="otter", model="fake/m1", api_base=local_server)
 
-    assert client is engine.client
+    assert transport is engine.transport
     engine.close()
 
 
@@ -543,12 +521,12 @@ async def test_client_async_is_reused_within_a_loop(fake: Any, local_server: str
     engine = Engine(plugins={"fake": fake}, discover=False, environ={})
 
     await engine.aimage_generation(prompt="otter", model="fake/m1", api_base=local_server)
-    client = engine.async_client()
+    transport = engine.async_transport()
     await asyncio.gather(
         *(engine.aimage_generation(prompt="otter", model="fake/m1", api_base=local_server) for _ in range(4))
     )
 
-    assert client is engine.async_client()
+    assert transport is engine.async_transport()
     await engine.aclose()
 
 
@@ -593,16 +571,16 @@ def test_client_async_is_closed_when_its_loop_ends(fake: Any, local_server: str)
     """``asyncio.run`` ending closes that loop's pooled client: no connection outlives its loop."""
     engine = Engine(plugins={"fake": fake}, discover=False, environ={})
 
-    async def one() -> httpx.AsyncClient:
+    async def one() -> Any:
         await engine.aimage_generation(prompt="otter", model="fake/m1", api_base=local_server)
-        return engine.async_client()
+        return engine.async_transport()
 
     first = asyncio.run(one())
     second = asyncio.run(one())
 
     assert first is not second
-    assert first.is_closed
-    assert second.is_closed
+    assert first.closed
+    assert second.closed
 
 
 def test_client_async_reads_compressed_bodies(fake: Any, local_server: str) -> None:
@@ -679,12 +657,14 @@ def test_client_async_connection_refused(fake: Any) -> None:
 
 def test_default_async_transport_is_aiohttp_when_installed(monkeypatch: pytest.MonkeyPatch) -> None:
     """With pixmux[fast] installed the async path uses aiohttp; PIXMUX_ASYNC_TRANSPORT=httpx opts out."""
-    from pixmux._aiohttp import WholeBodyAiohttpTransport
-    from pixmux._engine import _default_async_transport
+    from pixmux._transport import choose_async_kind
 
-    assert isinstance(_default_async_transport(), WholeBodyAiohttpTransport)
+    assert choose_async_kind() == "aiohttp"
     monkeypatch.setenv("PIXMUX_ASYNC_TRANSPORT", "httpx")
-    assert _default_async_transport() is None
+    assert choose_async_kind() == "httpx"
+    monkeypatch.delenv("PIXMUX_ASYNC_TRANSPORT")
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:3128")
+    assert choose_async_kind() == "httpx"
 
 
 @pytest.mark.parametrize("mode", ["sync", "async"])

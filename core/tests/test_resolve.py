@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pixmux_openai.provider as openai_plugin
 import pytest
 from pixmux import ConfigurationError, Engine, ProviderNotFoundError
@@ -119,3 +121,15 @@ def test_prepare_splits_model_and_provider_into_request_and_deployment(fake: obj
     assert call.deployment.model == "m1"
     assert call.request.model == "m1"
     assert call.info.known
+
+
+def test_install_hint_also_says_how_to_install_from_a_checkout(fake: object) -> None:
+    """The hint names the published package and the plugin's folder in a checkout (vertex_ai: plugins/vertex-ai)."""
+    engine = Engine(plugins={"fake": fake}, discover=False, environ={})
+
+    with pytest.raises(ProviderNotFoundError) as caught:
+        engine.prepare(prompt="otter", model="vertex_ai/imagen-4.0-generate-001")
+
+    assert "pip install pixmux-vertex-ai" in str(caught.value)
+    assert "pip install ./plugins/vertex-ai" in str(caught.value)
+    assert (Path(__file__).resolve().parents[2] / "plugins" / "vertex-ai" / "pyproject.toml").exists()

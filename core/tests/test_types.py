@@ -225,6 +225,20 @@ def test_image_save_adds_the_right_extension(tmp_path: Path) -> None:
     assert into_dir.read_bytes() == PNG
 
 
+def test_image_save_follows_the_bytes_not_a_wrong_suffix(tmp_path: Path) -> None:
+    """JPEG bytes saved as ``otter.png`` are written as ``otter.jpeg``, and the returned path says so."""
+    jpeg = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(32)
+    image = ImageObject(b64_json=base64.b64encode(jpeg).decode())
+
+    written = image.save(tmp_path / "otter.png")
+    kept = image.save(tmp_path / "otter.JPG")
+
+    assert tmp_path / "otter.jpeg" == written
+    assert written.read_bytes() == jpeg
+    assert not (tmp_path / "otter.png").exists()
+    assert tmp_path / "otter.JPG" == kept  # a suffix naming the same format is kept
+
+
 def test_image_save_downloads_urls(tmp_path: Path, image_server: str) -> None:
     """Saving a URL image downloads it first."""
     written = ImageObject(url=f"{image_server}/img.png").save(tmp_path / "x.png")

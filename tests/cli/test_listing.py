@@ -125,3 +125,11 @@ def test_main_version_prints_the_core_version(capsys: pytest.CaptureFixture[str]
 
     assert status == 0
     assert out.strip() == f"pixmux {metadata.version('pixmux')}"
+
+
+def test_models_prints_whole_numbers_in_full(capsys: pytest.CaptureFixture[str]) -> None:
+    """A parameter's range reads ``seed (0 to 4294967295)``, never ``4.29497e+09``."""
+    _, out, _ = run(capsys, "models", "recraft")
+
+    assert "seed (0 to 4294967295)" in out
+    assert "e+" not in out

@@ -169,8 +169,9 @@ def test_load_config_ignores_litellm_only_settings_with_a_warning(tmp_path: Path
 
     config = load_config(path, environ={})
 
-    assert any("litellm_settings.set_verbose" in note for note in config.warnings)
+    assert any("litellm_settings.success_callback" in note for note in config.warnings)
     assert any("general_settings.database_url" in note for note in config.warnings)
+    assert config.verbose  # set_verbose is honoured: debug logging
 
 
 def test_load_config_missing_env_message_shows_no_value(tmp_path: Path) -> None:

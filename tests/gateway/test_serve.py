@@ -111,3 +111,47 @@ def test_serve_finishes_requests_in_flight_on_sigterm(tmp_path: Path, provider_s
     assert code in (0, -signal.SIGTERM)  # uvicorn re-raises the signal once the requests have finished
     assert "POST /v1/images/generations model=sd status=200" in stderr
     assert UPSTREAM_KEY not in stderr
+
+
+def test_serve_litellm_config_json_logs_and_environment_variables(tmp_path: Path, provider_server: Any) -> None:
+    """
+    A LiteLLM config's json_logs makes every stderr line one JSON object (start-up lines for ignored
+    keys included), and a key set by environment_variables reaches the provider.
+    """
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        json.dumps(
+            {
+                "environment_variables": {"OPENAI_API_KEY": UPSTREAM_KEY},
+                "model_list": [
+                    {"model_name": "sd", "litellm_params": {"model": "openai/sd", "api_base": provider_server.url}}
+                ],
+                "litellm_settings": {"json_logs": True, "num_retries": 0, "success_callback": ["langfuse"]},
+            }
+        )
+    )
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    environ = {key: value for key, value in os.environ.items() if key != "OPENAI_API_KEY"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pixmux.proxy.cli", "--config", str(path), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        _wait_ready(url, process)
+        answer = httpx.post(f"{url}/v1/images/generations", json={"model": "sd", "prompt": "otter"}, timeout=20)
+        process.send_signal(signal.SIGTERM)
+        process.wait(20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    stderr = process.stderr.read().decode() if process.stderr else ""
+    lines = [json.loads(line) for line in stderr.splitlines() if line.strip()]
+
+    assert answer.status_code == 200, answer.text
+    assert any("litellm_settings.success_callback" in line["message"] for line in lines)
+    assert any("status=200" in line["message"] for line in lines)
+    assert UPSTREAM_KEY not in stderr

@@ -63,23 +63,22 @@ def image_generation(
     """
     engine = default_engine()
     retries = retries_given(num_retries, provider_params)
-    call = engine._make_call(  # prepare(), its parameters by position: no keyword matching on every call
-        prompt,
-        model,
-        n,
-        quality,
-        response_format,
-        size,
-        style,
-        user,
-        timeout,
-        api_key,
-        api_base,
-        api_version,
-        provider_params.pop("organization", None),
-        custom_llm_provider,
-        drop_params,
-        provider_params,
+    call = engine.prepare(
+        prompt=prompt,
+        model=model,
+        n=n,
+        quality=quality,
+        response_format=response_format,
+        size=size,
+        style=style,
+        user=user,
+        timeout=timeout,
+        api_key=api_key,
+        api_base=api_base,
+        api_version=api_version,
+        custom_llm_provider=custom_llm_provider,
+        drop_params=drop_params,
+        **provider_params,
     )
     return engine.run(call, mock=mock_response, retries=retries)
 
@@ -107,22 +106,21 @@ async def aimage_generation(
     """The async twin of :func:`image_generation`: same parameters, never blocks the event loop."""
     engine = default_engine()
     retries = retries_given(num_retries, provider_params)
-    call = engine._make_call(  # prepare(), its parameters by position: no keyword matching on every call
-        prompt,
-        model,
-        n,
-        quality,
-        response_format,
-        size,
-        style,
-        user,
-        timeout,
-        api_key,
-        api_base,
-        api_version,
-        provider_params.pop("organization", None),
-        custom_llm_provider,
-        drop_params,
-        provider_params,
+    call = engine.prepare(
+        prompt=prompt,
+        model=model,
+        n=n,
+        quality=quality,
+        response_format=response_format,
+        size=size,
+        style=style,
+        user=user,
+        timeout=timeout,
+        api_key=api_key,
+        api_base=api_base,
+        api_version=api_version,
+        custom_llm_provider=custom_llm_provider,
+        drop_params=drop_params,
+        **provider_params,
     )
     return await engine.arun(call, mock=mock_response, retries=retries)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import math
-import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,7 +17,7 @@ import httpx
 
 from pixmux.exceptions import ConfigurationError
 
-__all__ = ["timeout_seconds", "check_deployment_fields", "getenv"]
+__all__ = ["timeout_seconds", "check_deployment_fields"]
 
 #: Deployment fields sent in HTTP headers or query strings: printable ASCII only.
 _HEADER_FIELDS = ("api_key", "api_version", "organization")
@@ -81,32 +80,3 @@ def _url_problem(value: str) -> str | None:
     if not url.host:
         return "it has no host"
     return None
-
-
-#: Environment variable names as ``os.environ`` keys them on POSIX (bytes), per name.
-_ENV_KEYS: dict[str, bytes] = {}
-
-
-def getenv(name: str) -> str | None:
-    """
-    ``os.environ.get(name)``, answered from ``os.environ``'s own table on POSIX.
-
-    Every call looks up variables that are usually unset (``OPENAI_ORG_ID``...), and a miss
-    through ``os.environ.get`` raises and catches a ``KeyError`` inside the mapping: half a
-    microsecond, a twentieth of that through the table ``os.environ`` keeps (and updates on
-    every change made through it). Anywhere else (Windows, an ``os.environ`` replaced by
-    something else) it asks ``os.environ.get``.
-    """
-    environ: Any = os.environ  # typeshed types its keys as str; on POSIX its table holds bytes
-    data = getattr(environ, "_data", None)
-    if type(data) is not dict or os.name != "posix" or type(environ) is not os._Environ:
-        found: str | None = environ.get(name)
-        return found
-    key = _ENV_KEYS.get(name)
-    if key is None:
-        key = environ.encodekey(name)
-        if len(_ENV_KEYS) < 256:
-            _ENV_KEYS[name] = key
-    raw = data.get(key)
-    value: str | None = None if raw is None else environ.decodevalue(raw)
-    return value

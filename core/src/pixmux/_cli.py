@@ -519,7 +519,10 @@ def _providers(ns: argparse.Namespace) -> int:
         print(json.dumps(listing, indent=2))
         return EXIT_FAILED if failed else EXIT_OK
     if not listing:
-        print("no provider plugins are installed; install one, for example: pip install pixmux-openai")
+        print(
+            "no provider plugins are installed; install one, for example: pip install pixmux-openai "
+            "(from a checkout of pixmux: pip install ./plugins/openai, or uv sync --all-packages)"
+        )
         return EXIT_OK
     for index, entry in enumerate(listing):
         if index:
@@ -652,10 +655,17 @@ def _params_text(info: ModelInfo) -> str:
             described.append(f"{name} ({_values(_sorted(info.param_values[name]))})")
         elif name in info.param_ranges:
             low, high = info.param_ranges[name]
-            described.append(f"{name} ({low:g} to {high:g})")
+            described.append(f"{name} ({_plain_number(low)} to {_plain_number(high)})")
         else:
             described.append(name)
     return ", ".join(described)
+
+
+def _plain_number(value: float) -> str:
+    """``4294967295`` rather than ``4.29497e+09``; ``0.5`` as it is."""
+    if float(value).is_integer():
+        return str(int(value))
+    return repr(float(value))
 
 
 def _price_text(pricing: Pricing) -> str:
@@ -697,13 +707,15 @@ def _serve(argv: list[str]) -> int:
         if missing in ("pixmux.proxy", "pixmux.proxy.cli"):
             _say(
                 f"{PROG}: error: this pixmux installation has no gateway ({missing} is missing); "
-                'install it with: pip install -U "pixmux[proxy]"'
+                'install it with: pip install -U "pixmux[proxy]" '
+                '(from a checkout of pixmux: pip install "./core[proxy]", or uv sync --all-packages)'
             )
             return EXIT_FAILED
         if missing and not missing.startswith("pixmux"):
             _say(
                 f"{PROG}: error: the gateway needs the proxy extra ({missing} is not installed): "
-                'pip install "pixmux[proxy]"'
+                'pip install "pixmux[proxy]" (from a checkout of pixmux: pip install "./core[proxy]", '
+                "or uv sync --all-packages)"
             )
             return EXIT_FAILED
         raise

@@ -47,12 +47,39 @@ class Provider:
     catalogue: Catalogue
     distribution: str | None = None
     version: str | None = None
-    #: Per hook name, how the engine calls it with arguments in hookspec order: ``(function,
-    #: argument picker)``, the function being the one plain implementation, or pluggy's
-    #: dispatch when there are several or wrappers (see ``_engine._call_hook``); filled in on first use.
-    direct: dict[str, tuple[Any, Callable[[tuple[Any, ...]], tuple[Any, ...]]]] = attrs.field(
-        factory=dict, repr=False, eq=False
+    #: Per hook name: the one plain implementation and the argument names it takes, or pluggy's
+    #: own dispatch (``None``) when extensions implement or wrap the hook. Filled in on first use.
+    _direct: dict[str, tuple[Callable[..., Any], tuple[str, ...] | None]] = attrs.field(
+        factory=dict, repr=False, eq=False, alias="_direct"
     )
+
+    def call(self, name: str, **arguments: Any) -> Any:
+        """
+        Call the ``firstresult`` hook ``name`` by keyword, as pluggy does.
+
+        With one plain implementation (no extension implements or wraps the hook), pluggy's
+        result is exactly that implementation's result, so it is called straight with the
+        arguments it names; otherwise pluggy dispatches. Either way arguments go by name, so
+        the order of a hookspec's parameters never matters.
+        """
+        try:
+            function, argnames = self._direct[name]
+        except KeyError:
+            function, argnames = self._direct[name] = _dispatch(getattr(self.hooks, name))
+        if argnames is None:
+            return function(**arguments)
+        return function(**{argname: arguments[argname] for argname in argnames})
+
+    def implements(self, name: str) -> bool:
+        """Whether any plugin of this provider implements the hook ``name``."""
+        return bool(getattr(self.hooks, name).get_hookimpls())
+
+
+def _dispatch(caller: Any) -> tuple[Callable[..., Any], tuple[str, ...] | None]:
+    impls = caller.get_hookimpls()
+    if len(impls) == 1 and not impls[0].hookwrapper and not impls[0].wrapper:
+        return impls[0].function, tuple(impls[0].argnames)
+    return caller, None
 
 
 def _scan(group: str) -> dict[str, list[metadata.EntryPoint]]:
@@ -176,15 +203,16 @@ class Registry:
                 ) from exc
         manager = _make_manager(plugin, name, self._extension_plugins())
         missing = [
-            hook
-            for hook in ("model_catalogue", "build_request", "parse_response")
-            if not getattr(manager.hook, hook).get_hookimpls()
+            hook for hook in ("build_request", "parse_response") if not getattr(manager.hook, hook).get_hookimpls()
         ]
         if missing:
             raise ConfigurationError(
                 f"the plugin for provider {name!r} does not implement {', '.join(missing)}", provider=name
             )
-        catalogue = manager.hook.model_catalogue()
+        if manager.hook.model_catalogue.get_hookimpls():
+            catalogue = manager.hook.model_catalogue()
+        else:  # optional: every model is unknown (validated leniently, no price)
+            catalogue = Catalogue(provider=name)
         if not isinstance(catalogue, Catalogue):
             raise ConfigurationError(f"provider {name!r}: model_catalogue() did not return a Catalogue", provider=name)
         return Provider(
@@ -201,7 +229,9 @@ class Registry:
         installed = ", ".join(sorted(self.available())) or "none"
         return ProviderNotFoundError(
             f"no provider plugin named {name!r} is installed (installed: {installed}); "
-            f"install it with `pip install {distribution_for(name)}`",
+            f"install it with `pip install {distribution_for(name)}` "
+            f"(from a checkout of pixmux: `pip install ./plugins/{name.replace('_', '-')}`, "
+            "or `uv sync --all-packages`)",
             provider=name,
             param="model",
         )

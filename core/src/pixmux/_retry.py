@@ -44,6 +44,7 @@ __all__ = [
     "retries_given",
     "call_with_retries",
     "acall_with_retries",
+    "log_retry",
 ]
 
 #: Retries a call makes by default after its first attempt (so three attempts in all).
@@ -175,7 +176,7 @@ class Attempts:
         return error
 
 
-def _log_retry(error: PixmuxError, attempt: int, wait: float) -> None:
+def log_retry(error: PixmuxError, attempt: int, wait: float) -> None:
     logger.info(
         "pixmux: attempt %d failed (%s, status %s, %s/%s); retrying in %.2fs",
         attempt,
@@ -193,7 +194,7 @@ def _after_first(tries: Attempts, failed: PixmuxError) -> float:
     wait = tries.wait_before_retry(failed)
     if wait is None:
         raise tries.failed(failed)
-    _log_retry(failed, tries.count, wait)
+    log_retry(failed, tries.count, wait)
     return wait
 
 
@@ -222,7 +223,7 @@ def call_with_retries(
             if wait is None:
                 tries.failed(exc)
                 raise
-            _log_retry(exc, tries.count, wait)
+            log_retry(exc, tries.count, wait)
         if wait > 0:
             backoff.sleep(wait)
 
@@ -250,6 +251,6 @@ async def acall_with_retries(
             if wait is None:
                 tries.failed(exc)
                 raise
-            _log_retry(exc, tries.count, wait)
+            log_retry(exc, tries.count, wait)
         if wait > 0:
             await backoff.asleep(wait)

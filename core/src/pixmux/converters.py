@@ -41,12 +41,9 @@ __all__ = [
     "structure_json",
     "read_json",
     "loads_json",
-    "per_object",
 ]
 
 T = TypeVar("T")
-K = TypeVar("K")
-V = TypeVar("V")
 
 #: orjson reads integers beyond 64 bits as floats (the json module keeps them exact): a float
 #: this big in orjson's result sends the body to the json module instead.
@@ -90,30 +87,6 @@ def orjson_dumps() -> Callable[[Any], bytes] | None:
     """
     module = _orjson()
     return None if module is None else cast("Callable[[Any], bytes]", module.dumps)
-
-
-def per_object(compute: Callable[[K], V]) -> Callable[[K], V]:
-    """
-    ``compute`` remembered per argument object, by identity, for the last 256 objects.
-
-    For values derived from an immutable object that a plugin keeps and passes again and again
-    (a parsed endpoint ``httpx.URL``: its text, its ``Host`` header), where hashing the object
-    would cost as much as computing the value. The object is kept in the entry, so its ``id``
-    cannot be reused while the entry lives.
-    """
-    found: dict[int, tuple[K, V]] = {}
-
-    def remembered(key: K) -> V:
-        entry = found.get(id(key))
-        if entry is not None and entry[0] is key:
-            return entry[1]
-        value = compute(key)
-        if len(found) >= 256:
-            found.clear()
-        found[id(key)] = (key, value)
-        return value
-
-    return remembered
 
 
 @functools.cache

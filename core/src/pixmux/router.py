@@ -43,6 +43,7 @@ from typing import Any
 
 import attrs
 
+from pixmux import _pricing
 from pixmux._engine import DEFAULT_TIMEOUT, Engine, default_engine
 from pixmux._retry import DEFAULT_NUM_RETRIES, check_retries, is_retryable
 from pixmux.exceptions import (
@@ -68,6 +69,7 @@ ROUTING_STRATEGIES = (
     "latency-based-routing",
     "usage-based-routing",
     "usage-based-routing-v2",
+    "cost-based-routing",
 )
 _STRATEGY_ALIASES = {"lowest-latency": "latency-based-routing", "weighted-shuffle": "simple-shuffle"}
 
@@ -175,6 +177,7 @@ class RouterDeployment:
         max_retries: retries of one attempt on this deployment itself, before the router moves on.
         order: priority; lower is tried first, higher only when the lower ones are unavailable.
         max_parallel_requests: most calls in flight on this deployment at once.
+        stream_timeout: seconds each streamed attempt may take (``timeout`` otherwise).
     """
 
     id: str
@@ -187,6 +190,7 @@ class RouterDeployment:
     max_retries: int = 0
     order: int | None = None
     max_parallel_requests: int | None = None
+    stream_timeout: float | None = None
 
     @property
     def model(self) -> str:
@@ -256,6 +260,7 @@ def _deployments(model_list: Any, env: Callable[[str], str | None]) -> list[Rout
         retries = params.get("max_retries", params.get("num_retries"))
         order = _setting(params, "order", here, whole=True, zero=True)
         parallel = _setting(params, "max_parallel_requests", here, whole=True)
+        stream_timeout = _setting(params, "stream_timeout", here)
         found.append(
             RouterDeployment(
                 id=ident,
@@ -268,6 +273,7 @@ def _deployments(model_list: Any, env: Callable[[str], str | None]) -> list[Rout
                 max_retries=0 if retries is None else check_retries(retries, f"{here}.max_retries"),
                 order=None if order is None else int(order),
                 max_parallel_requests=None if parallel is None else int(parallel),
+                stream_timeout=stream_timeout,
             )
         )
     if not found:
@@ -370,7 +376,9 @@ class Router:
         max_fallbacks: most fallback groups one call tries (default 5).
         routing_strategy: ``simple-shuffle`` (weighted, the default), ``least-busy``,
             ``latency-based-routing`` (alias ``lowest-latency``), ``usage-based-routing``
-            (``-v2`` alike: the deployment with the fewest images this minute, relative to its ``rpm``).
+            (``-v2`` alike: the deployment with the fewest images this minute, relative to its ``rpm``),
+            ``cost-based-routing`` (the cheapest deployment for the call's size and quality: its
+            ``model_info`` prices, else the catalogue's; unpriced deployments last).
         routing_strategy_args: ``{"lowest_latency_buffer": 0.1}``: for ``latency-based-routing``,
             pick at random among deployments within this fraction of the fastest.
         cooldown_time: seconds a failing deployment is skipped (default 5).
@@ -625,8 +633,13 @@ class Router:
             return self._random.choice(pool)
         return self._random.choices(pool, weights=weights)[0]
 
-    def _by_strategy(self, pool: Sequence[RouterDeployment]) -> RouterDeployment:
+    def _by_strategy(
+        self, pool: Sequence[RouterDeployment], price: Callable[[RouterDeployment], float] | None = None
+    ) -> RouterDeployment:
         strategy = self.routing_strategy
+        if strategy == "cost-based-routing" and price is not None:
+            cheapest = min(price(d) for d in pool)
+            return self._weighted([d for d in pool if price(d) == cheapest])
         if strategy == "least-busy":
             fewest = min(self._health[d.id].in_flight for d in pool)
             return self._weighted([d for d in pool if self._health[d.id].in_flight == fewest])
@@ -649,7 +662,12 @@ class Router:
         return self._weighted(pool)
 
     def _reserve(
-        self, group: Sequence[RouterDeployment], images: int, avoid: Mapping[str, PixmuxError], allow_cooled: bool
+        self,
+        group: Sequence[RouterDeployment],
+        images: int,
+        avoid: Mapping[str, PixmuxError],
+        allow_cooled: bool,
+        price: Callable[[RouterDeployment], float] | None = None,
     ) -> tuple[RouterDeployment | None, float | None]:
         """
         Choose and reserve a deployment: ``(deployment, None)``, or ``(None, seconds until one frees)``.
@@ -685,7 +703,7 @@ class Router:
             orders = [d.order for d in pool if d.order is not None]
             if orders:
                 pool = [d for d in pool if d.order == min(orders)]
-            chosen = self._by_strategy(pool)
+            chosen = self._by_strategy(pool, price)
             state = self._health[chosen.id]
             state.in_flight += 1
             state.usage.append((now, images))
@@ -835,6 +853,8 @@ class _Plan:
         n = merged.get("n")
         self.images = n if isinstance(n, int) and not isinstance(n, bool) and n > 0 else 1
         self.kwargs = merged
+        self.stream = bool(merged.get("stream"))
+        self._prices: dict[str, float] = {}
         self.deadline = time.monotonic() + self.timeout
         self.regular = deque(router.fallbacks.get(group, router.default_fallbacks))
         self.refusal = deque(router.content_policy_fallbacks.get(group, ()))
@@ -879,7 +899,9 @@ class _Plan:
             if remaining <= 0:
                 raise self._out_of_time()
             allow_cooled = not self._has_fallback()
-            deployment, frees_in = self.router._reserve(self.deployments, self.images, self.failed_here, allow_cooled)
+            deployment, frees_in = self.router._reserve(
+                self.deployments, self.images, self.failed_here, allow_cooled, self.price
+            )
             if deployment is None:
                 if self._fallback(self.regular):
                     continue
@@ -900,7 +922,17 @@ class _Plan:
                     self.router._release(deployment)
                     raise self.final()
             limit = deployment.timeout if deployment.timeout is not None else math.inf
+            if self.stream and deployment.stream_timeout is not None:
+                limit = deployment.stream_timeout
             return deployment, wait, min(limit, remaining - wait)
+
+    def price(self, deployment: RouterDeployment) -> float:
+        """What this call would cost on ``deployment`` (``inf`` when unknown): ``cost-based-routing``'s measure."""
+        found = self._prices.get(deployment.id)
+        if found is None:
+            found = _pricing.estimate(self.router.engine, deployment, self.kwargs, self.images)
+            self._prices[deployment.id] = found
+        return found
 
     def _out_of_time(self) -> PixmuxError:
         if self.failures:
@@ -936,6 +968,7 @@ class _Plan:
     def succeeded(self, deployment: RouterDeployment, response: ImageResponse, elapsed: float) -> ImageResponse:
         """Note the success and say in the metadata how it went."""
         self.router._succeeded(deployment, elapsed, self.images)
+        response = _pricing.with_deployment_cost(response, deployment.model_info, self.kwargs)
         attempts = response.metadata.get("attempts")
         self.attempts += attempts if isinstance(attempts, int) and attempts > 0 else 1
         return response.with_metadata(

@@ -32,6 +32,7 @@ __all__ = [
     "InputTokensDetails",
     "OutputTokensDetails",
     "FollowUp",
+    "Refusal",
     "image_extension",
 ]
 
@@ -182,6 +183,11 @@ _MAGIC: tuple[tuple[bytes, str], ...] = (
 )
 
 
+#: File suffixes by the format ``image_extension`` names for their bytes.
+_SAME_FORMAT = {"jpg": "jpeg", "jpeg": "jpeg", "jpe": "jpeg", "png": "png", "webp": "webp", "gif": "gif", "svg": "svg"}
+_SAME_FORMAT["avif"] = "avif"
+
+
 def image_extension(data: bytes) -> str:
     """The file extension (without dot) for image bytes, judged by their first bytes; ``"bin"`` if unknown."""
     head = data[:64].lstrip()
@@ -249,15 +255,18 @@ class ImageObject:
         """
         Write the image to ``path`` and return the path written.
 
-        If ``path`` is an existing directory, or has no suffix, the file is named ``image`` in it
-        (or given the suffix) with the extension that matches the image's bytes.
+        The file follows the bytes: if ``path`` is an existing directory, the file is ``image.<ext>``
+        in it; a path without a suffix gets the one matching the bytes; and a suffix that names
+        another format is replaced (``save("otter.png")`` with JPEG bytes writes ``otter.jpeg``).
+        Use the returned path. Bytes of a format pixmux does not recognise keep the path as given.
         """
         data = self.bytes()
         target = Path(path)
+        found = image_extension(data)
         if target.is_dir():
-            target = target / f"image.{image_extension(data)}"
-        elif not target.suffix:
-            target = target.with_suffix(f".{image_extension(data)}")
+            target = target / f"image.{found}"
+        elif not target.suffix or (found != "bin" and _SAME_FORMAT.get(target.suffix.lower()[1:]) != found):
+            target = target.with_suffix(f".{found}")
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
         return target
@@ -310,6 +319,20 @@ class Usage:
 
 
 @attrs.frozen(kw_only=True)
+class Refusal:
+    """
+    An image the provider withheld (a safety filter, a finish reason), while it may have delivered others.
+
+    Attributes:
+        reason: the provider's reason or finish code (``"CONTENT_FILTERED"``, ``"SAFETY"``...).
+        message: the provider's words about it, where it gave any.
+    """
+
+    reason: str
+    message: str | None = None
+
+
+@attrs.frozen(kw_only=True)
 class ImageResponse:
     """
     The result of a generation; its JSON form (``to_dict`` / ``to_json``) is exactly OpenAI's ``ImagesResponse``.
@@ -322,8 +345,11 @@ class ImageResponse:
             when they hold a value OpenAI's schema allows.
         cost: the price of this call in US dollars where known (beside the JSON, never in it).
         metadata: provider facts beside the JSON: ``provider``, ``model``, ``deployment``,
-            ``attempts``, ``warnings``, ``filtered`` (images the provider withheld), text the
-            model returned, and so on.
+            ``attempts``, ``warnings``, ``url_expires_at`` (per image, where the provider says
+            when its URL stops working), text the model returned, and so on.
+        refused: the images the provider withheld, one :class:`Refusal` each (beside the JSON).
+            A call that delivers some images keeps them; a call whose every image was refused
+            raises ``ContentPolicyViolationError`` instead.
     """
 
     created: int
@@ -335,6 +361,7 @@ class ImageResponse:
     size: str | None = None
     cost: float | None = attrs.field(default=None, eq=False)
     metadata: _FrozenMap = attrs.field(factory=dict, eq=False, hash=False, repr=False)
+    refused: tuple[Refusal, ...] = attrs.field(default=(), eq=False)
 
     def to_dict(self) -> dict[str, Any]:
         """OpenAI's ``ImagesResponse`` as a dict: no ``null`` fields, nothing pixmux-specific."""
@@ -343,6 +370,7 @@ class ImageResponse:
         out: dict[str, Any] = output_converter().unstructure(self)
         out.pop("cost", None)
         out.pop("metadata", None)
+        out.pop("refused", None)
         for name, allowed in _ECHO_ENUMS.items():
             if name in out and out[name] not in allowed:
                 del out[name]

@@ -72,14 +72,15 @@ class FakeSts(http.server.BaseHTTPRequestHandler):
             expiry = datetime.fromtimestamp(time.time() + self.expires_in, tz=timezone.utc).strftime(
                 "%Y-%m-%dT%H:%M:%SZ"
             )
+            action = "AssumeRoleWithWebIdentity" if "Action=AssumeRoleWithWebIdentity" in form else "AssumeRole"
             body = (
-                '<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><AssumeRoleResult>'
+                f'<{action}Response xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><{action}Result>'
                 "<AssumedRoleUser><AssumedRoleId>AROAEXAMPLE:pixmux</AssumedRoleId>"
                 f"<Arn>arn:aws:sts::123456789012:assumed-role/pixmux-images/pixmux</Arn></AssumedRoleUser>"
                 f"<Credentials><AccessKeyId>ASIATEMP{number}</AccessKeyId>"
                 f"<SecretAccessKey>temp-secret-{number}</SecretAccessKey>"
                 f"<SessionToken>temp-token-{number}</SessionToken><Expiration>{expiry}</Expiration></Credentials>"
-                "</AssumeRoleResult><ResponseMetadata><RequestId>r-1</RequestId></ResponseMetadata></AssumeRoleResponse>"
+                f"</{action}Result><ResponseMetadata><RequestId>r-1</RequestId></ResponseMetadata></{action}Response>"
             )
             status = 200
         data = body.encode()
@@ -367,6 +368,27 @@ def test_resolve_auth_assume_role_through_sts(sts: type[FakeSts]) -> None:
     assert "RoleArn=arn%3Aaws%3Aiam%3A%3A123456789012%3Arole%2Fpixmux-images" in sts.calls[0]["form"]
     assert "RoleSessionName=pixmux-tests" in sts.calls[0]["form"]
     assert f"Credential={KEY_ID}/" in sts.calls[0]["authorization"]
+
+
+def test_resolve_auth_web_identity_token_assumes_role_without_keys(sts: type[FakeSts]) -> None:
+    """aws_web_identity_token (LiteLLM's key) is exchanged with AssumeRoleWithWebIdentity, unsigned, for the role."""
+    settings = {
+        "aws_role_name": ROLE,
+        "aws_session_name": "pixmux-oidc",
+        "aws_web_identity_token": "eyJ.oidc-token.sig",
+        "aws_sts_endpoint": sts.url,  # type: ignore[attr-defined]
+        "aws_region_name": "us-west-2",
+    }
+
+    auth = provider.resolve_auth(deployment=Deployment(provider="bedrock", model=NOVA, settings=settings))
+
+    assert auth is not None
+    assert (auth.value.access_key, auth.value.token) == ("ASIATEMP1", "temp-token-1")
+    form = sts.calls[0]["form"]
+    assert "Action=AssumeRoleWithWebIdentity" in form
+    assert "WebIdentityToken=eyJ.oidc-token.sig" in form
+    assert "RoleSessionName=pixmux-oidc" in form
+    assert sts.calls[0]["authorization"] == ""  # no credentials needed, none sent
 
 
 def test_resolve_auth_assume_role_refused(sts: type[FakeSts]) -> None:

@@ -98,13 +98,13 @@ def test_n_images_are_n_requests_merged_with_summed_usage():
 
 
 def test_some_of_several_filtered_returns_the_rest():
-    """Two asked, one refused with IMAGE_SAFETY: one image returned, the refusal reported in metadata."""
+    """Two asked, one refused with IMAGE_SAFETY: one image returned, the refusal reported in refused."""
     engine = _engine((200, "gemini_image.json"), (200, "gemini_image_safety.json"))
 
     resp = engine.image_generation(prompt="x", model="gemini/gemini-2.5-flash-image", n=2, api_key=KEY)
 
     assert len(resp.data) == 1
-    assert [item["reason"] for item in resp.metadata["filtered"]] == ["IMAGE_SAFETY"]
+    assert [item.reason for item in resp.refused] == ["IMAGE_SAFETY"]
 
 
 def test_all_of_several_filtered_is_a_content_policy_violation():
@@ -145,7 +145,7 @@ def test_imagen_mixed_result_returns_the_rest():
         resp = engine.image_generation(prompt="x", model="gemini/imagen-4.0-fast-generate-001", n=2, api_key=KEY)
 
     assert len(resp.data) == 1
-    assert len(resp.metadata["filtered"]) == 1
+    assert len(resp.refused) == 1
     assert resp.cost == pytest.approx(0.02)
 
 

@@ -343,7 +343,7 @@ def test_parse_predict_reads_images_and_enhanced_prompt():
     assert parsed.data[0].b64_json == TINY_PNG_B64
     assert parsed.data[0].revised_prompt.startswith("A watercolor fox")
     assert parsed.output_format == "png"
-    assert "filtered" not in parsed.metadata
+    assert parsed.refused == ()
 
 
 def test_parse_predict_returns_the_rest_when_some_are_filtered():
@@ -351,8 +351,8 @@ def test_parse_predict_returns_the_rest_when_some_are_filtered():
     parsed = parse_predict(_response("imagen_mixed.json"), _request("m", n=2), provider="vertex_ai", model="m")
 
     assert len(parsed.data) == 1
-    assert len(parsed.metadata["filtered"]) == 1
-    assert "Support codes: 56562880" in parsed.metadata["filtered"][0]["reason"]
+    assert len(parsed.refused) == 1
+    assert "Support codes: 56562880" in parsed.refused[0].reason
 
 
 def test_parse_predict_counts_images_missing_without_a_reason():
@@ -363,7 +363,7 @@ def test_parse_predict_counts_images_missing_without_a_reason():
     parsed = parse_predict(response, _request("m", n=4), provider="gemini", model="m")
 
     assert len(parsed.data) == 1
-    assert len(parsed.metadata["filtered"]) == 3
+    assert len(parsed.refused) == 3
 
 
 @pytest.mark.parametrize("name", ["imagen_all_filtered.json", "imagen_empty.json"])
@@ -373,7 +373,7 @@ def test_parse_predict_without_images_is_a_content_policy_violation(name):
         parse_predict(_response(name), _request("m", n=2), provider="vertex_ai", model="m")
 
     assert caught.value.status_code == 400
-    assert caught.value.details["filtered"]
+    assert caught.value.details["refused"]
     if name == "imagen_all_filtered.json":
         assert "Support codes: 58061214" in str(caught.value)
 
@@ -538,7 +538,7 @@ def test_parse_generate_content_one_of_several_refused_is_an_empty_part():
     )
 
     assert parsed.data == ()
-    assert parsed.metadata["filtered"][0]["reason"] == "IMAGE_SAFETY"
+    assert parsed.refused[0].reason == "IMAGE_SAFETY"
     assert parsed.usage is not None
     assert parsed.usage.input_tokens == 11
 

@@ -356,7 +356,7 @@ def test_round_trip_gemini_on_vertex_with_output_options():
 
 
 def test_round_trip_mixed_imagen_result():
-    """Imagen returning one image and one filtered entry gives one image and metadata['filtered']."""
+    """Imagen returning one image and one filtered entry gives one image and one Refusal."""
     engine = _engine((200, "imagen_mixed.json"))
 
     with _quiet():
@@ -369,7 +369,7 @@ def test_round_trip_mixed_imagen_result():
         )
 
     assert len(resp.data) == 1
-    assert "Support codes" in resp.metadata["filtered"][0]["reason"]
+    assert "Support codes" in resp.refused[0].reason
 
 
 def test_errors_map_and_a_401_forgets_the_cached_token():

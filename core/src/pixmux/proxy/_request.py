@@ -22,6 +22,7 @@ from typing import Any
 import attrs
 
 from pixmux._redact import clean_client_value
+from pixmux.litellm_keys import DEPLOYMENT_SETTINGS
 from pixmux.router import ROUTER_PARAMS
 
 __all__ = ["Field", "FIELDS", "CLIENT_FORBIDDEN", "MAX_N", "FieldProblem", "check_fields", "request_schema"]
@@ -44,6 +45,7 @@ CLIENT_FORBIDDEN = frozenset(
         "engine",
         "metadata",
         *ROUTER_PARAMS,
+        *DEPLOYMENT_SETTINGS,  # credentials, endpoints, prices, limits, extra_headers: the config's alone
     }
 )
 

@@ -32,6 +32,7 @@ from pixmux.proxy._request import CLIENT_FORBIDDEN, FieldProblem, check_fields
 from pixmux.proxy.config import ROUTER_PARAMS, ConfigError, GatewayConfig, load_config
 from pixmux.proxy.encode import GZIP_MIN_BYTES, accepts_gzip, encode_images, encode_json, error_body, gzip_chunks
 from pixmux.proxy.openapi import openapi_document
+from pixmux.proxy.process import apply_process_settings
 from pixmux.router import Router
 
 __all__ = ["Gateway", "GatewayError", "create_app", "app_from_env", "CONFIG_ENV"]
@@ -142,6 +143,11 @@ class Gateway:
     def __init__(self, config: GatewayConfig, *, engine: Engine | None = None) -> None:
         self.config = config
         self.engine = engine if engine is not None else Engine()
+        if config.environment:  # environment_variables: seen where providers read credentials
+            base = os.environ if self.engine._environ is None else self.engine._environ
+            self.engine._environ = {**base, **config.environment}
+        self._limit = config.global_max_parallel_requests
+        self._in_flight = 0
         self._secrets = set(config.secrets)
         try:
             self.router = self._build_router()
@@ -463,8 +469,30 @@ class Gateway:
 
     @takes_body("application/json")
     async def _generate(self, scope: Scope, receive: Receive, info: dict[str, Any]) -> _Answer:
+        return await self._within_limit(self._generate_one, scope, receive, info)
+
+    async def _within_limit(self, handler: _Handler, scope: Scope, receive: Receive, info: dict[str, Any]) -> _Answer:
+        """Run an image route's ``handler`` within ``general_settings.global_max_parallel_requests`` (429 beyond)."""
+        if self._limit is None:
+            return await handler(scope, receive, info)
+        if self._in_flight >= self._limit:
+            raise GatewayError(
+                429,
+                f"the gateway is serving its most requests at once ({self._limit}); retry shortly",
+                type="rate_limit_error",
+                code="rate_limit_exceeded",
+                headers=[(b"retry-after", b"1")],
+            )
+        self._in_flight += 1
+        try:
+            return await handler(scope, receive, info)
+        finally:
+            self._in_flight -= 1
+
+    async def _generate_one(self, scope: Scope, receive: Receive, info: dict[str, Any]) -> _Answer:
         raw = await self._read_body(scope, receive)
         prompt, name, params = self._parse_request(raw, info.get("model"))
+        name = self.config.image_generation_model or name  # general_settings.image_generation_model
         info["model"] = name
         self._prevalidate(prompt, name, params)
         upstream_started = time.perf_counter()
@@ -670,5 +698,6 @@ def app_from_env() -> Gateway:
     if not path:
         raise ConfigError(f"{CONFIG_ENV} is not set; start the gateway with `pixmux serve --config FILE`")
     app = create_app(path)
+    apply_process_settings(app.config)
     keep_freed_memory()
     return app

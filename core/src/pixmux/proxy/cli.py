@@ -80,8 +80,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         from pixmux.exceptions import ConfigurationError
         from pixmux.proxy._memory import keep_freed_memory
         from pixmux.proxy.app import CONFIG_ENV, create_app
+        from pixmux.proxy.process import apply_process_settings
     except ImportError as exc:  # pragma: no cover - depends on what is installed
-        print(f"pixmux serve: the gateway needs the proxy extra: pip install 'pixmux[proxy]' ({exc})", file=sys.stderr)
+        print(
+            f"pixmux serve: the gateway needs the proxy extra: pip install 'pixmux[proxy]' "
+            f"(from a checkout of pixmux: pip install './core[proxy]', or uv sync --all-packages) ({exc})",
+            file=sys.stderr,
+        )
         return 2
     try:
         app = create_app(args.config)
@@ -96,6 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if refused is not None:
         print(f"pixmux serve: {config.path}: {refused}", file=sys.stderr)
         return 2
+    apply_process_settings(app.config)
     options = {
         "host": args.host,
         "port": args.port,

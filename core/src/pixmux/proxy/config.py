@@ -21,16 +21,17 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import attrs
 import yaml
 
+from pixmux import litellm_keys
 from pixmux.exceptions import ConfigurationError, is_secret_name
 from pixmux.proxy._guard import Cors
-from pixmux.proxy._limits import LIMIT_KEYS, LimitProblem, Limits, parse_limits
+from pixmux.proxy._limits import LimitProblem, Limits, parse_limits
 from pixmux.router import ROUTER_PARAMS  # keys of litellm_params that steer the router, not the provider call
 
 __all__ = ["ConfigError", "GatewayConfig", "load_config", "parse_config", "ENV_PREFIX", "ROUTER_PARAMS"]
@@ -38,52 +39,6 @@ __all__ = ["ConfigError", "GatewayConfig", "load_config", "parse_config", "ENV_P
 #: A string value ``os.environ/NAME`` is replaced by the environment variable ``NAME`` at start.
 ENV_PREFIX = "os.environ/"
 
-
-_TOP_KEYS = ("model_list", "general_settings", "router_settings", "litellm_settings")
-_ENTRY_KEYS = ("model_name", "litellm_params", "params", "model_info")
-_GENERAL_KEYS = (
-    "master_key",
-    "max_request_size_mb",
-    "gzip_images",
-    "allow_unauthenticated",
-    "cors_allow_origins",
-    *LIMIT_KEYS,
-)
-_LITELLM_KEYS = ("drop_params", "request_timeout")
-#: LiteLLM settings that mean nothing to pixmux: a LiteLLM config carrying them still starts, with a warning.
-_LITELLM_IGNORED_GENERAL = frozenset(
-    {
-        "database_url",
-        "store_model_in_db",
-        "alerting",
-        "alerting_threshold",
-        "background_health_checks",
-        "health_check_interval",
-        "disable_spend_logs",
-        "proxy_batch_write_at",
-        "max_response_size_mb",
-        "allowed_routes",
-        "public_routes",
-    }
-)
-_LITELLM_IGNORED_SETTINGS = frozenset(
-    {
-        "set_verbose",
-        "json_logs",
-        "num_retries",
-        "callbacks",
-        "success_callback",
-        "failure_callback",
-        "service_callback",
-        "cache",
-        "cache_params",
-        "telemetry",
-        "turn_off_message_logging",
-        "redact_user_api_key_info",
-        "modify_params",
-    }
-)
-#: Keys of ``litellm_params`` whose values are credentials: kept out of logs and error messages.
 
 DEFAULT_MAX_REQUEST_MB = 1.0
 
@@ -108,6 +63,12 @@ class GatewayConfig:
             4 ms of CPU per MB); other responses are gzipped whenever the client accepts it.
         warnings: settings that were read but ignored, one sentence each.
         secrets: every credential value in the file, to scrub from messages.
+        environment: ``environment_variables``, set for providers that read the environment.
+        json_logs: ``litellm_settings.json_logs``: log lines as JSON objects.
+        verbose: ``set_verbose`` (or ``router_settings.debug_level: DEBUG``): debug logging.
+        global_max_parallel_requests: most image requests in flight on the gateway at once.
+        image_generation_model: ``general_settings.image_generation_model``: the model name
+            every image request uses, whatever it asks for.
         limits: connection limits (header size and count, read timeouts, open connections).
         cors: which browser origins may call the gateway (none by default).
         allow_unauthenticated: serve without a master key on a non-loopback address.
@@ -121,6 +82,11 @@ class GatewayConfig:
     gzip_images: bool = False
     warnings: tuple[str, ...] = ()
     secrets: frozenset[str] = attrs.field(default=frozenset(), repr=False)
+    environment: Mapping[str, str] = attrs.field(factory=dict, repr=False)
+    json_logs: bool = False
+    verbose: bool = False
+    global_max_parallel_requests: int | None = None
+    image_generation_model: str | None = None
     limits: Limits = attrs.field(factory=Limits)
     cors: Cors = attrs.field(factory=Cors)
     allow_unauthenticated: bool = False
@@ -228,18 +194,46 @@ def _mapping(value: Any, where: str, *, allow_null: bool = True) -> Mapping[str,
     return value
 
 
-def _check_keys(
-    value: Mapping[str, Any], where: str, allowed: Sequence[str], ignored: frozenset[str] = frozenset()
-) -> list[str]:
-    notes = []
-    for key in value:
-        if key in allowed:
+class _Notes:
+    """The start-up lines of one config: one per key, however many entries carry it."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self._seen: set[str] = set()
+
+    def add(self, place: str, text: str, *, key: str | None = None) -> None:
+        """Add a line, unless one was already added for ``key`` (a key many entries carry)."""
+        if key is not None:
+            if key in self._seen:
+                return
+            self._seen.add(key)
+        self.lines.append(f"{place} {text}" if text.startswith("is ") else f"{place}: {text}")
+
+
+def _check_section(value: Mapping[str, Any], section: str, where: str, notes: _Notes) -> dict[str, Any]:
+    """
+    Check every key of ``value`` against the table; returns the keys to act on (honoured ones).
+
+    An ignored key adds its start-up line; a refused key, or one neither LiteLLM nor pixmux
+    knows, stops the start (with a "did you mean").
+    """
+    kept: dict[str, Any] = {}
+    for name, item in value.items():
+        place = _join(where, name)
+        entry = litellm_keys.lookup(section, name)
+        if entry is None:
+            names = [key.name for key in litellm_keys.section_keys(section)]
+            hint = litellm_keys.did_you_mean(name, names)
+            raise _Problem(place, f"unknown key{hint}; see the LiteLLM compatibility page of the docs for every key")
+        if entry.kind == litellm_keys.REFUSED:
+            raise _Problem(place, f"LiteLLM's {name} is refused: {entry.how}")
+        if entry.kind == litellm_keys.IGNORED:
+            notes.add(place, entry.how)
             continue
-        if key in ignored:
-            notes.append(f"{_join(where, key)} is a LiteLLM setting pixmux does not use; ignored")
-            continue
-        raise _Problem(_join(where, key), f"unknown key; expected one of: {', '.join(allowed)}")
-    return notes
+        if entry.pending is not None:
+            notes.add(place, entry.pending)
+        kept[name] = item
+    return kept
 
 
 def _number(value: Any, where: str, *, positive: bool = True) -> float:
@@ -248,6 +242,26 @@ def _number(value: Any, where: str, *, positive: bool = True) -> float:
     if positive and value <= 0:
         raise _Problem(where, f"expected a number above 0, got {value!r}")
     return float(value)
+
+
+def _price(value: Any, where: str) -> float:
+    price = _number(value, where, positive=False)
+    if price < 0:
+        raise _Problem(where, f"expected a price of 0 or more, got {value!r}")
+    return price
+
+
+def _whole(value: Any, where: str) -> int:
+    number = _number(value, where)
+    if not number.is_integer():
+        raise _Problem(where, f"expected a whole number above 0, got {value!r}")
+    return int(number)
+
+
+def _flag(value: Any, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise _Problem(where, f"expected true or false, got {_type_name(value)}")
+    return value
 
 
 def _text(value: Any, where: str, *, optional: bool = True) -> str | None:
@@ -264,14 +278,27 @@ _PARAM_TYPES: Mapping[str, str] = {
     "api_version": "text",
     "organization": "text",
     "custom_llm_provider": "text",
+    "litellm_credential_name": "text",
     "timeout": "number",
+    "stream_timeout": "number",
     "weight": "number",
     "rpm": "number",
     "tpm": "number",
     "order": "number",
     "max_parallel_requests": "number",
     "drop_params": "bool",
+    "extra_headers": "headers",
 }
+#: Prices LiteLLM reads from ``model_info`` (and mirrors there from ``litellm_params``).
+PRICE_KEYS = ("input_cost_per_image", "output_cost_per_image", "input_cost_per_pixel", "output_cost_per_pixel")
+#: ``litellm_params`` keys LiteLLM accepts under another name: read as pixmux's.
+_ALIASES: Mapping[str, str] = {
+    "vertex_ai_credentials": "vertex_credentials",
+    "aws_bedrock_runtime_endpoint": "api_base",
+    "num_retries": "max_retries",
+}
+#: ``region_name`` by provider (LiteLLM's unified region key).
+_REGION_KEYS: Mapping[str, str] = {"bedrock": "aws_region_name", "vertex_ai": "vertex_ai_location"}
 
 
 def _check_params(params: Mapping[str, Any], where: str, secrets: set[str]) -> None:
@@ -288,35 +315,162 @@ def _check_params(params: Mapping[str, Any], where: str, secrets: set[str]) -> N
             _number(value, here)
         elif kind == "bool" and value is not None and not isinstance(value, bool):
             raise _Problem(here, f"expected true or false, got {_type_name(value)}")
+        elif kind == "headers" and value is not None:
+            headers = _mapping(value, here, allow_null=False)
+            for name, header in headers.items():
+                if not isinstance(header, str):
+                    raise _Problem(_join(here, name), f"expected a string header value, got {_type_name(header)}")
+                secrets.add(header)  # headers carry keys (`x-api-key`): never show them
         if isinstance(value, str) and is_secret_name(key):
             secrets.add(value)
 
 
-def _entries(listed: Any, defaults: Mapping[str, Any], secrets: set[str]) -> list[dict[str, Any]]:
+def _credentials(listed: Any, notes: _Notes, secrets: set[str]) -> dict[str, dict[str, Any]]:
+    """``credential_list`` as ``{credential_name: credential_values}``."""
+    if listed is None:
+        return {}
+    if not isinstance(listed, list):
+        raise _Problem("credential_list", f"expected a list of credentials, got {_type_name(listed)}")
+    found: dict[str, dict[str, Any]] = {}
+    for index, item in enumerate(listed):
+        where = f"credential_list[{index}]"
+        entry = _check_section(_mapping(item, where, allow_null=False), "credential_list", where, notes)
+        name = _text(entry.get("credential_name"), f"{where}.credential_name", optional=False) or ""
+        if name in found:
+            raise _Problem(f"{where}.credential_name", f"the credential {name!r} is listed twice")
+        values = dict(_mapping(entry.get("credential_values"), f"{where}.credential_values"))
+        for key, value in values.items():
+            if isinstance(value, str):
+                secrets.add(value)  # everything in a credential is treated as secret
+            if key == "model":
+                raise _Problem(f"{where}.credential_values.model", "a credential cannot choose the model")
+        _mapping(entry.get("credential_info"), f"{where}.credential_info")
+        found[name] = values
+    return found
+
+
+def _deployment_params(
+    params: dict[str, Any],
+    info: dict[str, Any],
+    where: str,
+    notes: _Notes,
+    credentials: Mapping[str, Mapping[str, Any]],
+) -> dict[str, Any]:
+    """One entry's ``litellm_params``, read through the table: aliases renamed, prices moved to ``model_info``."""
+    name = params.get("litellm_credential_name")
+    if name is not None:
+        if not isinstance(name, str) or name not in credentials:
+            hint = litellm_keys.did_you_mean(str(name), credentials)
+            known = ", ".join(credentials) or "none"
+            raise _Problem(
+                f"{where}.litellm_credential_name",
+                f"no credential_list entry is named {name!r}{hint}; listed: {known}",
+            )
+        params = {**credentials[name], **{k: v for k, v in params.items() if k != "litellm_credential_name"}}
+    out: dict[str, Any] = {}
+    for key, value in params.items():
+        place = _join(where, key)
+        entry = litellm_keys.lookup("litellm_params", key)
+        if entry is None:
+            out[key] = value  # a provider parameter: checked against the model at start
+            continue
+        if entry.kind == litellm_keys.REFUSED:
+            raise _Problem(place, f"LiteLLM's {key} is refused: {entry.how}")
+        if entry.kind == litellm_keys.IGNORED:
+            notes.add(f"model_list[*].litellm_params.{key}", entry.how, key=f"litellm_params.{key}")
+            continue
+        if key in PRICE_KEYS:
+            info.setdefault(key, value)
+            continue
+        if key == "model_info":
+            for name_, item in _mapping(value, place).items():
+                info.setdefault(name_, item)
+            continue
+        if key == "region_name":
+            provider = str(params.get("model", "")).split("/", 1)[0]
+            target = _REGION_KEYS.get(str(params.get("custom_llm_provider") or provider))
+            if target is None:
+                notes.add(place, "names a region, which this provider does not take; ignored", key=f"region.{provider}")
+            else:
+                out.setdefault(target, value)
+            continue
+        target = _ALIASES.get(key)
+        if target is not None:
+            if target in params and params[target] != value:
+                raise _Problem(place, f"give {key} or {target}, not both")
+            out[target] = value
+            continue
+        out[key] = value
+    if "tpm" in out:  # one image counts as one token: tpm bounds images per minute, like rpm
+        tpm = out.pop("tpm")
+        if tpm is not None:
+            tpm = _number(tpm, f"{where}.tpm")
+            rpm = out.get("rpm")
+            out["rpm"] = tpm if rpm is None else min(_number(rpm, f"{where}.rpm"), tpm)
+    return out
+
+
+def _model_info(info: dict[str, Any], where: str, notes: _Notes) -> None:
+    for key in list(info):
+        entry = litellm_keys.lookup("model_info", key)
+        if entry is None:
+            continue  # free-form (`description`, the user's own facts)
+        if entry.kind == litellm_keys.IGNORED:
+            notes.add(f"model_list[*].model_info.{key}", entry.how, key=f"model_info.{key}")
+            del info[key]
+        elif key in PRICE_KEYS:
+            info[key] = _price(info[key], _join(where, key))
+    if "id" in info:
+        found = info["id"]
+        if isinstance(found, bool) or not isinstance(found, str | int) or not str(found).strip():
+            raise _Problem(f"{where}.id", f"expected a non-empty string, got {_type_name(found)}")
+        info["id"] = str(found)
+
+
+#: ``model_info.mode`` values of image models (and unset): other entries of a LiteLLM config are skipped.
+_IMAGE_MODES = (None, "image_generation", "image_edit")
+
+
+def _entries(
+    listed: Any,
+    defaults: Mapping[str, Any],
+    secrets: set[str],
+    notes: _Notes,
+    credentials: Mapping[str, Mapping[str, Any]],
+) -> list[dict[str, Any]]:
     if not isinstance(listed, list) or not listed:
         raise _Problem("model_list", f"expected a non-empty list of models, got {_type_name(listed)}")
     entries: list[dict[str, Any]] = []
     for index, item in enumerate(listed):
         where = f"model_list[{index}]"
-        entry = _mapping(item, where, allow_null=False)
-        _check_keys(entry, where, _ENTRY_KEYS)
+        entry = _check_section(_mapping(item, where, allow_null=False), "model_list", where, notes)
         name = _text(entry.get("model_name"), f"{where}.model_name", optional=False)
         if "litellm_params" in entry and "params" in entry:
             raise _Problem(where, "give litellm_params or params, not both")
         key = "litellm_params" if "litellm_params" in entry else "params"
         if key not in entry:
             raise _Problem(f"{where}.litellm_params", "missing; expected a mapping with at least `model`")
-        params = dict(_mapping(entry[key], f"{where}.{key}", allow_null=False))
+        info = dict(_mapping(entry.get("model_info"), f"{where}.model_info"))
+        mode = info.get("mode")
+        if mode not in _IMAGE_MODES:
+            notes.add(
+                where,
+                f"{name!r} has model_info.mode {mode!r}: pixmux serves image models only; this entry is skipped",
+            )
+            continue
+        params = _deployment_params(
+            dict(_mapping(entry[key], f"{where}.{key}", allow_null=False)), info, f"{where}.{key}", notes, credentials
+        )
         _check_params(params, f"{where}.{key}", secrets)
         for setting, value in defaults.items():
-            params.setdefault(setting, value)
-        info = dict(_mapping(entry.get("model_info"), f"{where}.model_info"))
-        if "id" in info:
-            found = info["id"]
-            if isinstance(found, bool) or not isinstance(found, str | int) or not str(found).strip():
-                raise _Problem(f"{where}.model_info.id", f"expected a non-empty string, got {_type_name(found)}")
-            info["id"] = str(found)
+            if params.get(setting) is None:
+                params[setting] = value
+        _model_info(info, f"{where}.model_info", notes)
         entries.append({"model_name": name, "litellm_params": params, "model_info": info})
+    if not entries:
+        raise _Problem(
+            "model_list", "no entry is an image model (each has a model_info.mode other than image_generation)"
+        )
     seen: dict[str, int] = {}
     for index, entry in enumerate(entries):
         found = entry["model_info"].get("id")
@@ -329,67 +483,145 @@ def _entries(listed: Any, defaults: Mapping[str, Any], secrets: set[str]) -> lis
     return entries
 
 
-def _litellm_defaults(litellm: Mapping[str, Any]) -> dict[str, Any]:
-    defaults: dict[str, Any] = {}
-    drop = litellm.get("drop_params")
-    if drop is not None:
-        if not isinstance(drop, bool):
-            raise _Problem("litellm_settings.drop_params", f"expected true or false, got {_type_name(drop)}")
-        defaults["drop_params"] = drop
-    if litellm.get("request_timeout") is not None:
-        defaults["timeout"] = _number(litellm["request_timeout"], "litellm_settings.request_timeout")
-    return defaults
+def _environment(value: Any, env: Mapping[str, str], secrets: set[str]) -> dict[str, str]:
+    """``environment_variables`` as strings (YAML reads ``PORT: 6379`` as a number; ``os.environ/`` reads ``env``)."""
+    found = _mapping(value, "environment_variables")
+    out: dict[str, str] = {}
+    for name, item in found.items():
+        where = f"environment_variables.{name}"
+        if not name or "=" in name or "\x00" in name:
+            raise _Problem(where, "is not a valid environment variable name")
+        if isinstance(item, bool):
+            out[name] = "true" if item else "false"
+        elif isinstance(item, str):
+            out[name] = _resolve_env(item, where, env, secrets)
+        elif isinstance(item, int | float):
+            out[name] = str(item)
+        else:
+            raise _Problem(where, f"expected a string, number or boolean, got {_type_name(item)}")
+    return out
+
+
+#: ``litellm_settings`` keys that are router settings (``router_settings`` wins when both set one).
+_SHARED_ROUTER_KEYS = ("num_retries", "fallbacks", "default_fallbacks", "content_policy_fallbacks")
+#: ``router_settings`` keys the loader itself consumes (they are not :class:`pixmux.Router` arguments).
+_LOADER_ROUTER_KEYS = (
+    "stream_timeout",
+    "default_max_parallel_requests",
+    "enable_pre_call_checks",
+    "enable_pre_call_check",
+    "set_verbose",
+    "debug_level",
+    "redis_host",
+    "redis_port",
+    "redis_password",
+    "redis_url",
+    "redis_db",
+)
+
+
+def _general(
+    general: Mapping[str, Any], env: Mapping[str, str], secrets: set[str], notes: _Notes
+) -> tuple[str | None, int, bool, int | None, int | None, str | None]:
+    """``general_settings``: master key, body limit, gzip, parallel limits, image model."""
+    master_key = _text(general.get("master_key"), "general_settings.master_key")
+    if master_key is not None:
+        secrets.add(master_key)
+    max_mb = general.get("max_request_size_mb")
+    if max_mb is not None:
+        max_mb = _number(max_mb, "general_settings.max_request_size_mb")
+    max_bytes = int((DEFAULT_MAX_REQUEST_MB if max_mb is None else max_mb) * 1024 * 1024)
+    gzip_images = _flag(general.get("gzip_images", False), "general_settings.gzip_images")
+    for key in ("allow_unauthenticated", "disable_spend_logs", "allow_requests_on_db_unavailable"):
+        if general.get(key) is not None:
+            _flag(general[key], f"general_settings.{key}")
+    database_url = _text(general.get("database_url"), "general_settings.database_url")
+    if database_url is not None:
+        secrets.add(database_url)
+    elif env.get("DATABASE_URL"):
+        notes.add("DATABASE_URL (environment)", _DB_PENDING)
+        secrets.add(env["DATABASE_URL"])
+    per_deployment = general.get("max_parallel_requests")
+    if per_deployment is not None:
+        per_deployment = _whole(per_deployment, "general_settings.max_parallel_requests")
+    overall = general.get("global_max_parallel_requests")
+    if overall is not None:
+        overall = _whole(overall, "general_settings.global_max_parallel_requests")
+    image_model = _text(general.get("image_generation_model"), "general_settings.image_generation_model")
+    return master_key, max_bytes, gzip_images, per_deployment, overall, image_model
 
 
 def parse_config(raw: Any, *, path: str = "<config>", environ: Mapping[str, str] | None = None) -> GatewayConfig:
     """
     Check a config already read from YAML and resolve its ``os.environ/`` references.
 
+    Every key is read through :mod:`pixmux.litellm_keys`: honoured, ignored with one start-up
+    line (in :attr:`GatewayConfig.warnings`), or refused. ``environment_variables`` are set
+    before any ``os.environ/`` reference is resolved.
+
     Raises:
         ConfigError: naming ``path``, the place in the file and what was expected.
     """
     env = os.environ if environ is None else environ
     secrets: set[str] = set()
+    notes = _Notes()
     try:
         if raw is None:
             raise _Problem("", "the file is empty; expected a mapping with a model_list")
-        notes = _check_keys(_mapping(raw, "", allow_null=False), "", _TOP_KEYS)
-        top: dict[str, Any] = _resolve_env(raw, "", env, secrets)
+        raw = _check_section(_mapping(raw, "", allow_null=False), "top", "", notes)
+        environment = _environment(raw.get("environment_variables"), env, secrets)
+        for name, value in environment.items():
+            if is_secret_name(name):
+                secrets.add(value)
+        top: dict[str, Any] = _resolve_env(raw, "", {**env, **environment}, secrets)
 
-        general = _mapping(top.get("general_settings"), "general_settings")
-        notes += _check_keys(general, "general_settings", _GENERAL_KEYS, _LITELLM_IGNORED_GENERAL)
-        master_key = _text(general.get("master_key"), "general_settings.master_key")
-        if master_key is not None:
-            secrets.add(master_key)
-        max_mb = general.get("max_request_size_mb")
-        if max_mb is not None:
-            max_mb = _number(max_mb, "general_settings.max_request_size_mb")
-        max_bytes = int((DEFAULT_MAX_REQUEST_MB if max_mb is None else max_mb) * 1024 * 1024)
+        general = _check_section(
+            _mapping(top.get("general_settings"), "general_settings"), "general_settings", "general_settings", notes
+        )
+        master_key, max_bytes, gzip_images, per_deployment, overall, image_model = _general(
+            general, {**env, **environment}, secrets, notes
+        )
+        allow_unauthenticated, cors, limits = _security(general)
+        litellm = _check_section(
+            _mapping(top.get("litellm_settings"), "litellm_settings"), "litellm_settings", "litellm_settings", notes
+        )
+        router = _check_section(
+            _mapping(top.get("router_settings"), "router_settings"), "router_settings", "router_settings", notes
+        )
+        json_logs = _flag(litellm.get("json_logs", False), "litellm_settings.json_logs")
+        verbose = _flag(litellm.get("set_verbose", False), "litellm_settings.set_verbose")
+        verbose = _flag(router.get("set_verbose", verbose), "router_settings.set_verbose")
+        level = router.get("debug_level")
+        if level is not None and level not in ("DEBUG", "INFO"):
+            raise _Problem("router_settings.debug_level", f"expected DEBUG or INFO, got {level!r}")
+        verbose = verbose or level == "DEBUG"
+        for key in ("enable_pre_call_checks", "enable_pre_call_check"):
+            if router.get(key) is not None:
+                _flag(router[key], f"router_settings.{key}")
 
-        gzip_images = general.get("gzip_images", False)
-        if not isinstance(gzip_images, bool):
-            raise _Problem("general_settings.gzip_images", f"expected true or false, got {_type_name(gzip_images)}")
+        defaults = _litellm_defaults(litellm)
+        stream_timeout = router.get("stream_timeout")
+        if stream_timeout is not None:
+            defaults["stream_timeout"] = _number(stream_timeout, "router_settings.stream_timeout")
+        parallel = router.get("default_max_parallel_requests")
+        if parallel is not None:
+            defaults["max_parallel_requests"] = _whole(parallel, "router_settings.default_max_parallel_requests")
+        elif per_deployment is not None:
+            defaults["max_parallel_requests"] = per_deployment
 
-        allow_unauthenticated = general.get("allow_unauthenticated", False)
-        if not isinstance(allow_unauthenticated, bool):
-            found = _type_name(allow_unauthenticated)
-            raise _Problem("general_settings.allow_unauthenticated", f"expected true or false, got {found}")
-        cors = Cors(origins=_origins(general.get("cors_allow_origins")))
-        try:
-            limits = parse_limits(general)
-        except LimitProblem as problem:
-            raise _Problem(*problem.args) from None
+        router_settings = {key: value for key, value in router.items() if key not in _LOADER_ROUTER_KEYS}
+        for key in _SHARED_ROUTER_KEYS:
+            if litellm.get(key) is not None and key not in router_settings:
+                router_settings[key] = litellm[key]
 
-        litellm = _mapping(top.get("litellm_settings"), "litellm_settings")
-        notes += _check_keys(litellm, "litellm_settings", _LITELLM_KEYS, _LITELLM_IGNORED_SETTINGS)
-        router_settings = dict(_mapping(top.get("router_settings"), "router_settings"))
+        credentials = _credentials(top.get("credential_list"), notes, secrets)
         if "model_list" not in top:
             raise _Problem("model_list", "missing; expected a list of models (model_name and litellm_params)")
-        entries = _entries(top["model_list"], _litellm_defaults(litellm), secrets)
+        entries = _entries(top["model_list"], defaults, secrets, notes, credentials)
     except _Problem as problem:
         raise ConfigError(f"{path}: {problem}", param=problem.where or None) from None
     if master_key is None:
-        notes.append("general_settings.master_key is not set: the gateway accepts requests without a key")
+        notes.add("general_settings.master_key", "is not set: the gateway accepts requests without a key")
     return GatewayConfig(
         path=path,
         model_list=tuple(entries),
@@ -397,12 +629,28 @@ def parse_config(raw: Any, *, path: str = "<config>", environ: Mapping[str, str]
         router_settings=router_settings,
         max_request_bytes=max_bytes,
         gzip_images=gzip_images,
-        warnings=tuple(notes),
+        warnings=tuple(notes.lines),
         secrets=frozenset(secret for secret in secrets if len(secret) >= 4),
+        environment=environment,
+        json_logs=json_logs,
+        verbose=verbose,
+        global_max_parallel_requests=overall,
+        image_generation_model=image_model,
         limits=limits,
         cors=cors,
         allow_unauthenticated=allow_unauthenticated,
     )
+
+
+def _security(general: Mapping[str, Any]) -> tuple[bool, Cors, Limits]:
+    """``general_settings``: ``allow_unauthenticated``, ``cors_allow_origins`` and the connection limits."""
+    allow = _flag(general.get("allow_unauthenticated", False), "general_settings.allow_unauthenticated")
+    cors = Cors(origins=_origins(general.get("cors_allow_origins")))
+    try:
+        limits = parse_limits(general)
+    except LimitProblem as problem:
+        raise _Problem(*problem.args) from None
+    return allow, cors, limits
 
 
 def _origins(value: Any) -> frozenset[str]:
@@ -427,6 +675,19 @@ def _origins(value: Any) -> frozenset[str]:
             )
         found.add(origin)
     return frozenset(found)
+
+
+_DB_PENDING = next(key.pending for key in litellm_keys.KEYS if key.name == "database_url") or ""
+
+
+def _litellm_defaults(litellm: Mapping[str, Any]) -> dict[str, Any]:
+    defaults: dict[str, Any] = {}
+    drop = litellm.get("drop_params")
+    if drop is not None:
+        defaults["drop_params"] = _flag(drop, "litellm_settings.drop_params")
+    if litellm.get("request_timeout") is not None:
+        defaults["timeout"] = _number(litellm["request_timeout"], "litellm_settings.request_timeout")
+    return defaults
 
 
 def load_config(path: str | os.PathLike[str], *, environ: Mapping[str, str] | None = None) -> GatewayConfig:

@@ -2,7 +2,7 @@
 pixmux provider for Azure OpenAI (Microsoft Foundry) image deployments: ``azure/<deployment>``.
 
 The body, the response and most errors are OpenAI's, so this plugin reuses
-:mod:`pixmux_openai.wire`. What differs from the ``openai`` provider, and all this module adds:
+:mod:`pixmux.dialects.openai`. What differs from the ``openai`` provider, and all this module adds:
 
 - **URL**: ``{api_base}/openai/deployments/{deployment}/images/generations?api-version=...``
   (the default), or the v1 route ``{api_base}/openai/v1/images/generations`` with
@@ -32,6 +32,7 @@ import attrs
 import httpx
 from pixmux import hookimpl
 from pixmux.catalogue import Catalogue, ModelInfo, Price, Pricing, check_request
+from pixmux.dialects.openai import build_body, error_for, parse_images
 from pixmux.exceptions import (
     AuthenticationError,
     ConfigurationError,
@@ -42,7 +43,6 @@ from pixmux.exceptions import (
 )
 from pixmux.types import Auth, Deployment, ImageRequest, ImageResponse
 from pixmux_openai.models import MODELS as OPENAI_MODELS
-from pixmux_openai.wire import build_body, error_for, parse_images
 
 __all__ = [
     "CATALOGUE",

@@ -100,7 +100,8 @@ def resolve(deployment: Deployment) -> Auth | None:
 
     Order: explicit ``aws_access_key_id`` / ``aws_secret_access_key`` (/ ``aws_session_token``),
     else ``aws_profile_name``, else boto3's default chain; then, if ``aws_role_name`` is set,
-    that role is assumed through STS with those credentials.
+    that role is assumed through STS with those credentials (or, given ``aws_web_identity_token``,
+    with that OIDC token through ``AssumeRoleWithWebIdentity``, which needs no credentials).
 
     Raises:
         AuthenticationError: no credentials were found, or STS refused them.
@@ -223,9 +224,22 @@ def _assume_role(session: boto3.Session, role: str, settings: Mapping[str, Any],
                 param="aws_session_duration",
             )
         arguments["DurationSeconds"] = duration
-    sts = session.client("sts", region_name=region or "us-east-1", endpoint_url=_text(settings, "aws_sts_endpoint"))
-    answer = sts.assume_role(**arguments)
-    found = answer["Credentials"]
+    web_identity = _text(settings, "aws_web_identity_token")
+    if web_identity:  # an OIDC token (Kubernetes, CI) exchanged for the role's credentials: an unsigned call
+        from botocore import UNSIGNED
+        from botocore.config import Config
+
+        arguments.pop("ExternalId", None)  # AssumeRoleWithWebIdentity takes no external id
+        sts = session.client(
+            "sts",
+            region_name=region or "us-east-1",
+            endpoint_url=_text(settings, "aws_sts_endpoint"),
+            config=Config(signature_version=UNSIGNED),
+        )
+        found = sts.assume_role_with_web_identity(WebIdentityToken=web_identity, **arguments)["Credentials"]
+    else:
+        sts = session.client("sts", region_name=region or "us-east-1", endpoint_url=_text(settings, "aws_sts_endpoint"))
+        found = sts.assume_role(**arguments)["Credentials"]
     return AwsIdentity(
         access_key=found["AccessKeyId"],
         secret_key=found["SecretAccessKey"],

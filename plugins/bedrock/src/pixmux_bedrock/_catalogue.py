@@ -31,6 +31,7 @@ SETTINGS = frozenset(
         "aws_external_id",
         "aws_session_duration",
         "aws_sts_endpoint",
+        "aws_web_identity_token",
         "base_model",
     }
 )
@@ -44,6 +45,7 @@ ENV: Mapping[str, tuple[str, ...]] = {
     "aws_region_name": ("AWS_REGION_NAME", "AWS_REGION", "AWS_DEFAULT_REGION"),
     "aws_role_name": ("AWS_ROLE_NAME",),
     "aws_session_name": ("AWS_SESSION_NAME",),
+    "aws_web_identity_token": ("AWS_WEB_IDENTITY_TOKEN",),
 }
 
 _STYLE_PRESETS = frozenset(

@@ -32,7 +32,7 @@ from pixmux.exceptions import (
     InternalServerError,
     UnsupportedParamsError,
 )
-from pixmux.types import Auth, Deployment, ImageObject, ImageRequest, ImageResponse
+from pixmux.types import Auth, Deployment, ImageObject, ImageRequest, ImageResponse, Refusal
 
 from pixmux_bedrock import _auth
 from pixmux_bedrock import _families as fam
@@ -390,13 +390,13 @@ def _images_sdxl(body: Mapping[str, Any], model: str, response: httpx.Response) 
             images.append(artifact["base64"])
             seeds.append(artifact.get("seed"))
     filtered = reasons.count("CONTENT_FILTERED")
+    refused = tuple(
+        Refusal(reason="CONTENT_FILTERED", message=f"{model}'s filter withheld the image") for _ in range(filtered)
+    )
     if not images:
         details = {"finish_reasons": reasons}
-        if filtered:
-            raise ContentPolicyViolationError(
-                f"{model} refused the request: its filter withheld {filtered} image(s) (finishReason CONTENT_FILTERED)",
-                provider=PROVIDER, model=model, code="CONTENT_FILTERED", response=response, details=details,
-            )  # fmt: skip
+        if filtered:  # one part of a fanned-out call: the core keeps the other parts' images
+            return [], {"seeds": [], "refused": refused}
         if "ERROR" in reasons:
             raise InternalServerError(
                 f"{model} failed to generate the image (finishReason ERROR)",
@@ -405,7 +405,7 @@ def _images_sdxl(body: Mapping[str, Any], model: str, response: httpx.Response) 
         raise APIResponseValidationError(
             "the response holds no image (no artifacts)", provider=PROVIDER, model=model, response=response
         )
-    return images, {"seeds": seeds, "filtered": filtered} if filtered else {"seeds": seeds}
+    return images, {"seeds": seeds, "refused": refused} if filtered else {"seeds": seeds}
 
 
 def _images_stability3(
@@ -492,6 +492,7 @@ def parse_response(
         )
     reader = {fam.SDXL: _images_sdxl, fam.STABILITY3: _images_stability3}.get(family, _images_amazon)
     images, facts = reader(body, request.model, response)
+    refused = facts.pop("refused", ())
     if not all(isinstance(image, str) for image in images):
         raise APIResponseValidationError(
             "an image in the response is not a base64 string", provider=PROVIDER, model=request.model, response=response
@@ -509,4 +510,5 @@ def parse_response(
         size=plan.size,
         cost=_cost(info, request, family, plan, len(images)),
         metadata=metadata,
+        refused=refused,
     )

@@ -11,7 +11,7 @@ model adds) are kept in ``metadata["text"]``; ``thought`` parts are skipped. A b
 (``promptFeedback.blockReason``), a refusal finish (``IMAGE_SAFETY``, ``PROHIBITED_CONTENT``...)
 or an answer with no image is a ``ContentPolicyViolationError`` carrying Google's reason; when
 one of several requests is refused and others are not, the refused one is an empty part with
-``metadata["filtered"]`` and the images of the others are returned. ``usageMetadata`` becomes
+``ImageResponse.refused`` and the images of the others are returned. ``usageMetadata`` becomes
 ``usage``.
 """
 
@@ -25,7 +25,15 @@ import httpx
 from pixmux.catalogue import ModelInfo
 from pixmux.converters import make_camel_converter, structure_response
 from pixmux.exceptions import ContentPolicyViolationError
-from pixmux.types import ImageObject, ImageRequest, ImageResponse, InputTokensDetails, OutputTokensDetails, Usage
+from pixmux.types import (
+    ImageObject,
+    ImageRequest,
+    ImageResponse,
+    InputTokensDetails,
+    OutputTokensDetails,
+    Refusal,
+    Usage,
+)
 
 from pixmux_google_common.imagen import image_object, output_format
 from pixmux_google_common.sizes import SizeChoice
@@ -166,19 +174,19 @@ def parse_generate_content(
     Raises:
         ContentPolicyViolationError: the prompt was blocked or no image came back, with Google's
             reason; except when this is one of several requests of a call (``n`` > 1), where an
-            empty part with ``metadata["filtered"]`` lets the other requests' images through.
+            empty part with ``ImageResponse.refused`` lets the other requests' images through.
         APIResponseValidationError: the body is not a ``:generateContent`` response.
     """
     payload = _decode(response, provider=provider, model=model)
     images: list[ImageObject] = []
     texts: list[str] = []
     mime_types: list[str] = []
-    filtered: list[dict[str, Any]] = []
+    refused: list[Refusal] = []
     finish_reasons: list[str] = []
     feedback = payload.prompt_feedback
     if feedback is not None and feedback.block_reason:
-        filtered.append(
-            {"reason": feedback.block_reason, "message": feedback.block_reason_message or "the prompt was blocked"}
+        refused.append(
+            Refusal(reason=feedback.block_reason, message=feedback.block_reason_message or "the prompt was blocked")
         )
     for candidate in payload.candidates or ():
         made = 0
@@ -198,14 +206,12 @@ def parse_generate_content(
             finish_reasons.append(candidate.finish_reason)
         if not made:
             message = candidate.finish_message or " ".join(said) or "the model returned no image"
-            filtered.append({"reason": candidate.finish_reason or "NO_IMAGE", "message": message})
-    if not images and not filtered:
-        filtered.append({"reason": "NO_IMAGE", "message": "the response held no candidate"})
+            refused.append(Refusal(reason=candidate.finish_reason or "NO_IMAGE", message=message))
+    if not images and not refused:
+        refused.append(Refusal(reason="NO_IMAGE", message="the response held no candidate"))
     metadata: dict[str, Any] = {}
     if texts:
         metadata["text"] = texts
-    if filtered:
-        metadata["filtered"] = filtered
     if finish_reasons:
         metadata["finish_reasons"] = finish_reasons
     if payload.model_version:
@@ -214,14 +220,14 @@ def parse_generate_content(
         metadata["response_ids"] = [payload.response_id]
     usage = usage_from(payload.usage_metadata)
     if not images and (request.n or 1) == 1:
-        reasons = "; ".join(dict.fromkeys(f"{item['reason']}: {item['message']}" for item in filtered))
+        reasons = "; ".join(dict.fromkeys(f"{item.reason}: {item.message}" for item in refused))
         raise ContentPolicyViolationError(
             f"Google returned no image: {reasons}",
             provider=provider,
             model=model,
-            code=filtered[0]["reason"],
+            code=refused[0].reason,
             response=response,
-            details=metadata,
+            details={**metadata, "refused": [attrs.asdict(item) for item in refused]},
         )
     return ImageResponse(
         created=int(time.time()),
@@ -229,4 +235,5 @@ def parse_generate_content(
         usage=usage,
         output_format=output_format(mime_types[0]) if mime_types else None,
         metadata=metadata,
+        refused=tuple(refused),
     )

@@ -11,7 +11,7 @@ withheld by Google's responsible-AI filter comes back as a reason rather than si
 Response: ``{"predictions": [{"bytesBase64Encoded", "mimeType", "prompt"} | {"raiFilteredReason"}]}``.
 Images become :class:`~pixmux.types.ImageObject` (the rewritten prompt, when prompt enhancement
 ran, is ``revised_prompt``); filtered entries, and images missing without a reason, are listed
-in ``metadata["filtered"]``. No image at all is a ``ContentPolicyViolationError``.
+in ``ImageResponse.refused``. No image at all is a ``ContentPolicyViolationError``.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import httpx
 from pixmux.catalogue import ModelInfo
 from pixmux.converters import make_camel_converter, structure_response
 from pixmux.exceptions import ContentPolicyViolationError
-from pixmux.types import ImageObject, ImageRequest, ImageResponse
+from pixmux.types import ImageObject, ImageRequest, ImageResponse, Refusal
 
 from pixmux_google_common.sizes import SizeChoice
 
@@ -92,7 +92,7 @@ def parse_predict(response: httpx.Response, request: ImageRequest, *, provider: 
         response, _PredictResponse, converter=_converter, provider=provider, model=model, what="a :predict response"
     )
     images: list[ImageObject] = []
-    filtered: list[dict[str, Any]] = []
+    refused: list[Refusal] = []
     safety: list[dict[str, Any]] = []
     mime_types: list[str] = []
     prompt_safety: dict[str, Any] | None = None
@@ -103,7 +103,7 @@ def parse_predict(response: httpx.Response, request: ImageRequest, *, provider: 
         elif prediction.gcs_uri:
             images.append(ImageObject(url=prediction.gcs_uri, revised_prompt=prediction.prompt))
         elif prediction.rai_filtered_reason:
-            filtered.append({"reason": prediction.rai_filtered_reason})
+            refused.append(Refusal(reason=prediction.rai_filtered_reason))
             continue
         elif prediction.content_type and prediction.safety_attributes is not None:
             prompt_safety = prediction.safety_attributes  # the prompt's own scores, not an image
@@ -114,28 +114,27 @@ def parse_predict(response: httpx.Response, request: ImageRequest, *, provider: 
             mime_types.append(prediction.mime_type)
         if prediction.safety_attributes is not None:
             safety.append(prediction.safety_attributes)
-    missing = (request.n or 1) - len(images) - len(filtered)
-    filtered.extend({"reason": _MISSING_REASON} for _ in range(max(0, missing)))
+    missing = (request.n or 1) - len(images) - len(refused)
+    refused.extend(Refusal(reason=_MISSING_REASON) for _ in range(max(0, missing)))
     metadata: dict[str, Any] = {}
-    if filtered:
-        metadata["filtered"] = filtered
     if safety:
         metadata["safety_attributes"] = safety
     if prompt_safety is not None:
         metadata["prompt_safety_attributes"] = prompt_safety
     if not images:
-        reasons = "; ".join(dict.fromkeys(item["reason"] for item in filtered)) or "no image was returned"
+        reasons = "; ".join(dict.fromkeys(item.reason for item in refused)) or "no image was returned"
         raise ContentPolicyViolationError(
             f"Google returned no image: {reasons}",
             provider=provider,
             model=model,
             code="IMAGE_FILTERED",
             response=response,
-            details=metadata,
+            details={**metadata, "refused": [attrs.asdict(item) for item in refused]},
         )
     return ImageResponse(
         created=int(time.time()),
         data=tuple(images),
         output_format=output_format(mime_types[0]) if mime_types else None,
         metadata=metadata,
+        refused=tuple(refused),
     )

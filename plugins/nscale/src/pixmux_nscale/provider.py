@@ -2,7 +2,7 @@
 pixmux provider for Nscale's serverless image generation: ``nscale/<model id>``.
 
 Nscale's endpoint is a thin subset of OpenAI's Images API, so this plugin reuses
-:mod:`pixmux_openai.wire`. What differs from the ``openai`` provider, and all this module adds:
+:mod:`pixmux.dialects.openai`. What differs from the ``openai`` provider, and all this module adds:
 
 - **Endpoint and key**: ``https://inference.api.nscale.com/v1``, ``NSCALE_API_KEY`` (a service token).
 - **Models**: Hugging Face-style ids (``black-forest-labs/FLUX.1-schnell``,
@@ -17,9 +17,9 @@ from __future__ import annotations
 import httpx
 from pixmux import hookimpl
 from pixmux.catalogue import Catalogue, ModelInfo, check_request, parse_size
+from pixmux.dialects.openai import as_data_urls, build_body, error_for, parse_images
 from pixmux.exceptions import AuthenticationError
 from pixmux.types import Deployment, ImageRequest, ImageResponse
-from pixmux_openai.wire import as_data_urls, build_body, error_for, parse_images
 
 __all__ = ["CATALOGUE", "DEFAULT_API_BASE", "model_catalogue", "validate_params", "build_request", "parse_response"]
 

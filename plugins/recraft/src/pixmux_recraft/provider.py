@@ -1,7 +1,7 @@
 """
 pixmux provider for Recraft: ``recraft/<model>`` (``recraft/recraftv3``, ``recraft/recraftv4_vector`` ...).
 
-Recraft's endpoint is OpenAI-shaped, so this plugin reuses :mod:`pixmux_openai.wire`. What
+Recraft's endpoint is OpenAI-shaped, so this plugin reuses :mod:`pixmux.dialects.openai`. What
 differs from the ``openai`` provider, and all this module adds:
 
 - **Endpoint and key**: ``https://external.api.recraft.ai/v1``, ``RECRAFT_API_KEY`` (or ``RECRAFT_API_TOKEN``).
@@ -28,9 +28,9 @@ import attrs
 import httpx
 from pixmux import hookimpl
 from pixmux.catalogue import Catalogue, ModelInfo, check_request
+from pixmux.dialects.openai import build_body, error_for, parse_images
 from pixmux.exceptions import AuthenticationError, UnsupportedParamsError
 from pixmux.types import Deployment, ImageRequest, ImageResponse
-from pixmux_openai.wire import build_body, error_for, parse_images
 
 from pixmux_recraft._catalogue import CATALOGUE, DEFAULT_API_BASE, PROVIDER, USD_PER_UNIT, VECTOR_STYLES
 

@@ -2,7 +2,7 @@
 pixmux provider for a self-hosted Xinference (Xorbits Inference) server: ``xinference/<model uid>``.
 
 The route, body envelope and response are OpenAI's, so this plugin reuses
-:mod:`pixmux_openai.wire`. What differs from the ``openai`` provider, and all this module adds:
+:mod:`pixmux.dialects.openai`. What differs from the ``openai`` provider, and all this module adds:
 
 - **Endpoint**: no public default host. ``XINFERENCE_API_BASE`` or ``api_base`` is required
   (``http://host:9997`` or ``http://host:9997/v1``); without it the call fails before any request,
@@ -27,9 +27,9 @@ from typing import Any
 import httpx
 from pixmux import hookimpl
 from pixmux.catalogue import Catalogue, ModelInfo, check_request
+from pixmux.dialects.openai import as_data_urls, build_body, error_for, parse_images
 from pixmux.exceptions import APIResponseValidationError, ConfigurationError, UnsupportedParamsError
 from pixmux.types import Deployment, ImageRequest, ImageResponse
-from pixmux_openai.wire import as_data_urls, build_body, error_for, parse_images
 
 __all__ = ["CATALOGUE", "ALIASES", "model_catalogue", "validate_params", "build_request", "parse_response"]
 

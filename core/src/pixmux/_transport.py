@@ -1,0 +1,596 @@
+"""
+The only module that does network I/O: it sends the ``httpx.Request`` a plugin built, exactly.
+
+Three transports, one rule set:
+
+- :class:`SyncTransport`: httpx's own connection pool.
+- :class:`AsyncTransport` on aiohttp (``pixmux[fast]`` installed), or on httpx's own async pool
+  (without it, with ``PIXMUX_ASYNC_TRANSPORT=httpx``, or whenever a proxy is set in the
+  environment: httpx honours ``HTTPS_PROXY``/``ALL_PROXY``/``NO_PROXY``, and a call never
+  bypasses a proxy its user configured).
+
+The rules, the same on every transport (``core/tests/test_transport.py`` runs each over all three):
+
+- **The bytes a plugin built.** Method, raw path with its percent-encoding (``%3A`` stays
+  ``%3A``), query, headers (names, case, order) and body go out as the request holds them; a
+  streamed body (``httpx.Request(files=...)``, multipart) is read first and sent with its
+  ``Content-Length``. Nothing is added: no ``User-Agent``, ``Accept`` or cookie. The one
+  exception: a URL carrying ``user:password@`` is sent without it, as HTTP basic auth
+  (unless the request already has an ``Authorization`` header, which then wins).
+- **The whole body by the deadline.** ``deadline`` is a :func:`time.monotonic` value. Slow
+  headers, a body trickled a few bytes at a time and a silent server all end in
+  ``httpx.TimeoutException`` at the deadline (the sync transport cuts a trickle at the first
+  chunk after it).
+- **Typed failures.** Refused, reset and unresolvable connections raise
+  ``httpx.TransportError`` subclasses (``ConnectError``, ``ReadError``,
+  ``RemoteProtocolError``); time running out raises ``httpx.TimeoutException``. The exchange
+  turns them into ``pixmux.APIConnectionError`` and ``pixmux.Timeout``.
+- **Decoded bodies.** A body sent with a ``Content-Encoding`` (gzip, deflate, and br or zstd
+  when their packages are installed) is decoded by httpx's own decoders on every transport;
+  a body that does not decode raises ``httpx.DecodingError``.
+- **No cookies kept**: one engine serves many keys, and a cookie one provider response sets
+  must not ride along on another caller's request.
+- **Pools sized for a gateway**: ``max_connections`` (default :data:`DEFAULT_MAX_CONNECTIONS`)
+  bounds open connections per transport, and every one of them may be kept alive.
+
+Whole responses::
+
+    response = transport.send(request, deadline)              # httpx.Response, body read
+    response = await atransport.send(request, deadline)       # the same, async
+    response = transport.send(request, deadline, max_bytes=20 * 2**20)   # bounded downloads
+
+Streaming (server-sent events, partial images): status and headers first, then the body as
+decoded byte chunks. Every chunk must arrive by ``deadline``; with ``idle``, also within
+``idle`` seconds of the previous one. Time running out ends the iteration with
+``httpx.TimeoutException``; leaving the ``with`` block closes the connection::
+
+    with transport.stream(request, deadline, idle=30.0) as streamed:
+        streamed.response.status_code, streamed.response.headers   # no body read yet
+        for chunk in streamed:                                     # bytes, decoded
+            ...
+
+    async with atransport.stream(request, deadline, idle=30.0) as streamed:
+        async for chunk in streamed:
+            ...
+
+``streamed.response`` is an ``httpx.Response`` whose body has not been read; read an error
+body whole with ``streamed.read()`` (``await streamed.aread()``), bounded the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import os
+import sys
+import time
+import urllib.request
+from collections.abc import AsyncIterator, Callable, Iterator
+from http.cookiejar import CookieJar
+from typing import TYPE_CHECKING, Any, Literal
+
+import httpx
+
+if TYPE_CHECKING:
+    import aiohttp
+
+__all__ = [
+    "DEFAULT_MAX_CONNECTIONS",
+    "SyncTransport",
+    "AsyncTransport",
+    "Streamed",
+    "AsyncStreamed",
+    "BodyTooLarge",
+    "proxies_in_environment",
+]
+
+#: Connections each transport may hold open (and keep alive) at once. A gateway serving
+#: hundreds of clients needs hundreds of upstream connections: a cap of 100 made a gateway at
+#: 256 clients slower than at 64 (``bench/README.md``).
+DEFAULT_MAX_CONNECTIONS = 1000
+#: Seconds an idle pooled connection is kept.
+KEEPALIVE_EXPIRY = 30.0
+#: aiohttp stops reading a connection once twice this much body is buffered unread; 1 MiB reads
+#: a typical base64 image (1.5 MB) without a trip through the event loop per 64 KiB.
+READ_BUFSIZE = 1024 * 1024
+
+AsyncKind = Literal["aiohttp", "httpx"]
+
+
+class BodyTooLarge(httpx.TransportError):
+    """A response body grew past the ``max_bytes`` its caller allowed."""
+
+
+def proxies_in_environment() -> bool:
+    """Whether any proxy is set in the environment (``HTTPS_PROXY``, ``ALL_PROXY``, ...), as httpx reads them."""
+    return any(scheme != "no" for scheme in urllib.request.getproxies())
+
+
+def _outgoing(request: httpx.Request) -> httpx.Request:
+    """
+    The request as it goes on the wire: userinfo in the URL becomes basic auth.
+
+    httpx's transports send the path alone, so a ``user:password@`` in the URL would be
+    dropped silently (and aiohttp refuses it).
+    """
+    url = request.url
+    if not url.userinfo:
+        return request
+    headers = httpx.Headers(request.headers)
+    if "authorization" not in headers:
+        pair = f"{url.username}:{url.password}".encode()
+        headers["Authorization"] = "Basic " + base64.b64encode(pair).decode("ascii")
+    stripped = url.copy_with(username=None, password=None)
+    return httpx.Request(
+        request.method, stripped, headers=headers, stream=request.stream, extensions=request.extensions
+    )
+
+
+def _left(request: httpx.Request, deadline: float) -> float:
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise httpx.PoolTimeout("the deadline passed before the request was sent", request=request)
+    return left
+
+
+def _timed(request: httpx.Request, seconds: float) -> None:
+    request.extensions["timeout"] = {"connect": seconds, "read": seconds, "write": seconds, "pool": seconds}
+
+
+def _whole(opened: httpx.Response, raw: bytes, request: httpx.Request) -> httpx.Response:
+    """A read response holding ``raw`` (the body as sent), decoded by its ``Content-Encoding``."""
+    response = httpx.Response(
+        opened.status_code,
+        headers=opened.headers,
+        stream=httpx.ByteStream(raw),
+        request=request,
+        extensions=opened.extensions,
+    )
+    response.read()
+    return response
+
+
+def _checked(response: httpx.Response, request: httpx.Request, max_bytes: int | None) -> httpx.Response:
+    if max_bytes is not None and len(response.content) > max_bytes:
+        raise _too_large(request, max_bytes)
+    return response
+
+
+def _too_large(request: httpx.Request, max_bytes: int) -> BodyTooLarge:
+    return BodyTooLarge(f"the response body is larger than {max_bytes} bytes", request=request)
+
+
+class _NoCookies(CookieJar):
+    """A cookie jar that keeps nothing."""
+
+    def extract_cookies(self, response: Any, request: Any) -> None:
+        return None
+
+    def set_cookie(self, cookie: Any) -> None:
+        return None
+
+
+def _limits(max_connections: int) -> httpx.Limits:
+    return httpx.Limits(
+        max_connections=max_connections,
+        max_keepalive_connections=max_connections,
+        keepalive_expiry=KEEPALIVE_EXPIRY,
+    )
+
+
+# --------------------------------------------------------------------------------------------- sync
+
+
+class Streamed:
+    """A response being streamed: ``response`` (status, headers), then its body as decoded chunks."""
+
+    def __init__(self, response: httpx.Response, deadline: float) -> None:
+        self.response = response
+        self.deadline = deadline
+
+    def __iter__(self) -> Iterator[bytes]:
+        request = self.response.request
+        for chunk in self.response.iter_bytes():
+            if time.monotonic() > self.deadline:
+                raise httpx.ReadTimeout("the body was still arriving at the deadline", request=request)
+            yield chunk
+
+    def read(self, max_bytes: int | None = None) -> bytes:
+        """The rest of the body, whole, by the deadline."""
+        chunks = []
+        size = 0
+        for chunk in self:
+            size += len(chunk)
+            if max_bytes is not None and size > max_bytes:
+                raise _too_large(self.response.request, max_bytes)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+class SyncTransport:
+    """
+    Sends requests on httpx's sync connection pool.
+
+    Args:
+        transport: an ``httpx.BaseTransport`` to send through instead (tests pass
+            ``httpx.MockTransport``); the pool and proxies are then its business.
+        max_connections: connections open at once (all of them may be kept alive).
+    """
+
+    def __init__(
+        self, *, transport: httpx.BaseTransport | None = None, max_connections: int = DEFAULT_MAX_CONNECTIONS
+    ) -> None:
+        self._given = transport
+        self._max_connections = max_connections
+        self._client: httpx.Client | None = None
+        self._own: httpx.BaseTransport | None = None
+
+    def _open(self, request: httpx.Request) -> httpx.Response:
+        transport = self._given if self._given is not None else self._own
+        if transport is None:
+            if proxies_in_environment():
+                return self._proxied(request)
+            transport = self._own = httpx.HTTPTransport(limits=_limits(self._max_connections), trust_env=True)
+        response = transport.handle_request(request)
+        response.request = request
+        return response
+
+    def _proxied(self, request: httpx.Request) -> httpx.Response:
+        """Through an ``httpx.Client``, which routes each URL to the proxy the environment names for it."""
+        if self._client is None:
+            self._client = httpx.Client(limits=_limits(self._max_connections), trust_env=True, cookies=_NoCookies())
+        return self._client.send(request, stream=True)
+
+    def send(self, request: httpx.Request, deadline: float, *, max_bytes: int | None = None) -> httpx.Response:
+        """Send ``request`` and return its response with the whole body read, by ``deadline``."""
+        request = _outgoing(request)
+        _timed(request, _left(request, deadline))
+        request.read()
+        opened = self._open(request)
+        if opened.is_stream_consumed:  # read already (a test's MockTransport builds responses whole)
+            return _checked(opened, request, max_bytes)
+        try:
+            chunks = []
+            size = 0
+            for chunk in opened.iter_raw():
+                if time.monotonic() > deadline:
+                    raise httpx.ReadTimeout("the body was still arriving at the deadline", request=request)
+                size += len(chunk)
+                if max_bytes is not None and size > max_bytes:
+                    raise _too_large(request, max_bytes)
+                chunks.append(chunk)
+        finally:
+            opened.close()
+        return _whole(opened, b"".join(chunks), request)
+
+    @contextlib.contextmanager
+    def stream(self, request: httpx.Request, deadline: float, *, idle: float | None = None) -> Iterator[Streamed]:
+        """Send ``request`` and give its status and headers, then its body chunk by chunk (see the module docs)."""
+        request = _outgoing(request)
+        left = _left(request, deadline)
+        _timed(request, left if idle is None else min(left, idle))
+        request.read()
+        opened = self._open(request)
+        try:
+            yield Streamed(opened, deadline)
+        finally:
+            opened.close()
+
+    def close(self) -> None:
+        """Close the pooled connections."""
+        if self._own is not None:
+            self._own.close()
+            self._own = None
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+
+# --------------------------------------------------------------------------------------------- async
+
+
+if sys.version_info >= (3, 11):
+
+    async def _by(deadline: float, request: httpx.Request, work: Any) -> Any:
+        """Await ``work`` (a coroutine), ending it with ``httpx.ReadTimeout`` at ``deadline``."""
+        try:
+            async with asyncio.timeout(_left(request, deadline)):
+                return await work
+        except TimeoutError as exc:
+            raise httpx.ReadTimeout("no complete answer by the deadline", request=request) from exc
+
+else:  # pragma: no cover - Python 3.10
+
+    async def _by(deadline: float, request: httpx.Request, work: Any) -> Any:
+        """Await ``work`` (a coroutine), ending it with ``httpx.ReadTimeout`` at ``deadline``."""
+        try:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                work.close()
+                raise httpx.PoolTimeout("the deadline passed before the request was sent", request=request)
+            return await asyncio.wait_for(work, left)
+        except asyncio.TimeoutError as exc:
+            raise httpx.ReadTimeout("no complete answer by the deadline", request=request) from exc
+
+
+class AsyncStreamed:
+    """The async twin of :class:`Streamed`."""
+
+    def __init__(self, response: httpx.Response, deadline: float, idle: float | None) -> None:
+        self.response = response
+        self.deadline = deadline
+        self.idle = idle
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        request = self.response.request
+        chunks = self.response.aiter_bytes()
+        while True:
+            until = self.deadline if self.idle is None else min(self.deadline, time.monotonic() + self.idle)
+            try:
+                chunk = await _by(until, request, chunks.__anext__())
+            except StopAsyncIteration:
+                return
+            yield chunk
+
+    async def aread(self, max_bytes: int | None = None) -> bytes:
+        """The rest of the body, whole, by the deadline."""
+        chunks = []
+        size = 0
+        async for chunk in self:
+            size += len(chunk)
+            if max_bytes is not None and size > max_bytes:
+                raise _too_large(self.response.request, max_bytes)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+class AsyncTransport:
+    """
+    Sends requests without blocking the event loop: on aiohttp, or on httpx's async pool.
+
+    One instance serves one event loop (its pool's connections belong to that loop).
+
+    Args:
+        transport: an ``httpx.AsyncBaseTransport`` to send through instead (tests pass
+            ``httpx.MockTransport``).
+        kind: ``"aiohttp"`` or ``"httpx"``; by default :func:`choose_async_kind` decides.
+        max_connections: connections open at once (all of them may be kept alive).
+    """
+
+    def __init__(
+        self,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        kind: AsyncKind | None = None,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+    ) -> None:
+        self._given = transport
+        self.kind: AsyncKind = "httpx" if transport is not None else (kind or choose_async_kind())
+        self._max_connections = max_connections
+        self._own: httpx.AsyncBaseTransport | None = None
+        self._client: httpx.AsyncClient | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self._aiohttp: Any = None
+        #: Whether :meth:`aclose` ran (the engine closes a loop's transport when the loop shuts down).
+        self.closed = False
+        if self.kind == "aiohttp":
+            import aiohttp
+
+            self._aiohttp = aiohttp
+
+    def warm(self) -> None:
+        """Make the pool now (on a running loop), so the first request does not pay for it."""
+        if self.kind == "aiohttp":
+            self._aiohttp_session()
+        elif self._given is None and self._own is None and self._client is None and not proxies_in_environment():
+            self._own = httpx.AsyncHTTPTransport(limits=_limits(self._max_connections), trust_env=True)
+
+    # ------------------------------------------------------------------ httpx
+
+    async def _open(self, request: httpx.Request) -> httpx.Response:
+        transport = self._given if self._given is not None else self._own
+        if transport is None:
+            if proxies_in_environment():
+                if self._client is None:
+                    self._client = httpx.AsyncClient(
+                        limits=_limits(self._max_connections), trust_env=True, cookies=_NoCookies()
+                    )
+                return await self._client.send(request, stream=True)
+            transport = self._own = httpx.AsyncHTTPTransport(limits=_limits(self._max_connections), trust_env=True)
+        response = await transport.handle_async_request(request)
+        response.request = request
+        return response
+
+    async def _httpx_whole(self, request: httpx.Request, max_bytes: int | None) -> httpx.Response:
+        opened = await self._open(request)
+        if opened.is_stream_consumed:  # read already (a test's MockTransport builds responses whole)
+            return _checked(opened, request, max_bytes)
+        try:
+            chunks = []
+            size = 0
+            async for chunk in opened.aiter_raw():
+                size += len(chunk)
+                if max_bytes is not None and size > max_bytes:
+                    raise _too_large(request, max_bytes)
+                chunks.append(chunk)
+        finally:
+            await opened.aclose()
+        return _whole(opened, b"".join(chunks), request)
+
+    # ------------------------------------------------------------------ aiohttp
+
+    def _aiohttp_session(self) -> aiohttp.ClientSession:
+        session = self._session
+        if session is None or session.closed:
+            aiohttp = self._aiohttp
+            connector = aiohttp.TCPConnector(
+                limit=self._max_connections, limit_per_host=0, keepalive_timeout=KEEPALIVE_EXPIRY
+            )
+            session = self._session = aiohttp.ClientSession(
+                connector=connector,
+                cookie_jar=aiohttp.DummyCookieJar(),
+                read_bufsize=READ_BUFSIZE,
+                auto_decompress=False,  # httpx's decoders decode, as on the other transports
+                skip_auto_headers=_AIOHTTP_SKIP,
+            )
+        return session
+
+    def _aiohttp_request(self, request: httpx.Request, left: float) -> Any:
+        import yarl
+
+        aiohttp = self._aiohttp
+        return self._aiohttp_session().request(
+            request.method,
+            yarl.URL(str(request.url), encoded=True),  # the path's percent-encoding exactly as built
+            headers=[(name.decode("latin-1"), value.decode("latin-1")) for name, value in request.headers.raw],
+            data=request.content or None,
+            allow_redirects=False,
+            compress=None,
+            timeout=aiohttp.ClientTimeout(total=left),
+        )
+
+    async def _aiohttp_whole(self, request: httpx.Request, deadline: float, max_bytes: int | None) -> httpx.Response:
+        # aiohttp's total timeout bounds the whole exchange, body included.
+        left = _left(request, deadline)
+        try:
+            async with self._aiohttp_request(request, left) as answer:
+                if max_bytes is not None and (answer.content_length or 0) > max_bytes:
+                    raise _too_large(request, max_bytes)
+                raw = await answer.read() if max_bytes is None else await _bounded(answer, request, max_bytes)
+        except httpx.TransportError:
+            raise
+        except Exception as exc:
+            raise _from_aiohttp(exc, request) from exc
+        return _whole(_opened(answer, request), raw, request)
+
+    # ------------------------------------------------------------------ public
+
+    async def send(self, request: httpx.Request, deadline: float, *, max_bytes: int | None = None) -> httpx.Response:
+        """Send ``request`` and return its response with the whole body read, by ``deadline``."""
+        request = _outgoing(request)
+        _timed(request, _left(request, deadline))
+        await request.aread()
+        if self.kind == "aiohttp":
+            return await self._aiohttp_whole(request, deadline, max_bytes)
+        response: httpx.Response = await _by(deadline, request, self._httpx_whole(request, max_bytes))
+        return response
+
+    @contextlib.asynccontextmanager
+    async def stream(
+        self, request: httpx.Request, deadline: float, *, idle: float | None = None
+    ) -> AsyncIterator[AsyncStreamed]:
+        """Send ``request`` and give its status and headers, then its body chunk by chunk (see the module docs)."""
+        request = _outgoing(request)
+        left = _left(request, deadline)
+        _timed(request, left if idle is None else min(left, idle))
+        await request.aread()
+        if self.kind == "aiohttp":
+            try:
+                manager = self._aiohttp_request(request, left)
+                answer = await _by(deadline, request, manager.__aenter__())
+            except httpx.TransportError:
+                raise
+            except Exception as exc:
+                raise _from_aiohttp(exc, request) from exc
+            opened = _opened(answer, request, stream=_AiohttpStream(answer, request))
+            try:
+                yield AsyncStreamed(opened, deadline, idle)
+            finally:
+                answer.release()
+            return
+        opened = await _by(deadline, request, self._open(request))
+        try:
+            yield AsyncStreamed(opened, deadline, idle)
+        finally:
+            await opened.aclose()
+
+    async def aclose(self) -> None:
+        """Close the pooled connections."""
+        self.closed = True
+        if self._session is not None:
+            session, self._session = self._session, None
+            await session.close()
+        if self._own is not None:
+            own, self._own = self._own, None
+            await own.aclose()
+        if self._client is not None:
+            client, self._client = self._client, None
+            await client.aclose()
+
+
+#: Headers aiohttp would add on its own: a request goes out with the plugin's headers only.
+_AIOHTTP_SKIP = ("User-Agent", "Accept", "Accept-Encoding", "Content-Type")
+
+
+def choose_async_kind() -> AsyncKind:
+    """``"aiohttp"`` when it is installed, no proxy is set and ``PIXMUX_ASYNC_TRANSPORT`` is not ``httpx``."""
+    if os.environ.get("PIXMUX_ASYNC_TRANSPORT", "").strip().lower() == "httpx" or proxies_in_environment():
+        return "httpx"
+    try:
+        import aiohttp  # noqa: F401
+        import yarl  # noqa: F401
+    except ImportError:
+        return "httpx"
+    return "aiohttp"
+
+
+def _opened(answer: Any, request: httpx.Request, stream: httpx.AsyncByteStream | None = None) -> httpx.Response:
+    extensions: dict[str, Any] = {"http_version": b"HTTP/1.1"}
+    if answer.reason:
+        extensions["reason_phrase"] = answer.reason.encode("latin-1", "replace")
+    return httpx.Response(
+        answer.status, headers=answer.raw_headers, stream=stream, request=request, extensions=extensions
+    )
+
+
+async def _bounded(answer: Any, request: httpx.Request, max_bytes: int) -> bytes:
+    chunks = []
+    size = 0
+    async for chunk in answer.content.iter_any():
+        size += len(chunk)
+        if size > max_bytes:
+            raise _too_large(request, max_bytes)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+class _AiohttpStream(httpx.AsyncByteStream):
+    """An aiohttp response body as httpx's raw stream (httpx decodes it)."""
+
+    def __init__(self, answer: Any, request: httpx.Request) -> None:
+        self._answer = answer
+        self._request = request
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self._answer.content.iter_any():
+                yield chunk
+        except httpx.TransportError:
+            raise
+        except Exception as exc:
+            raise _from_aiohttp(exc, self._request) from exc
+
+    async def aclose(self) -> None:
+        self._answer.release()
+
+
+def _from_aiohttp(exc: BaseException, request: httpx.Request) -> httpx.TransportError | httpx.TimeoutException:
+    """httpx's exception for what aiohttp raised: the exchange sees one family on every transport."""
+    import aiohttp
+
+    text = f"{type(exc).__name__}: {exc}"
+    error: Callable[..., httpx.TransportError]
+    if isinstance(exc, asyncio.TimeoutError | TimeoutError):
+        error = httpx.ReadTimeout
+    elif isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ClientProxyConnectionError):
+        error = httpx.ConnectError
+    elif isinstance(exc, (aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError, aiohttp.ClientResponseError)):
+        error = httpx.RemoteProtocolError
+    elif isinstance(exc, aiohttp.ClientOSError | ConnectionError | OSError):
+        error = httpx.ReadError
+    elif isinstance(exc, aiohttp.InvalidURL | ValueError):
+        error = httpx.UnsupportedProtocol
+    else:
+        error = httpx.TransportError
+    return error(text, request=request)

@@ -1,0 +1,261 @@
+"""
+OpenAI's Images API wire format: the request, the response and the errors.
+
+Many providers speak it (OpenAI, Azure OpenAI, Xinference, Nscale, Recraft, xAI, Together...),
+so it lives in the core, public: a plugin for an OpenAI-shaped provider depends on ``pixmux``
+alone. Everything here is a pure function of plain values, built on httpx's public API.
+
+- :func:`build_body`: the JSON body of ``/images/generations`` from an ``ImageRequest``.
+- :func:`post_json`: the ``httpx.Request`` that POSTs it.
+- :func:`parse_images`: a successful ``ImagesResponse`` body as an ``ImageResponse``.
+- :func:`error_for`: the typed error for an OpenAI-shaped error body.
+- :func:`as_data_urls`: base64 images as ``data:`` URLs (``response_format="url"`` on a
+  provider that only answers base64).
+
+.. versionadded:: 1.1 (moved here from ``pixmux_openai.wire``, which re-exports it)
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import attrs
+import httpx
+
+from pixmux.catalogue import ModelInfo
+from pixmux.converters import make_converter, read_json, structure_json
+from pixmux.exceptions import (
+    APIResponseValidationError,
+    ContentPolicyViolationError,
+    NotFoundError,
+    PixmuxError,
+    error_from_response,
+    provider_message,
+)
+from pixmux.types import (
+    ImageObject,
+    ImageRequest,
+    ImageResponse,
+    InputTokensDetails,
+    OutputTokensDetails,
+    Usage,
+    image_extension,
+)
+
+__all__ = ["build_body", "post_json", "parse_images", "error_for", "as_data_urls", "CONTENT_POLICY_CODES"]
+
+#: Error codes OpenAI (and Azure) use for safety refusals.
+CONTENT_POLICY_CODES = frozenset({"content_policy_violation", "moderation_blocked", "content_filter"})
+
+#: MIME types for the extensions :func:`pixmux.types.image_extension` reports.
+_MIME_TYPES = {
+    "png": "image/png",
+    "jpeg": "image/jpeg",
+    "webp": "image/webp",
+    "gif": "image/gif",
+    "avif": "image/avif",
+    "svg": "image/svg+xml",
+}
+
+_converter = make_converter()
+
+
+@attrs.frozen
+class _Datum:
+    b64_json: str | None = None
+    url: str | None = None
+    revised_prompt: str | None = None
+
+
+@attrs.frozen
+class _InputDetails:
+    text_tokens: int = 0
+    image_tokens: int = 0
+
+
+@attrs.frozen
+class _OutputDetails:
+    image_tokens: int = 0
+    text_tokens: int = 0
+
+
+@attrs.frozen
+class _Usage:
+    input_tokens: int = 0
+    output_tokens: int = 0
+    total_tokens: int = 0
+    input_tokens_details: _InputDetails | None = None
+    output_tokens_details: _OutputDetails | None = None
+
+
+@attrs.frozen
+class _Payload:
+    created: int
+    data: list[_Datum] | None = None
+    background: str | None = None
+    output_format: str | None = None
+    quality: str | None = None
+    size: str | None = None
+    usage: _Usage | None = None
+
+
+def build_body(
+    request: ImageRequest, model: str, *, openai_params: Iterable[str], extra: bool = True
+) -> dict[str, Any]:
+    """
+    The JSON body for ``/images/generations``: ``model``, ``prompt`` and every set parameter.
+
+    Args:
+        request: the validated request.
+        model: the value of the body's ``model`` field.
+        openai_params: which of OpenAI's optional fields (``n``, ``size``, ...) this model takes;
+            the others are left out even if set (``response_format`` is never sent to GPT image models).
+        extra: also send the provider-specific parameters in ``request.params``.
+    """
+    body: dict[str, Any] = {"model": model, "prompt": request.prompt}
+    for name in openai_params:
+        value = getattr(request, name) if name in ImageRequest.OPENAI_PARAMS else request.params.get(name)
+        if value is not None:
+            body[name] = value
+    if extra:
+        body.update(request.params)
+    return body
+
+
+def post_json(url: httpx.URL | str, headers: Mapping[str, str], body: Any) -> httpx.Request:
+    """
+    ``httpx.Request("POST", url, headers=headers, json=body)``: the request for an OpenAI-shaped JSON endpoint.
+
+    Raises:
+        TypeError, ValueError: ``body`` is not JSON-serializable (as with httpx).
+    """
+    return httpx.Request("POST", url, headers=headers, json=body)
+
+
+def _usage(found: _Usage | None) -> Usage | None:
+    if found is None:
+        return None
+    inputs = found.input_tokens_details or _InputDetails(text_tokens=found.input_tokens)
+    outputs = found.output_tokens_details
+    return Usage(
+        input_tokens=found.input_tokens,
+        output_tokens=found.output_tokens,
+        total_tokens=found.total_tokens or found.input_tokens + found.output_tokens,
+        input_tokens_details=InputTokensDetails(text_tokens=inputs.text_tokens, image_tokens=inputs.image_tokens),
+        output_tokens_details=(
+            OutputTokensDetails(image_tokens=outputs.image_tokens, text_tokens=outputs.text_tokens) if outputs else None
+        ),
+    )
+
+
+def parse_images(response: httpx.Response, *, provider: str, model: str) -> ImageResponse:
+    """
+    Read a successful OpenAI-shaped ``ImagesResponse`` body.
+
+    Raises:
+        APIResponseValidationError: the body is not JSON of that shape, or holds no image.
+    """
+    body = read_json(response, provider=provider, model=model)
+    request_id = response.headers.get("x-request-id")
+    metadata: dict[str, Any] = {} if request_id is None else {"request_id": request_id}
+    payload = structure_json(
+        body,
+        _Payload,
+        converter=_converter,
+        provider=provider,
+        model=model,
+        what="an ImagesResponse",
+        response=response,
+    )
+    return _from_payload(payload, metadata, response=response, provider=provider, model=model)
+
+
+def _from_payload(
+    payload: _Payload, metadata: dict[str, Any], *, response: httpx.Response, provider: str, model: str
+) -> ImageResponse:
+    images = tuple(
+        [
+            ImageObject(b64_json=d.b64_json, url=d.url, revised_prompt=d.revised_prompt)
+            for d in payload.data or ()
+            if d.b64_json or d.url
+        ]
+    )
+    if not images:
+        raise APIResponseValidationError(
+            "the provider answered 200 but returned no image", provider=provider, model=model, response=response
+        )
+    return ImageResponse(
+        created=payload.created,
+        data=images,
+        usage=_usage(payload.usage),
+        background=payload.background,
+        output_format=payload.output_format,
+        quality=payload.quality,
+        size=payload.size,
+        metadata=metadata,
+    )
+
+
+def error_for(response: httpx.Response, *, provider: str, info: ModelInfo) -> PixmuxError:
+    """
+    The typed error for an OpenAI-shaped error response.
+
+    Safety refusals (``content_policy_violation``, ``moderation_blocked``) become
+    ``ContentPolicyViolationError`` with OpenAI's ``moderation_details`` kept; a 404 for a
+    model the catalogue knows was retired says so.
+    """
+    _, code, _ = provider_message(response)
+    if code in CONTENT_POLICY_CODES:
+        details: dict[str, Any] = {}
+        try:
+            inner = response.json().get("error", {})
+            if isinstance(inner, dict) and "moderation_details" in inner:
+                details["moderation_details"] = inner["moderation_details"]
+        except (ValueError, AttributeError):
+            pass
+        return error_from_response(
+            response, provider=provider, model=info.name, cls=ContentPolicyViolationError, details=details
+        )
+    error = error_from_response(response, provider=provider, model=info.name)
+    note = info.extra.get("retired_note")
+    if note and (isinstance(error, NotFoundError) or code == "model_not_found"):
+        return NotFoundError(
+            f"{error.message} ({note})",
+            provider=provider,
+            model=info.name,
+            status_code=404,
+            code=code,
+            response=response,
+            param="model",
+        )
+    return error
+
+
+def as_data_urls(response: ImageResponse, *, provider: str, model: str) -> ImageResponse:
+    """
+    A copy whose base64 images are ``data:`` URLs: ``response_format="url"`` on a provider that only answers base64.
+
+    The MIME type is judged from the image's bytes (``image/jpeg``, ``image/png``, ...);
+    images that already have a URL are kept as they are.
+
+    Raises:
+        APIResponseValidationError: an image's base64 is not valid.
+    """
+    images = []
+    for image in response.data:
+        if image.b64_json is None:
+            images.append(image)
+            continue
+        try:
+            data = base64.b64decode(image.b64_json, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise APIResponseValidationError(
+                f"b64_json is not valid base64: {exc}", provider=provider, model=model
+            ) from exc
+        mime = _MIME_TYPES.get(image_extension(data), "application/octet-stream")
+        url = f"data:{mime};base64,{image.b64_json}"
+        images.append(ImageObject(url=url, revised_prompt=image.revised_prompt))
+    return attrs.evolve(response, data=tuple(images))
