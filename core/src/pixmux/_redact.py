@@ -439,11 +439,15 @@ def _clean_record(record: logging.LogRecord) -> None:
     if record.exc_info and record.exc_info[1] is not None:
         import traceback
 
-        rendered = "".join(traceback.format_exception(*record.exc_info))
-        cleaned = f"{cleaned}\n{scrub_log_text(rendered, by_name=own).rstrip()}"
-        record.exc_info = None
-        record.exc_text = None
-    if cleaned != text or record.args:
+        rendered = "".join(traceback.format_exception(*record.exc_info)).rstrip()
+        safe = scrub_log_text(rendered, by_name=own)
+        if safe != rendered:  # the traceback shows a secret: it becomes part of the message, scrubbed
+            cleaned = f"{cleaned}\n{safe}"
+            record.exc_info = None
+            record.exc_text = None
+    # A record is rewritten only when something was masked: handlers that read ``msg`` and
+    # ``args`` (structured logs, error trackers grouping by template) see the caller's record.
+    if cleaned != text:
         record.msg, record.args = cleaned, None
 
 
