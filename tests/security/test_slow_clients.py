@@ -10,6 +10,7 @@ hundred connections, about ten seconds.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -18,6 +19,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -31,6 +33,7 @@ MAX_HEADER_KB = 8
 MAX_HEADERS = 40
 DRIBBLERS = 150
 BODY_DRIBBLERS = 50
+CAPPED = 100
 BODY = json.dumps({"model": "demo", "prompt": "a lighthouse"}).encode()
 
 
@@ -40,10 +43,9 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
-    """``pixmux serve`` with tight limits and a mock model, on a free port; stopped afterwards."""
-    folder = tmp_path_factory.mktemp("slow")
+@contextlib.contextmanager
+def _serve(folder: Path, general_settings: dict[str, Any]) -> Iterator[int]:
+    """``pixmux serve`` with these ``general_settings`` and a mock model, on a free port; stopped afterwards."""
     config = folder / "config.yaml"
     config.write_text(
         json.dumps(
@@ -51,31 +53,14 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
                 "model_list": [
                     {"model_name": "demo", "litellm_params": {"model": "openai/gpt-image-1", "mock_response": True}}
                 ],
-                "general_settings": {
-                    "master_key": MASTER,
-                    "header_timeout": HEADER_TIMEOUT,
-                    "body_timeout": BODY_TIMEOUT,
-                    "max_connections": MAX_CONNECTIONS,
-                    "max_header_size_kb": MAX_HEADER_KB,
-                    "max_headers": MAX_HEADERS,
-                    "max_request_size_mb": 0.05,
-                },
+                "general_settings": {"master_key": MASTER, **general_settings},
             }
         )
     )
     port = _free_port()
+    command = [sys.executable, "-m", "pixmux.proxy.cli", "--config", str(config), "--port", str(port)]
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "pixmux.proxy.cli",
-            "--config",
-            str(config),
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
+        [*command, "--log-level", "warning"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
@@ -101,6 +86,29 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    """A gateway with tight limits: every limit is reached within seconds."""
+    settings = {
+        "header_timeout": HEADER_TIMEOUT,
+        "body_timeout": BODY_TIMEOUT,
+        "max_connections": MAX_CONNECTIONS,
+        "max_header_size_kb": MAX_HEADER_KB,
+        "max_headers": MAX_HEADERS,
+        "max_request_size_mb": 0.05,
+    }
+    with _serve(tmp_path_factory.mktemp("slow"), settings) as port:
+        yield port
+
+
+@pytest.fixture(scope="module")
+def capped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    """A gateway with few connections and patient timeouts: the connection limit is reached before any timeout."""
+    settings = {"header_timeout": 30, "body_timeout": 30, "max_connections": CAPPED}
+    with _serve(tmp_path_factory.mktemp("capped"), settings) as port:
+        yield port
 
 
 async def _exchange(port: int, pieces: list[bytes], *, gap: float = 0.0, wait: float = 10.0) -> bytes:
@@ -248,23 +256,57 @@ async def test_slow_clients_body_too_large_is_413(served: int) -> None:
     assert body["error"]["code"] == "request_too_large"
 
 
-async def test_slow_clients_past_max_connections_get_503(served: int) -> None:
-    """Past max_connections open connections, the next one is answered 503 (too_many_connections) and closed."""
-    # Opened at once (well within header_timeout, after which the gateway would drop them).
-    holders = await asyncio.gather(*(asyncio.open_connection("127.0.0.1", served) for _ in range(MAX_CONNECTIONS + 20)))
+async def test_slow_clients_past_max_connections_the_longest_waiting_make_room(capped: int) -> None:
+    """
+    Past max_connections, the connections waiting longest without a request are answered 503
+    (too_many_connections) and closed, and a normal request is still served.
+    """
+    holders = await asyncio.gather(*(asyncio.open_connection("127.0.0.1", capped) for _ in range(CAPPED + 20)))
+
+    async def answer(reader: asyncio.StreamReader) -> bytes:
+        try:
+            return await asyncio.wait_for(reader.read(65536), 1.0)
+        except asyncio.TimeoutError:
+            return b""  # still open: it was not among the longest waiting
+
     try:
-        status, body = _answer(await _exchange(served, [_request_head(), BODY], wait=5))
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{capped}") as client:
+            response = await client.post(
+                "/v1/images/generations",
+                content=BODY,
+                headers={"authorization": f"Bearer {MASTER}", "content-type": "application/json"},
+            )
+        answers = [raw for raw in await asyncio.gather(*(answer(reader) for reader, _ in holders)) if raw]
+    finally:
+        for _, writer in holders:
+            writer.close()
+        await asyncio.sleep(0.5)  # the gateway sees them close before the next test
+
+    assert response.status_code == 200
+    assert len(answers) >= 20  # one per connection past the limit, the normal client's own included
+    for raw in answers:
+        status, body = _answer(raw)
+        assert status == 503
+        assert body["error"]["code"] == "too_many_connections"
+
+
+async def test_slow_clients_past_max_connections_with_every_request_in_flight_get_503(capped: int) -> None:
+    """When every connection has a request in flight, one more is answered 503 and closed."""
+
+    async def in_flight() -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        reader, writer = await asyncio.open_connection("127.0.0.1", capped)
+        writer.write(_request_head())  # the body never comes: the request stays in flight until body_timeout
+        await writer.drain()
+        return reader, writer
+
+    holders = await asyncio.gather(*(in_flight() for _ in range(CAPPED)))
+    try:
+        await asyncio.sleep(0.2)
+        status, body = _answer(await _exchange(capped, [_request_head(), BODY], wait=5))
     finally:
         for _, writer in holders:
             writer.close()
 
     assert status == 503
     assert body["error"]["code"] == "too_many_connections"
-    await asyncio.sleep(HEADER_TIMEOUT + 0.5)  # the held connections time out; the gateway serves again
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{served}") as client:
-        response = await client.post(
-            "/v1/images/generations",
-            content=BODY,
-            headers={"authorization": f"Bearer {MASTER}", "content-type": "application/json"},
-        )
-    assert response.status_code == 200
+    assert body["error"]["type"] == "api_error"

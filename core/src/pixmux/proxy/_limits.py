@@ -63,8 +63,9 @@ class Limits:
         body_timeout: seconds to receive a whole request body (``body_timeout``, default 60).
         keep_alive_timeout: seconds an idle keep-alive connection stays open
             (``keep_alive_timeout``, default 5).
-        max_connections: open connections per worker process; one more is answered 503
-            (``max_connections``, default 1000).
+        max_connections: open connections per worker process (``max_connections``, default
+            1000). Past it, the connection waiting longest without a request in flight is
+            answered 503 and closed; when every connection has one, the new one is.
     """
 
     max_header_bytes: int = 16 * 1024
@@ -180,21 +181,48 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._header_count = 0
         self._header_timer: asyncio.TimerHandle | None = None
         self._refusal: tuple[int, str, str, str] | None = None
+        #: When the connection opened, or its current request (or idle spell) began.
+        self._phase_started = 0.0
 
     # ------------------------------------------------------------ connection
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        if len(self.connections) > self.limits.max_connections:
-            logger.warning("refused a connection: %d open (general_settings.max_connections)", len(self.connections))
-            self._refuse(
-                503,
-                "Service Unavailable",
-                f"the gateway holds its limit of {self.limits.max_connections} open connections; retry shortly",
-                "too_many_connections",
-            )
-            return
+        self._phase_started = self.loop.time()
+        if len(self.connections) > self.limits.max_connections and self._over_limit():
+            victim = self._longest_waiting()
+            if victim is None:  # every connection is serving a request: this one waits its turn elsewhere
+                logger.warning(
+                    "refused a connection: %d open (general_settings.max_connections)", len(self.connections)
+                )
+                self._refuse(503, "Service Unavailable", self._full_message(), "too_many_connections")
+                return
+            # A connection that has not finished sending a request (a slow or idle client) makes
+            # room: hostile clients holding connections cannot lock normal ones out.
+            victim._refuse(503, "Service Unavailable", self._full_message(), "too_many_connections")
         self._arm_header_timer()
+
+    def _full_message(self) -> str:
+        return f"the gateway holds its limit of {self.limits.max_connections} open connections; retry shortly"
+
+    def _over_limit(self) -> bool:
+        """Whether the open connections, less those already refused (closing), pass ``max_connections``."""
+        live = sum(1 for other in self.connections if getattr(other, "_refusal", None) is None)
+        return live > self.limits.max_connections
+
+    def _longest_waiting(self) -> GuardedHttpToolsProtocol | None:
+        """The connection waiting longest for a request to arrive (none in flight on it), if any."""
+        oldest: GuardedHttpToolsProtocol | None = None
+        for other in self.connections:
+            if other is self or not isinstance(other, GuardedHttpToolsProtocol):
+                continue
+            if other._refusal is not None or not other._in_headers:
+                continue
+            if other.cycle is not None and not other.cycle.response_complete:
+                continue
+            if oldest is None or other._phase_started < oldest._phase_started:
+                oldest = other
+        return oldest
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm_header_timer()
@@ -265,6 +293,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
+        self._phase_started = self.loop.time()
         self._in_headers = True
         self._header_count = 0
         if self._header_timer is None:
@@ -307,5 +336,6 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if self._refusal is not None:
             return
         super().on_message_complete()
+        self._phase_started = self.loop.time()
         self._in_headers = True  # what follows on this connection is the next request's headers
         self._header_bytes = 0
