@@ -5,6 +5,7 @@ Gateway benchmark: what `pixmux serve` adds on top of a provider, as ratios agai
     uv run python bench/gateway.py --quick    # shorter runs
     uv run python bench/gateway.py --no-pin   # let the OS place the processes
     uv run python bench/gateway.py --client streams   # the earlier load generator (asyncio streams)
+    uv run python bench/gateway.py --clients 16,64,256  # throughput lines at these client counts
 
 Three processes on 127.0.0.1: a mock OpenAI-compatible provider (a minimal asyncio HTTP server
 answering prebuilt bodies: URLs, or one ~1.5 MB base64 image), the gateway (`python -m
@@ -329,8 +330,11 @@ def _spread(values: list[float], fmt: str = ".0f") -> str:
 
 
 class _Bench:
-    def __init__(self, quick: bool, *, pin: bool, rounds: int, client: str = "buffered") -> None:
+    def __init__(
+        self, quick: bool, *, pin: bool, rounds: int, client: str = "buffered", clients: tuple[int, ...] = (16, 64)
+    ) -> None:
         self.client = client
+        self.clients = clients
         self.seconds = 2.0 if quick else 4.0
         self.rounds = rounds
         self.pin = pin and _can_pin()
@@ -453,7 +457,7 @@ class _Bench:
         print(f"  {'':8}{'floor':>21}{'gateway':>21}{'ratio':>19}{'gateway CPU ms/req':>25}{'errors':>8}")
         rss_peak = rss_warm
         for mode, body, direct in (("url", url, mock_url), ("b64", b64, mock_b64)):
-            for clients in (16, 64):
+            for clients in self.clients:
                 floors: list[float] = []
                 gateways: list[float] = []
                 ratios: list[float] = []
@@ -512,6 +516,9 @@ def main() -> None:
         help="load generator: buffered (default; reads answers without copying them) or streams "
         "(asyncio streams, behind the earlier figures; its copies of each answer cap b64 runs near 900/s)",
     )
+    parser.add_argument(
+        "--clients", default="16,64", help="client counts for the throughput lines, comma-separated (e.g. 16,64,256)"
+    )
     parser.add_argument("--mock", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--load", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -533,7 +540,8 @@ def main() -> None:
         print(json.dumps(result))
         return
     rounds = args.rounds if args.rounds else (1 if args.quick else 5)
-    bench = _Bench(args.quick, pin=not args.no_pin, rounds=max(1, rounds), client=args.client)
+    clients = tuple(int(count) for count in args.clients.split(",") if count.strip())
+    bench = _Bench(args.quick, pin=not args.no_pin, rounds=max(1, rounds), client=args.client, clients=clients)
     try:
         bench.run()
     finally:

@@ -78,3 +78,30 @@ def test_openai_shaped_plugins_no_longer_import_the_openai_provider() -> None:
     )
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert json.loads(loaded) == []
+
+
+@pytest.mark.parametrize(
+    ("url", "headers", "body"),
+    [
+        ("https://api.example/v1/images/generations", {"Authorization": "Bearer k"}, {"prompt": "otter", "n": 1}),
+        ("http://127.0.0.1:8080/v1/images/generations", {}, {"prompt": "ünï 🦦", "x": [1.5, None, True]}),
+        ("https://u:p@api.example:8443/a%3Ab?q=1", {"X-Key": "v", "api-key": "k"}, {"nested": {"a": [1]}}),
+        ("https://api.example/v1", {"Content-Type": "application/json; charset=utf-8"}, {"p": 1}),
+    ],
+)
+def test_post_json_builds_what_httpx_builds(url: str, headers: dict[str, str], body: object) -> None:
+    """post_json's request equals httpx.Request(json=...): method, URL, headers in order, body bytes."""
+    ours = dialect.post_json(httpx.URL(url), headers, body)
+    theirs = httpx.Request("POST", url, headers=headers, json=body)
+
+    assert (ours.method, ours.url) == (theirs.method, theirs.url)
+    assert ours.headers.raw == theirs.headers.raw
+    assert ours.read() == theirs.read()
+
+
+def test_post_json_refuses_what_httpx_refuses() -> None:
+    """A body JSON cannot write is the same error httpx raises."""
+    with pytest.raises(ValueError, match="Out of range float"):
+        dialect.post_json("https://api.example/v1", {}, {"x": float("nan")})
+    with pytest.raises(TypeError):
+        dialect.post_json("https://api.example/v1", {}, {"x": object()})

@@ -293,7 +293,7 @@ def call_engine(kind: str, engine: Any, **arguments: Any) -> Any:
     ],
 )
 def test_the_engine_gives_the_same_typed_error_on_every_transport(
-    server: WireServer, kind: str, path: str, error: str, monkeypatch: pytest.MonkeyPatch, fake: Any
+    server: WireServer, kind: str, path: str, error: str, monkeypatch: pytest.MonkeyPatch, make_fake: Any
 ) -> None:
     """A misbehaving provider is the same pixmux error on every transport, within the timeout and a margin."""
     import pixmux
@@ -301,7 +301,7 @@ def test_the_engine_gives_the_same_typed_error_on_every_transport(
 
     monkeypatch.setenv("PIXMUX_ASYNC_TRANSPORT", "httpx" if kind == "httpx" else "")
     base = f"http://127.0.0.1:{free_port()}" if path == "refused" else f"{server.base}/{path}"
-    engine = Engine(plugins={"fake": fake}, discover=False, environ={})
+    engine = Engine(plugins={"fake": make_fake()}, discover=False, environ={})
 
     started = time.monotonic()
     with pytest.raises(getattr(pixmux, error)):
@@ -310,13 +310,13 @@ def test_the_engine_gives_the_same_typed_error_on_every_transport(
 
 
 def test_userinfo_in_api_base_is_basic_auth_not_a_crash(
-    server: WireServer, kind: str, monkeypatch: pytest.MonkeyPatch, fake: Any
+    server: WireServer, kind: str, monkeypatch: pytest.MonkeyPatch, make_fake: Any
 ) -> None:
     """An api_base with user:password@ works on every transport (it used to be a 500 on aiohttp)."""
     from pixmux import APIResponseValidationError, Engine
 
     monkeypatch.setenv("PIXMUX_ASYNC_TRANSPORT", "httpx" if kind == "httpx" else "")
-    engine = Engine(plugins={"fake": fake}, discover=False, environ={})
+    engine = Engine(plugins={"fake": make_fake()}, discover=False, environ={})
     base = f"http://bob:pw-123@127.0.0.1:{server.port}/ok"
     server.take()
     # the stand-in's body is not the fake provider's shape: a typed parse error, after the request arrived
@@ -324,3 +324,85 @@ def test_userinfo_in_api_base_is_basic_auth_not_a_crash(
         call_engine(kind, engine, prompt="otter", model="fake/m1", api_base=base)
     (arrived,) = server.take()
     assert b"Authorization: Basic " + base64.b64encode(b"bob:pw-123") in arrived
+
+
+# --------------------------------------------------------------------------- the one shortcut
+
+
+@pytest.mark.parametrize(
+    ("status", "raw", "body"),
+    [
+        (200, [(b"Content-Type", b"application/json"), (b"X-Request-ID", b"req_9")], b'{"created": 1}'),
+        (429, [(b"Retry-After", b"3"), (b"content-type", b"application/json; charset=utf-8")], b"{}"),
+        (200, [(b"Set-Cookie", b"a=1"), (b"Set-Cookie", b"b=2")], b""),
+        (500, [(b"X-Latin", "caf\u00e9".encode("latin-1"))], b"\xff\xfe"),
+    ],
+)
+def test_the_assembled_response_is_the_one_httpx_builds(
+    status: int, raw: list[tuple[bytes, bytes]], body: bytes
+) -> None:
+    """The transport's assembled response reads exactly as httpx's constructor's, for what plugins read."""
+    from pixmux._transport import _assembled, _assembly_fits
+
+    request = httpx.Request("POST", "https://api.example/v1")
+    built = httpx.Response(status, headers=raw, stream=httpx.ByteStream(body), request=request)
+    built.read()
+    ours = _assembled(status, raw, body, request, {})
+
+    assert _assembly_fits()
+    assert (ours.status_code, ours.content, ours.text) == (built.status_code, built.content, built.text)
+    assert ours.headers.multi_items() == built.headers.multi_items()
+    assert ours.headers.get_list("set-cookie") == built.headers.get_list("set-cookie")
+    assert (ours.is_error, ours.reason_phrase, ours.encoding) == (built.is_error, built.reason_phrase, built.encoding)
+    assert ours.request is request
+
+
+def test_the_shortcut_switches_itself_off_and_says_so_once(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An httpx whose internals moved: one warning, and responses built by the public constructor."""
+    from pixmux import _transport
+
+    def moved(*args: Any) -> httpx.Response:
+        raise AttributeError("httpx moved its internals")
+
+    monkeypatch.setattr(_transport, "_assembled", moved)
+    _transport._assembly_fits.cache_clear()
+    try:
+        with caplog.at_level("WARNING", logger="pixmux"):
+            first = _transport._response(200, [(b"X-A", b"1")], b"{}", httpx.Request("GET", "https://a.example"), {})
+            _transport._response(200, [], b"{}", httpx.Request("GET", "https://a.example"), {})
+        assert first.json() == {}
+        assert [r.message for r in caplog.records].count(caplog.records[0].message) == 1
+        assert "public constructor" in caplog.records[0].message
+    finally:
+        _transport._assembly_fits.cache_clear()
+
+
+def test_image_bytes_downloads_through_the_transport_following_redirects() -> None:
+    """ImageObject.bytes() fetches a URL through the transport (no client of its own), following redirects."""
+    from http.server import BaseHTTPRequestHandler
+
+    from pixmux.testing import TINY_PNG_B64, local_server
+    from pixmux.types import ImageObject
+
+    png = base64.b64decode(TINY_PNG_B64)
+
+    class Host(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path == "/old.png":
+                self.send_response(301)
+                self.send_header("Location", "/new.png")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(png)))
+            self.end_headers()
+            self.wfile.write(png)
+
+        def log_message(self, *args: object) -> None:
+            return None
+
+    with local_server(Host) as base:
+        assert ImageObject(url=f"{base}/old.png").bytes() == png

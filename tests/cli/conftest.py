@@ -103,6 +103,12 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             body = raw.decode(errors="replace")
         self.state.seen.append(Seen("POST", self.path, dict(self.headers.items()), body))
+        if self.path in ("/v1/images/edits", "/v1/images/variations"):  # multipart: the raw body is kept
+            self.state.seen[-1].body = raw
+            self._json(
+                200, {"created": int(time.time()), "data": [{"b64_json": base64.b64encode(make_image("png")).decode()}]}
+            )
+            return
         if self.path != "/v1/images/generations":
             self._json(404, _error("unknown_url", f"Invalid URL (POST {self.path})"))
             return

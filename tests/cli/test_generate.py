@@ -222,7 +222,7 @@ def test_generate_unknown_provider_param_names_option(
     assert status == 1
     line = assert_one_error_line(err)
     assert "'seed'" in line
-    assert "background, moderation, output_compression, output_format" in line
+    assert "background, input_fidelity, moderation, output_compression, output_format" in line
     assert "-p seed=" in line
 
 

@@ -18,6 +18,10 @@ __version__ = "1.0.0"
 _LAZY: dict[str, str] = {
     "image_generation": "pixmux._api",
     "aimage_generation": "pixmux._api",
+    "image_edit": "pixmux._api",
+    "aimage_edit": "pixmux._api",
+    "image_variation": "pixmux._api",
+    "aimage_variation": "pixmux._api",
     "Engine": "pixmux._engine",
     "PixmuxWarning": "pixmux._engine",
     "default_engine": "pixmux._engine",
@@ -64,6 +68,10 @@ __all__ = [
     "__version__",
     "image_generation",
     "aimage_generation",
+    "image_edit",
+    "aimage_edit",
+    "image_variation",
+    "aimage_variation",
     "Engine",
     "PixmuxWarning",
     "default_engine",
@@ -118,7 +126,14 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
-    from pixmux._api import aimage_generation, image_generation
+    from pixmux._api import (
+        aimage_edit,
+        aimage_generation,
+        aimage_variation,
+        image_edit,
+        image_generation,
+        image_variation,
+    )
     from pixmux._engine import Engine, PixmuxWarning, default_engine, set_default_engine
     from pixmux.catalogue import Catalogue, ModelInfo, Price, Pricing
     from pixmux.exceptions import (

@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, NoReturn
 
-from pixmux import __version__
+from pixmux import __version__, _cli_edits
 from pixmux.exceptions import is_secret_name, redact
 
 if TYPE_CHECKING:
@@ -148,6 +148,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="print the OpenAI-shaped response JSON instead of paths (files are written only with -o)",
     )
     gen.add_argument("--mock", action="store_true", help="no network: return a 1x1 PNG per image (try things out)")
+    gen.add_argument(
+        "--stream",
+        action="store_true",
+        help="write partial images as they arrive (STEM-1.partial-0.png ...), then the final ones; "
+        "with --json, print each event as a JSON line",
+    )
+    gen.add_argument(
+        "--partial-images",
+        type=int,
+        metavar="N",
+        help="with --stream: how many previews (0 to 3) a model that streams natively sends",
+    )
+
+    _cli_edits.add_commands(commands, debug)
 
     providers = commands.add_parser(
         "providers",
@@ -220,6 +234,8 @@ def _run(args: list[str], secrets: list[str]) -> int:
         return EXIT_USAGE
     if ns.command == "generate":
         return _generate(ns, secrets)
+    if ns.command in ("edit", "variation"):
+        return _cli_edits.run(ns, secrets)
     if ns.command == "providers":
         return _providers(ns)
     if ns.command == "models":
@@ -289,7 +305,7 @@ def _parse_params(items: Iterable[str], ns: argparse.Namespace) -> dict[str, Any
         if key in ("prompt", "model"):
             raise UsageError(f"{PROG} generate: -p {key}: give the {key} as {'PROMPT' if key == 'prompt' else '-m'}")
         option = _OPTION_PARAMS.get(key)
-        if option is not None and getattr(ns, _dest(option)) not in (None, False):
+        if option is not None and getattr(ns, _dest(option), None) not in (None, False):
             raise UsageError(f"{PROG} generate: {key} is given twice (-p {key}= and {option})")
         if key in params:
             raise UsageError(f"{PROG} generate: -p {key} is given twice")
@@ -302,7 +318,9 @@ def _parse_params(items: Iterable[str], ns: argparse.Namespace) -> dict[str, Any
 
 def _option_for(param: str) -> str:
     """The command-line option that sets a library parameter."""
-    named = {"model": "-m", "prompt": "PROMPT", **_OPTION_PARAMS}
+    named = {"model": "-m", "prompt": "PROMPT", "mask": "--mask", **_OPTION_PARAMS}
+    if param == "image" or param.startswith("image["):
+        return "IMAGE"
     return named.get(param, f"-p {param}=...")
 
 
@@ -346,6 +364,10 @@ def _generate(ns: argparse.Namespace, secrets: list[str]) -> int:
     }
     kwargs = {key: value for key, value in options.items() if value is not None}
     kwargs.update(params)
+    if ns.partial_images is not None:
+        kwargs["partial_images"] = ns.partial_images
+    if ns.stream:
+        return _generate_stream(ns, prompt, model, kwargs)
 
     started = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught, _Progress(f"generating with {model}", sys.stderr):
@@ -368,6 +390,45 @@ def _generate(ns: argparse.Namespace, secrets: list[str]) -> int:
         if image.revised_prompt and image.revised_prompt != prompt:
             _say(f"revised prompt: {_one_line(image.revised_prompt)}")
     _say(summary(response, model=model, elapsed=elapsed))
+    return EXIT_OK
+
+
+def _generate_stream(ns: argparse.Namespace, prompt: str, model: str, kwargs: dict[str, Any]) -> int:
+    """``generate --stream``: previews written (and named) as they arrive, then the final images."""
+    from pixmux._api import image_generation
+    from pixmux.types import image_extension
+
+    folder = Path(ns.output or ".")
+    stem = ns.name or slug(prompt)
+    started = time.perf_counter()
+    last = None
+    count = 0
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        events = image_generation(prompt, model, stream=True, **kwargs)
+        for event in events:
+            if ns.json:
+                sys.stdout.write(event.to_json() + "\n")
+                sys.stdout.flush()
+                if ns.output is None:
+                    continue
+            data = event.image().bytes()
+            folder.mkdir(parents=True, exist_ok=True)
+            if event.completed:
+                count += 1
+                last = event
+                target = folder / f"{stem}-{count}.{image_extension(data)}"
+            else:
+                target = folder / f"{stem}-{count + 1}.partial-{event.partial_image_index or 0}.{image_extension(data)}"
+            target.write_bytes(data)
+            print(target, file=sys.stderr if ns.json else sys.stdout, flush=True)
+    for warning in caught:
+        _say(f"{PROG}: warning: {_one_line(str(warning.message))}")
+    elapsed = time.perf_counter() - started
+    parts = [model, f"{count} image{'s' if count != 1 else ''}", f"{elapsed:.1f}s"]
+    if last is not None and last.cost is not None:
+        parts.append(f"cost {money(last.cost)}")
+    _say("  ".join(parts))
     return EXIT_OK
 
 
@@ -576,6 +637,8 @@ def _models(ns: argparse.Namespace) -> int:
             ("n:", f"1 to {model['max_n']}" if model["max_n"] is not None else "any"),
             ("prompt:", f"up to {model['max_prompt_chars']} characters") if model["max_prompt_chars"] else None,
             ("parameters:", _params_text(info)),
+            ("operations:", ", ".join(model["operations"])),
+            ("inputs:", _cli_edits.inputs_text(info)) if info.inputs is not None else None,
             ("price:", _price_text(info.pricing)) if info.pricing is not None else None,
         ]
         _table([row for row in rows if row is not None], indent="  ")
@@ -619,6 +682,7 @@ def _model_dict(info: ModelInfo) -> dict[str, Any]:
         "param_values": {name: _sorted(values) for name, values in info.param_values.items()},
         "param_ranges": {name: list(bounds) for name, bounds in info.param_ranges.items()},
         "pricing": _pricing_dict(info.pricing),
+        **_cli_edits.model_facts(info),
     }
 
 
@@ -674,6 +738,8 @@ def _price_text(pricing: Pricing) -> str:
         per_million_in = money(pricing.input_token * 1e6)
         per_million_out = money(pricing.output_token * 1e6)
         parts.append(f"{per_million_in} / 1M input tokens, {per_million_out} / 1M output tokens")
+        if pricing.input_image_token is not None:
+            parts.append(f"{money(pricing.input_image_token * 1e6)} / 1M input image tokens (edits)")
     if pricing.per_image:
         rules = []
         for rule in pricing.per_image:

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import logging
 import os
 import threading
 import time
 import warnings
 import weakref
-from collections.abc import AsyncIterator, Generator, Iterable, Mapping
+from collections.abc import AsyncIterator, Generator, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -25,14 +26,39 @@ import httpx
 
 from pixmux import _redact
 from pixmux._checks import check_deployment_fields, timeout_seconds
-from pixmux._exchange import Call, Exchange, Send, Step, Wait, finish, redacted
+from pixmux._engine_edits import EditCalls
+from pixmux._exchange import (
+    Call,
+    Emit,
+    Exchange,
+    Open,
+    Read,
+    ReadAll,
+    Send,
+    Step,
+    StreamStep,
+    Wait,
+    finish,
+    redacted,
+)
 from pixmux._plugins import Provider, Registry
 from pixmux._retry import DEFAULT_NUM_RETRIES, Attempts, Backoff, log_retry, pop_num_retries
 from pixmux._settings import DEPLOYMENT_SETTINGS, SETTING_ALIASES, check_extra_headers, refuse_secret_params
 from pixmux._transport import DEFAULT_MAX_CONNECTIONS, AsyncTransport, SyncTransport
 from pixmux.catalogue import ModelInfo
 from pixmux.exceptions import ConfigurationError, PixmuxError, UnsupportedParamsError
-from pixmux.types import Auth, Deployment, ImageObject, ImageRequest, ImageResponse
+from pixmux.inputs import check_inputs
+from pixmux.streaming import StreamCheck, completed_events
+from pixmux.types import (
+    Auth,
+    Deployment,
+    ImageInput,
+    ImageObject,
+    ImageRequest,
+    ImageResponse,
+    ImageStreamEvent,
+    Operation,
+)
 
 __all__ = ["Engine", "Call", "PixmuxWarning", "default_engine", "set_default_engine", "DEFAULT_MODEL"]
 
@@ -110,7 +136,7 @@ def _mock(call: Call, mock: object) -> ImageResponse:
     return ImageResponse(created=int(time.time()), data=images, cost=0.0)
 
 
-class Engine:
+class Engine(EditCalls):
     """
     Runs image generations: one pooled transport reused across calls, sync and async.
 
@@ -243,12 +269,34 @@ class Engine:
         organization: str | None = None,
         custom_llm_provider: str | None = None,
         drop_params: bool | None = None,
+        stream: bool | None = None,
+        operation: Operation = "generate",
+        images: Sequence[ImageInput] = (),
+        mask: ImageInput | None = None,
         **provider_params: Any,
     ) -> Call:
-        """Resolve the model, build the request and deployment, validate; no I/O."""
+        """
+        Resolve the model, build the request and deployment, validate; no I/O.
+
+        ``operation``, ``images`` and ``mask`` make it an edit or a variation: the images are
+        already read (:func:`pixmux.inputs.read_images`) and checked against the model's
+        catalogue entry here (:func:`pixmux.inputs.check_inputs`).
+
+        With ``stream=True``, a model that streams natively gets ``stream`` (and the caller's
+        ``partial_images``) in its request's ``params``; for any other model ``partial_images``
+        is dropped, since its stream is one completed event per image.
+        """
         provider_name, model_name = self.registry.resolve(model, custom_llm_provider)
         provider = self.registry.get(provider_name)
         catalogue = provider.catalogue
+        info = catalogue.lookup(model_name)
+        if stream is not None and not isinstance(stream, bool):
+            raise UnsupportedParamsError(
+                f"stream must be true or false, not {type(stream).__name__}",
+                provider=provider_name,
+                model=model_name,
+                param="stream",
+            )
         timeout_s = timeout_seconds(timeout, DEFAULT_TIMEOUT)
 
         given: dict[str, Any] = {
@@ -287,6 +335,14 @@ class Engine:
                         settings[field] = found
                     break
         deployment = self._deployment(provider_name, model_name, given, timeout_s, settings)
+        if stream and _streams(info, deployment, catalogue.models):
+            params["stream"] = True
+        else:
+            partial = params.pop("partial_images", None)
+            if partial is not None and not stream:
+                raise UnsupportedParamsError(
+                    "partial_images needs stream=True", provider=provider_name, model=model_name, param="partial_images"
+                )
         request = ImageRequest(
             prompt=prompt,
             model=model_name,
@@ -297,10 +353,14 @@ class Engine:
             style=style,
             user=user,
             params=params,
+            operation=operation,
+            images=tuple(images),
+            mask=mask,
         )
-        info = catalogue.lookup(model_name)
         if params:
             refuse_secret_params(params, info, provider_name)
+        if operation != "generate" or images or mask is not None:  # edits and variations: images checked first
+            check_inputs(request, info, catalogue, provider=provider_name)
         request, dropped = self._validate(provider, request, info, deployment, drop=bool(drop_params))
         return Call(
             provider=provider,
@@ -419,9 +479,13 @@ class Engine:
 
     # ----------------------------------------------------------------- drivers
 
-    def _exchange(self, call: Call) -> Exchange:
+    def _exchange(self, call: Call, *, b64: bool = False) -> Exchange:
         return Exchange(
-            call, cached_auth=self._cached_auth, forget_auth=self.forget_auth, download_horizon=self.download_horizon
+            call,
+            cached_auth=self._cached_auth,
+            forget_auth=self.forget_auth,
+            download_horizon=self.download_horizon,
+            b64=b64,
         )
 
     def _drive(self, call: Call, steps: Generator[Step, Any, Any]) -> Any:
@@ -461,6 +525,138 @@ class Engine:
             else:
                 answer = await asyncio.to_thread(self._resolve_auth, call)
 
+    def _drive_stream(self, call: Call, steps: Generator[StreamStep, Any, None]) -> Iterator[ImageStreamEvent]:
+        """Carry out a streamed exchange with the sync transport, yielding each event it emits."""
+        transport = self.transport
+        answer: Any = None
+        with contextlib.ExitStack() as opened:
+            body: Iterator[bytes] = iter(())
+            streamed: Any = None
+            while True:
+                try:
+                    step = steps.send(answer)
+                except StopIteration:
+                    return
+                answer = None
+                try:
+                    if isinstance(step, Emit):
+                        yield step.event
+                    elif isinstance(step, Read):
+                        answer = next(body, b"")
+                    elif isinstance(step, Open):
+                        streamed = opened.enter_context(transport.stream(step.request, step.deadline))
+                        body = iter(streamed)
+                        answer = streamed.response
+                    elif isinstance(step, ReadAll):
+                        answer = streamed.read(step.max_bytes)
+                    elif isinstance(step, Send):
+                        answer = [_sent(transport.send, request, step) for request in step.requests]
+                    elif isinstance(step, Wait):
+                        time.sleep(step.seconds)
+                    else:
+                        answer = self._resolve_auth(call)
+                except httpx.HTTPError as exc:
+                    answer = exc
+
+    async def _adrive_stream(
+        self, call: Call, steps: Generator[StreamStep, Any, None]
+    ) -> AsyncIterator[ImageStreamEvent]:
+        """The async twin of :meth:`_drive_stream`; closing the iterator closes the provider's connection."""
+        transport = self.async_transport()
+        answer: Any = None
+        async with contextlib.AsyncExitStack() as opened:
+            body: AsyncIterator[bytes] | None = None
+            streamed: Any = None
+            while True:
+                try:
+                    step = steps.send(answer)
+                except StopIteration:
+                    return
+                answer = None
+                try:
+                    if isinstance(step, Emit):
+                        yield step.event
+                    elif isinstance(step, Read):
+                        assert body is not None
+                        try:
+                            answer = await body.__anext__()
+                        except StopAsyncIteration:
+                            answer = b""
+                    elif isinstance(step, Open):
+                        streamed = await opened.enter_async_context(transport.stream(step.request, step.deadline))
+                        body = streamed.__aiter__()
+                        answer = streamed.response
+                    elif isinstance(step, ReadAll):
+                        answer = await streamed.aread(step.max_bytes)
+                    elif isinstance(step, Send):
+                        answer = [await _asent(transport.send, request, step) for request in step.requests]
+                    elif isinstance(step, Wait):
+                        await asyncio.sleep(step.seconds)
+                    else:
+                        answer = await asyncio.to_thread(self._resolve_auth, call)
+                except httpx.HTTPError as exc:
+                    answer = exc
+
+    def stream(
+        self, call: Call, *, mock: object = None, retries: int = DEFAULT_NUM_RETRIES
+    ) -> Iterator[ImageStreamEvent]:
+        """
+        A prepared call as a stream of events: partial images, then one completed event per image.
+
+        A model that streams natively (its request carries ``stream``) streams from the
+        provider; any other gives its whole response as completed events. Retries happen only
+        before the first event; after it, a failure ends the stream with the typed error.
+        """
+        operation = call.request.operation
+        if (mock is not None and mock is not False) or not call.request.params.get("stream"):
+            response = self.run(call, mock=mock, retries=retries, b64=True)
+            yield from completed_events(response, operation=operation)
+            return
+        deadline = time.monotonic() + call.timeout
+        exchange = self._exchange(call)
+        tries = Attempts(retries=retries, deadline=deadline, backoff=self.retry)
+        while True:
+            tries.started()
+            check = StreamCheck(provider=call.provider.name, model=call.request.model, operation=operation)
+            try:
+                yield from self._drive_stream(call, exchange.stream(deadline, tries.count, check))
+            except PixmuxError as exc:
+                wait = None if check.started else tries.wait_before_retry(exc)
+                if wait is None:
+                    raise (exc if check.started else tries.failed(exc)) from exc.__cause__
+                log_retry(exc, tries.count, wait)
+                self.retry.sleep(wait)
+            else:
+                return
+
+    async def astream(
+        self, call: Call, *, mock: object = None, retries: int = DEFAULT_NUM_RETRIES
+    ) -> AsyncIterator[ImageStreamEvent]:
+        """The async twin of :meth:`stream`."""
+        operation = call.request.operation
+        if (mock is not None and mock is not False) or not call.request.params.get("stream"):
+            response = await self.arun(call, mock=mock, retries=retries, b64=True)
+            for event in completed_events(response, operation=operation):
+                yield event
+            return
+        deadline = time.monotonic() + call.timeout
+        exchange = self._exchange(call)
+        tries = Attempts(retries=retries, deadline=deadline, backoff=self.retry)
+        while True:
+            tries.started()
+            check = StreamCheck(provider=call.provider.name, model=call.request.model, operation=operation)
+            try:
+                async for event in self._adrive_stream(call, exchange.stream(deadline, tries.count, check)):
+                    yield event
+            except PixmuxError as exc:
+                wait = None if check.started else tries.wait_before_retry(exc)
+                if wait is None:
+                    raise (exc if check.started else tries.failed(exc)) from exc.__cause__
+                log_retry(exc, tries.count, wait)
+                await self.retry.asleep(wait)
+            else:
+                return
+
     def send(self, call: Call, *, deadline: float | None = None) -> ImageResponse:
         """Send a prepared call (and its follow-ups) with the sync transport: one attempt, ending by ``deadline``."""
         deadline = time.monotonic() + call.timeout if deadline is None else deadline
@@ -473,12 +669,18 @@ class Engine:
         response: ImageResponse = await self._adrive(call, self._exchange(call).attempt(deadline))
         return response
 
-    def run(self, call: Call, *, mock: object = None, retries: int = DEFAULT_NUM_RETRIES) -> ImageResponse:
-        """Send a prepared call, retrying what is worth it (or answer ``mock``, a ``mock_response``)."""
+    def run(
+        self, call: Call, *, mock: object = None, retries: int = DEFAULT_NUM_RETRIES, b64: bool = False
+    ) -> ImageResponse:
+        """
+        Send a prepared call, retrying what is worth it (or answer ``mock``, a ``mock_response``).
+
+        With ``b64``, every image the provider gave as a URL only is downloaded into ``b64_json``.
+        """
         if mock is not None and mock is not False:
             return finish(call, _mock(call, mock), time.perf_counter())
         deadline = time.monotonic() + call.timeout
-        exchange = self._exchange(call)
+        exchange = self._exchange(call, b64=b64)
         tries = Attempts(retries=retries, deadline=deadline, backoff=self.retry)
         try:
             while True:
@@ -498,12 +700,14 @@ class Engine:
                 self._drive(call, exchange.abandon())
             raise
 
-    async def arun(self, call: Call, *, mock: object = None, retries: int = DEFAULT_NUM_RETRIES) -> ImageResponse:
+    async def arun(
+        self, call: Call, *, mock: object = None, retries: int = DEFAULT_NUM_RETRIES, b64: bool = False
+    ) -> ImageResponse:
         """The async twin of :meth:`run`; a cancelled task cancels the provider's pending job too."""
         if mock is not None and mock is not False:
             return finish(call, _mock(call, mock), time.perf_counter())
         deadline = time.monotonic() + call.timeout
-        exchange = self._exchange(call)
+        exchange = self._exchange(call, b64=b64)
         tries = Attempts(retries=retries, deadline=deadline, backoff=self.retry)
         try:
             while True:
@@ -536,6 +740,40 @@ class Engine:
         mock = kwargs.pop("mock_response", None)
         retries = pop_num_retries(kwargs)
         return await self.arun(self.prepare(prompt=prompt, model=model, **kwargs), mock=mock, retries=retries)
+
+    def stream_image_generation(
+        self, prompt: str, model: str = DEFAULT_MODEL, **kwargs: Any
+    ) -> Iterator[ImageStreamEvent]:
+        """Generate as a stream of events; see :func:`pixmux.image_generation` with ``stream=True``."""
+        mock = kwargs.pop("mock_response", None)
+        retries = pop_num_retries(kwargs)
+        kwargs.pop("stream", None)
+        call = self.prepare(prompt=prompt, model=model, stream=True, **kwargs)
+        return self.stream(call, mock=mock, retries=retries)
+
+    def astream_image_generation(
+        self, prompt: str, model: str = DEFAULT_MODEL, **kwargs: Any
+    ) -> AsyncIterator[ImageStreamEvent]:
+        """The async twin of :meth:`stream_image_generation` (validation happens here, before any await)."""
+        mock = kwargs.pop("mock_response", None)
+        retries = pop_num_retries(kwargs)
+        kwargs.pop("stream", None)
+        call = self.prepare(prompt=prompt, model=model, stream=True, **kwargs)
+        return self.astream(call, mock=mock, retries=retries)
+
+
+def _streams(info: ModelInfo, deployment: Deployment, models: Mapping[str, ModelInfo]) -> bool:
+    """
+    Whether a call streams natively: its model does, or, for a deployment named by its owner
+    (Azure), the catalogue entry its ``base_model`` setting names does.
+    """
+    if info.streaming:
+        return True
+    base = deployment.setting("base_model")
+    if info.known or not isinstance(base, str):
+        return False
+    found = models.get(base.strip().lower().removeprefix(f"{deployment.provider}/"))
+    return found is not None and found.streaming
 
 
 def _sent(send: Any, request: httpx.Request, step: Send) -> httpx.Response | httpx.HTTPError:

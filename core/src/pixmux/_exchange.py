@@ -11,6 +11,18 @@ downloads, cost and metadata, redaction) and leaves the I/O to a driver, by yiel
 - :class:`Authorize`: resolve the call's credentials (a blocking credential chain; the async
   driver runs it in a thread); the driver answers with the ``Auth`` or ``None``.
 
+A streamed call (:meth:`Exchange.stream`, for a model that streams natively) adds four steps:
+
+- :class:`Open`: send this request and answer with its status and headers (an
+  ``httpx.Response`` whose body is not read yet), or the ``httpx.HTTPError``.
+- :class:`Read`: the next chunk of the opened body (``b""`` at its end), or the error.
+- :class:`ReadAll`: the rest of the opened body, whole (an error answer, to parse).
+- :class:`Emit`: hand this event to the caller now; the driver answers ``None``.
+
+The core frames the server-sent events (``pixmux._sse``), the plugin's ``parse_event``
+translates each, and :class:`pixmux.streaming.StreamCheck` keeps the rules: the stream must
+end with a completed event, and cost rides on the last one.
+
 The generator returns the finished ``ImageResponse`` or raises the call's ``PixmuxError``,
 every secret of the call scrubbed from it. The drivers (``Engine.send``/``asend``) are a
 screenful each; retries wrap the machine, and one ``Exchange`` keeps what earlier attempts
@@ -36,7 +48,8 @@ import httpx
 from pixmux import _redact
 from pixmux._plugins import Provider
 from pixmux._settings import is_secret_header
-from pixmux._transport import BodyTooLarge
+from pixmux._sse import SSEDecoder
+from pixmux._transport import MAX_REDIRECTS, BodyTooLarge, redirect_target
 from pixmux.catalogue import ModelInfo
 from pixmux.exceptions import (
     APIConnectionError,
@@ -46,15 +59,31 @@ from pixmux.exceptions import (
     PixmuxError,
     Timeout,
 )
-from pixmux.types import Auth, Deployment, FollowUp, ImageRequest, ImageResponse, Usage
+from pixmux.streaming import StreamCheck, completed_events
+from pixmux.types import (
+    Auth,
+    Deployment,
+    FollowUp,
+    ImageObject,
+    ImageRequest,
+    ImageResponse,
+    ImageStreamEvent,
+    ServerSentEvent,
+    Usage,
+)
 
 __all__ = [
     "Call",
     "Send",
     "Wait",
     "Authorize",
+    "Open",
+    "Read",
+    "ReadAll",
+    "Emit",
     "Exchange",
     "Step",
+    "StreamStep",
     "finish",
     "MAX_FOLLOW_UPS",
     "POLL_BACKOFF",
@@ -112,8 +141,39 @@ class Authorize:
     """Resolve the call's credentials (``resolve_auth``); may block."""
 
 
+@attrs.frozen
+class Open:
+    """Send ``request`` and answer with its status and headers, the body left unread (a stream)."""
+
+    request: httpx.Request
+    deadline: float
+
+
+@attrs.frozen
+class Read:
+    """The next chunk of the opened body: ``bytes`` (``b""`` at its end), or an ``httpx.HTTPError``."""
+
+
+@attrs.frozen
+class ReadAll:
+    """The rest of the opened body, whole (at most ``max_bytes``), or an ``httpx.HTTPError``."""
+
+    max_bytes: int
+
+
+@attrs.frozen
+class Emit:
+    """Hand ``event`` to the caller now."""
+
+    event: ImageStreamEvent
+
+
 Step = Send | Wait | Authorize
+StreamStep = Send | Wait | Authorize | Open | Read | ReadAll | Emit
 Answer = httpx.Response | httpx.HTTPError
+
+#: The largest error body read from a streamed request.
+STREAM_ERROR_MAX_BYTES = 1024 * 1024
 
 
 @attrs.define
@@ -137,6 +197,7 @@ class Exchange:
         forget_auth: drops the cached credentials (the provider refused them).
         download_horizon: download an image whose URL expires sooner than this many seconds
             from now into ``b64_json`` (``None``: only when the caller asked for ``b64_json``).
+        b64: download every URL-only image into ``b64_json`` (a stream carries images as base64).
         clock: monotonic seconds, as deadlines are given; ``wall``: Unix seconds.
     """
 
@@ -147,10 +208,12 @@ class Exchange:
         cached_auth: Callable[[Call], tuple[bool, Auth | None]],
         forget_auth: Callable[[Deployment], None],
         download_horizon: float | None = None,
+        b64: bool = False,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
     ) -> None:
         self.call = call
+        self._b64 = b64
         self._cached_auth = cached_auth
         self._forget_auth = forget_auth
         self._horizon = download_horizon
@@ -262,11 +325,137 @@ class Exchange:
         if cancels:
             yield Send(cancels, self._clock() + CANCEL_TIMEOUT)
 
+    # ----------------------------------------------------------------- streams
+
+    def stream(self, deadline: float, attempts: int, check: StreamCheck) -> Generator[StreamStep, Any, None]:
+        """
+        One streamed attempt: open the request, frame its events, emit each as it arrives.
+
+        An error status (or an answer that is not an event stream) goes to ``parse_response``
+        as usual: the typed error, or a whole response emitted as completed events.
+        ``check.started`` tells the caller whether any event went out (then no retry).
+        """
+        try:
+            yield from self._stream(deadline, attempts, check)
+        except PixmuxError as error:
+            raise self._redacted(error) from error.__cause__
+
+    def _stream(self, deadline: float, attempts: int, check: StreamCheck) -> Generator[StreamStep, Any, None]:
+        call = self.call
+        if self._clock() >= deadline:
+            raise self._out_of_time()
+        found, auth = self._cached_auth(call)
+        if not found:
+            auth = yield Authorize()
+        self._auth = auth
+        built = call.provider.call(
+            "build_request", request=call.request, deployment=call.deployment, model=call.info, auth=auth
+        )
+        if not isinstance(built, httpx.Request):
+            raise ConfigurationError(
+                f"provider {call.provider.name!r}: a streamed call needs build_request to return one httpx.Request",
+                provider=call.provider.name,
+            )
+        opened = yield Open(built, deadline)
+        if isinstance(opened, httpx.HTTPError):
+            raise self._transport_error(opened)
+        kind = opened.headers.get("content-type", "")
+        if opened.is_error or not kind.startswith("text/event-stream"):
+            yield from self._whole_as_stream(opened, attempts, check)
+            return
+        decoder = SSEDecoder()
+        held: ImageStreamEvent | None = None  # the latest final image, kept back to carry the cost
+        finals: list[ImageStreamEvent] = []
+        try:
+            while True:
+                chunk = yield Read()
+                if isinstance(chunk, httpx.HTTPError):
+                    raise self._transport_error(chunk)
+                if not chunk:
+                    break
+                for framed in decoder.feed(chunk):
+                    translated = self._event(framed)
+                    if translated is None:
+                        continue
+                    event = check.accept(translated)
+                    if held is not None:
+                        yield Emit(held)
+                        held = None
+                    if event.completed:
+                        held = event
+                        finals.append(event)
+                    else:
+                        yield Emit(event)
+            check.finish()
+        except PixmuxError:
+            if held is not None:  # a final image that arrived is never lost to a later failure
+                yield Emit(held)
+            raise
+        assert held is not None  # finish() refuses a stream with no completed event
+        yield Emit(self._priced(held, finals, attempts))
+
+    def _whole_as_stream(
+        self, opened: httpx.Response, attempts: int, check: StreamCheck
+    ) -> Generator[StreamStep, Any, None]:
+        """An answer that is not an event stream: an error to raise, or a whole response as completed events."""
+        call = self.call
+        body = yield ReadAll(STREAM_ERROR_MAX_BYTES)
+        if isinstance(body, httpx.HTTPError):
+            raise self._transport_error(body)
+        whole = httpx.Response(opened.status_code, headers=opened.headers, content=body, request=opened.request)
+        parsed = self._parse(whole)
+        if isinstance(parsed, FollowUp):
+            raise APIResponseValidationError(
+                "the provider answered a streamed request with a job to poll",
+                provider=call.provider.name,
+                status_code=502,
+            )
+        response = finish(call, parsed, self.started, attempts=attempts)
+        for event in completed_events(response, operation=call.request.operation):
+            yield Emit(check.accept(event))
+
+    def _event(self, framed: ServerSentEvent) -> ImageStreamEvent | None:
+        call = self.call
+        try:
+            event = call.provider.call(
+                "parse_event", event=framed, request=call.request, deployment=call.deployment, model=call.info
+            )
+        except PixmuxError:
+            raise
+        except _PARSE_FAILURES as exc:
+            raise APIResponseValidationError(
+                f"could not read the provider's stream event: {type(exc).__name__}: {exc}", status_code=502
+            ) from exc
+        if event is not None and not isinstance(event, ImageStreamEvent):
+            raise ConfigurationError(
+                f"provider {call.provider.name!r}: parse_event returned {type(event).__name__}",
+                provider=call.provider.name,
+            )
+        return event
+
+    def _priced(self, last: ImageStreamEvent, finals: Sequence[ImageStreamEvent], attempts: int) -> ImageStreamEvent:
+        """The last completed event with the call's cost and metadata, priced as the whole response would be."""
+        usage: Usage | None = None
+        for event in finals:
+            if event.usage is not None:
+                usage = event.usage if usage is None else usage + event.usage
+        whole = ImageResponse(
+            created=last.created_at,
+            data=tuple(ImageObject(b64_json=event.b64_json) for event in finals),
+            usage=usage,
+            size=last.size,
+            quality=last.quality,
+            background=last.background,
+            output_format=last.output_format,
+        )
+        done = finish(self.call, whole, self.started, attempts=attempts)
+        return attrs.evolve(last, cost=done.cost, metadata={**done.metadata, **last.metadata})
+
     # ----------------------------------------------------------------- downloads
 
     def _downloaded(self, response: ImageResponse, deadline: float) -> Generator[Step, Any, ImageResponse]:
         """``response`` with the images it must carry as bytes downloaded into ``b64_json``."""
-        want_b64 = self.call.request.response_format == "b64_json"
+        want_b64 = self._b64 or self.call.request.response_format == "b64_json"
         horizon = None if self._horizon is None else self._wall() + self._horizon
         todo = [
             index
@@ -289,12 +478,26 @@ class Exchange:
                 images[index] = attrs.evolve(images[index], b64_json=_data_url_b64(url, self.call))
             else:
                 fetch.append(index)
-        if fetch:
-            until = min(deadline, self._clock() + DOWNLOAD_TIMEOUT)
-            requests = tuple(httpx.Request("GET", images[index].url or "") for index in fetch)
-            answers: Sequence[Answer] = yield Send(requests, until, max_bytes=DOWNLOAD_MAX_BYTES)
-            for index, answer in zip(fetch, answers, strict=True):
-                images[index] = attrs.evolve(images[index], b64_json=self._image_b64(answer))
+        until = min(deadline, self._clock() + DOWNLOAD_TIMEOUT)
+        requests = {index: httpx.Request("GET", images[index].url or "") for index in fetch}
+        for _ in range(MAX_REDIRECTS + 1):
+            if not requests:
+                break
+            answers: Sequence[Answer] = yield Send(tuple(requests.values()), until, max_bytes=DOWNLOAD_MAX_BYTES)
+            following = {}
+            for index, answer in zip(list(requests), answers, strict=True):
+                moved = redirect_target(answer) if isinstance(answer, httpx.Response) else None
+                if moved is not None:
+                    following[index] = moved
+                else:
+                    images[index] = attrs.evolve(images[index], b64_json=self._image_b64(answer))
+            requests = following
+        if requests:
+            raise APIConnectionError(
+                f"could not download the image the provider returned: more than {MAX_REDIRECTS} redirects",
+                provider=self.call.provider.name,
+                model=self.call.request.model,
+            )
         return attrs.evolve(response, data=tuple(images))
 
     def _image_b64(self, answer: Answer) -> str:

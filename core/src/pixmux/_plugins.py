@@ -53,6 +53,8 @@ class Provider:
         factory=dict, repr=False, eq=False, alias="_direct"
     )
 
+    _implemented: dict[str, bool] = attrs.field(factory=dict, repr=False, eq=False, alias="_implemented")
+
     def call(self, name: str, **arguments: Any) -> Any:
         """
         Call the ``firstresult`` hook ``name`` by keyword, as pluggy does.
@@ -71,8 +73,11 @@ class Provider:
         return function(**{argname: arguments[argname] for argname in argnames})
 
     def implements(self, name: str) -> bool:
-        """Whether any plugin of this provider implements the hook ``name``."""
-        return bool(getattr(self.hooks, name).get_hookimpls())
+        """Whether any plugin of this provider implements the hook ``name`` (a provider's hooks never change)."""
+        found = self._implemented.get(name)
+        if found is None:
+            found = self._implemented[name] = bool(getattr(self.hooks, name).get_hookimpls())
+        return found
 
 
 def _dispatch(caller: Any) -> tuple[Callable[..., Any], tuple[str, ...] | None]:

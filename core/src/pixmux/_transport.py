@@ -62,11 +62,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import functools
+import logging
 import os
 import sys
+import threading
 import time
 import urllib.request
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from http.cookiejar import CookieJar
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -83,6 +86,9 @@ __all__ = [
     "AsyncStreamed",
     "BodyTooLarge",
     "proxies_in_environment",
+    "fetch",
+    "redirect_target",
+    "MAX_REDIRECTS",
 ]
 
 #: Connections each transport may hold open (and keep alive) at once. A gateway serving
@@ -95,7 +101,12 @@ KEEPALIVE_EXPIRY = 30.0
 #: a typical base64 image (1.5 MB) without a trip through the event loop per 64 KiB.
 READ_BUFSIZE = 1024 * 1024
 
+#: Redirects followed when downloading an image (provider calls never follow redirects).
+MAX_REDIRECTS = 5
+
 AsyncKind = Literal["aiohttp", "httpx"]
+
+logger = logging.getLogger("pixmux")
 
 
 class BodyTooLarge(httpx.TransportError):
@@ -140,15 +151,102 @@ def _timed(request: httpx.Request, seconds: float) -> None:
 
 def _whole(opened: httpx.Response, raw: bytes, request: httpx.Request) -> httpx.Response:
     """A read response holding ``raw`` (the body as sent), decoded by its ``Content-Encoding``."""
+    return _response(opened.status_code, opened.headers.raw, raw, request, opened.extensions)
+
+
+def _response(
+    status: int,
+    raw_headers: Sequence[tuple[bytes, bytes]],
+    body: bytes,
+    request: httpx.Request,
+    extensions: dict[str, Any],
+) -> httpx.Response:
+    """
+    ``httpx.Response(status, headers=raw_headers, stream=ByteStream(body), ...)``, read: the response a plugin parses.
+
+    A body without a ``Content-Encoding`` is its own content: then, while :func:`_assembly_fits`
+    holds, the response is assembled field by field (see :func:`_assembled`), which skips the
+    constructor's type checks and the decoder machinery of ``read()``, the largest cost of a
+    call's own work (``bench/core_bench.py layers``).
+    """
+    if _assembly_fits() and not any(name.lower() == b"content-encoding" for name, _ in raw_headers):
+        return _assembled(status, raw_headers, body, request, extensions)
     response = httpx.Response(
-        opened.status_code,
-        headers=opened.headers,
-        stream=httpx.ByteStream(raw),
-        request=request,
-        extensions=opened.extensions,
+        status, headers=raw_headers, stream=httpx.ByteStream(body), request=request, extensions=extensions
     )
     response.read()
     return response
+
+
+def _assembled(
+    status: int,
+    raw_headers: Sequence[tuple[bytes, bytes]],
+    body: bytes,
+    request: httpx.Request,
+    extensions: dict[str, Any],
+) -> httpx.Response:
+    """What the public constructor and ``read()`` give for a plain body, set field by field (httpx internals)."""
+    headers = httpx.Headers.__new__(httpx.Headers)
+    headers._list = [(name, name.lower(), value) for name, value in raw_headers]
+    headers._encoding = None
+    response = httpx.Response.__new__(httpx.Response)
+    response.status_code = status
+    response.headers = headers
+    response._request = request
+    response.next_request = None
+    response.extensions = extensions
+    response.history = []
+    response.default_encoding = "utf-8"
+    response.stream = httpx.ByteStream(body)
+    response._num_bytes_downloaded = len(body)
+    response._content = body
+    response.is_stream_consumed = True
+    response.is_closed = True
+    return response
+
+
+@functools.cache
+def _assembly_fits() -> bool:
+    """
+    The one self-check of this module's shortcut into httpx's internals (:func:`_assembled`).
+
+    True when, on the installed httpx, the assembled response equals what the public
+    constructor and ``read()`` build, field by field. When it does not (a newer httpx), the
+    shortcut switches itself off, says so once in the log, and every response is built the
+    public way. CI runs the test suite against the newest httpx release as well.
+    """
+    request = httpx.Request("GET", "https://images.example/v1/jobs/1")
+    raw = ((b"Content-Type", b"application/json"), (b"X-Request-ID", b"req_1"))
+    extensions = {"http_version": b"HTTP/1.1", "reason_phrase": b"OK"}
+    built = httpx.Response(200, headers=raw, stream=httpx.ByteStream(b"{}"), request=request, extensions=extensions)
+    built.read()
+    try:
+        ours = _assembled(200, raw, b"{}", request, dict(extensions))
+        fits = (
+            # read() leaves its decoder behind, and headers work out their encoding on first use:
+            # neither is state a read response needs
+            vars(ours).keys() | {"_decoder"} == vars(built).keys() | {"_decoder"}
+            and vars(ours.headers).keys() == vars(built.headers).keys()
+            and ours.headers.raw == built.headers.raw
+            and all(
+                vars(ours)[name] == value
+                for name, value in vars(built).items()
+                if name not in ("headers", "stream", "_request", "_decoder")
+            )
+            and ours.request is built.request
+            and type(ours.stream) is type(built.stream)
+            and ours.json() == {}
+            and ours.headers.multi_items() == built.headers.multi_items()
+        )
+    except Exception:  # noqa: BLE001 - any surprise in an unknown httpx means: use its constructor
+        fits = False
+    if not fits:
+        logger.warning(
+            "pixmux: httpx %s builds responses differently from what pixmux's fast path expects; "
+            "using httpx's public constructor instead (correct, somewhat slower)",
+            httpx.__version__,
+        )
+    return fits
 
 
 def _checked(response: httpx.Response, request: httpx.Request, max_bytes: int | None) -> httpx.Response:
@@ -225,22 +323,28 @@ class SyncTransport:
         self._max_connections = max_connections
         self._client: httpx.Client | None = None
         self._own: httpx.BaseTransport | None = None
+        self._lock = threading.Lock()
 
     def _open(self, request: httpx.Request) -> httpx.Response:
         transport = self._given if self._given is not None else self._own
         if transport is None:
             if proxies_in_environment():
                 return self._proxied(request)
-            transport = self._own = httpx.HTTPTransport(limits=_limits(self._max_connections), trust_env=True)
+            with self._lock:  # one pool, whichever thread asks first
+                if self._own is None:
+                    self._own = httpx.HTTPTransport(limits=_limits(self._max_connections), trust_env=True)
+                transport = self._own
         response = transport.handle_request(request)
         response.request = request
         return response
 
     def _proxied(self, request: httpx.Request) -> httpx.Response:
         """Through an ``httpx.Client``, which routes each URL to the proxy the environment names for it."""
-        if self._client is None:
-            self._client = httpx.Client(limits=_limits(self._max_connections), trust_env=True, cookies=_NoCookies())
-        return self._client.send(request, stream=True)
+        with self._lock:
+            if self._client is None:
+                self._client = httpx.Client(limits=_limits(self._max_connections), trust_env=True, cookies=_NoCookies())
+            client = self._client
+        return client.send(request, stream=True)
 
     def send(self, request: httpx.Request, deadline: float, *, max_bytes: int | None = None) -> httpx.Response:
         """Send ``request`` and return its response with the whole body read, by ``deadline``."""
@@ -285,6 +389,38 @@ class SyncTransport:
         if self._client is not None:
             self._client.close()
             self._client = None
+
+
+def redirect_target(response: httpx.Response) -> httpx.Request | None:
+    """The GET a download follows for a redirect answer (301, 302, 303, 307, 308 with a Location), or ``None``."""
+    location = response.headers.get("location")
+    if response.status_code not in (301, 302, 303, 307, 308) or not location:
+        return None
+    return httpx.Request("GET", response.request.url.join(location))
+
+
+def fetch(url: str, *, timeout: float, max_bytes: int | None = None) -> bytes:
+    """
+    Download ``url`` whole within ``timeout`` seconds, following up to :data:`MAX_REDIRECTS` redirects.
+
+    Raises:
+        httpx.HTTPError: the download failed (``BodyTooLarge`` past ``max_bytes``; ``HTTPStatusError``
+            for an error status).
+    """
+    deadline = time.monotonic() + timeout
+    transport = SyncTransport(max_connections=1)
+    try:
+        request = httpx.Request("GET", url)
+        for _ in range(MAX_REDIRECTS + 1):
+            response = transport.send(request, deadline, max_bytes=max_bytes)
+            following = redirect_target(response)
+            if following is None:
+                response.raise_for_status()
+                return response.content
+            request = following
+        raise httpx.TooManyRedirects(f"more than {MAX_REDIRECTS} redirects", request=request)
+    finally:
+        transport.close()
 
 
 # --------------------------------------------------------------------------------------------- async
@@ -462,7 +598,7 @@ class AsyncTransport:
             raise
         except Exception as exc:
             raise _from_aiohttp(exc, request) from exc
-        return _whole(_opened(answer, request), raw, request)
+        return _response(answer.status, answer.raw_headers, raw, request, _extensions(answer))
 
     # ------------------------------------------------------------------ public
 
@@ -535,12 +671,21 @@ def choose_async_kind() -> AsyncKind:
     return "aiohttp"
 
 
-def _opened(answer: Any, request: httpx.Request, stream: httpx.AsyncByteStream | None = None) -> httpx.Response:
+def _extensions(answer: Any) -> dict[str, Any]:
     extensions: dict[str, Any] = {"http_version": b"HTTP/1.1"}
     if answer.reason:
-        extensions["reason_phrase"] = answer.reason.encode("latin-1", "replace")
+        extensions["reason_phrase"] = _reason(answer.reason)
+    return extensions
+
+
+@functools.lru_cache(maxsize=64)
+def _reason(phrase: str) -> bytes:
+    return phrase.encode("latin-1", "replace")
+
+
+def _opened(answer: Any, request: httpx.Request, stream: httpx.AsyncByteStream | None = None) -> httpx.Response:
     return httpx.Response(
-        answer.status, headers=answer.raw_headers, stream=stream, request=request, extensions=extensions
+        answer.status, headers=answer.raw_headers, stream=stream, request=request, extensions=_extensions(answer)
     )
 
 

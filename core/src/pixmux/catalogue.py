@@ -56,6 +56,8 @@ class Pricing:
     Attributes:
         per_image: rules tried in order; the first that matches the request's size and quality wins.
         input_token: price of one input (prompt) token, for token-billed models.
+        input_image_token: price of one input image token (the images of an edit), where it
+            differs from ``input_token``.
         output_token: price of one output image token.
         output_text_token: price of one output text token (Gemini's text beside images).
         default_size, default_quality: what the provider uses when the request leaves them unset.
@@ -63,6 +65,7 @@ class Pricing:
 
     per_image: tuple[Price, ...] = ()
     input_token: float | None = None
+    input_image_token: float | None = None
     output_token: float | None = None
     output_text_token: float | None = None
     default_size: str | None = None
@@ -86,7 +89,10 @@ class Pricing:
         if usage is not None and self.input_token is not None and self.output_token is not None:
             text_out = usage.output_tokens_details.text_tokens if usage.output_tokens_details else 0
             image_out = usage.output_tokens - text_out
-            total = usage.input_tokens * self.input_token + image_out * self.output_token
+            image_in = usage.input_tokens_details.image_tokens if self.input_image_token is not None else 0
+            total = (usage.input_tokens - image_in) * self.input_token + image_out * self.output_token
+            if image_in:
+                total += image_in * (self.input_image_token or 0.0)
             total += text_out * (self.output_text_token if self.output_text_token is not None else self.output_token)
             return round(total, 10)
         size = response.size or request.size
@@ -275,7 +281,7 @@ def check_request(request: ImageRequest, info: ModelInfo, *, provider: str) -> N
     """
     Check a request against a catalogue entry; the common part of every ``validate_params``.
 
-    Checks prompt (non-empty, length), ``n`` (an int from 1 to ``max_n``), ``size``,
+    Checks prompt (non-empty, length; none for a variation), ``n`` (an int from 1 to ``max_n``), ``size``,
     ``quality``, ``style``, ``response_format`` and the provider-specific parameters.
     Unknown models (``info.known`` false) get only the checks that hold for every model.
 
@@ -285,14 +291,17 @@ def check_request(request: ImageRequest, info: ModelInfo, *, provider: str) -> N
     model = info.name
     if info.retired:
         raise UnsupportedParamsError(info.retired, provider=provider, model=model, param="model")
-    if not isinstance(request.prompt, str) or not request.prompt.strip():
+    if request.operation == "variation":  # a variation has no prompt
+        if request.prompt:
+            raise UnsupportedParamsError("a variation takes no prompt", provider=provider, model=model, param="prompt")
+    elif not isinstance(request.prompt, str) or not request.prompt.strip():
         raise UnsupportedParamsError(
             f"prompt must be a non-empty string, not {_short(request.prompt)}",
             provider=provider,
             model=model,
             param="prompt",
         )
-    if not _is_text(request.prompt):
+    if isinstance(request.prompt, str) and not _is_text(request.prompt):
         raise UnsupportedParamsError(
             "prompt is not valid Unicode text (it holds a lone surrogate)",
             provider=provider,

@@ -11,6 +11,9 @@ every plugin works in the sync and the async path alike, and why tests can call 
 The one exception is ``resolve_auth``, which may block (a credential chain, a token refresh):
 the core calls it off the event loop and caches what it returns.
 
+The core calls every hook by keyword, as pluggy does: the order of a spec's parameters never
+matters. ``build_request`` and ``parse_response`` are required; the rest are optional.
+
 Order of a call: ``model_catalogue`` (once per provider) → ``validate_params`` →
 ``resolve_auth`` (cached) → ``build_request`` → core sends → ``parse_response``
 (→ ``FollowUp`` → core sends → ``parse_response`` …).
@@ -27,7 +30,7 @@ if TYPE_CHECKING:
     import httpx
 
     from pixmux.catalogue import Catalogue, ModelInfo
-    from pixmux.types import Auth, Deployment, FollowUp, ImageRequest, ImageResponse
+    from pixmux.types import Auth, Deployment, FollowUp, ImageRequest, ImageResponse, ImageStreamEvent, ServerSentEvent
 
 __all__ = [
     "hookspec",
@@ -38,6 +41,7 @@ __all__ = [
     "resolve_auth",
     "build_request",
     "parse_response",
+    "parse_event",
 ]
 
 PROJECT = "pixmux"
@@ -140,7 +144,9 @@ def parse_response(  # type: ignore[empty-body]
 
     Pure: read ``response`` (its body is already loaded) and return a value. A refusal the
     provider reports as a success (a finish reason, a filtered or missing image) is a
-    ``ContentPolicyViolationError``, never an empty result.
+    ``ContentPolicyViolationError``, never an empty result; when it withheld some images and
+    delivered others, return the delivered ones with a :class:`~pixmux.types.Refusal` per
+    withheld image in ``ImageResponse.refused`` (the core raises when no image is left).
 
     Args:
         response: the provider's response; ``response.request`` is the request that produced it.
@@ -158,4 +164,41 @@ def parse_response(  # type: ignore[empty-body]
     """
 
 
-HOOK_NAMES: Sequence[str] = ("model_catalogue", "validate_params", "resolve_auth", "build_request", "parse_response")
+@hookspec(firstresult=True)
+def parse_event(
+    event: ServerSentEvent, request: ImageRequest, deployment: Deployment, model: ModelInfo
+) -> ImageStreamEvent | None:
+    """
+    Turn one server-sent event of a streamed answer into a partial or completed image event.
+
+    Called only for models whose catalogue entry says ``streaming=True``, when the caller asked
+    ``stream=True``. The core sends the request ``build_request`` built (with ``stream``
+    set on ``request``), frames the answer's server-sent events and hands them here one by one.
+    Pure, like ``parse_response``: read the event and return a value. An answer that is not a
+    stream (an error status) still goes to ``parse_response``.
+
+    Args:
+        event: one event, as framed by the core (``event``, ``data``, ``id``).
+        request: the normalized request.
+        deployment: where it was sent.
+        model: the catalogue entry.
+
+    Returns:
+        An :class:`~pixmux.types.ImageStreamEvent`, or ``None`` for an event that carries no
+        image (a keep-alive, ``[DONE]``, a type this plugin does not know).
+
+    Raises:
+        PixmuxError: the typed error an error event stands for; the stream ends with it.
+
+    .. versionadded:: 1.1
+    """
+
+
+HOOK_NAMES: Sequence[str] = (
+    "model_catalogue",
+    "validate_params",
+    "resolve_auth",
+    "build_request",
+    "parse_response",
+    "parse_event",
+)

@@ -1138,6 +1138,10 @@ KEYS: tuple[Key, ...] = (
         "virtual keys arrive with the keys and spend work; remove it until then",
     ),
     _p("general_settings", "gzip_images", "Also gzip answers that carry base64 images."),
+    _p("general_settings", "max_upload_size_mb", "The largest edit or variation upload, in MB (default 64)."),
+    _p("general_settings", "allow_image_urls", "Fetch `http(s)` image URLs of JSON edits (default false)."),
+    _p("general_settings", "upstream_max_connections", "Connections to providers one worker may hold open."),
+    _p("general_settings", "download_horizon", "Download images whose URLs expire sooner than this many seconds."),
     _p(
         "general_settings",
         "allow_unauthenticated",

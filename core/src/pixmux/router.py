@@ -33,17 +33,18 @@ it comes back, one more failure cools it down again at once, one success clears 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import math
 import random
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import attrs
 
-from pixmux import _pricing
+from pixmux import _pricing, _router_edits
 from pixmux._engine import DEFAULT_TIMEOUT, Engine, default_engine
 from pixmux._retry import DEFAULT_NUM_RETRIES, check_retries, is_retryable
 from pixmux.exceptions import (
@@ -58,7 +59,7 @@ from pixmux.exceptions import (
     RateLimitError,
     Timeout,
 )
-from pixmux.types import ImageResponse
+from pixmux.types import ImageResponse, ImageStreamEvent
 
 __all__ = ["Router", "RouterDeployment", "DeploymentHealth", "ROUTING_STRATEGIES", "ROUTER_SETTINGS", "ROUTER_PARAMS"]
 
@@ -830,6 +831,122 @@ class Router:
                 self._release(deployment)
                 raise
             return plan.succeeded(deployment, response, time.perf_counter() - started)
+
+    # Edits and variations: the inputs are read once, then routed as a generation is (router_edits.py).
+    image_edit = _router_edits.image_edit
+    aimage_edit = _router_edits.aimage_edit
+    image_variation = _router_edits.image_variation
+    aimage_variation = _router_edits.aimage_variation
+
+    def stream_image_generation(self, prompt: str, model: str, **kwargs: Any) -> Iterator[ImageStreamEvent]:
+        """
+        :meth:`image_generation` as a stream of events (see :func:`pixmux.image_generation` with ``stream=True``).
+
+        Retries and fallbacks happen only before the first event; after it, a failure ends the
+        stream with its typed error. The last completed event's metadata says which
+        ``deployment`` served it, as for a whole response.
+        """
+        plan = self._plan(model, {**kwargs, "stream": True})  # stream_timeout bounds each attempt
+        while True:
+            deployment, wait, timeout = plan.next()
+            started = time.perf_counter()
+            try:
+                if wait > 0:
+                    self.engine.retry.sleep(wait)
+                    started = time.perf_counter()
+                events = self.engine.stream_image_generation(prompt, **plan.arguments(deployment, timeout))
+                first = next(events)
+            except PixmuxError as exc:
+                plan.failed(deployment, exc, time.perf_counter() - started)
+                continue
+            except BaseException:
+                self._release(deployment)
+                raise
+            break
+        yield from _routed(plan, deployment, first, events, started)
+
+    async def astream_image_generation(self, prompt: str, model: str, **kwargs: Any) -> AsyncIterator[ImageStreamEvent]:
+        """The async twin of :meth:`stream_image_generation`."""
+        plan = self._plan(model, {**kwargs, "stream": True})
+        while True:
+            deployment, wait, timeout = plan.next()
+            started = time.perf_counter()
+            try:
+                if wait > 0:
+                    await self.engine.retry.asleep(wait)
+                    started = time.perf_counter()
+                events = self.engine.astream_image_generation(prompt, **plan.arguments(deployment, timeout))
+                first = await events.__anext__()
+            except PixmuxError as exc:
+                plan.failed(deployment, exc, time.perf_counter() - started)
+                continue
+            except BaseException:
+                self._release(deployment)
+                raise
+            break
+        held: ImageStreamEvent | None = None  # the latest final image, kept back to say where it was served
+        try:
+            async for event in _prepended(first, events):
+                if held is not None:
+                    yield held
+                    held = None
+                if event.completed:
+                    held = event
+                else:
+                    yield event
+        except PixmuxError as exc:
+            self._failed(deployment, exc, time.perf_counter() - started, plan.images)
+            if held is not None:
+                yield held
+            raise
+        except BaseException:
+            self._release(deployment)
+            raise
+        if held is not None:
+            yield _routed_last(plan, deployment, held, time.perf_counter() - started)
+
+
+async def _prepended(first: ImageStreamEvent, rest: AsyncIterator[ImageStreamEvent]) -> AsyncIterator[ImageStreamEvent]:
+    yield first
+    async for event in rest:
+        yield event
+
+
+def _routed(
+    plan: _Plan,
+    deployment: RouterDeployment,
+    first: ImageStreamEvent,
+    events: Iterator[ImageStreamEvent],
+    started: float,
+) -> Iterator[ImageStreamEvent]:
+    """The rest of a stream that has begun: no retry now; the last event says where it was served."""
+    held: ImageStreamEvent | None = None  # the latest final image, kept back to say where it was served
+    try:
+        for event in itertools.chain((first,), events):
+            if held is not None:
+                yield held
+                held = None
+            if event.completed:
+                held = event
+            else:
+                yield event
+    except PixmuxError as exc:
+        plan.router._failed(deployment, exc, time.perf_counter() - started, plan.images)
+        if held is not None:
+            yield held
+        raise
+    except BaseException:
+        plan.router._release(deployment)
+        raise
+    if held is not None:
+        yield _routed_last(plan, deployment, held, time.perf_counter() - started)
+
+
+def _routed_last(plan: _Plan, deployment: RouterDeployment, last: ImageStreamEvent, elapsed: float) -> ImageStreamEvent:
+    if not last.completed:  # pragma: no cover - the engine's stream always ends with a completed event
+        return last
+    done = plan.succeeded(deployment, ImageResponse(created=last.created_at, metadata=last.metadata), elapsed)
+    return attrs.evolve(last, metadata=done.metadata)
 
 
 class _Plan:

@@ -13,6 +13,7 @@ What a plugin author needs to test a provider plugin in isolation.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import http.server
 import inspect
@@ -181,14 +182,17 @@ def check_plugin(
     - documents every hookimpl with a docstring;
     - returns a ``Catalogue`` whose ``provider`` matches ``name`` (the entry-point name) and
       whose models name themselves consistently;
-    - builds, for every catalogue model that is not retired, an absolute-URL ``httpx.Request``
-      from a plain request, without any network or environment access;
+    - builds, for every catalogue model that is not retired and every operation it lists
+      (``generate``, ``edit``, ``variation``), an absolute-URL ``httpx.Request`` from a plain
+      request (an edit or a variation carries one 1x1 PNG), without any network or environment access;
     - has not imported any module in ``forbidden_imports`` (another provider's plugin, say).
 
     Providers with no default endpoint (self-hosted servers, Azure) pass ``api_base``;
     ``settings`` adds deployment settings the plugin needs to build a request.
     """
-    from pixmux.types import Deployment, ImageRequest
+    from pixmux.types import Deployment, ImageInput, ImageRequest
+
+    tiny = ImageInput(data=base64.b64decode(TINY_PNG_B64), media_type="image/png", filename="tiny.png")
 
     problems: list[str] = []
     specs = {n: inspect.signature(getattr(hookspecs, n)).parameters for n in hookspecs.HOOK_NAMES}
@@ -221,7 +225,6 @@ def check_plugin(
             problems.append(f"catalogue key {key!r} holds ModelInfo named {info.name!r}")
         if info.retired:
             continue
-        request = ImageRequest(prompt="a lighthouse at dusk", model=key)
         deployment = Deployment(
             provider=catalogue.provider,
             model=key,
@@ -230,17 +233,25 @@ def check_plugin(
             settings={**_contract_settings(catalogue), **(settings or {})},
         )
         accepted = inspect.signature(found["build_request"]).parameters
-        arguments = {"request": request, "deployment": deployment, "model": info, "auth": None}
-        try:
-            built = found["build_request"](**{k: v for k, v in arguments.items() if k in accepted})
-        except Exception as exc:  # noqa: BLE001 - the check reports any failure as a problem
-            problems.append(f"build_request failed for model {key!r}: {type(exc).__name__}: {exc}")
-            continue
-        for item in [built] if isinstance(built, httpx.Request) else list(built):
-            if not isinstance(item, httpx.Request):
-                problems.append(f"build_request for {key!r} returned {type(item).__name__}, not httpx.Request")
-            elif not item.url.is_absolute_url:
-                problems.append(f"build_request for {key!r} built a relative URL {item.url}")
+        for operation in sorted(info.operations):
+            request = ImageRequest(
+                prompt="" if operation == "variation" else "a lighthouse at dusk",
+                model=key,
+                operation=operation,  # type: ignore[arg-type]
+                images=() if operation == "generate" else (tiny,),
+            )
+            what = repr(key) if operation == "generate" else f"{key!r} ({operation})"
+            arguments = {"request": request, "deployment": deployment, "model": info, "auth": None}
+            try:
+                built = found["build_request"](**{k: v for k, v in arguments.items() if k in accepted})
+            except Exception as exc:  # noqa: BLE001 - the check reports any failure as a problem
+                problems.append(f"build_request failed for model {what}: {type(exc).__name__}: {exc}")
+                continue
+            for item in [built] if isinstance(built, httpx.Request) else list(built):
+                if not isinstance(item, httpx.Request):
+                    problems.append(f"build_request for {what} returned {type(item).__name__}, not httpx.Request")
+                elif not item.url.is_absolute_url:
+                    problems.append(f"build_request for {what} built a relative URL {item.url}")
     for module in forbidden_imports:
         if module in sys.modules:
             problems.append(f"importing the plugin imported {module}")

@@ -33,6 +33,8 @@ __all__ = [
     "OutputTokensDetails",
     "FollowUp",
     "Refusal",
+    "ServerSentEvent",
+    "ImageStreamEvent",
     "image_extension",
 ]
 
@@ -240,12 +242,12 @@ class ImageObject:
                 raise APIResponseValidationError(f"data URL is not valid base64: {exc}") from exc
         import httpx
 
+        from pixmux._transport import fetch
+
         try:
-            response = httpx.get(self.url, timeout=timeout, follow_redirects=True)
-            response.raise_for_status()
+            return fetch(self.url, timeout=timeout)
         except httpx.HTTPError as exc:
             raise APIConnectionError(f"could not download the image from its url: {type(exc).__name__}") from exc
-        return response.content
 
     def extension(self) -> str:
         """The file extension matching the image's bytes (``"png"``, ``"jpeg"``, ``"webp"``, ``"svg"``)."""
@@ -419,3 +421,120 @@ class FollowUp:
 
 
 ResponseFormat = Literal["url", "b64_json"]
+
+
+@attrs.frozen(kw_only=True)
+class ServerSentEvent:
+    """
+    One server-sent event as the core framed it from a provider's stream (``parse_event``'s input).
+
+    Attributes:
+        event: the ``event:`` field, ``"message"`` when the block had none.
+        data: the ``data:`` lines joined with newlines (usually one JSON document).
+        id: the last ``id:`` seen, if any.
+        retry: the last ``retry:`` (milliseconds), if any.
+    """
+
+    event: str = "message"
+    data: str = attrs.field(default="", repr=lambda v: f"<{len(v)} chars>")
+    id: str | None = None
+    retry: int | None = None
+
+
+#: The stream event types, by operation: (partial, completed).
+STREAM_EVENT_TYPES: Mapping[str, tuple[str, str]] = {
+    "generate": ("image_generation.partial_image", "image_generation.completed"),
+    "edit": ("image_edit.partial_image", "image_edit.completed"),
+}
+
+#: Values OpenAI's stream event schemas require, and what to say when the provider did not tell.
+_EVENT_DEFAULTS = {"size": "auto", "quality": "auto", "background": "auto"}
+_EVENT_ENUMS = {
+    "size": frozenset({"1024x1024", "1024x1536", "1536x1024", "auto"}),
+    "quality": frozenset({"low", "medium", "high", "auto"}),
+    "background": frozenset({"transparent", "opaque", "auto"}),
+    "output_format": frozenset({"png", "webp", "jpeg"}),
+}
+
+
+@attrs.frozen(kw_only=True)
+class ImageStreamEvent:
+    """
+    One event of a streamed generation or edit; its JSON form (``to_dict``) is exactly OpenAI's.
+
+    A stream yields zero or more partial images (``image_generation.partial_image`` or
+    ``image_edit.partial_image``), then one completed event per final image.
+
+    Attributes:
+        type: the OpenAI event type.
+        b64_json: the (partial or final) image, base64.
+        created_at: Unix seconds.
+        partial_image_index: 0-based, on partial images only.
+        size, quality, background, output_format: what the image is, where known.
+        usage: token usage, on completed events where the provider reports it.
+        cost: on completed events, the price of the call in US dollars where known (beside the
+            JSON, never in it); with ``n > 1``, on the last completed event.
+        metadata: provider facts beside the JSON (``provider``, ``model``, ``deployment`` ...).
+    """
+
+    type: str
+    b64_json: str = attrs.field(repr=lambda v: f"<{len(v)} base64 chars>")
+    created_at: int
+    partial_image_index: int | None = None
+    size: str | None = None
+    quality: str | None = None
+    background: str | None = None
+    output_format: str | None = None
+    usage: Usage | None = None
+    cost: float | None = attrs.field(default=None, eq=False)
+    metadata: _FrozenMap = attrs.field(factory=dict, eq=False, hash=False, repr=False)
+    #: The provider's own JSON text of this event, when it is already exactly OpenAI's: ``to_json``
+    #: hands it on unchanged (a gateway re-frames a 1.5 MB partial image without re-encoding it).
+    raw: str | None = attrs.field(default=None, eq=False, hash=False, repr=False)
+
+    @property
+    def completed(self) -> bool:
+        """Whether this is a final image (``*.completed``), not a preview."""
+        return self.type.endswith(".completed")
+
+    def image(self) -> ImageObject:
+        """The event's image as an :class:`ImageObject` (``save()``, ``bytes()``)."""
+        return ImageObject(b64_json=self.b64_json)
+
+    def to_dict(self) -> dict[str, Any]:
+        """
+        OpenAI's event JSON: the fields its schema requires are always present.
+
+        Where the provider did not say, ``size``, ``quality`` and ``background`` are ``"auto"``,
+        ``output_format`` follows the image's bytes, and a completed event's ``usage`` is zero.
+        """
+        out: dict[str, Any] = {"type": self.type, "b64_json": self.b64_json, "created_at": self.created_at}
+        for name, default in _EVENT_DEFAULTS.items():
+            value = getattr(self, name)
+            out[name] = value if value in _EVENT_ENUMS[name] else default
+        fmt = self.output_format
+        if fmt not in _EVENT_ENUMS["output_format"]:
+            fmt = _format_of(self.b64_json)
+        out["output_format"] = fmt
+        if not self.completed:
+            out["partial_image_index"] = self.partial_image_index or 0
+        else:
+            from pixmux.converters import output_converter
+
+            out["usage"] = output_converter().unstructure(self.usage or Usage())
+        return out
+
+    def to_json(self, **dumps: Any) -> str:
+        """The OpenAI-shaped JSON text of the event (the provider's own text when it already was)."""
+        if self.raw is not None:
+            return self.raw
+        return json.dumps(self.to_dict(), **dumps)
+
+
+def _format_of(b64: str) -> str:
+    try:
+        head = base64.b64decode(b64[:64], validate=False)
+    except (binascii.Error, ValueError):
+        return "png"
+    ext = image_extension(head)
+    return "jpeg" if ext == "jpeg" else "webp" if ext == "webp" else "png"

@@ -55,7 +55,8 @@ def test_roundtrip_gpt_image_sync() -> None:
     assert resp.data[0].bytes().startswith(b"\x89PNG")
     assert resp.quality == "high"
     assert {"provider": "openai", "model": "gpt-image-1"}.items() <= dict(resp.metadata).items()
-    assert pytest.approx(50 * 5e-6 + 4160 * 40e-6) == resp.cost
+    # 10 text tokens at $5/M, 40 image input tokens at $10/M, 4160 output tokens at $40/M
+    assert pytest.approx(10 * 5e-6 + 40 * 10e-6 + 4160 * 40e-6) == resp.cost
 
 
 async def test_roundtrip_gpt_image_async() -> None:

@@ -25,8 +25,19 @@ from pixmux._redact import clean_client_value
 from pixmux.litellm_keys import DEPLOYMENT_SETTINGS
 from pixmux.router import ROUTER_PARAMS
 
-__all__ = ["Field", "FIELDS", "CLIENT_FORBIDDEN", "MAX_N", "FieldProblem", "check_fields", "request_schema"]
+__all__ = [
+    "Field",
+    "FIELDS",
+    "CLIENT_FORBIDDEN",
+    "EDIT_ONLY",
+    "MAX_N",
+    "FieldProblem",
+    "check_fields",
+    "request_schema",
+]
 
+#: Keys of an edit's body: a generation with one of them is refused, naming it (send it to ``/v1/images/edits``).
+EDIT_ONLY = ("image", "images", "mask", "operation")
 #: Most images one request may ask for (OpenAI's schema); each model may allow fewer.
 MAX_N = 10
 
@@ -107,16 +118,14 @@ FIELDS: tuple[Field, ...] = (
     Field(
         name="stream",
         kind="boolean",
-        enum=(False,),
-        refusal="stream=true is not supported by this gateway",
-        description="Only `false`: this gateway does not stream.",
+        description="`true`: the answer is a stream of server-sent events (image_generation.* events).",
     ),
     Field(
         name="partial_images",
         kind="integer",
-        enum=(0,),
-        refusal="partial_images needs streaming, which this gateway does not support",
-        description="Only `0`: partial images need streaming.",
+        minimum=0,
+        maximum=3,
+        description="Partial images to stream before the final one (0 to 3); needs `stream: true`.",
     ),
 )
 _BY_NAME: Mapping[str, Field] = {field.name: field for field in FIELDS}

@@ -18,13 +18,14 @@ import math
 import os
 import time
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 
 import pixmux
 from pixmux import _redact
 from pixmux._engine import Engine
+from pixmux._params import field_types
 from pixmux.exceptions import ConfigurationError, NotFoundError, PixmuxError, redact
 from pixmux.proxy._guard import accepts, body_rule, takes_body
 from pixmux.proxy._memory import keep_freed_memory
@@ -33,6 +34,9 @@ from pixmux.proxy.config import ROUTER_PARAMS, ConfigError, GatewayConfig, load_
 from pixmux.proxy.encode import GZIP_MIN_BYTES, accepts_gzip, encode_images, encode_json, error_body, gzip_chunks
 from pixmux.proxy.openapi import openapi_document
 from pixmux.proxy.process import apply_process_settings
+from pixmux.proxy.sse import EventStream, first_event, write_stream
+from pixmux.proxy.ui import SECURITY_HEADERS, UI_PREFIX, deployment_health, model_info, static_file
+from pixmux.proxy.uploads import ClientGone, UploadError, read_upload
 from pixmux.router import Router
 
 __all__ = ["Gateway", "GatewayError", "create_app", "app_from_env", "CONFIG_ENV"]
@@ -42,7 +46,8 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 Headers = list[tuple[bytes, bytes]]
-_Answer = tuple[int, Headers, list[bytes]]
+_T = TypeVar("_T")
+_Answer = tuple[int, Headers, "list[bytes] | EventStream"]
 _Handler = Callable[[Scope, Receive, dict[str, Any]], Awaitable[_Answer]]
 
 #: The environment variable through which ``pixmux serve --workers N`` hands each worker its config path.
@@ -50,6 +55,10 @@ CONFIG_ENV = "PIXMUX_CONFIG"
 
 logger = logging.getLogger("pixmux.proxy")
 
+#: The request fields of OpenAI's ``CreateImageRequest`` and the JSON types each may hold (the parameter table's).
+_FIELD_TYPES: Mapping[str, tuple[type, ...]] = field_types("generate")
+#: Most images one request may ask for (OpenAI's schema); each model may allow fewer.
+MAX_N = 10
 #: Keyword arguments that configure where and as whom a call is made: only the config sets them.
 _CLIENT_FORBIDDEN = CLIENT_FORBIDDEN
 #: Longest error message the gateway sends (a provider's or a client's text is cut there).
@@ -142,7 +151,7 @@ class Gateway:
 
     def __init__(self, config: GatewayConfig, *, engine: Engine | None = None) -> None:
         self.config = config
-        self.engine = engine if engine is not None else Engine()
+        self.engine = engine if engine is not None else _engine_for(config)
         if config.environment:  # environment_variables: seen where providers read credentials
             base = os.environ if self.engine._environ is None else self.engine._environ
             self.engine._environ = {**base, **config.environment}
@@ -173,6 +182,10 @@ class Gateway:
         self._routes: dict[tuple[str, str], _Handler] = {}
         for path in ("/v1/images/generations", "/images/generations"):
             self._routes[("POST", path)] = self._generate
+        for path in ("/v1/images/edits", "/images/edits"):
+            self._routes[("POST", path)] = self._edit
+        for path in ("/v1/images/variations", "/images/variations"):
+            self._routes[("POST", path)] = self._variation
         for path in ("/v1/models", "/models"):
             self._routes[("GET", path)] = self._models
         for path in ("/health/liveliness", "/health/liveness"):
@@ -180,6 +193,9 @@ class Gateway:
         self._routes[("GET", "/health/readiness")] = self._readiness
         for path in ("/openapi.json", "/v1/openapi.json"):
             self._routes[("GET", path)] = self._openapi
+        for path in ("/model/info", "/v1/model/info"):
+            self._routes[("GET", path)] = self._model_info
+        self._routes[("GET", "/health/deployments")] = self._deployment_health
         self._paths = {path for _, path in self._routes}
         self._open_paths = frozenset({"/health/liveliness", "/health/liveness"})
 
@@ -240,6 +256,7 @@ class Gateway:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                await self.engine.warm()  # the upstream pool now, not on the first request
                 for note in self.config.warnings:
                     logger.warning("%s: %s", self.config.path, note)
                 logger.info(
@@ -263,26 +280,19 @@ class Gateway:
         path = scope["path"]
         info: dict[str, Any] = {}
         headers: Headers
+        streaming = False
+        if path == UI_PREFIX or path.startswith(UI_PREFIX + "/"):
+            await self._ui(path, method, send)
+            return
         try:
             handler = self._routes.get((method, path))
             model_in_path = None
             if handler is None:
                 model_in_path = self._azure_model(path)
                 if model_in_path is not None and method == "POST":
-                    handler = self._generate
+                    handler = self._edit if path.endswith("/edits") else self._generate
             if method == "OPTIONS" and (path in self._paths or model_in_path is not None):
-                status, headers, chunks = self._preflight(scope, path, model_in_path)
-                await self._respond(
-                    scope=scope,
-                    send=send,
-                    status=status,
-                    headers=headers,
-                    chunks=chunks,
-                    started=started,
-                    request_id=request_id,
-                    info=info,
-                )
-                return
+                handler = self._preflight
             if handler is None:
                 if path in self._paths or model_in_path is not None:
                     allowed = (
@@ -294,29 +304,23 @@ class Gateway:
                         405, f"method {method} is not allowed on {path}", headers=[(b"allow", allowed.encode())]
                     )
                 raise GatewayError(404, f"no route {method} {path}; see /openapi.json", code="not_found")
-            if path not in self._open_paths:
+            if path not in self._open_paths and handler != self._preflight:  # a preflight carries no key
                 self._authenticate(scope)
-            rule = body_rule(handler)
-            if rule is not None and not accepts(rule, _header(scope, b"content-type")):
-                raise GatewayError(
-                    415,
-                    f"the request body must be {' or '.join(rule.media_types)} "
-                    f"(Content-Type: {_printable(_header(scope, b'content-type') or 'none')})",
-                    code="unsupported_media_type",
-                )
+            self._check_media_type(handler, scope)
             info["model"] = model_in_path
             status, headers, chunks = await handler(scope, receive, info)
-        except asyncio.CancelledError:  # the server's shutdown timeout ran out with this request in flight
-            logger.warning("request %s: cancelled by the shutdown timeout; answered 503", request_id)
-            status, headers, chunks = self._error(
-                GatewayError(
-                    503,
-                    "the gateway is shutting down and this request did not finish in time; retry",
-                    type="api_error",
-                    code="shutting_down",
-                    headers=[(b"connection", b"close"), (b"retry-after", b"1")],
+            if isinstance(chunks, EventStream):
+                headers.append((b"x-request-id", request_id.encode()))
+                streaming = True  # the answer has started: a cancellation now ends the stream, no 503
+                finished = await write_stream(chunks, send, receive, headers)
+                self._log_stream(
+                    chunks, method=method, path=path, finished=finished, started=started, request_id=request_id
                 )
-            )
+                return
+        except asyncio.CancelledError:  # the server's shutdown timeout ran out with this request in flight
+            if streaming:
+                raise
+            status, headers, chunks = self._shutting_down(request_id)
         except _ClientGone:
             self._log(method=method, path=path, info=info, status=499, started=started, request_id=request_id)
             return
@@ -329,6 +333,7 @@ class Gateway:
             status, headers, chunks = self._error(
                 GatewayError(500, f"internal gateway error (request id {request_id})", type="api_error")
             )
+        assert not isinstance(chunks, EventStream)  # streams were answered above
         await self._respond(
             scope=scope,
             send=send,
@@ -342,14 +347,43 @@ class Gateway:
         self._log(method=method, path=path, info=info, status=status, started=started, request_id=request_id)
 
     def _azure_model(self, path: str) -> str | None:
-        # /openai/deployments/{model}/images/generations
-        if not path.startswith("/openai/deployments/") or not path.endswith("/images/generations"):
+        # /openai/deployments/{model}/images/generations (or /images/edits)
+        if not path.startswith("/openai/deployments/"):
             return None
-        name = path[len("/openai/deployments/") : -len("/images/generations")]
-        return name if name and "/" not in name else None
+        for tail in ("/images/generations", "/images/edits"):
+            if path.endswith(tail):
+                name = path[len("/openai/deployments/") : -len(tail)]
+                return name if name and "/" not in name else None
+        return None
 
-    def _preflight(self, scope: Scope, path: str, model_in_path: str | None) -> _Answer:
+    def _check_media_type(self, handler: object, scope: Scope) -> None:
+        """A 415 when the route declares its body types (``takes_body``) and the request's is not one of them."""
+        rule = body_rule(handler)
+        if rule is not None and not accepts(rule, _header(scope, b"content-type")):
+            raise GatewayError(
+                415,
+                f"the request body must be {' or '.join(rule.media_types)} "
+                f"(Content-Type: {_printable(_header(scope, b'content-type') or 'none')})",
+                code="unsupported_media_type",
+            )
+
+    def _shutting_down(self, request_id: str) -> _Answer:
+        """The answer to a request the shutdown timeout cut short: an OpenAI-shaped 503 the SDKs retry."""
+        logger.warning("request %s: cancelled by the shutdown timeout; answered 503", request_id)
+        return self._error(
+            GatewayError(
+                503,
+                "the gateway is shutting down and this request did not finish in time; retry",
+                type="api_error",
+                code="shutting_down",
+                headers=[(b"connection", b"close"), (b"retry-after", b"1")],
+            )
+        )
+
+    async def _preflight(self, scope: Scope, receive: Receive, info: dict[str, Any]) -> _Answer:
         """A CORS preflight: the allow-list's answer for an allowed origin, else 405 as any other unknown method."""
+        path = scope["path"]
+        model_in_path = self._azure_model(path)
         methods = {"POST"} if model_in_path is not None else {m for m, p in self._routes if p == path}
         origin = _header(scope, b"origin")
         cors = self.config.cors
@@ -407,6 +441,32 @@ class Gateway:
     async def _openapi(self, scope: Scope, receive: Receive, info: dict[str, Any]) -> _Answer:
         return 200, [(b"content-type", _JSON)], [self._openapi_body]
 
+    async def _model_info(self, scope: Scope, receive: Receive, info: dict[str, Any]) -> _Answer:
+        groups = {}
+        for name, targets in self._targets.items():
+            found = []
+            for target in targets:
+                provider, model = self.engine.registry.resolve(target.model, target.params.get("custom_llm_provider"))
+                found.append((provider, self.engine.registry.get(provider).catalogue.lookup(model)))
+            groups[name] = found
+        return 200, [(b"content-type", _JSON)], [encode_json(model_info(groups))]
+
+    async def _deployment_health(self, scope: Scope, receive: Receive, info: dict[str, Any]) -> _Answer:
+        return 200, [(b"content-type", _JSON)], [encode_json(deployment_health(self.router))]
+
+    async def _ui(self, path: str, method: str, send: Send) -> None:
+        """The playground's static files: open (they hold nothing secret); every route they call checks the key."""
+        found = static_file(path) if method in ("GET", "HEAD") else None
+        if found is None:
+            status, headers, chunks = self._error(GatewayError(404, f"no page {_printable(path)}", code="not_found"))
+            whole = b"".join(chunks) if isinstance(chunks, list) else b""
+        else:
+            status, headers, whole = 200, [(b"content-type", found[0]), *SECURITY_HEADERS], found[1]
+        body = b"" if method == "HEAD" else whole
+        headers.append((b"content-length", str(len(whole)).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
     async def _read_body(self, scope: Scope, receive: Receive, limit: int | None = None) -> bytes:
         """
         The whole request body, at most ``limit`` bytes (``max_request_size_mb`` by default, 413
@@ -416,6 +476,10 @@ class Gateway:
         declared = _header(scope, b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             raise self._too_large(int(declared), limit)
+        return await self._in_time(self._receive_body(receive, limit))
+
+    async def _in_time(self, reading: Awaitable[_T]) -> _T:
+        """``await reading`` (a request body being read), or a 408 once ``general_settings.body_timeout`` passes."""
         task = asyncio.current_task()
         late: list[bool] = []
 
@@ -426,7 +490,7 @@ class Gateway:
 
         timer = asyncio.get_running_loop().call_later(self.config.limits.body_timeout, too_slow)
         try:
-            return await self._receive_body(receive, limit)
+            return await reading
         except asyncio.CancelledError:
             if not late:
                 raise
@@ -495,14 +559,75 @@ class Gateway:
         name = self.config.image_generation_model or name  # general_settings.image_generation_model
         info["model"] = name
         self._prevalidate(prompt, name, params)
+        if params.pop("stream", False):
+            events = self.router.astream_image_generation(prompt, model=name, **params)
+            first = await first_event(events)  # a failure this early is an ordinary error answer
+            headers: Headers = [
+                (b"content-type", b"text/event-stream; charset=utf-8"),
+                (b"cache-control", b"no-cache"),
+                (b"x-accel-buffering", b"no"),
+            ]
+            return 200, headers, EventStream(first=first, rest=events, info=info, error_body=self._event_error)
         upstream_started = time.perf_counter()
         response = await self.router.aimage_generation(prompt, model=name, **params)
         info["upstream"] = time.perf_counter() - upstream_started
+        return self._images(response, info)
+
+    @takes_body("multipart/form-data", "application/json", limit="max_upload_bytes")
+    async def _edit(self, scope: Scope, receive: Receive, info: dict[str, Any]) -> _Answer:
+        return await self._within_limit(self._edit_one, scope, receive, info)
+
+    @takes_body("multipart/form-data", limit="max_upload_bytes")
+    async def _variation(self, scope: Scope, receive: Receive, info: dict[str, Any]) -> _Answer:
+        return await self._within_limit(self._variation_one, scope, receive, info)
+
+    async def _edit_one(self, scope: Scope, receive: Receive, info: dict[str, Any]) -> _Answer:
+        return await self._upload(scope, receive, info, "edit")
+
+    async def _variation_one(self, scope: Scope, receive: Receive, info: dict[str, Any]) -> _Answer:
+        return await self._upload(scope, receive, info, "variation")
+
+    async def _upload(self, scope: Scope, receive: Receive, info: dict[str, Any], operation: str) -> _Answer:
+        """An edit or a variation: the upload read by ``pixmux.proxy.uploads``, then routed as a generation is."""
+        limit, urls = self.config.max_upload_bytes, self.config.allow_image_urls
+        try:
+            fetch = self.engine.async_transport().send if urls else None  # image URLs: the one transport
+            upload = await self._in_time(
+                read_upload(scope, receive, operation=operation, limit=limit, allow_urls=urls, send=fetch)
+            )
+        except UploadError as exc:
+            raise GatewayError(exc.status, exc.message, param=exc.param, code=exc.code) from None
+        except ClientGone:
+            raise _ClientGone from None
+        name = info.get("model") or upload.model
+        if not isinstance(name, str) or not name:
+            raise GatewayError(
+                400, f"model is required; configured models: {', '.join(self.router.model_names)}", param="model"
+            )
+        info["model"] = name
+        inputs = {"operation": operation, "images": upload.images, "mask": upload.mask}
+        self._prevalidate(upload.prompt, name, upload.params, inputs)
+        if upload.params.pop("stream", False):  # image_edit.* events, as a streamed generation
+            events = self.router.astream_image_generation(upload.prompt, model=name, **upload.params, **inputs)
+            first = await first_event(events)
+            headers: Headers = [
+                (b"content-type", b"text/event-stream; charset=utf-8"),
+                (b"cache-control", b"no-cache"),
+                (b"x-accel-buffering", b"no"),
+            ]
+            return 200, headers, EventStream(first=first, rest=events, info=info, error_body=self._event_error)
+        upstream_started = time.perf_counter()
+        response = await self.router.aimage_generation(upload.prompt, model=name, **upload.params, **inputs)
+        info["upstream"] = time.perf_counter() - upstream_started
+        return self._images(response, info)
+
+    def _images(self, response: pixmux.ImageResponse, info: dict[str, Any]) -> _Answer:
+        """OpenAI's ``ImagesResponse`` with the gateway's headers (deployment, provider, cost)."""
         metadata = response.metadata
         out = response.to_dict()
         info["b64"] = any("b64_json" in image for image in out.get("data", ()))
         chunks = encode_images(out)
-        headers: Headers = [(b"content-type", _JSON)]
+        headers = [(b"content-type", _JSON)]
         deployment = metadata.get("deployment")
         if deployment is not None:
             info["deployment"] = deployment
@@ -546,12 +671,19 @@ class Gateway:
                     param="model",
                 )
             name = model_in_path
-        body.pop("stream", None)
-        body.pop("partial_images", None)
+        for key in ("image", "images", "mask", "operation"):
+            if key in body:
+                raise GatewayError(400, f"{key} belongs to an edit: POST /v1/images/edits", param=key)
+        if body.get("partial_images") is not None and not body.get("stream"):
+            raise GatewayError(400, "partial_images needs stream: true", param="partial_images")
+        if not body.get("stream"):
+            body.pop("stream", None)
         params = {key: value for key, value in body.items() if value is not None}
         return prompt, name, params
 
-    def _prevalidate(self, prompt: str, name: str, params: dict[str, Any]) -> None:
+    def _prevalidate(
+        self, prompt: str, name: str, params: dict[str, Any], inputs: Mapping[str, Any] | None = None
+    ) -> None:
         targets = self._targets.get(name)
         if targets is None and len(name) <= 256:
             try:  # an alias the router knows (router_settings.model_group_alias)
@@ -573,7 +705,7 @@ class Gateway:
                     shown = _printable(key)
                     raise GatewayError(400, f"{shown} is set by the gateway's config, not by clients", param=shown)
             try:
-                self.engine.prepare(prompt=prompt, model=target.model, **{**params, **target.params})
+                self.engine.prepare(prompt=prompt, model=target.model, **{**params, **target.params}, **(inputs or {}))
             except PixmuxError as exc:
                 first = first or exc
                 continue
@@ -657,6 +789,29 @@ class Gateway:
         if not chunks:
             await send({"type": "http.response.body", "body": b""})
 
+    def _event_error(self, exc: PixmuxError) -> dict[str, Any]:
+        """OpenAI's ``error`` event for a failure after a stream began (scrubbed like every error)."""
+        return {
+            "error": {"message": self._scrub(str(exc)), "type": exc.openai_type, "param": exc.param, "code": exc.code}
+        }
+
+    def _log_stream(
+        self,
+        stream: EventStream,
+        *,
+        method: str,
+        path: str,
+        finished: bool,
+        started: float,
+        request_id: str,
+    ) -> None:
+        info = stream.info
+        last = stream.last
+        if last is not None:
+            info.setdefault("deployment", last.metadata.get("deployment", "-"))
+        status = 499 if not finished else (stream.failed.status_code or 500) if stream.failed else 200
+        self._log(method=method, path=path, info=info, status=status, started=started, request_id=request_id)
+
     def _log(
         self, *, method: str, path: str, info: Mapping[str, Any], status: int, started: float, request_id: str
     ) -> None:
@@ -673,6 +828,14 @@ class Gateway:
             _printable(info.get("deployment", "-")),
             request_id,
         )
+
+
+def _engine_for(config: GatewayConfig) -> Engine:
+    """The gateway's engine: installed plugins, upstream pools and downloads as ``general_settings`` say."""
+    options: dict[str, Any] = {"download_horizon": config.download_horizon}
+    if config.upstream_max_connections is not None:
+        options["max_connections"] = config.upstream_max_connections
+    return Engine(**options)
 
 
 def create_app(

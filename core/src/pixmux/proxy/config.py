@@ -41,6 +41,8 @@ ENV_PREFIX = "os.environ/"
 
 
 DEFAULT_MAX_REQUEST_MB = 1.0
+#: The largest edit or variation upload (the images, the mask and the fields together).
+DEFAULT_MAX_UPLOAD_MB = 64.0
 
 
 class ConfigError(ConfigurationError):
@@ -58,7 +60,13 @@ class GatewayConfig:
             ``litellm_params``; ``litellm_settings`` defaults applied).
         master_key: the key clients must send, or ``None`` for an open gateway.
         router_settings: keyword arguments for :class:`pixmux.Router`.
-        max_request_bytes: the largest request body accepted.
+        max_request_bytes: the largest request body accepted (generations).
+        max_upload_bytes: the largest edit or variation body accepted (multipart or JSON).
+        allow_image_urls: fetch ``http(s)`` image URLs of JSON edits (data URLs are always read).
+        upstream_max_connections: connections to providers the worker may hold open (and keep
+            alive) per transport; ``None`` for the engine's default.
+        download_horizon: download into ``b64_json`` any image whose URL expires within this many
+            seconds (``None``: only when the client asked for ``b64_json``).
         gzip_images: also gzip responses carrying base64 images (about 25 % smaller, for about
             4 ms of CPU per MB); other responses are gzipped whenever the client accepts it.
         warnings: settings that were read but ignored, one sentence each.
@@ -80,6 +88,10 @@ class GatewayConfig:
     router_settings: Mapping[str, Any] = attrs.field(factory=dict)
     max_request_bytes: int = int(DEFAULT_MAX_REQUEST_MB * 1024 * 1024)
     gzip_images: bool = False
+    max_upload_bytes: int = int(DEFAULT_MAX_UPLOAD_MB * 1024 * 1024)
+    allow_image_urls: bool = False
+    upstream_max_connections: int | None = None
+    download_horizon: float | None = None
     warnings: tuple[str, ...] = ()
     secrets: frozenset[str] = attrs.field(default=frozenset(), repr=False)
     environment: Mapping[str, str] = attrs.field(factory=dict, repr=False)
@@ -551,6 +563,24 @@ def _general(
     return master_key, max_bytes, gzip_images, per_deployment, overall, image_model
 
 
+def _uploads_and_upstream(general: Mapping[str, Any]) -> tuple[int, bool, int | None, float | None]:
+    """``general_settings``: edit upload limit, image URLs, upstream pool size and download horizon."""
+    upload_mb = general.get("max_upload_size_mb")
+    if upload_mb is not None:
+        upload_mb = _number(upload_mb, "general_settings.max_upload_size_mb")
+    upload_bytes = int((DEFAULT_MAX_UPLOAD_MB if upload_mb is None else upload_mb) * 1024 * 1024)
+    allow_urls = _flag(general.get("allow_image_urls", False), "general_settings.allow_image_urls")
+    upstream = general.get("upstream_max_connections")
+    if upstream is not None and (isinstance(upstream, bool) or not isinstance(upstream, int) or upstream < 1):
+        raise _Problem(
+            "general_settings.upstream_max_connections", f"expected a whole number, 1 or more, got {upstream!r}"
+        )
+    horizon = general.get("download_horizon")
+    if horizon is not None:
+        horizon = _number(horizon, "general_settings.download_horizon")
+    return upload_bytes, allow_urls, upstream, horizon
+
+
 def parse_config(raw: Any, *, path: str = "<config>", environ: Mapping[str, str] | None = None) -> GatewayConfig:
     """
     Check a config already read from YAML and resolve its ``os.environ/`` references.
@@ -582,6 +612,7 @@ def parse_config(raw: Any, *, path: str = "<config>", environ: Mapping[str, str]
             general, {**env, **environment}, secrets, notes
         )
         allow_unauthenticated, cors, limits = _security(general)
+        uploads = _uploads_and_upstream(general)
         litellm = _check_section(
             _mapping(top.get("litellm_settings"), "litellm_settings"), "litellm_settings", "litellm_settings", notes
         )
@@ -629,6 +660,10 @@ def parse_config(raw: Any, *, path: str = "<config>", environ: Mapping[str, str]
         router_settings=router_settings,
         max_request_bytes=max_bytes,
         gzip_images=gzip_images,
+        max_upload_bytes=uploads[0],
+        allow_image_urls=uploads[1],
+        upstream_max_connections=uploads[2],
+        download_horizon=uploads[3],
         warnings=tuple(notes.lines),
         secrets=frozenset(secret for secret in secrets if len(secret) >= 4),
         environment=environment,

@@ -6,7 +6,9 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import pixmux
-from pixmux.proxy._request import CLIENT_FORBIDDEN, request_schema
+from pixmux._params import request_schema
+from pixmux.proxy._request import CLIENT_FORBIDDEN, EDIT_ONLY
+from pixmux.proxy._request import request_schema as generation_schema
 
 __all__ = ["openapi_document"]
 
@@ -66,6 +68,25 @@ def _generation(summary: str, models: Sequence[str], *, azure: bool = False) -> 
     return {"post": operation}
 
 
+def _upload(summary: str, operation: str, models: Sequence[str], *, azure: bool = False) -> dict[str, Any]:
+    """An edit or variation route: a multipart body (edits also take OpenAI's JSON form), from the parameter table."""
+    content: dict[str, Any] = {"multipart/form-data": {"schema": request_schema(operation, models)}}
+    if operation == "edit":
+        content["application/json"] = {
+            "schema": {
+                "type": "object",
+                "required": ["images", "prompt"],
+                "description": "OpenAI's EditImageBodyJsonParam: images and mask as {image_url: <data: URL>}",
+            }
+        }
+    route = _generation(summary, models, azure=azure)
+    route["post"]["operationId"] = f"{'createImageEdit' if operation == 'edit' else 'createImageVariation'}" + (
+        "Azure" if azure else ""
+    )
+    route["post"]["requestBody"] = {"required": True, "content": content}
+    return route
+
+
 def _simple(summary: str, schema: dict[str, Any], *, errors: Sequence[str] = ("401",)) -> dict[str, Any]:
     return {
         "get": {"summary": summary, "responses": {"200": {"description": "OK", **_json(schema)}, **_errors(*errors)}}
@@ -79,7 +100,7 @@ def openapi_document(models: Sequence[str], *, forbidden: Iterable[str] = CLIENT
     The request schemas come from the table that checks requests (``pixmux.proxy._request``),
     with ``forbidden`` (the keys only the config sets) refused.
     """
-    refused = sorted(set(forbidden))
+    refused = sorted({*forbidden, *EDIT_ONLY})
     model_list = {
         "type": "object",
         "required": ["object", "data"],
@@ -101,6 +122,8 @@ def openapi_document(models: Sequence[str], *, forbidden: Iterable[str] = CLIENT
         },
     }
     generation = _generation("Create images (OpenAI's createImage)", models)
+    edit = _upload("Edit images (OpenAI's createImageEdit)", "edit", models)
+    variation = _upload("Variations of an image (OpenAI's createImageVariation)", "variation", models)
     return {
         "openapi": "3.1.0",
         "info": {
@@ -115,6 +138,13 @@ def openapi_document(models: Sequence[str], *, forbidden: Iterable[str] = CLIENT
             "/openai/deployments/{model}/images/generations": _generation(
                 "Create images, Azure OpenAI's route", models, azure=True
             ),
+            "/v1/images/edits": edit,
+            "/images/edits": edit,
+            "/openai/deployments/{model}/images/edits": _upload(
+                "Edit images, Azure OpenAI's route", "edit", models, azure=True
+            ),
+            "/v1/images/variations": variation,
+            "/images/variations": variation,
             "/v1/models": _simple("The configured model names", model_list),
             "/models": _simple("The configured model names", model_list),
             "/health/liveliness": {
@@ -133,8 +163,8 @@ def openapi_document(models: Sequence[str], *, forbidden: Iterable[str] = CLIENT
                 "apiKey": {"type": "apiKey", "in": "header", "name": "api-key"},
             },
             "schemas": {
-                "CreateImageRequest": request_schema(models, refused),
-                "CreateImageRequestAzure": request_schema(models, refused, model_in_path=True),
+                "CreateImageRequest": generation_schema(models, refused),
+                "CreateImageRequestAzure": generation_schema(models, refused, model_in_path=True),
                 "ImagesResponse": {
                     "type": "object",
                     "required": ["created"],

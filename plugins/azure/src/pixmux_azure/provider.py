@@ -33,6 +33,7 @@ import httpx
 from pixmux import hookimpl
 from pixmux.catalogue import Catalogue, ModelInfo, Price, Pricing, check_request
 from pixmux.dialects.openai import build_body, error_for, parse_images
+from pixmux.dialects.openai_edits import edit_path, file_parts, form_fields, multipart_request
 from pixmux.exceptions import (
     AuthenticationError,
     ConfigurationError,
@@ -41,7 +42,10 @@ from pixmux.exceptions import (
     UnsupportedParamsError,
     error_from_response,
 )
-from pixmux.types import Auth, Deployment, ImageRequest, ImageResponse
+from pixmux.inputs import check_inputs
+from pixmux.streaming import read_openai_event
+from pixmux.types import Auth, Deployment, ImageRequest, ImageResponse, ImageStreamEvent, ServerSentEvent
+from pixmux_openai.models import GPT_INPUTS, STREAM_PARAMS
 from pixmux_openai.models import MODELS as OPENAI_MODELS
 
 __all__ = [
@@ -53,6 +57,7 @@ __all__ = [
     "resolve_auth",
     "build_request",
     "parse_response",
+    "parse_event",
 ]
 
 PROVIDER = "azure"
@@ -72,6 +77,10 @@ _GPT_FIELDS = ("n", "size", "quality", "user")
 _ALL_FIELDS = ("n", "size", "quality", "style", "response_format", "user")
 
 
+#: Edits on Azure: as OpenAI's GPT image models, but PNG or JPEG inputs only (Azure's how-to).
+_EDIT_INPUTS = attrs.evolve(GPT_INPUTS, media_types=frozenset({"image/png", "image/jpeg"}))
+
+
 def _on_azure(name: str, description: str, *, default_quality: str = "high") -> ModelInfo:
     """OpenAI's entry for a GPT image model, less what Azure does not take."""
     info = OPENAI_MODELS[name]
@@ -80,10 +89,13 @@ def _on_azure(name: str, description: str, *, default_quality: str = "high") -> 
         info,
         sizes=frozenset({"1024x1024", "1024x1536", "1536x1024"}),  # no "auto"
         qualities=frozenset({"low", "medium", "high"}),  # no "auto"
-        params=frozenset({"background", "output_format", "output_compression"}),  # no "moderation"
+        params=frozenset(
+            {"background", "output_format", "output_compression", "input_fidelity", *STREAM_PARAMS}
+        ),  # no "moderation"
         param_values={**info.param_values, "output_format": frozenset({"png", "jpeg"})},  # no "webp"
         pricing=attrs.evolve(info.pricing, default_quality=default_quality),
         description=description,
+        inputs=_EDIT_INPUTS,
     )
 
 
@@ -124,7 +136,12 @@ class AzureCatalogue(Catalogue):
 
     def lookup(self, name: str) -> ModelInfo:
         """A lenient entry named after the deployment: its name says nothing about its model."""
-        return ModelInfo(name=name, known=False, description="Azure deployment (set base_model to validate)")
+        return ModelInfo(
+            name=name,
+            known=False,
+            description="Azure deployment (set base_model to validate)",
+            operations=frozenset({"generate", "edit"}),  # base_model, where set, says which
+        )
 
     def base_model(self, name: str) -> ModelInfo:
         """
@@ -188,6 +205,8 @@ def validate_params(request: ImageRequest, model: ModelInfo, deployment: Deploym
         changed = attrs.evolve(request, params={**request.params, "output_format": output_format.lower()})
         request = changed
     info = _model_of(deployment, model)
+    if info is not model and request.operation != "generate":  # what the base model edits, now it is known
+        check_inputs(request, info, CATALOGUE, provider=PROVIDER)
     if info.known and info.extra.get("family") == "gpt-image" and request.params.get("output_format") == "webp":
         raise UnsupportedParamsError(
             f"output_format='webp' is not supported by {info.name} on Azure; accepted: jpeg, png",
@@ -196,6 +215,13 @@ def validate_params(request: ImageRequest, model: ModelInfo, deployment: Deploym
             param="output_format",
         )
     check_request(request, info, provider=PROVIDER)
+    if request.operation == "generate" and request.params.get("input_fidelity") is not None:
+        raise UnsupportedParamsError(
+            "input_fidelity applies only to edits (image_edit), not to a generation",
+            provider=PROVIDER,
+            model=info.name,
+            param="input_fidelity",
+        )
     if info.known and info.extra.get("family") == "gpt-image":
         output_format = request.params.get("output_format", "png")
         if request.params.get("background") == "transparent" and output_format != "png":
@@ -281,7 +307,7 @@ def resolve_auth(deployment: Deployment) -> Auth | None:
     return _as_auth(found, source)
 
 
-def _url(deployment: Deployment) -> tuple[str, dict[str, str]]:
+def _url(deployment: Deployment, path: str = "/images/generations") -> tuple[str, dict[str, str]]:
     if not deployment.api_base:
         raise ConfigurationError(
             "no Azure endpoint: set AZURE_API_BASE or pass api_base='https://<resource>.openai.azure.com'",
@@ -296,9 +322,9 @@ def _url(deployment: Deployment) -> tuple[str, dict[str, str]]:
         root, v1 = root.removesuffix("/openai/v1"), True
     root = root.removesuffix("/openai")
     if v1:
-        return f"{root}/openai/v1/images/generations", ({"api-version": "preview"} if version == "preview" else {})
+        return f"{root}/openai/v1{path}", ({"api-version": "preview"} if version == "preview" else {})
     return (
-        f"{root}/openai/deployments/{quote(deployment.model, safe='')}/images/generations",
+        f"{root}/openai/deployments/{quote(deployment.model, safe='')}{path}",
         {"api-version": version},
     )
 
@@ -321,11 +347,19 @@ def _auth_headers(deployment: Deployment, auth: Auth | None) -> dict[str, str]:
 
 @hookimpl
 def build_request(request: ImageRequest, deployment: Deployment, model: ModelInfo, auth: Auth | None) -> httpx.Request:
-    """POST OpenAI's body to the deployment (or v1) URL with an ``api-key`` header or an Entra bearer token."""
-    url, query = _url(deployment)
+    """
+    POST OpenAI's body to the deployment (or v1) URL with an ``api-key`` header or an Entra bearer token;
+    an edit goes as OpenAI's multipart to ``.../images/edits`` on the same route.
+    """
     headers = _auth_headers(deployment, auth)
     info = _model_of(deployment, model)
     fields = _GPT_FIELDS if info.extra.get("family") == "gpt-image" else _ALL_FIELDS
+    if request.operation != "generate":  # an edit: OpenAI's multipart, on either route
+        url, query = _url(deployment, edit_path(request))
+        form = form_fields(request, deployment.model, openai_params=_GPT_FIELDS)
+        target = httpx.URL(url, params=query)
+        return multipart_request(target, headers, form, file_parts(request))
+    url, query = _url(deployment)
     # The body's model is the deployment name on both routes (the v1 route routes by it).
     body = build_body(request, deployment.model, openai_params=fields)
     return httpx.Request("POST", url, params=query, headers=headers, json=body)
@@ -424,3 +458,9 @@ def parse_response(
     if info.known and info.pricing is not None and parsed.cost is None:
         parsed = attrs.evolve(parsed, cost=info.pricing.cost(request, parsed))
     return parsed
+
+
+@hookimpl
+def parse_event(event: ServerSentEvent, request: ImageRequest) -> ImageStreamEvent | None:
+    """Read one of Azure's image stream events: OpenAI's, on both route styles."""
+    return read_openai_event(event, provider=PROVIDER, model=request.model)

@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pixmux.catalogue import Catalogue, ModelInfo, Price, Pricing
+import attrs
+from pixmux.catalogue import Catalogue, InputLimits, ModelInfo, Price, Pricing
 
 from pixmux_bedrock import _families as fam
 
@@ -116,6 +117,9 @@ _S3_VALUES: Mapping[str, frozenset[Any]] = {
     **_HEADER_VALUES,
 }
 _S3_RANGES = {"seed": (0.0, 4294967294.0), "strength": (0.0, 1.0)}
+_MB = 1024 * 1024
+#: SD3 / SD3.5 Large image-to-image: one PNG, JPEG or WebP input (Stability's rule), no mask.
+_S3_INPUTS = InputLimits(max_images=1, media_types=frozenset({"image/png", "image/jpeg", "image/webp"}), mask="none")
 
 
 def _stability3(
@@ -140,13 +144,26 @@ def _stability3(
         pricing=Pricing(per_image=(Price(usd=usd),)),
         description=description,
         extra={"family": fam.STABILITY3, "per_call": 1, "seed_max": 4294967294, "seed_default": None},
+        operations=frozenset({"generate", "edit"}) if image_to_image else frozenset({"generate"}),
+        inputs=_S3_INPUTS if image_to_image else None,
     )
 
 
 # --------------------------------------------------------------------------- Titan / Nova
 
 _TASK_OBJECTS = frozenset(fam.TASK_PARAMS.values()) | {"image_generation_config"}
-_AMAZON_COMMON = frozenset({"task_type", "negative_prompt", "cfg_scale", "seed"}) | _TASK_OBJECTS | _HEADERS
+_AMAZON_COMMON = (
+    frozenset(
+        {"task_type", "negative_prompt", "cfg_scale", "seed", "mask_prompt", "outpainting_mode", "similarity_strength"}
+    )
+    | _TASK_OBJECTS
+    | _HEADERS
+)
+#: Titan / Nova inputs: PNG or JPEG, 1-5 images for a variation (one for the other tasks), a black-and-white mask
+#: the size of the image.
+_AMAZON_INPUTS = InputLimits(
+    max_images=5, media_types=frozenset({"image/png", "image/jpeg"}), mask="optional", mask_same_size=True
+)
 _CONDITIONING = frozenset({"condition_image", "control_mode", "control_strength"})
 
 
@@ -166,6 +183,7 @@ def _amazon(
 ) -> ModelInfo:
     params = _AMAZON_COMMON | (_CONDITIONING if conditioning else frozenset())
     params = params - {fam.TASK_PARAMS[task] for task in fam.TASK_PARAMS if task not in tasks}
+    inputs = _AMAZON_INPUTS if "BACKGROUND_REMOVAL" in tasks else attrs.evolve(_AMAZON_INPUTS, max_images=1)
     return ModelInfo(
         name=name,
         sizes=None,
@@ -177,14 +195,119 @@ def _amazon(
         params=params,
         param_values={
             "task_type": tasks,
+            "outpainting_mode": frozenset({"DEFAULT", "PRECISE"}),
             "control_mode": frozenset({"CANNY_EDGE", "SEGMENTATION"}),
             **_HEADER_VALUES,
         },
-        param_ranges={"cfg_scale": (1.1, 10.0), "seed": (0.0, float(seed_max)), "control_strength": (0.0, 1.0)},
+        param_ranges={
+            "cfg_scale": (1.1, 10.0),
+            "seed": (0.0, float(seed_max)),
+            "control_strength": (0.0, 1.0),
+            "similarity_strength": (0.2, 1.0),
+        },
         pricing=pricing,
         description=description,
         extra={"family": family, "per_call": 5, "seed_max": seed_max, "seed_default": seed_default, **extra},
+        operations=frozenset({"generate", "edit", "variation"}),
+        inputs=inputs,
     )
+
+
+# --------------------------------------------------------------------------- Stability Image Services (edits)
+
+_EDIT_COMMON = frozenset({"seed", "output_format"}) | _HEADERS
+_EDIT_STYLED = _EDIT_COMMON | {"negative_prompt", "style_preset"}
+_EDIT_INPUTS = InputLimits(max_images=1, media_types=frozenset({"image/png", "image/jpeg", "image/webp"}), mask="none")
+
+
+def _stability_edit(
+    name: str,
+    description: str,
+    params: frozenset[str],
+    *,
+    images: tuple[str, ...] = ("image",),
+    mask: str = "none",
+    ranges: Mapping[str, tuple[float, float]] | None = None,
+    max_n: int = MAX_N,
+) -> ModelInfo:
+    return ModelInfo(
+        name=name,
+        sizes=frozenset(),  # the output keeps the input's size
+        qualities=frozenset({"auto"}),
+        styles=frozenset(),
+        response_formats=frozenset({"b64_json"}),
+        max_n=max_n,
+        max_prompt_chars=10000,
+        params=params,
+        param_values={
+            "style_preset": _STYLE_PRESETS,
+            "output_format": frozenset({"png", "jpeg", "webp"}),
+            **_HEADER_VALUES,
+        },
+        param_ranges={"seed": (0.0, 4294967294.0), **(ranges or {})},
+        pricing=None,  # AWS lists these per region; pixmux has no price it could verify
+        description=f"{description} (Stability AI Image Services; cross-region profile such as us.{name})",
+        extra={"family": fam.STABILITY_EDIT, "per_call": 1, "image_fields": images, "seed_max": 4294967294},
+        operations=frozenset({"edit"}),
+        inputs=attrs.evolve(_EDIT_INPUTS, max_images=len(images), mask=mask),
+    )
+
+
+_GROW = {"grow_mask": (0.0, 100.0)}
+_STABILITY_EDITS = (
+    _stability_edit(
+        "stability.stable-image-inpaint-v1:0", "Inpaint: mask (white = edit) or the image's alpha",
+        _EDIT_STYLED | {"grow_mask"}, mask="optional", ranges=_GROW,
+    ),
+    _stability_edit(
+        "stability.stable-outpaint-v1:0", "Outpaint: left, right, up, down in pixels",
+        _EDIT_COMMON | {"left", "right", "up", "down", "creativity", "style_preset"},
+        ranges={"left": (0.0, 2000.0), "right": (0.0, 2000.0), "up": (0.0, 2000.0), "down": (0.0, 2000.0),
+                "creativity": (0.0, 1.0)},
+    ),
+    _stability_edit(
+        "stability.stable-image-search-replace-v1:0", "Search and replace: search_prompt names what to replace",
+        _EDIT_STYLED | {"search_prompt", "grow_mask"}, ranges={"grow_mask": (0.0, 20.0)},
+    ),
+    _stability_edit(
+        "stability.stable-image-search-recolor-v1:0", "Search and recolor: select_prompt names what to recolor",
+        _EDIT_STYLED | {"select_prompt", "grow_mask"}, ranges={"grow_mask": (0.0, 20.0)},
+    ),
+    _stability_edit(
+        "stability.stable-image-erase-object-v1:0", "Erase object: the mask marks what to erase",
+        _EDIT_COMMON | {"grow_mask"}, mask="optional", ranges={"grow_mask": (0.0, 20.0)},
+    ),
+    _stability_edit(
+        "stability.stable-image-remove-background-v1:0", "Remove background (png or webp)", _EDIT_COMMON, max_n=1
+    ),
+    _stability_edit(
+        "stability.stable-image-control-sketch-v1:0", "Control sketch: a sketch guides the image",
+        _EDIT_STYLED | {"control_strength"}, ranges={"control_strength": (0.0, 1.0)},
+    ),
+    _stability_edit(
+        "stability.stable-image-control-structure-v1:0", "Control structure: the image's structure guides it",
+        _EDIT_STYLED | {"control_strength"}, ranges={"control_strength": (0.0, 1.0)},
+    ),
+    _stability_edit(
+        "stability.stable-image-style-guide-v1:0", "Style guide: the image's style guides a new one",
+        _EDIT_STYLED | {"fidelity", "aspect_ratio"}, ranges={"fidelity": (0.0, 1.0)},
+    ),
+    _stability_edit(
+        "stability.stable-style-transfer-v1:0", "Style transfer: image=[content, style]",
+        _EDIT_COMMON | {"negative_prompt", "style_strength", "composition_fidelity", "change_strength"},
+        images=("init_image", "style_image"),
+        ranges={"style_strength": (0.0, 1.0), "composition_fidelity": (0.0, 1.0), "change_strength": (0.1, 1.0)},
+    ),
+    _stability_edit("stability.stable-fast-upscale-v1:0", "Fast upscale (4x)", _EDIT_COMMON, max_n=1),
+    _stability_edit(
+        "stability.stable-conservative-upscale-v1:0", "Conservative upscale",
+        _EDIT_COMMON | {"negative_prompt", "creativity"}, ranges={"creativity": (0.2, 0.5)}, max_n=1,
+    ),
+    _stability_edit(
+        "stability.stable-creative-upscale-v1:0", "Creative upscale", _EDIT_STYLED | {"creativity"},
+        ranges={"creativity": (0.1, 0.5)}, max_n=1,
+    ),
+)  # fmt: skip
 
 
 _TITAN_V1_TASKS = frozenset({"TEXT_IMAGE", "INPAINTING", "OUTPAINTING", "IMAGE_VARIATION"})
@@ -281,6 +404,7 @@ _MODELS = (
         ),
         size_rule="free",
     ),
+    *_STABILITY_EDITS,
 )
 
 MODELS: Mapping[str, ModelInfo] = {info.name: info for info in _MODELS}

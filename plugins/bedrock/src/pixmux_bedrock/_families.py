@@ -8,6 +8,8 @@ Bedrock has no images endpoint: every model takes its own JSON through ``InvokeM
 - ``stability-3``: SD3 / SD3.5 Large / Stable Image Core / Ultra (``prompt``, ``aspect_ratio``, ``images``).
 - ``titan-image``: Amazon Titan Image Generator v1 / v2 (``taskType``, ``imageGenerationConfig``).
 - ``nova-canvas``: Amazon Nova Canvas (Titan's request shape, free ``width``/``height``).
+- ``stability-edit``: Stability AI Image Services (inpaint, outpaint, search and replace...): JSON
+  with base64 images, answered as the SD3 / Stable Image family answers.
 """
 
 from __future__ import annotations
@@ -27,7 +29,23 @@ SDXL = "stability-sdxl"
 STABILITY3 = "stability-3"
 TITAN = "titan-image"
 NOVA = "nova-canvas"
-FAMILIES = (SDXL, STABILITY3, TITAN, NOVA)
+STABILITY_EDIT = "stability-edit"
+FAMILIES = (SDXL, STABILITY3, TITAN, NOVA, STABILITY_EDIT)
+
+#: Stability AI Image Services on Bedrock (edit models): the id prefixes that name them.
+STABILITY_EDIT_PREFIXES = (
+    "stability.stable-image-inpaint",
+    "stability.stable-outpaint",
+    "stability.stable-image-search-",
+    "stability.stable-image-erase-object",
+    "stability.stable-image-remove-background",
+    "stability.stable-image-control-",
+    "stability.stable-image-style-guide",
+    "stability.stable-style-transfer",
+    "stability.stable-fast-upscale",
+    "stability.stable-conservative-upscale",
+    "stability.stable-creative-upscale",
+)
 
 #: Cross-region inference profile prefixes (``us.amazon.nova-canvas-v1:0``).
 _PROFILE_PREFIX = re.compile(r"^(?:us-gov|us|eu|apac|jp|au|ca|global)\.")
@@ -127,6 +145,8 @@ def detect_family(model_id: str) -> str | None:
     name = base_model_id(model_id)
     if name.startswith("stability.stable-diffusion-xl"):
         return SDXL
+    if name.startswith(STABILITY_EDIT_PREFIXES):
+        return STABILITY_EDIT
     if name.startswith("stability."):
         return STABILITY3
     if name.startswith("amazon.titan-image-generator"):
@@ -347,7 +367,7 @@ def amazon_body(
     task = params.get("task_type") or "TEXT_IMAGE"
     task_body: dict[str, Any] = {}
     if task != "BACKGROUND_REMOVAL":
-        task_body["text"] = prompt
+        _set(task_body, "text", prompt or None)  # no text: an inpainting that removes, a variation without guidance
         _set(task_body, "negativeText", params.get("negative_prompt"))
     if task == "TEXT_IMAGE":
         _set(task_body, "style", style)

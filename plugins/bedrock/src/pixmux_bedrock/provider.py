@@ -34,7 +34,7 @@ from pixmux.exceptions import (
 )
 from pixmux.types import Auth, Deployment, ImageObject, ImageRequest, ImageResponse, Refusal
 
-from pixmux_bedrock import _auth
+from pixmux_bedrock import _auth, _edits
 from pixmux_bedrock import _families as fam
 from pixmux_bedrock._catalogue import CATALOGUE, DEFAULT_API_BASE, price_tier
 from pixmux_bedrock._errors import CONTENT_BLOCK, error_for
@@ -224,6 +224,22 @@ def _check_stability3(request: ImageRequest) -> None:
                 raise _bad(f"{name}= needs mode='image-to-image'", model=model, param=name)
 
 
+def _check_stability_edit(request: ImageRequest, info: ModelInfo) -> None:
+    """A Stability edit model: its images, and the prompt or selection it needs."""
+    fields = info.extra.get("image_fields") or ("image",)
+    if len(request.images) != len(fields):
+        raise _bad(f"{info.name} takes {len(fields)} image(s) ({', '.join(fields)})", model=info.name, param="image")
+    needs = {"search-replace": "search_prompt", "search-recolor": "select_prompt"}
+    for marker, name in needs.items():
+        if marker in info.name and not request.params.get(name):
+            raise _bad(f"{info.name} needs {name}=", model=info.name, param=name)
+    prompt_free = ("remove-background", "erase-object", "fast-upscale", "outpaint", "style-transfer")
+    if not request.prompt and not any(marker in info.name for marker in prompt_free):
+        raise _bad(f"{info.name} needs a prompt", model=info.name, param="prompt")
+    if "outpaint" in info.name and not any(request.params.get(side) for side in ("left", "right", "up", "down")):
+        raise _bad("outpainting needs at least one of left, right, up, down", model=info.name, param="left")
+
+
 @hookimpl
 def validate_params(request: ImageRequest, model: ModelInfo, deployment: Deployment) -> ImageRequest | None:
     """
@@ -238,8 +254,15 @@ def validate_params(request: ImageRequest, model: ModelInfo, deployment: Deploym
     family = _family(info)
     original = request
     request = _canonical(request, family)
+    _edits.warn_old_path(request)
     _check_common(request, family)
-    check_request(request, info, provider=PROVIDER)
+    # An edit may leave out the prompt where the task takes none (an inpainting that removes, a
+    # background removal): checked then as a variation is, which takes no prompt.
+    promptless = request.operation == "edit" and request.prompt == ""
+    check_request(attrs.evolve(request, operation="variation") if promptless else request, info, provider=PROVIDER)
+    request = _edits.as_family_request(request, family)
+    if family == fam.STABILITY_EDIT:
+        _check_stability_edit(request, info)
     if family in (fam.TITAN, fam.NOVA):
         _check_amazon(request)
         if request.quality in ("low", "medium"):
@@ -293,6 +316,8 @@ def _body(
         return fam.sdxl_body(request.prompt, plan, params, seed)
     if family == fam.STABILITY3:
         return fam.stability3_body(request.prompt, plan, params, seed)
+    if family == fam.STABILITY_EDIT:
+        return _edits.stability_edit_body(request, info.extra, seed)
     return fam.amazon_body(
         request.prompt,
         plan,
@@ -490,7 +515,8 @@ def parse_response(
         raise APIResponseValidationError(
             "the response is not a JSON object", provider=PROVIDER, model=request.model, response=response
         )
-    reader = {fam.SDXL: _images_sdxl, fam.STABILITY3: _images_stability3}.get(family, _images_amazon)
+    readers = {fam.SDXL: _images_sdxl, fam.STABILITY3: _images_stability3, fam.STABILITY_EDIT: _images_stability3}
+    reader = readers.get(family, _images_amazon)
     images, facts = reader(body, request.model, response)
     refused = facts.pop("refused", ())
     if not all(isinstance(image, str) for image in images):
@@ -498,7 +524,8 @@ def parse_response(
             "an image in the response is not a base64 string", provider=PROVIDER, model=request.model, response=response
         )
     plan = _plan(request, family, info)
-    output_format = request.params.get("output_format", "png") if family == fam.STABILITY3 else "png"
+    stability = family in (fam.STABILITY3, fam.STABILITY_EDIT)
+    output_format = request.params.get("output_format", "png") if stability else "png"
     request_id = response.headers.get("x-amzn-requestid")
     metadata = {"family": family, **facts}
     if request_id:

@@ -17,6 +17,7 @@ one of several requests is refused and others are not, the refused one is an emp
 
 from __future__ import annotations
 
+import base64
 import time
 from typing import Any
 
@@ -107,7 +108,12 @@ class _Response:
 
 
 def build_generate_content_body(request: ImageRequest, info: ModelInfo, choice: SizeChoice) -> dict[str, Any]:
-    """The ``:generateContent`` JSON body for one image of a validated request."""
+    """
+    The ``:generateContent`` JSON body for one image of a validated request.
+
+    An edit is the same call with the input images as ``inlineData`` parts after the text, in
+    the order given (prompts refer to them as "the first image"...); Gemini takes no mask.
+    """
     params = request.params
     generation: dict[str, Any] = {"responseModalities": list(params.get("responseModalities", ("TEXT", "IMAGE")))}
     image_config: dict[str, Any] = {}
@@ -128,8 +134,13 @@ def build_generate_content_body(request: ImageRequest, info: ModelInfo, choice: 
     for name, value in params.items():
         if name not in known:
             generation[name] = value
+    parts: list[dict[str, Any]] = [{"text": request.prompt}]
+    for image in request.images:  # an edit: the reference images as inline parts, after the instruction
+        parts.append(
+            {"inlineData": {"mimeType": image.media_type, "data": base64.b64encode(image.data).decode("ascii")}}
+        )
     body: dict[str, Any] = {
-        "contents": [{"role": "user", "parts": [{"text": request.prompt}]}],
+        "contents": [{"role": "user", "parts": parts}],
         "generationConfig": generation,
     }
     if "safetySettings" in params:

@@ -16,6 +16,7 @@ in ``ImageResponse.refused``. No image at all is a ``ContentPolicyViolationError
 
 from __future__ import annotations
 
+import base64
 import time
 from typing import Any
 
@@ -24,11 +25,11 @@ import httpx
 from pixmux.catalogue import ModelInfo
 from pixmux.converters import make_camel_converter, structure_response
 from pixmux.exceptions import ContentPolicyViolationError
-from pixmux.types import ImageObject, ImageRequest, ImageResponse, Refusal
+from pixmux.types import ImageInput, ImageObject, ImageRequest, ImageResponse, Refusal
 
 from pixmux_google_common.sizes import SizeChoice
 
-__all__ = ["build_predict_body", "parse_predict", "image_object", "output_format"]
+__all__ = ["build_predict_body", "edit_instance", "parse_predict", "image_object", "output_format"]
 
 _converter = make_camel_converter()
 _MISSING_REASON = "withheld by Google's responsible-AI filter (no reason given)"
@@ -51,17 +52,55 @@ class _PredictResponse:
     model_version_id: str | None = None
 
 
+#: Editing parameters that live in the mask reference or ``editConfig``, not in ``parameters``.
+_MASK_CONFIG = {"maskMode": "maskMode", "maskDilation": "dilation", "maskClasses": "maskClasses"}
+
+
+def _blob(image: ImageInput) -> dict[str, Any]:
+    return {"bytesBase64Encoded": base64.b64encode(image.data).decode("ascii"), "mimeType": image.media_type}
+
+
+def edit_instance(request: ImageRequest, params: dict[str, Any]) -> dict[str, Any]:
+    """
+    The ``instances[0]`` of an Imagen edit (``imagen-3.0-capability-001``): the prompt and its reference images.
+
+    The image to edit is ``REFERENCE_TYPE_RAW`` (id 1). A mask goes as ``REFERENCE_TYPE_MASK`` (id 2)
+    with ``maskMode`` ``MASK_MODE_USER_PROVIDED``; without a mask, a ``maskMode`` of
+    ``MASK_MODE_BACKGROUND``, ``MASK_MODE_FOREGROUND`` or ``MASK_MODE_SEMANTIC`` asks Google to
+    segment the image itself (a mask reference without bytes). ``maskMode``, ``maskDilation``
+    (``dilation``) and ``maskClasses`` are taken out of ``params`` into the mask's config.
+    """
+    references: list[dict[str, Any]] = [
+        {"referenceType": "REFERENCE_TYPE_RAW", "referenceId": 1, "referenceImage": _blob(request.images[0])}
+    ]
+    config = {wire: params.pop(name) for name, wire in _MASK_CONFIG.items() if name in params}
+    if request.mask is not None or config:
+        mask: dict[str, Any] = {"referenceType": "REFERENCE_TYPE_MASK", "referenceId": 2}
+        if request.mask is not None:
+            mask["referenceImage"] = _blob(request.mask)
+            config.setdefault("maskMode", "MASK_MODE_USER_PROVIDED")
+        mask["maskImageConfig"] = config
+        references.append(mask)
+    return {"prompt": request.prompt, "referenceImages": references}
+
+
 def build_predict_body(request: ImageRequest, info: ModelInfo, choice: SizeChoice) -> dict[str, Any]:
-    """The ``:predict`` JSON body for a validated request."""
+    """The ``:predict`` JSON body for a validated request (an edit carries its images as reference images)."""
     parameters: dict[str, Any] = {"sampleCount": request.n or 1}
     if choice.aspect_ratio is not None:
         parameters["aspectRatio"] = choice.aspect_ratio
     if choice.tier is not None:
         parameters[str(info.extra.get("tier_field", "sampleImageSize"))] = choice.tier
-    for name, value in request.params.items():
+    params = dict(request.params)
+    instance: dict[str, Any] = {"prompt": request.prompt}
+    if request.operation == "edit":
+        instance = edit_instance(request, params)
+        if "baseSteps" in params:
+            parameters["editConfig"] = {"baseSteps": params.pop("baseSteps")}
+    for name, value in params.items():
         parameters.setdefault(name, value)
     parameters.setdefault("includeRaiReason", True)
-    return {"instances": [{"prompt": request.prompt}], "parameters": parameters}
+    return {"instances": [instance], "parameters": parameters}
 
 
 def output_format(mime_type: str | None) -> str | None:

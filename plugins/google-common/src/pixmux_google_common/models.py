@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 import attrs
-from pixmux.catalogue import ModelInfo, Price, Pricing
+from pixmux.catalogue import InputLimits, ModelInfo, Price, Pricing
 
 __all__ = [
     "PREDICT",
@@ -32,6 +32,10 @@ __all__ = [
     "catalogue_models",
     "unknown_model",
     "api_of",
+    "GEMINI_INPUTS",
+    "CAPABILITY_INPUTS",
+    "EDIT_MODES",
+    "MASK_MODES",
     "tier_field",
 ]
 
@@ -99,6 +103,8 @@ class GoogleModel:
     services: frozenset[str] = frozenset({"vertex_ai", "gemini"})
     retired: Mapping[str, str] = attrs.field(factory=dict)
     default_location: str | None = None
+    operations: frozenset[str] = frozenset({"generate", "edit"})
+    inputs: InputLimits | None = None
 
 
 def _imagen_price(usd: float) -> Pricing:
@@ -114,6 +120,27 @@ def _token_price(*, input_per_m: float, image_per_m: float, text_per_m: float, p
     )
 
 
+_MB = 1024 * 1024
+#: Gemini image models edit with reference images as inline parts: no mask (edits are described in
+#: text), up to 14 images on Gemini 3 (Google's guide; fewer work best on 2.5 Flash), and inline data
+#: counts toward the request's 20 MB.
+GEMINI_INPUTS = InputLimits(
+    max_images=14,
+    max_bytes=20 * _MB,
+    media_types=frozenset({"image/png", "image/jpeg", "image/webp"}),
+    mask="none",
+)
+#: imagen-3.0-capability-001: one image to edit, an optional user mask (white = edit) of the same size,
+#: 10 MB per image (the model card's limit for Imagen 3).
+CAPABILITY_INPUTS = InputLimits(
+    max_images=1,
+    max_bytes=10 * _MB,
+    media_types=frozenset({"image/png", "image/jpeg"}),
+    mask="optional",
+    mask_same_size=True,
+)
+_GENERATE_ONLY = frozenset({"generate"})
+
 _BOTH_IMAGEN_RETIRED = {"vertex_ai": _IMAGEN_SHUTDOWN_VERTEX, "gemini": _IMAGEN_SHUTDOWN_GEMINI}
 _VERTEX_ONLY = frozenset({"vertex_ai"})
 
@@ -128,6 +155,7 @@ MODELS: Mapping[str, GoogleModel] = {
         GoogleModel(
             name="gemini-2.5-flash-image",
             api=GENERATE_CONTENT,
+            inputs=GEMINI_INPUTS,
             description="Gemini 2.5 Flash Image (Nano Banana): about 1 megapixel, 10 aspect ratios",
             ratios=GEMINI_RATIOS,
             pricing=_token_price(input_per_m=0.30, image_per_m=30.0, text_per_m=2.50, per_image=0.039),
@@ -135,6 +163,7 @@ MODELS: Mapping[str, GoogleModel] = {
         GoogleModel(
             name="gemini-3.1-flash-image",
             api=GENERATE_CONTENT,
+            inputs=GEMINI_INPUTS,
             description="Gemini 3.1 Flash Image (Nano Banana 2): 512 to 4K, 14 aspect ratios",
             ratios=_FLASH_31_RATIOS,
             tiers=("512", "1K", "2K", "4K"),
@@ -144,6 +173,7 @@ MODELS: Mapping[str, GoogleModel] = {
         GoogleModel(
             name="gemini-3.1-flash-image-preview",
             api=GENERATE_CONTENT,
+            inputs=GEMINI_INPUTS,
             description="Gemini 3.1 Flash Image preview (retired: use gemini-3.1-flash-image)",
             ratios=_FLASH_31_RATIOS,
             tiers=("512", "1K", "2K", "4K"),
@@ -154,6 +184,7 @@ MODELS: Mapping[str, GoogleModel] = {
         GoogleModel(
             name="gemini-3-pro-image",
             api=GENERATE_CONTENT,
+            inputs=GEMINI_INPUTS,
             description="Gemini 3 Pro Image (Nano Banana Pro): 1K, 2K or 4K, 10 aspect ratios",
             ratios=GEMINI_RATIOS,
             tiers=("1K", "2K", "4K"),
@@ -163,6 +194,7 @@ MODELS: Mapping[str, GoogleModel] = {
         GoogleModel(
             name="gemini-3-pro-image-preview",
             api=GENERATE_CONTENT,
+            inputs=GEMINI_INPUTS,
             description="Gemini 3 Pro Image preview (retired: use gemini-3-pro-image)",
             ratios=GEMINI_RATIOS,
             tiers=("1K", "2K", "4K"),
@@ -174,6 +206,7 @@ MODELS: Mapping[str, GoogleModel] = {
         GoogleModel(
             name="imagen-4.0-generate-001",
             api=PREDICT,
+            operations=_GENERATE_ONLY,
             description="Imagen 4: 1K or 2K",
             ratios=IMAGEN_RATIOS,
             tiers=("1K", "2K"),
@@ -183,6 +216,7 @@ MODELS: Mapping[str, GoogleModel] = {
         GoogleModel(
             name="imagen-4.0-ultra-generate-001",
             api=PREDICT,
+            operations=_GENERATE_ONLY,
             description="Imagen 4 Ultra: 1K or 2K",
             ratios=IMAGEN_RATIOS,
             tiers=("1K", "2K"),
@@ -192,6 +226,7 @@ MODELS: Mapping[str, GoogleModel] = {
         GoogleModel(
             name="imagen-4.0-fast-generate-001",
             api=PREDICT,
+            operations=_GENERATE_ONLY,
             description="Imagen 4 Fast: 1K only",
             ratios=IMAGEN_RATIOS,
             pricing=_imagen_price(0.02),
@@ -200,6 +235,7 @@ MODELS: Mapping[str, GoogleModel] = {
         GoogleModel(
             name="imagen-3.0-generate-002",
             api=PREDICT,
+            operations=_GENERATE_ONLY,
             description="Imagen 3 (002)",
             ratios=IMAGEN_RATIOS,
             pricing=_imagen_price(0.04),
@@ -208,6 +244,7 @@ MODELS: Mapping[str, GoogleModel] = {
         GoogleModel(
             name="imagen-3.0-generate-001",
             api=PREDICT,
+            operations=_GENERATE_ONLY,
             description="Imagen 3 (001)",
             ratios=IMAGEN_RATIOS,
             pricing=_imagen_price(0.04),
@@ -217,6 +254,7 @@ MODELS: Mapping[str, GoogleModel] = {
         GoogleModel(
             name="imagen-3.0-fast-generate-001",
             api=PREDICT,
+            operations=_GENERATE_ONLY,
             description="Imagen 3 Fast",
             ratios=IMAGEN_RATIOS,
             pricing=_imagen_price(0.02),
@@ -227,6 +265,7 @@ MODELS: Mapping[str, GoogleModel] = {
             GoogleModel(
                 name=f"imagegeneration@{version}",
                 api=PREDICT,
+                operations=_GENERATE_ONLY,
                 description=f"Imagen 2/1 legacy (imagegeneration@{version})",
                 ratios=IMAGEN_RATIOS,
                 max_n=8,
@@ -235,6 +274,17 @@ MODELS: Mapping[str, GoogleModel] = {
                 retired=_BOTH_IMAGEN_RETIRED,
             )
             for version in ("006", "005", "002")
+        ),
+        GoogleModel(
+            name="imagen-3.0-capability-001",
+            api=PREDICT,
+            operations=frozenset({"edit"}),
+            inputs=CAPABILITY_INPUTS,
+            description="Imagen 3 editing: inpaint, outpaint, background swap, with mask modes (Vertex AI)",
+            ratios=IMAGEN_RATIOS,
+            max_n=4,
+            services=_VERTEX_ONLY,
+            retired=_BOTH_IMAGEN_RETIRED,
         ),
     )
 }
@@ -298,6 +348,32 @@ _GEMINI_PARAMS: Mapping[str, frozenset[str]] = {
 }
 
 
+#: The editing parameters of imagen-3.0-capability-001 (``maskDilation`` is ``maskImageConfig.dilation``).
+_CAPABILITY_PARAMS = frozenset({"editMode", "maskMode", "maskDilation", "maskClasses", "baseSteps", "guidanceScale"})
+EDIT_MODES = frozenset(
+    {
+        "EDIT_MODE_DEFAULT",
+        "EDIT_MODE_INPAINT_REMOVAL",
+        "EDIT_MODE_INPAINT_INSERTION",
+        "EDIT_MODE_OUTPAINT",
+        "EDIT_MODE_CONTROLLED_EDITING",
+        "EDIT_MODE_STYLE",
+        "EDIT_MODE_BGSWAP",
+        "EDIT_MODE_PRODUCT_IMAGE",
+    }
+)
+MASK_MODES = frozenset(
+    {
+        "MASK_MODE_DEFAULT",
+        "MASK_MODE_USER_PROVIDED",
+        "MASK_MODE_BACKGROUND",
+        "MASK_MODE_FOREGROUND",
+        "MASK_MODE_SEMANTIC",
+    }
+)
+_CAPABILITY_VALUES: Mapping[str, frozenset[Any]] = {"editMode": EDIT_MODES, "maskMode": MASK_MODES}
+
+
 def tier_field(api: str) -> str:
     """The wire name of the size tier: ``sampleImageSize`` (Imagen) or ``imageSize`` (Gemini)."""
     return "sampleImageSize" if api == PREDICT else "imageSize"
@@ -318,6 +394,10 @@ def _info(model: GoogleModel, service: Service) -> ModelInfo:
             "language": _IMAGEN_LANGUAGES,
         }
         ranges = {"seed": (0.0, 4294967295.0)}
+        if "edit" in model.operations:
+            params |= _CAPABILITY_PARAMS
+            values.update(_CAPABILITY_VALUES)
+            ranges["maskDilation"] = (0.0, 1.0)
     else:
         params = set(_GEMINI_PARAMS[service])
         values = {"personGeneration": _GEMINI_PEOPLE}
@@ -337,6 +417,8 @@ def _info(model: GoogleModel, service: Service) -> ModelInfo:
         param_ranges=ranges,
         pricing=model.pricing,
         description=model.description,
+        operations=model.operations,
+        inputs=model.inputs,
         extra={
             "api": model.api,
             "service": service,
@@ -362,9 +444,14 @@ def unknown_model(name: str, service: Service) -> ModelInfo:
     every parameter is forwarded as given.
     """
     api = api_of(name)
+    if api != PREDICT:
+        operations = frozenset({"generate", "edit"})
+    else:
+        operations = frozenset({"edit"}) if "capability" in name else _GENERATE_ONLY
     return ModelInfo(
         name=name,
         known=False,
+        operations=operations,
         extra={
             "api": api,
             "service": service,

@@ -167,6 +167,51 @@ def _check_imagen(params: Mapping[str, Any], info: ModelInfo, provider: str) -> 
         )
 
 
+_AUTO_MASKS = frozenset({"MASK_MODE_BACKGROUND", "MASK_MODE_FOREGROUND", "MASK_MODE_SEMANTIC"})
+
+
+def _check_imagen_edit(request: ImageRequest, params: Mapping[str, Any], info: ModelInfo, provider: str) -> None:
+    """An Imagen edit: the mask mode agrees with whether a mask was given; semantic masks name their classes."""
+    model = info.name
+    mode = params.get("maskMode")
+    if request.mask is not None and mode in _AUTO_MASKS:
+        raise _fail(
+            f"maskMode={mode!r} segments the image itself and takes no mask; drop the mask or use "
+            "MASK_MODE_USER_PROVIDED",
+            provider=provider,
+            model=model,
+            param="maskMode",
+        )
+    if request.mask is None and mode == "MASK_MODE_USER_PROVIDED":
+        raise _fail("maskMode='MASK_MODE_USER_PROVIDED' needs a mask", provider=provider, model=model, param="mask")
+    classes = params.get("maskClasses")
+    if mode == "MASK_MODE_SEMANTIC" and not classes:
+        raise _fail(
+            "maskMode='MASK_MODE_SEMANTIC' needs maskClasses: a list of segmentation class ids",
+            provider=provider,
+            model=model,
+            param="maskClasses",
+        )
+    if classes is not None and (
+        not isinstance(classes, list | tuple)
+        or not all(isinstance(c, int) and not isinstance(c, bool) for c in classes)
+    ):
+        raise _fail(
+            f"maskClasses={classes!r} must be a list of whole numbers",
+            provider=provider,
+            model=model,
+            param="maskClasses",
+        )
+    steps = params.get("baseSteps")
+    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
+        raise _fail(
+            f"baseSteps={steps!r} must be a whole number of at least 1",
+            provider=provider,
+            model=model,
+            param="baseSteps",
+        )
+
+
 def _check_gemini(params: Mapping[str, Any], info: ModelInfo, provider: str) -> None:
     model = info.name
     if "safetySettings" in params:
@@ -228,6 +273,8 @@ def validate_request(request: ImageRequest, info: ModelInfo, *, provider: str) -
     check_request(request, info, provider=provider)
     if api == PREDICT:
         _check_imagen(params, info, provider)
+        if request.operation == "edit":
+            _check_imagen_edit(request, params, info, provider)
     else:
         _check_gemini(params, info, provider)
     choice = choose_size(request, info, provider=provider)

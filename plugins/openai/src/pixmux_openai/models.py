@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pixmux.catalogue import ModelInfo, Price, Pricing
+from pixmux.catalogue import InputLimits, ModelInfo, Price, Pricing
 
-__all__ = ["MODELS", "GPT_IMAGE_MODELS", "per_image_prices"]
+__all__ = ["MODELS", "GPT_IMAGE_MODELS", "per_image_prices", "GPT_INPUTS", "DALLE2_INPUTS", "EDIT_ONLY_PARAMS"]
 
 _RETIRED_DALLE = (
     "OpenAI shut down DALL-E in its API on 2026-05-12; use gpt-image-1 or gpt-image-1-mini "
@@ -20,13 +20,40 @@ _RETIRED_DALLE = (
 )
 _GPT_SIZES = frozenset({"auto", "1024x1024", "1536x1024", "1024x1536"})
 _GPT_QUALITIES = frozenset({"auto", "low", "medium", "high"})
-_GPT_PARAMS = frozenset({"background", "moderation", "output_format", "output_compression"})
+#: Set by pixmux itself for ``stream=True``: the GPT image models stream natively.
+STREAM_PARAMS = frozenset({"stream", "partial_images"})
+_GPT_PARAMS = frozenset(
+    {"background", "moderation", "output_format", "output_compression", "input_fidelity", *STREAM_PARAMS}
+)
+#: Parameters only an edit takes (a generation with one is refused, naming it).
+EDIT_ONLY_PARAMS = frozenset({"input_fidelity"})
 _GPT_VALUES: Mapping[str, frozenset[Any]] = {
+    "input_fidelity": frozenset({"high", "low"}),
     "background": frozenset({"transparent", "opaque", "auto"}),
     "moderation": frozenset({"low", "auto"}),
     "output_format": frozenset({"png", "jpeg", "webp"}),
+    "stream": frozenset({True}),
 }
-_GPT_RANGES = {"output_compression": (0.0, 100.0)}
+_GPT_RANGES = {"output_compression": (0.0, 100.0), "partial_images": (0.0, 3.0)}
+_MB = 1024 * 1024
+#: GPT image edits: 1-16 PNG, WebP or JPEG images under 50 MB; a PNG mask with alpha, the size of the first image.
+GPT_INPUTS = InputLimits(
+    max_images=16,
+    max_bytes=50 * _MB,
+    media_types=frozenset({"image/png", "image/jpeg", "image/webp"}),
+    mask="optional",
+    mask_same_size=True,
+    mask_alpha=True,
+)
+#: dall-e-2 edits and variations: one square PNG under 4 MB; a mask as for GPT image models.
+DALLE2_INPUTS = InputLimits(
+    max_images=1,
+    max_bytes=4 * _MB,
+    media_types=frozenset({"image/png"}),
+    mask="optional",
+    mask_same_size=True,
+    mask_alpha=True,
+)
 
 
 def per_image_prices(table: Mapping[str, tuple[float, float]], square: str = "1024x1024") -> tuple[Price, ...]:
@@ -53,7 +80,10 @@ def _gpt(name: str, pricing: Pricing | None, description: str, **extra: Any) -> 
         param_ranges=_GPT_RANGES,
         pricing=pricing,
         description=description,
+        streaming=True,
         extra={"family": "gpt-image", **extra},
+        operations=frozenset({"generate", "edit"}),
+        inputs=GPT_INPUTS,
     )
 
 
@@ -66,6 +96,7 @@ MODELS: Mapping[str, ModelInfo] = {
             "gpt-image-1",
             Pricing(
                 input_token=5.00e-6,
+                input_image_token=10.00e-6,
                 output_token=40.00e-6,
                 per_image=per_image_prices({"low": (0.011, 0.016), "medium": (0.042, 0.063), "high": (0.167, 0.25)}),
                 default_size="1024x1024",
@@ -77,6 +108,7 @@ MODELS: Mapping[str, ModelInfo] = {
             "gpt-image-1-mini",
             Pricing(
                 input_token=2.00e-6,
+                input_image_token=2.50e-6,
                 output_token=8.00e-6,
                 per_image=per_image_prices({"low": (0.005, 0.006), "medium": (0.011, 0.015), "high": (0.036, 0.052)}),
                 default_size="1024x1024",
@@ -88,6 +120,7 @@ MODELS: Mapping[str, ModelInfo] = {
             "gpt-image-1.5",
             Pricing(
                 input_token=5.00e-6,
+                input_image_token=8.00e-6,
                 output_token=32.00e-6,
                 per_image=per_image_prices({"low": (0.009, 0.013), "medium": (0.034, 0.05), "high": (0.133, 0.2)}),
                 default_size="1024x1024",
@@ -138,6 +171,8 @@ MODELS: Mapping[str, ModelInfo] = {
             ),
             description="DALL-E 2 (shut down by OpenAI on 2026-05-12)",
             extra={"family": "dall-e", "retired_note": _RETIRED_DALLE},
+            operations=frozenset({"generate", "edit", "variation"}),
+            inputs=DALLE2_INPUTS,
         ),
     )
 }

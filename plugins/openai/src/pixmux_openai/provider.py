@@ -13,12 +13,23 @@ import httpx
 from pixmux import hookimpl
 from pixmux.catalogue import Catalogue, ModelInfo, check_request, parse_size
 from pixmux.dialects.openai import build_body, error_for, parse_images, post_json
+from pixmux.dialects.openai_edits import edit_path, file_parts, form_fields, multipart_request
 from pixmux.exceptions import AuthenticationError, UnsupportedParamsError
-from pixmux.types import Deployment, ImageRequest, ImageResponse
+from pixmux.inputs import image_facts
+from pixmux.streaming import read_openai_event
+from pixmux.types import Deployment, ImageRequest, ImageResponse, ImageStreamEvent, ServerSentEvent
 
-from pixmux_openai.models import MODELS
+from pixmux_openai.models import EDIT_ONLY_PARAMS, MODELS
 
-__all__ = ["CATALOGUE", "DEFAULT_API_BASE", "validate_params", "build_request", "parse_response", "model_catalogue"]
+__all__ = [
+    "CATALOGUE",
+    "DEFAULT_API_BASE",
+    "validate_params",
+    "build_request",
+    "parse_response",
+    "parse_event",
+    "model_catalogue",
+]
 
 PROVIDER = "openai"
 DEFAULT_API_BASE = "https://api.openai.com/v1"
@@ -26,6 +37,16 @@ DEFAULT_API_BASE = "https://api.openai.com/v1"
 _GPT_FIELDS = ("n", "size", "quality", "user")
 _DALLE_FIELDS = ("n", "size", "quality", "style", "response_format", "user")
 _ANY_FIELDS = ("n", "size", "quality", "style", "response_format", "user")
+#: The fields of an edit (no ``style``) and of a variation (no ``prompt``, ``quality`` or ``style``).
+_GPT_EDIT_FIELDS = ("n", "size", "quality", "user")
+_DALLE_EDIT_FIELDS = ("n", "size", "response_format", "user")
+_ANY_EDIT_FIELDS = ("n", "size", "quality", "response_format", "user")
+_VARIATION_FIELDS = ("n", "size", "response_format", "user")
+
+
+def _unknown(name: str) -> ModelInfo:
+    """A model the catalogue does not list (``openai/<name>`` on a compatible server): forwarded as given."""
+    return ModelInfo(name=name, known=False, operations=frozenset({"generate", "edit", "variation"}))
 
 
 CATALOGUE = Catalogue(
@@ -37,6 +58,7 @@ CATALOGUE = Catalogue(
         "organization": ("OPENAI_ORG_ID",),
     },
     default_api_base=DEFAULT_API_BASE,
+    unknown=_unknown,
 )
 
 
@@ -72,6 +94,7 @@ def validate_params(request: ImageRequest, model: ModelInfo) -> None:
     check_request(request, model, provider=PROVIDER)
     if not model.known:
         return
+    _check_operation(request, model)
     if model.extra.get("custom_sizes") and request.size is not None:
         _check_custom_size(request.size, model.name)
     params = request.params
@@ -100,6 +123,50 @@ def validate_params(request: ImageRequest, model: ModelInfo) -> None:
             )
 
 
+def _check_operation(request: ImageRequest, model: ModelInfo) -> None:
+    """What differs between a generation and an edit of a known model."""
+    family = model.extra.get("family")
+    if request.operation == "generate":
+        for name in EDIT_ONLY_PARAMS & set(request.params):
+            raise UnsupportedParamsError(
+                f"{name} applies only to edits (image_edit), not to a generation",
+                provider=PROVIDER,
+                model=model.name,
+                param=name,
+            )
+        return
+    if request.params.get("input_fidelity") is not None and model.name.startswith("gpt-image-1-mini"):
+        raise UnsupportedParamsError(
+            f"input_fidelity is not supported by {model.name}; use gpt-image-1 or gpt-image-1.5",
+            provider=PROVIDER,
+            model=model.name,
+            param="input_fidelity",
+        )
+    if request.style is not None:
+        raise UnsupportedParamsError(
+            f"style applies only to generations, not to an {request.operation}",
+            provider=PROVIDER,
+            model=model.name,
+            param="style",
+        )
+    if family == "gpt-image" and request.params.get("moderation") is not None:
+        raise UnsupportedParamsError(
+            "moderation is not a field of OpenAI's multipart edit",
+            provider=PROVIDER,
+            model=model.name,
+            param="moderation",
+        )
+    if family == "dall-e":  # dall-e-2: one square PNG
+        facts = image_facts(request.images[0].data)
+        if facts is not None and facts.width is not None and facts.width != facts.height:
+            raise UnsupportedParamsError(
+                f"image is {facts.width}x{facts.height}; {model.name} needs a square PNG",
+                provider=PROVIDER,
+                model=model.name,
+                param="image",
+            )
+
+
 def _fields(model: ModelInfo) -> tuple[str, ...]:
     family = model.extra.get("family")
     if family == "gpt-image":
@@ -111,7 +178,10 @@ def _fields(model: ModelInfo) -> tuple[str, ...]:
 
 @hookimpl
 def build_request(request: ImageRequest, deployment: Deployment, model: ModelInfo) -> httpx.Request:
-    """POST the OpenAI body to ``{api_base}/images/generations`` with a bearer key."""
+    """
+    POST the OpenAI body to ``{api_base}/images/generations`` with a bearer key; an edit or a
+    variation as multipart to ``/images/edits`` or ``/images/variations``.
+    """
     api_base = (deployment.api_base or DEFAULT_API_BASE).rstrip("/")
     if deployment.api_key is None and api_base == DEFAULT_API_BASE:
         raise AuthenticationError(
@@ -122,8 +192,22 @@ def build_request(request: ImageRequest, deployment: Deployment, model: ModelInf
         headers["Authorization"] = f"Bearer {deployment.api_key}"
     if deployment.organization:
         headers["OpenAI-Organization"] = deployment.organization
+    if request.operation != "generate":
+        fields = form_fields(request, deployment.model, openai_params=_edit_fields(request, model))
+        return multipart_request(f"{api_base}{edit_path(request)}", headers, fields, file_parts(request))
     body = build_body(request, deployment.model, openai_params=_fields(model))
     return post_json(_endpoint(api_base), headers, body)
+
+
+def _edit_fields(request: ImageRequest, model: ModelInfo) -> tuple[str, ...]:
+    if request.operation == "variation":
+        return _VARIATION_FIELDS
+    family = model.extra.get("family")
+    if family == "gpt-image":
+        return _GPT_EDIT_FIELDS
+    if family == "dall-e":
+        return _DALLE_EDIT_FIELDS
+    return _ANY_EDIT_FIELDS
 
 
 @functools.lru_cache(maxsize=256)
@@ -138,3 +222,9 @@ def parse_response(response: httpx.Response, model: ModelInfo) -> ImageResponse:
     if response.is_error:
         raise error_for(response, provider=PROVIDER, info=model)
     return parse_images(response, provider=PROVIDER, model=model.name)
+
+
+@hookimpl
+def parse_event(event: ServerSentEvent, model: ModelInfo) -> ImageStreamEvent | None:
+    """Read one of OpenAI's image stream events (``stream=True`` on the GPT image models)."""
+    return read_openai_event(event, provider=PROVIDER, model=model.name)

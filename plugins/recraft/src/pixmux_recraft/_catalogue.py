@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pixmux.catalogue import Catalogue, ModelInfo, Price, Pricing
+from pixmux.catalogue import Catalogue, InputLimits, ModelInfo, Price, Pricing
 
 PROVIDER = "recraft"
 DEFAULT_API_BASE = "https://external.api.recraft.ai/v1"
@@ -221,6 +221,18 @@ _V4_VALUES: Mapping[str, frozenset[Any]] = {
     "upscale": frozenset({"upscale4mp", "upscale16mp"}),
 }
 _RANGES = {"random_seed": (0.0, float(2**32 - 1))}
+#: Edit tools' parameters (checked per tool in pixmux_recraft._edits).
+_EDIT_PARAMS = frozenset(
+    {"tool", "strength", "expand_top", "expand_bottom", "expand_left", "expand_right", "zoom_out_percentage"}
+)
+#: Edit inputs: one PNG, JPEG or WebP under 10 MB; a grayscale mask of the same size (white = change).
+_INPUTS = InputLimits(
+    max_images=1,
+    max_bytes=10 * 1024 * 1024,
+    media_types=frozenset({"image/png", "image/jpeg", "image/webp"}),
+    mask="optional",
+    mask_same_size=True,
+)
 
 
 def _info(
@@ -238,7 +250,7 @@ def _info(
     if vector:
         # a vector model's families are its vector ones
         substyles = {style: subs for style, subs in substyles.items() if style in VECTOR_STYLES}
-    params = _COMMON_PARAMS | (_STYLED_PARAMS if styled else _V4_PARAMS)
+    params = _COMMON_PARAMS | (_STYLED_PARAMS if styled else _V4_PARAMS) | _EDIT_PARAMS
     if vector:
         params = params - {"image_format"}  # a vector answer is SVG
     values: dict[str, frozenset[Any]] = {}
@@ -260,6 +272,8 @@ def _info(
         param_ranges=_RANGES,
         pricing=None if usd is None else Pricing(per_image=(Price(usd=usd),)),
         description=description,
+        operations=frozenset({"generate", "edit", "variation"}),
+        inputs=_INPUTS,
         extra={
             "generation": generation,
             "vector": vector,
@@ -318,7 +332,14 @@ def normalize(name: str) -> str:
 
 def _unknown(name: str) -> ModelInfo:
     # A model Recraft added since, or a third-party model it proxies: forwarded as given.
-    return ModelInfo(name=name, known=False, response_formats=frozenset({"url", "b64_json"}), max_n=6)
+    return ModelInfo(
+        name=name,
+        known=False,
+        response_formats=frozenset({"url", "b64_json"}),
+        max_n=6,
+        operations=frozenset({"generate", "edit", "variation"}),
+        inputs=_INPUTS,
+    )
 
 
 CATALOGUE = Catalogue(

@@ -29,9 +29,10 @@ import httpx
 from pixmux import hookimpl
 from pixmux.catalogue import Catalogue, ModelInfo, check_request
 from pixmux.dialects.openai import build_body, error_for, parse_images
-from pixmux.exceptions import AuthenticationError, UnsupportedParamsError
-from pixmux.types import Deployment, ImageRequest, ImageResponse
+from pixmux.exceptions import APIResponseValidationError, AuthenticationError, UnsupportedParamsError
+from pixmux.types import Deployment, ImageObject, ImageRequest, ImageResponse
 
+from pixmux_recraft import _edits
 from pixmux_recraft._catalogue import CATALOGUE, DEFAULT_API_BASE, PROVIDER, USD_PER_UNIT, VECTOR_STYLES
 
 __all__ = ["CATALOGUE", "DEFAULT_API_BASE", "model_catalogue", "validate_params", "build_request", "parse_response"]
@@ -172,7 +173,11 @@ def validate_params(request: ImageRequest, model: ModelInfo) -> None:
         and _is_named_style(request.style)
     )
     # A named style passes through (Recraft checks it); everything else is checked against the catalogue.
-    check_request(attrs.evolve(request, style=None) if named else request, model, provider=PROVIDER)
+    checked = attrs.evolve(request, style=None) if named else request
+    if request.operation == "edit" and request.prompt == "":  # eraseRegion takes none: check_edit says which do
+        checked = attrs.evolve(checked, operation="variation")
+    check_request(checked, model, provider=PROVIDER)
+    _edits.check_edit(request, model.name)
     if not model.known:
         return
     if named and "substyle" in request.params:
@@ -198,15 +203,39 @@ def validate_params(request: ImageRequest, model: ModelInfo) -> None:
 
 @hookimpl
 def build_request(request: ImageRequest, deployment: Deployment) -> httpx.Request:
-    """POST the body (OpenAI's fields Recraft reads plus Recraft's extras) to ``{api_base}/images/generations``."""
+    """
+    POST the body (OpenAI's fields Recraft reads plus Recraft's extras) to ``{api_base}/images/generations``;
+    an edit or a variation to its tool's endpoint (``/images/inpaint`` ...), multipart with the files.
+    """
     api_base = (deployment.api_base or DEFAULT_API_BASE).rstrip("/")
     if not deployment.api_key and api_base == DEFAULT_API_BASE:
         raise AuthenticationError(
             "no Recraft API token: set RECRAFT_API_KEY or pass api_key=", provider=PROVIDER, model=request.model
         )
     headers = {"Authorization": f"Bearer {deployment.api_key}"} if deployment.api_key else {}
+    if request.operation != "generate":
+        url = f"{api_base}/images/{_edits.tool_of(request)}"
+        return _edits.edit_request(request, url, headers, deployment.model)
     body = build_body(request, deployment.model, openai_params=_FIELDS)
     return httpx.Request("POST", f"{api_base}/images/generations", headers=headers, json=body)
+
+
+def _processed(response: httpx.Response) -> ImageResponse | None:
+    """A ``ProcessImageResponse`` (eraseRegion): one ``image`` object instead of a ``data`` list; else ``None``."""
+    try:
+        path = response.request.url.path
+    except RuntimeError:  # a response built by hand, with no request attached
+        return None
+    if not path.endswith("/eraseRegion"):
+        return None
+    body = response.json()
+    image = body.get("image") if isinstance(body, dict) else None
+    if not isinstance(image, dict) or not (image.get("url") or image.get("b64_json")):
+        raise APIResponseValidationError(
+            "the eraseRegion answer holds no image", provider=PROVIDER, response=response, status_code=502
+        )
+    found = ImageObject(url=image.get("url"), b64_json=image.get("b64_json"))
+    return ImageResponse(created=int(body.get("created") or 0), data=(found,))
 
 
 def is_vector(request: ImageRequest, model: ModelInfo) -> bool:
@@ -242,7 +271,7 @@ def parse_response(response: httpx.Response, request: ImageRequest, model: Model
     """Read the images (url or base64, raster or SVG), priced from ``credits``; raise on JSON or text errors."""
     if response.is_error:
         raise error_for(response, provider=PROVIDER, info=model)
-    parsed = parse_images(response, provider=PROVIDER, model=model.name)
+    parsed = _processed(response) or parse_images(response, provider=PROVIDER, model=model.name)
     facts = _facts(response)
     vector = is_vector(request, model)
     parsed = parsed.with_metadata(vector=vector, **facts)

@@ -1,0 +1,139 @@
+"""
+The gateway's streamed answers: OpenAI's image events as ``text/event-stream``, flushed one by one.
+
+- A stream whose first event (or failure) comes within :data:`FIRST_EVENT_GRACE` seconds is
+  answered as usual: a failure then is an ordinary JSON error with its status. A slower one
+  (a model that does not stream natively draws for a minute before its one event) gets its
+  headers at once and ``: keep-alive`` comments every :data:`KEEP_ALIVE_EVERY` seconds, so
+  idle proxies keep the connection.
+- Nothing is added between the provider's events and the client but the framing, and comment
+  lines every SSE client ignores: keep-alives, and ``: pixmux {...}`` (cost, deployment) just
+  before the last completed event.
+- A failure after the headers ends the stream with OpenAI's ``error`` event.
+- A client that disconnects cancels the upstream call; at most one event per client is in
+  flight (the server's flow control holds ``send`` while the client reads slowly).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import math
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from typing import Any
+
+import attrs
+
+from pixmux._sse import KEEP_ALIVE, encode_event
+from pixmux.exceptions import PixmuxError
+from pixmux.types import ImageStreamEvent
+
+__all__ = ["EventStream", "FIRST_EVENT_GRACE", "KEEP_ALIVE_EVERY", "first_event", "write_stream"]
+
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+#: Seconds to wait for the first event before committing to a 200 event stream.
+FIRST_EVENT_GRACE = 2.0
+#: Seconds between keep-alive comments while no event comes.
+KEEP_ALIVE_EVERY = 15.0
+
+
+@attrs.define
+class EventStream:
+    """A stream the gateway has begun: the first event's task, the rest of the events, and what to log."""
+
+    first: asyncio.Task[ImageStreamEvent]
+    rest: AsyncIterator[ImageStreamEvent]
+    info: dict[str, Any]
+    error_body: Callable[[PixmuxError], dict[str, Any]]
+    #: Filled as the stream goes: the last completed event (cost, metadata), or the error that ended it.
+    last: ImageStreamEvent | None = None
+    failed: PixmuxError | None = None
+
+
+async def first_event(
+    events: AsyncIterator[ImageStreamEvent], grace: float = FIRST_EVENT_GRACE
+) -> asyncio.Task[ImageStreamEvent]:
+    """
+    Start ``events`` and wait up to ``grace`` seconds for its first event.
+
+    Raises the stream's ``PixmuxError`` if it fails within the grace period (the caller answers
+    it as an ordinary error); otherwise returns the task, done or still running.
+    """
+    task: asyncio.Task[ImageStreamEvent] = asyncio.ensure_future(events.__anext__())
+    done, _ = await asyncio.wait({task}, timeout=grace)
+    if done:
+        task.result()  # raises the stream's own error before any byte went out
+    return task
+
+
+def _note(event: ImageStreamEvent) -> bytes:
+    """The ``: pixmux {...}`` comment: what OpenAI's events have no field for."""
+    facts: dict[str, Any] = {}
+    if event.cost is not None and math.isfinite(event.cost):
+        facts["cost"] = event.cost
+    for key in ("deployment", "model_group", "provider", "attempts"):
+        value = event.metadata.get(key)
+        if isinstance(value, str | int | float):
+            facts[key] = value
+    return b": pixmux " + json.dumps(facts, separators=(",", ":")).encode() + b"\n\n"
+
+
+async def _watch_disconnect(receive: Receive) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return
+
+
+async def write_stream(stream: EventStream, send: Send, receive: Receive, headers: list[tuple[bytes, bytes]]) -> bool:
+    """
+    Send the stream's events as they come; returns ``False`` when the client went away first.
+
+    The events are only re-framed. Every exit (the end, an error event, a disconnect) closes the
+    upstream iterator, which closes the provider's connection.
+    """
+    watcher = asyncio.ensure_future(_watch_disconnect(receive))
+    pending: asyncio.Task[ImageStreamEvent] | None = stream.first
+    try:
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        while pending is not None:
+            done, _ = await asyncio.wait(
+                {pending, watcher}, timeout=KEEP_ALIVE_EVERY, return_when=asyncio.FIRST_COMPLETED
+            )
+            if watcher in done:
+                return False
+            if not done:
+                await send({"type": "http.response.body", "body": KEEP_ALIVE, "more_body": True})
+                continue
+            try:
+                event = pending.result()
+            except StopAsyncIteration:
+                break
+            except PixmuxError as exc:
+                stream.failed = exc
+                body = json.dumps(stream.error_body(exc), separators=(",", ":"))
+                await send({"type": "http.response.body", "body": encode_event("error", body), "more_body": True})
+                break
+            pending = asyncio.ensure_future(stream.rest.__anext__())
+            framed = encode_event(event.type, event.to_json(separators=(",", ":")))
+            if event.completed and (event.cost is not None or event.metadata):
+                stream.last = event
+                framed = _note(event) + framed
+            await send({"type": "http.response.body", "body": framed, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+        return True
+    finally:
+        watcher.cancel()
+        for task in (pending, stream.first):
+            if task is not None and not task.done():
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
+        closer = getattr(stream.rest, "aclose", None)
+        if closer is not None:
+            with contextlib.suppress(BaseException):
+                await closer()

@@ -1,0 +1,82 @@
+"""Server-sent event framing: what the core reads from providers' streams and writes to clients."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from pixmux._sse import SSEDecoder, encode_event
+from pixmux.exceptions import APIResponseValidationError
+from pixmux.types import ServerSentEvent
+
+OPENAI_STREAM = (
+    b"event: image_generation.partial_image\n"
+    b'data: {"type":"image_generation.partial_image","b64_json":"AAAA","partial_image_index":0}\n'
+    b"\n"
+    b": keep-alive\n"
+    b"\n"
+    b"event: image_generation.completed\n"
+    b'data: {"type":"image_generation.completed","b64_json":"BBBB"}\n'
+    b"\n"
+)
+
+
+def decode_all(chunks: list[bytes]) -> tuple[list[ServerSentEvent], bool]:
+    decoder = SSEDecoder()
+    events = [event for chunk in chunks for event in decoder.feed(chunk)]
+    return events, decoder.close()
+
+
+def test_openai_stream_gives_its_two_events_and_skips_comments() -> None:
+    events, clean = decode_all([OPENAI_STREAM])
+    assert [e.event for e in events] == ["image_generation.partial_image", "image_generation.completed"]
+    assert events[0].data.startswith('{"type":"image_generation.partial_image"')
+    assert clean
+
+
+@given(st.lists(st.integers(min_value=0, max_value=len(OPENAI_STREAM)), max_size=12))
+def test_any_chunking_gives_the_same_events(cuts: list[int]) -> None:
+    """Providers' TCP reads split events anywhere, even inside a CRLF: the events never change."""
+    points = sorted(set(cuts))
+    chunks = [OPENAI_STREAM[a:b] for a, b in zip([0, *points], [*points, len(OPENAI_STREAM)], strict=True)]
+    assert decode_all(chunks) == decode_all([OPENAI_STREAM])
+
+
+@pytest.mark.parametrize("newline", [b"\n", b"\r\n", b"\r"])
+def test_every_line_ending_the_standard_allows(newline: bytes) -> None:
+    stream = OPENAI_STREAM.replace(b"\n", newline)
+    events, clean = decode_all([stream[:37], stream[37:]])
+    assert [e.event for e in events] == ["image_generation.partial_image", "image_generation.completed"]
+    assert clean
+
+
+def test_crlf_split_across_chunks_is_one_line_end() -> None:
+    events, _ = decode_all([b"data: a\r", b"\ndata: b\r\n\r\n"])
+    assert events == [ServerSentEvent(event="message", data="a\nb")]
+
+
+def test_data_lines_join_and_fields_parse() -> None:
+    events, _ = decode_all([b"\xef\xbb\xbfid: 7\nretry: 1500\ndata:first\ndata: second\nunknown: x\n\n"])
+    assert events == [ServerSentEvent(event="message", data="first\nsecond", id="7", retry=1500)]
+
+
+def test_a_cut_mid_event_yields_nothing_and_says_so() -> None:
+    events, clean = decode_all([OPENAI_STREAM + b'event: image_generation.completed\ndata: {"type":'])
+    assert len(events) == 2
+    assert not clean
+
+
+def test_an_oversized_event_is_refused_not_buffered() -> None:
+    decoder = SSEDecoder(max_event_bytes=1024)
+    for _ in range(4):
+        decoder.feed(b"data: " + b"A" * 200 + b"\n")
+    with pytest.raises(APIResponseValidationError, match="larger than 1024 bytes"):
+        decoder.feed(b"data: " + b"A" * 200 + b"\n")
+
+
+def test_encode_round_trips_through_the_decoder() -> None:
+    block = encode_event("image_edit.completed", '{"a":1}\n{"b":2}')
+    assert block == b'event: image_edit.completed\ndata: {"a":1}\ndata: {"b":2}\n\n'
+    events, clean = decode_all([block])
+    assert events == [ServerSentEvent(event="image_edit.completed", data='{"a":1}\n{"b":2}')]
+    assert clean

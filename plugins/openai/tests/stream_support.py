@@ -1,0 +1,104 @@
+"""A stand-in for OpenAI's streaming images endpoint on 127.0.0.1 (library and gateway tests use it)."""
+
+from __future__ import annotations
+
+import base64
+import http.server
+import json
+import time
+from typing import Any, ClassVar
+
+from pixmux.testing import TINY_PNG_B64
+
+KEY = "sk-stream-test-key-0123456789"
+PARTIAL_B64 = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"partial" * 10).decode()
+
+
+def partial(index: int) -> dict[str, Any]:
+    return {
+        "type": "image_generation.partial_image",
+        "b64_json": PARTIAL_B64,
+        "partial_image_index": index,
+        "created_at": 1720000000,
+        "size": "1024x1024",
+        "quality": "low",
+        "background": "opaque",
+        "output_format": "png",
+    }
+
+
+COMPLETED = {
+    "type": "image_generation.completed",
+    "b64_json": TINY_PNG_B64,
+    "created_at": 1720000005,
+    "size": "1024x1024",
+    "quality": "low",
+    "background": "opaque",
+    "output_format": "png",
+    "usage": {
+        "total_tokens": 300,
+        "input_tokens": 100,
+        "output_tokens": 200,
+        "input_tokens_details": {"text_tokens": 100, "image_tokens": 0},
+    },
+}
+
+
+def block(body: dict[str, Any], event: str | None = None) -> bytes:
+    name = event or body["type"]
+    return f"event: {name}\ndata: {json.dumps(body)}\n\n".encode()
+
+
+class StreamingProvider(http.server.BaseHTTPRequestHandler):
+    """OpenAI's images endpoint, streaming; the prompt picks the behaviour. ``seen`` keeps each body."""
+
+    protocol_version = "HTTP/1.1"
+    seen: ClassVar[list[dict[str, Any]]] = []
+    attempts: ClassVar[dict[str, int]] = {}
+    closed: ClassVar[list[float]] = []
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["content-length"])))
+        self.seen.append(body)
+        prompt = body["prompt"]
+        count = self.attempts[prompt] = self.attempts.get(prompt, 0) + 1
+        if "busy-once" in prompt and count == 1:
+            payload = json.dumps({"error": {"message": "busy", "type": "rate_limit_error", "code": None}}).encode()
+            self.send_response(429)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+            return
+        if not body.get("stream"):
+            payload = json.dumps({"created": 1, "data": [{"b64_json": TINY_PNG_B64}]}).encode()
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+            return
+        self.send_response(200)
+        self.send_header("content-type", "text/event-stream")
+        self.send_header("connection", "close")
+        self.end_headers()
+        blocks = [block(partial(i)) for i in range(int(body.get("partial_images") or 0))]
+        if "fail-midway" in prompt:
+            error = {"error": {"message": "the image could not be finished", "type": "server_error", "code": None}}
+            blocks = [*blocks[:1], block(error, "error")]
+        elif "cut-off" in prompt:
+            blocks = blocks[:1]
+        else:
+            blocks.append(block(COMPLETED))
+        try:
+            for data in blocks:
+                for start in range(0, len(data), 37):  # split events anywhere, as TCP may
+                    self.wfile.write(data[start : start + 37])
+                    self.wfile.flush()
+                time.sleep(0.3 if "slowly" in prompt else 0.01)
+        except (BrokenPipeError, ConnectionResetError):
+            self.closed.append(time.monotonic())
+        self.close_connection = True
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return

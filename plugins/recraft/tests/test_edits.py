@@ -1,0 +1,148 @@
+"""Recraft edits: each tool's endpoint, multipart files (JSON with data URLs for nested objects), responses, checks."""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+import httpx
+import pixmux_recraft.provider as recraft
+import pytest
+from PIL import Image
+from pixmux.exceptions import RateLimitError, UnsupportedParamsError
+from pixmux.testing import json_response, load_json, make_engine
+
+KEY = "recraft-key-0123456789"
+
+
+def png(size: tuple[int, int] = (256, 256), mode: str = "RGB") -> bytes:
+    buffer = io.BytesIO()
+    Image.new(mode, size).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def _engine(body: Any = None, status: int = 200) -> Any:
+    payload = body if body is not None else load_json("url_two.json")
+    return make_engine(recraft, handler=lambda r: json_response(status, payload))
+
+
+def _fields(request: httpx.Request) -> dict[str, bytes]:
+    boundary = request.headers["content-type"].split("boundary=")[1].encode()
+    found = {}
+    for chunk in request.content.split(b"--" + boundary)[1:-1]:
+        head, _, data = chunk[2:].partition(b"\r\n\r\n")
+        name = head.split(b'name="')[1].split(b'"')[0].decode()
+        found[name] = data[:-2]
+    return found
+
+
+def test_inpaint_is_the_default_with_a_mask() -> None:
+    """A mask sends image and mask files to /images/inpaint with the prompt and model; cost from credits."""
+    engine = _engine()
+    image, mask = png(), png(mode="L")
+
+    resp = engine.image_edit(image, "a red door", model="recraft/recraftv3", mask=mask, api_key=KEY, n=2)
+
+    sent = engine.requests[0]
+    assert str(sent.url) == "https://external.api.recraft.ai/v1/images/inpaint"
+    assert f"Bearer {KEY}" == sent.headers["authorization"]
+    fields = _fields(sent)
+    assert (image, mask) == (fields["image"], fields["mask"])
+    assert (fields["prompt"], fields["model"], fields["n"]) == (b"a red door", b"recraftv3", b"2")
+    assert pytest.approx(0.08) == resp.cost
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "path", "field", "value"),
+    [
+        ({"strength": 0.4}, "/v1/images/imageToImage", "strength", b"0.4"),
+        ({"tool": "replaceBackground"}, "/v1/images/replaceBackground", "prompt", b"on a beach"),
+        ({"tool": "outpaint", "expand_left": 128}, "/v1/images/outpaint", "expand_left", b"128"),
+    ],
+)
+def test_each_tool_has_its_endpoint(kwargs: dict[str, Any], path: str, field: str, value: bytes) -> None:
+    """image-to-image, replace background and outpaint go to their own endpoints with their fields."""
+    engine = _engine()
+
+    engine.image_edit(png(), "on a beach", model="recraft/recraftv3", api_key=KEY, **kwargs)
+
+    assert path == engine.requests[0].url.path
+    fields = _fields(engine.requests[0])
+    assert value == fields[field]
+    assert "tool" not in fields
+
+
+def test_nested_controls_go_as_json_with_data_urls() -> None:
+    """controls (a nested object) make the body JSON, with the image as a data URL."""
+    engine = _engine()
+
+    engine.image_edit(
+        png(), "x", model="recraft/recraftv3", api_key=KEY, strength=0.5, controls={"colors": [{"rgb": [255, 0, 0]}]}
+    )
+
+    body = json.loads(engine.requests[0].content)
+    assert body["image_url"].startswith("data:image/png;base64,")
+    assert body["controls"] == {"colors": [{"rgb": [255, 0, 0]}]}
+
+
+def test_erase_region_reads_the_process_image_response() -> None:
+    """eraseRegion takes no prompt and answers one image object."""
+    answer = {"created": 1731000000, "credits": 10, "image": {"image_id": "a9", "url": "https://img.recraft.ai/x.png"}}
+    engine = _engine(answer)
+
+    resp = engine.image_edit(png(), "", model="recraft/recraftv3", mask=png(mode="L"), tool="eraseRegion", api_key=KEY)
+
+    assert [image.url for image in resp.data] == ["https://img.recraft.ai/x.png"]
+    assert pytest.approx(0.01) == resp.cost
+
+
+def test_variation_needs_a_size() -> None:
+    """variateImage needs size; with it the image goes to /images/variateImage."""
+    engine = _engine()
+    with pytest.raises(UnsupportedParamsError) as caught:
+        engine.image_variation(png(), model="recraft/recraftv3", api_key=KEY)
+    assert caught.value.param == "size"
+
+    engine.image_variation(png(), model="recraft/recraftv3", api_key=KEY, size="1024x1024")
+    assert engine.requests[0].url.path == "/v1/images/variateImage"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "param"),
+    [
+        ({}, "strength"),
+        ({"strength": 2}, "strength"),
+        ({"tool": "inpaint"}, "mask"),
+        ({"tool": "replaceBackground", "mask": "M"}, "mask"),
+        ({"tool": "paint"}, "tool"),
+        ({"tool": "outpaint"}, "expand_top"),
+        ({"mask": "SMALL"}, "mask"),
+    ],
+)
+def test_tool_refusals_name_the_parameter(kwargs: dict[str, Any], param: str) -> None:
+    """Each tool's needs are checked before any request."""
+    given = dict(kwargs)
+    if given.get("mask") == "M":
+        given["mask"] = png(mode="L")
+    elif given.get("mask") == "SMALL":
+        given["mask"] = png((128, 128), mode="L")
+    engine = _engine()
+    with pytest.raises(UnsupportedParamsError) as caught:
+        engine.image_edit(png(), "x", model="recraft/recraftv3", api_key=KEY, **given)
+    assert param == caught.value.param
+    assert engine.requests == []
+
+
+def test_generation_refuses_edit_parameters() -> None:
+    """strength on a generation is named."""
+    with pytest.raises(UnsupportedParamsError, match="applies to edits"):
+        _engine().image_generation("x", model="recraft/recraftv3", api_key=KEY, strength=0.5)
+
+
+def test_edit_errors_are_typed() -> None:
+    """A 429 on an edit is a RateLimitError."""
+    with pytest.raises(RateLimitError):
+        _engine(load_json("error_429.json"), 429).image_edit(
+            png(), "x", model="recraft/recraftv3", api_key=KEY, strength=0.5, num_retries=0
+        )
