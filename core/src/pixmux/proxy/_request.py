@@ -225,6 +225,9 @@ def request_schema(models: Iterable[str], forbidden: Iterable[str], *, model_in_
         "type": "object",
         "required": required,
         "properties": properties,
+        # partial_images (not null) needs stream: true, as the gateway checks
+        "if": {"required": ["partial_images"], "properties": {"partial_images": {"type": "integer"}}},
+        "then": {"required": ["stream"], "properties": {"stream": {"const": True}}},
         "additionalProperties": {
             "description": "Provider-specific parameters, checked against the model behind the name",
         },

@@ -55,7 +55,21 @@ def _generation(summary: str, models: Sequence[str], *, azure: bool = False) -> 
                     "x-pixmux-cost": {"schema": {"type": "number"}, "description": "Cost in USD, where known"},
                     "x-pixmux-overhead-ms": {"schema": {"type": "number"}, "description": "Time the gateway added"},
                 },
-                **_json({"$ref": "#/components/schemas/ImagesResponse"}),
+                "content": {
+                    "application/json": {"schema": {"$ref": "#/components/schemas/ImagesResponse"}},
+                    "text/event-stream": {
+                        "schema": {
+                            "type": "object",
+                            "description": "With `stream: true`: one server-sent event, whose `data` is OpenAI's "
+                            "image_generation.* (image_edit.*) event as JSON",
+                            "required": ["data"],
+                            "properties": {
+                                "event": {"type": "string"},
+                                "data": {"type": "string", "contentMediaType": "application/json"},
+                            },
+                        },
+                    },
+                },
             },
             **_errors("400", "401", "404", "408", "413", "415", "429", "500", "502", "503"),
         },
