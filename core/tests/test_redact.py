@@ -109,3 +109,22 @@ def test_redact_log_records_lose_remembered_values_at_every_level(caplog: Any) -
 def test_redact_clean_client_value(value: str, expected: str) -> None:
     """Control characters escaped, long values cut, credential shapes masked."""
     assert _redact.clean_client_value(value) == expected
+
+
+def test_redact_a_record_made_while_the_filter_is_busy_does_not_deadlock() -> None:
+    """A log record made on a thread holding the filter's lock (a finalizer that logs during a GC) completes."""
+    import threading
+
+    _redact.guard_logs()
+    _redact.remember(["fresh-secret-" + "7" * 20])  # the next record rebuilds the pattern, under the lock
+    done = threading.Event()
+
+    def run() -> None:
+        with _redact._remembered_lock:
+            logging.getLogger("httpcore.connection").warning("close.started %s", "connection")
+        done.set()
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+
+    assert done.wait(5)

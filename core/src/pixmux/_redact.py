@@ -340,7 +340,9 @@ def _scrub_foreign(error: BaseException, known: frozenset[str]) -> None:
 # --------------------------------------------------------------------------- logs
 
 _remembered: OrderedDict[str, None] = OrderedDict()
-_remembered_lock = threading.Lock()
+#: Re-entrant: a log record can be made while the lock is held on the same thread (a garbage
+#: collection inside ``remember`` finalizes a connection, whose ``close`` logs).
+_remembered_lock = threading.RLock()
 _installed = False
 _pattern: re.Pattern[str] | None = None
 #: Loggers whose records are also scrubbed by name and shape (not only by value).
