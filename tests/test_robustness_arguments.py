@@ -44,6 +44,11 @@ TARGETS: tuple[tuple[str, dict[str, Any]], ...] = (
     ("azure/my-dalle", {"base_model": "dall-e-3", "api_base": "https://contoso.openai.azure.com"}),
     ("nscale/black-forest-labs/FLUX.1-schnell", {}),
     ("xinference/sd3-medium", {"api_base": "http://127.0.0.1:9997"}),
+    ("xai/grok-imagine-image", {}),
+    ("together/black-forest-labs/FLUX.1-schnell", {}),
+    ("byteplus/seedream-4-0-250828", {}),
+    ("ideogram/V_3", {}),
+    ("stability/stable-image-ultra", {}),
 )
 
 garbage = st.one_of(
@@ -184,7 +189,8 @@ def test_robustness_odd_mock_responses(mock: Any) -> None:
 
 
 def _refuse(request: httpx.Request) -> httpx.Response:
-    json.loads(request.content or b"{}")  # whatever is sent is JSON
+    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+        json.loads(request.content or b"{}")  # whatever is sent is JSON (or a multipart form: Ideogram, Stability)
     return httpx.Response(400, json={"error": {"message": "refused by the test provider", "code": "invalid"}})
 
 

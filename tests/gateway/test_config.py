@@ -283,3 +283,20 @@ def test_create_app_never_shows_a_credential_written_in_the_wrong_place(router_s
 
     assert secret not in str(caught.value)
     assert str(caught.value).startswith("g.yaml: router_settings")
+
+
+@pytest.mark.parametrize(
+    "model",
+    ["stability/edit/inpaint", "stability/upscale/fast", "byteplus/seededit-3-0-i2i-250628", "runway/gen4_image_turbo"],
+)
+def test_a_model_that_only_edits_can_be_served(model: str) -> None:
+    """An edit-only service starts (checked as an edit on a sample image), and its credentials are scrubbed."""
+    secret = "sk-edit-only-secret-0123456789"
+    config = parse_config(
+        {"model_list": [{"model_name": "editor", "litellm_params": {"model": model, "api_key": secret}}]},
+        path="edit-only.yaml",
+        environ={},
+    )
+    gateway = create_app(config)
+    assert gateway.router.model_names == ["editor"]
+    assert secret not in gateway._scrub(f"echo {secret}")

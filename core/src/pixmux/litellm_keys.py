@@ -109,9 +109,9 @@ _DB_LINE = (
     "is read but not connected yet: virtual keys and spend logs arrive with the keys and spend work; "
     "until then only the master key authenticates and nothing is written to a database"
 )
-_REDIS_LINE = (
-    "is read but not connected yet: rpm counts, cooldowns and in-flight limits are kept per process "
-    "until the scale-out work lands; run one instance, or give each instance its share of the limits"
+_REDIS_HOW = (
+    "rpm windows, cooldowns and usage are shared by every instance (calls in flight stay per process); "
+    "see docs/deployment.md"
 )
 _CALLBACKS = "pixmux has no LiteLLM callbacks (Langfuse, Datadog, OpenTelemetry...); its logs go to stderr; ignored"
 _IMAGES_ONLY = "does not apply to image generation; ignored"
@@ -726,11 +726,11 @@ KEYS: tuple[Key, ...] = (
         "`DEBUG` or `INFO` for the router's logging.",
         "`DEBUG` logs pixmux at debug level",
     ),
-    _h("router_settings", "redis_host", "Redis host for state shared between instances.", pending=_REDIS_LINE),
-    _h("router_settings", "redis_port", "Redis port.", pending=_REDIS_LINE),
-    _h("router_settings", "redis_password", "Redis password.", pending=_REDIS_LINE),
-    _h("router_settings", "redis_url", "Redis URL (instead of host, port and password).", pending=_REDIS_LINE),
-    _h("router_settings", "redis_db", "Redis database number.", pending=_REDIS_LINE),
+    _h("router_settings", "redis_host", "Redis host for state shared between instances.", _REDIS_HOW),
+    _h("router_settings", "redis_port", "Redis port.", _REDIS_HOW),
+    _h("router_settings", "redis_password", "Redis password.", _REDIS_HOW),
+    _h("router_settings", "redis_url", "Redis URL (instead of host, port and password).", _REDIS_HOW),
+    _h("router_settings", "redis_db", "Redis database number.", _REDIS_HOW),
     _i("router_settings", "cache_responses", "Cache answers.", _NO_CACHE),
     _i("router_settings", "caching_groups", "Groups sharing a cache.", _NO_CACHE),
     _i("router_settings", "cache_kwargs", "The cache's settings.", _NO_CACHE),
@@ -1142,6 +1142,30 @@ KEYS: tuple[Key, ...] = (
     _p("general_settings", "allow_image_urls", "Fetch `http(s)` image URLs of JSON edits (default false)."),
     _p("general_settings", "upstream_max_connections", "Connections to providers one worker may hold open."),
     _p("general_settings", "download_horizon", "Download images whose URLs expire sooner than this many seconds."),
+    _p(
+        "general_settings",
+        "redis_url",
+        "Redis for state shared between instances (wins over router_settings).",
+        "see docs/deployment.md",
+    ),
+    _p(
+        "general_settings",
+        "shared_state",
+        "How shared state behaves: on_redis_error (open or closed), redis_timeout, key_prefix, cooldown_refresh.",
+        "see docs/deployment.md",
+    ),
+    _p(
+        "general_settings",
+        "metrics",
+        "Serve Prometheus metrics on GET /metrics (behind the master key).",
+        "see docs/observability.md",
+    ),
+    _p(
+        "general_settings",
+        "tracing",
+        "Export OpenTelemetry spans over OTLP (configured by OTEL_* variables).",
+        "see docs/observability.md",
+    ),
     _p(
         "general_settings",
         "allow_unauthenticated",

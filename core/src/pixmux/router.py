@@ -57,8 +57,13 @@ from pixmux.exceptions import (
     PermissionDeniedError,
     PixmuxError,
     RateLimitError,
+    ServiceUnavailableError,
     Timeout,
 )
+from pixmux.observe import RouterObserver
+from pixmux.state import Facts, LocalState, Member, SharedState, Take
+from pixmux.state._local import WINDOW
+from pixmux.state._local import Health as _Health
 from pixmux.types import ImageResponse, ImageStreamEvent
 
 __all__ = ["Router", "RouterDeployment", "DeploymentHealth", "ROUTING_STRATEGIES", "ROUTER_SETTINGS", "ROUTER_PARAMS"]
@@ -109,8 +114,7 @@ ROUTER_PARAMS = frozenset(
     }
 )
 _ENV_PREFIX = "os.environ/"
-#: Failures older than this many seconds no longer count toward a cooldown; ``rpm`` counts over it too.
-WINDOW = 60.0
+#: Failures older than :data:`WINDOW` seconds no longer count toward a cooldown; ``rpm`` counts over it too.
 #: LiteLLM's default: a deployment may fail this many times a minute before it cools down.
 DEFAULT_ALLOWED_FAILS = 3
 #: Seconds a deployment stays cooled down (LiteLLM's default).
@@ -315,40 +319,6 @@ class DeploymentHealth:
     failures: int
 
 
-class _Health:
-    """Mutable state of one deployment; read and written under the router's lock only."""
-
-    __slots__ = (
-        "cooldown_until",
-        "cooldowns",
-        "failed",
-        "failures",
-        "in_flight",
-        "latency",
-        "probation",
-        "successes",
-        "usage",
-        "used",
-    )
-
-    def __init__(self) -> None:
-        self.failures: dict[str, deque[float]] = {}
-        self.cooldown_until = -math.inf
-        self.cooldowns = 0
-        self.probation = False
-        self.in_flight = 0
-        self.latency: float | None = None
-        self.usage: deque[tuple[float, int]] = deque()
-        self.used = 0
-        self.successes = 0
-        self.failed = 0
-
-    def images_in_window(self, now: float) -> int:
-        while self.usage and self.usage[0][0] <= now - WINDOW:
-            self.used -= self.usage.popleft()[1]
-        return self.used
-
-
 # --------------------------------------------------------------------------- the router
 
 
@@ -395,6 +365,8 @@ class Router:
         model_group_alias: ``{"dall-e-3": "gpt-image-1"}``: other names clients may ask for.
         default_litellm_params: parameters every call gets unless the call or deployment sets them.
         clock: seconds as a monotonic float, for cooldowns and ``rpm`` windows (tests pass a fake).
+        state: where windows, cooldowns and usage are kept beyond this process
+            (:class:`pixmux.state.redis_store.RedisState`); this process only by default.
     """
 
     def __init__(
@@ -419,6 +391,7 @@ class Router:
         model_group_alias: Mapping[str, str] | None = None,
         default_litellm_params: Mapping[str, Any] | None = None,
         clock: Callable[[], float] | None = None,
+        state: SharedState | None = None,
         **unknown: Any,
     ) -> None:
         if unknown:
@@ -467,6 +440,7 @@ class Router:
         self._lock = threading.Lock()
         self._health = {deployment.id: _Health() for deployment in self.deployments}
         self._random = random.Random()  # noqa: S311 - load balancing, not security
+        self._share(state)
 
     # ----------------------------------------------------------------- settings
 
@@ -707,8 +681,7 @@ class Router:
             chosen = self._by_strategy(pool, price)
             state = self._health[chosen.id]
             state.in_flight += 1
-            state.usage.append((now, images))
-            state.used += images
+            state.count(now, images)
             return chosen, None
 
     def _release(self, deployment: RouterDeployment) -> None:
@@ -737,29 +710,35 @@ class Router:
             if kind == "TimeoutError":  # a deployment that hangs is slow, whatever it answers later
                 sample = elapsed / max(1, images)
                 state.latency = sample if state.latency is None else max(state.latency, sample)
-            if self.disable_cooldowns:
-                return
-            policy_key = f"{kind}AllowedFails"
-            counted = kind in _COOLDOWN_KINDS or policy_key in self.allowed_fails_policy
-            if not counted:
+            rule = self._failure_rule(error, kind)
+            if rule is None:
                 return
             if state.cooldown_until > now:
                 return  # already cooling down (calls that were in flight when it started)
-            hinted = error.retry_after if kind == "RateLimitError" else None
+            counter, allowed, hinted = rule
             if hinted is not None and hinted > 0:
                 self._cool(state, now, hinted)
                 return
             if state.probation:
                 self._cool(state, now, self.cooldown_time)
                 return
-            counter = policy_key if policy_key in self.allowed_fails_policy else "any"
-            allowed = self.allowed_fails_policy.get(policy_key, self.allowed_fails)
             times = state.failures.setdefault(counter, deque())
             times.append(now)
             while times and times[0] <= now - WINDOW:
                 times.popleft()
             if len(times) > allowed:
                 self._cool(state, now, self.cooldown_time)
+
+    def _failure_rule(self, error: PixmuxError, kind: str) -> tuple[str, int, float | None] | None:
+        """How a failure counts toward a cooldown: ``(counter, allowed, hinted seconds)``, or ``None``."""
+        if self.disable_cooldowns:
+            return None
+        policy_key = f"{kind}AllowedFails"
+        if kind not in _COOLDOWN_KINDS and policy_key not in self.allowed_fails_policy:
+            return None
+        hinted = error.retry_after if kind == "RateLimitError" else None
+        counter = policy_key if policy_key in self.allowed_fails_policy else "any"
+        return counter, self.allowed_fails_policy.get(policy_key, self.allowed_fails), hinted
 
     @staticmethod
     def _cool(state: _Health, now: float, seconds: float) -> None:
@@ -788,18 +767,32 @@ class Router:
         plan = self._plan(model, kwargs)
         while True:
             deployment, wait, timeout = plan.next()
+            if not self._shared_take(deployment, plan.images):
+                continue
             started = time.perf_counter()
+            note = None
             try:
                 if wait > 0:
                     self.engine.retry.sleep(wait)
                     started = time.perf_counter()
+                note = self._attempt_started(deployment, plan)
                 response = self.engine.image_generation(prompt, **plan.arguments(deployment, timeout))
             except PixmuxError as exc:
-                plan.failed(deployment, exc, time.perf_counter() - started)
+                elapsed = time.perf_counter() - started
+                self._attempt_ended(note, deployment, exc, elapsed)
+                cooldowns = self._health[deployment.id].cooldowns
+                try:
+                    plan.failed(deployment, exc, elapsed)
+                finally:
+                    self._after_failure(deployment, self._shared_failed(deployment, exc), cooldowns)
                 continue
             except BaseException:
+                self._attempt_ended(note, deployment, None, time.perf_counter() - started)
                 self._release(deployment)
                 raise
+            self._attempt_ended(note, deployment, None, time.perf_counter() - started, response)
+            if self._shared_dirty(deployment):
+                self._shared_succeeded(deployment)
             return plan.succeeded(deployment, response, time.perf_counter() - started)
 
     async def aimage_generation(self, prompt: str, model: str, **kwargs: Any) -> ImageResponse:
@@ -812,11 +805,15 @@ class Router:
         plan = self._plan(model, kwargs)
         while True:
             deployment, wait, timeout = plan.next()
+            if self.state.shared and not self._took(deployment, await self._ashared_take(deployment, plan.images)):
+                continue
             started = time.perf_counter()
+            note = None
             try:
                 if wait > 0:
                     await self.engine.retry.asleep(wait)
                     started = time.perf_counter()
+                note = self._attempt_started(deployment, plan)
                 attempt = self.engine.aimage_generation(prompt, **plan.arguments(deployment, timeout))
                 try:
                     response = await asyncio.wait_for(attempt, timeout + _HARD_CUT_GRACE)
@@ -825,11 +822,21 @@ class Router:
                         f"no answer within the timeout ({timeout:g}s)", provider=None, model=deployment.model
                     ) from exc
             except PixmuxError as exc:
-                plan.failed(deployment, exc, time.perf_counter() - started)
+                elapsed = time.perf_counter() - started
+                self._attempt_ended(note, deployment, exc, elapsed)
+                cooldowns = self._health[deployment.id].cooldowns
+                try:
+                    plan.failed(deployment, exc, elapsed)
+                finally:
+                    self._after_failure(deployment, await self._ashared_failed(deployment, exc), cooldowns)
                 continue
             except BaseException:
+                self._attempt_ended(note, deployment, None, time.perf_counter() - started)
                 self._release(deployment)
                 raise
+            self._attempt_ended(note, deployment, None, time.perf_counter() - started, response)
+            if self._shared_dirty(deployment):
+                await self._ashared_succeeded(deployment)
             return plan.succeeded(deployment, response, time.perf_counter() - started)
 
     # Edits and variations: the inputs are read once, then routed as a generation is (router_edits.py).
@@ -837,6 +844,142 @@ class Router:
     aimage_edit = _router_edits.aimage_edit
     image_variation = _router_edits.image_variation
     aimage_variation = _router_edits.aimage_variation
+
+    # ----------------------------------------------------------------- shared state and observer (pixmux.state)
+    # The router's table (self._health) decides alone with the default LocalState. With a shared
+    # store it only steers: each attempt is confirmed by the store, each failure (and the first
+    # success after failures) recorded there, and every reply refreshes the table.
+
+    def _share(self, state: SharedState | None) -> None:
+        self.state: SharedState = state if state is not None else LocalState(clock=self._clock)
+        #: Told about every attempt and cooldown (the gateway's metrics and traces); ``None``: nobody.
+        self.observer: RouterObserver | None = None
+        by_usage = self.routing_strategy.startswith("usage-based-routing")
+        self._members: dict[str, tuple[list[Member], int]] = {}
+        for deployments in self._groups.values():
+            members = [Member(d.id, d.rpm, by_usage or d.rpm is not None) for d in deployments]
+            for index, deployment in enumerate(deployments):
+                self._members[deployment.id] = (members, index)
+
+    def _took(self, deployment: RouterDeployment, take: Take | None) -> bool:
+        """Learn from the store's answer; ``False`` (reservation undone) when it refused the attempt."""
+        if take is None:  # the store is down and fails open: this table decides
+            return True
+        now = self._clock()
+        with self._lock:
+            for member_id, facts in take.facts.items():
+                self._health[member_id].learn(facts, now)
+            if not take.accepted:
+                self._health[deployment.id].in_flight -= 1
+        return take.accepted
+
+    def _take_arguments(self, deployment: RouterDeployment) -> tuple[str, list[Member], int, bool]:
+        members, index = self._members[deployment.id]
+        force = self._cooldown_left(deployment, self._clock()) > 0  # chosen while cooling: nothing else is left
+        return deployment.model_name, members, index, force
+
+    async def _ashared_take(self, deployment: RouterDeployment, images: int) -> Take | None:
+        group, members, index, force = self._take_arguments(deployment)
+        try:
+            return await self.state.atake(group, members, index, units=images, force=force)
+        except BaseException:
+            self._release(deployment)
+            raise
+
+    def _shared_take(self, deployment: RouterDeployment, images: int) -> bool:
+        if not self.state.shared:
+            return True
+        group, members, index, force = self._take_arguments(deployment)
+        try:
+            take = self.state.take(group, members, index, units=images, force=force)
+        except BaseException:
+            self._release(deployment)
+            raise
+        return self._took(deployment, take)
+
+    def _fail_arguments(self, deployment: RouterDeployment, error: PixmuxError) -> dict[str, Any] | None:
+        rule = self._failure_rule(error, _kind(error)) if self.state.shared else None
+        if rule is None:
+            return None
+        members, index = self._members[deployment.id]
+        counter, allowed, hinted = rule
+        return {
+            "group": deployment.model_name,
+            "member": members[index],
+            "counter": counter,
+            "allowed": allowed,
+            "cooldown": self.cooldown_time,
+            "hinted": hinted,
+        }
+
+    async def _ashared_failed(self, deployment: RouterDeployment, error: PixmuxError) -> Facts | None:
+        arguments = self._fail_arguments(deployment, error)
+        if arguments is None:
+            return None
+        try:
+            return await self.state.afailed(**arguments)
+        except ServiceUnavailableError:  # fails closed, but this attempt is over: its failure is just not shared
+            return None
+
+    def _shared_failed(self, deployment: RouterDeployment, error: PixmuxError) -> Facts | None:
+        arguments = self._fail_arguments(deployment, error)
+        if arguments is None:
+            return None
+        try:
+            return self.state.failed(**arguments)
+        except ServiceUnavailableError:
+            return None
+
+    def _after_failure(self, deployment: RouterDeployment, facts: Facts | None, cooldowns: int) -> None:
+        with self._lock:
+            state = self._health[deployment.id]
+            if facts is not None:  # the store's cooldown and probation win over this table's
+                left = facts.cooldown_left
+                state.cooldown_until = self._clock() + left if left > 0 else -math.inf
+                state.probation = facts.probation
+                state.shared_failing = facts.failing
+            cooled = facts.cooled if facts is not None else state.cooldowns > cooldowns
+        if cooled and self.observer is not None:
+            self.observer.cooled_down(deployment)
+
+    def _shared_dirty(self, deployment: RouterDeployment) -> bool:
+        """A success must clear failures or a probation the store holds."""
+        if not self.state.shared:
+            return False
+        state = self._health[deployment.id]
+        return state.shared_failing or state.probation or bool(state.failures)
+
+    async def _ashared_succeeded(self, deployment: RouterDeployment) -> None:
+        members, index = self._members[deployment.id]
+        try:
+            await self.state.asucceeded(deployment.model_name, members[index])
+        except ServiceUnavailableError:
+            return
+        self._health[deployment.id].shared_failing = False
+
+    def _shared_succeeded(self, deployment: RouterDeployment) -> None:
+        members, index = self._members[deployment.id]
+        try:
+            self.state.succeeded(deployment.model_name, members[index])
+        except ServiceUnavailableError:
+            return
+        self._health[deployment.id].shared_failing = False
+
+    def _attempt_started(self, deployment: RouterDeployment, plan: _Plan) -> object:
+        if self.observer is None:
+            return None
+        return self.observer.attempt_started(deployment, len(plan.failures) + 1)
+
+    def _attempt_ended(
+        self,
+        note: object,
+        deployment: RouterDeployment,
+        error: PixmuxError | None,
+        elapsed: float,
+        response: ImageResponse | None = None,
+    ) -> None:
+        if self.observer is not None:
+            self.observer.attempt_ended(note, deployment, error, elapsed, response)
 
     def stream_image_generation(self, prompt: str, model: str, **kwargs: Any) -> Iterator[ImageStreamEvent]:
         """
@@ -849,6 +992,8 @@ class Router:
         plan = self._plan(model, {**kwargs, "stream": True})  # stream_timeout bounds each attempt
         while True:
             deployment, wait, timeout = plan.next()
+            if not self._shared_take(deployment, plan.images):
+                continue
             started = time.perf_counter()
             try:
                 if wait > 0:
@@ -857,7 +1002,11 @@ class Router:
                 events = self.engine.stream_image_generation(prompt, **plan.arguments(deployment, timeout))
                 first = next(events)
             except PixmuxError as exc:
-                plan.failed(deployment, exc, time.perf_counter() - started)
+                cooldowns = self._health[deployment.id].cooldowns
+                try:
+                    plan.failed(deployment, exc, time.perf_counter() - started)
+                finally:
+                    self._after_failure(deployment, self._shared_failed(deployment, exc), cooldowns)
                 continue
             except BaseException:
                 self._release(deployment)
@@ -870,6 +1019,8 @@ class Router:
         plan = self._plan(model, {**kwargs, "stream": True})
         while True:
             deployment, wait, timeout = plan.next()
+            if self.state.shared and not self._took(deployment, await self._ashared_take(deployment, plan.images)):
+                continue
             started = time.perf_counter()
             try:
                 if wait > 0:
@@ -878,7 +1029,11 @@ class Router:
                 events = self.engine.astream_image_generation(prompt, **plan.arguments(deployment, timeout))
                 first = await events.__anext__()
             except PixmuxError as exc:
-                plan.failed(deployment, exc, time.perf_counter() - started)
+                cooldowns = self._health[deployment.id].cooldowns
+                try:
+                    plan.failed(deployment, exc, time.perf_counter() - started)
+                finally:
+                    self._after_failure(deployment, await self._ashared_failed(deployment, exc), cooldowns)
                 continue
             except BaseException:
                 self._release(deployment)

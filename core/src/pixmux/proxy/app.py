@@ -34,10 +34,13 @@ from pixmux.proxy.config import ROUTER_PARAMS, ConfigError, GatewayConfig, load_
 from pixmux.proxy.encode import GZIP_MIN_BYTES, accepts_gzip, encode_images, encode_json, error_body, gzip_chunks
 from pixmux.proxy.openapi import openapi_document
 from pixmux.proxy.process import apply_process_settings
+from pixmux.proxy.settings import read_scaleout
 from pixmux.proxy.sse import EventStream, first_event, write_stream
+from pixmux.proxy.telemetry import Telemetry
 from pixmux.proxy.ui import SECURITY_HEADERS, UI_PREFIX, deployment_health, model_info, static_file
 from pixmux.proxy.uploads import ClientGone, UploadError, read_upload
 from pixmux.router import Router
+from pixmux.types import ImageInput
 
 __all__ = ["Gateway", "GatewayError", "create_app", "app_from_env", "CONFIG_ENV"]
 
@@ -158,6 +161,10 @@ class Gateway:
         self._limit = config.global_max_parallel_requests
         self._in_flight = 0
         self._secrets = set(config.secrets)
+        self.scaleout = read_scaleout(
+            config.general_settings, config.router_settings, path=config.path, json_logs=config.json_logs
+        )
+        self._secrets |= self.scaleout.secrets
         try:
             self.router = self._build_router()
             self._targets = self._check_deployments()
@@ -196,6 +203,9 @@ class Gateway:
         for path in ("/model/info", "/v1/model/info"):
             self._routes[("GET", path)] = self._model_info
         self._routes[("GET", "/health/deployments")] = self._deployment_health
+        self.telemetry = Telemetry(self.router, **self.scaleout.telemetry)  # metrics, traces, JSON logs
+        if self.telemetry.metrics is not None:
+            self._routes[("GET", "/metrics")] = self.telemetry.metrics_route
         self._paths = {path for _, path in self._routes}
         self._open_paths = frozenset({"/health/liveliness", "/health/liveness"})
 
@@ -204,7 +214,12 @@ class Gateway:
     def _build_router(self) -> Router:
         path = self.config.path
         try:
-            return Router(list(self.config.model_list), engine=self.engine, **self.config.router_settings)
+            return Router(
+                list(self.config.model_list),
+                engine=self.engine,
+                state=self.scaleout.state,
+                **self.scaleout.router_settings,
+            )
         except TypeError as exc:
             raise ConfigError(f"{path}: router_settings: {exc}", param="router_settings") from None
         except ConfigurationError as exc:
@@ -222,7 +237,7 @@ class Gateway:
             model = str(entry["litellm_params"]["model"])
             where = f"model_list[{index}].litellm_params"
             try:
-                call = self.engine.prepare(prompt="configuration check", model=model, **params)
+                call = self.engine.prepare(prompt="configuration check", model=model, **self._check_args(model, params))
             except PixmuxError as exc:
                 place = f"{where}.{exc.param}" if exc.param and exc.param != "model" else f"{where}.model"
                 raise ConfigError(f"{path}: {place}: {exc.message}", param=place) from None
@@ -232,6 +247,19 @@ class Gateway:
                 if isinstance(value, str):
                     self._secrets.add(value)
         return {name: self._group_targets(name) for name in self.router.model_names}
+
+    def _check_args(self, model: str, params: dict[str, Any]) -> dict[str, Any]:
+        """
+        The start-up check's arguments: a generation, or for a model that only edits (an
+        upscaler, an edit-only service) its own operation on a sample image, so that its
+        settings and credentials are checked as well.
+        """
+        provider, name = self.engine.registry.resolve(model, params.get("custom_llm_provider"))
+        operations = self.engine.registry.get(provider).catalogue.lookup(name).operations
+        if not operations or "generate" in operations:
+            return params
+        operation = "edit" if "edit" in operations else sorted(operations)[0]
+        return {**params, "operation": operation, "images": (_sample_image(),)}
 
     def _group_targets(self, name: str) -> list[_Target]:
         group = []
@@ -257,6 +285,8 @@ class Gateway:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 await self.engine.warm()  # the upstream pool now, not on the first request
+                self.telemetry.startup()
+                await self.router.state.astart()
                 for note in self.config.warnings:
                     logger.warning("%s: %s", self.config.path, note)
                 logger.info(
@@ -269,6 +299,8 @@ class Gateway:
             elif message["type"] == "lifespan.shutdown":
                 try:
                     await self.engine.aclose()
+                    await self.router.state.aclose()
+                    self.telemetry.shutdown()
                 finally:
                     await send({"type": "lifespan.shutdown.complete"})
                 return
@@ -279,31 +311,15 @@ class Gateway:
         method = scope["method"]
         path = scope["path"]
         info: dict[str, Any] = {}
+        if self.telemetry.on:
+            self.telemetry.begin(scope, info)
         headers: Headers
         streaming = False
         if path == UI_PREFIX or path.startswith(UI_PREFIX + "/"):
             await self._ui(path, method, send)
             return
         try:
-            handler = self._routes.get((method, path))
-            model_in_path = None
-            if handler is None:
-                model_in_path = self._azure_model(path)
-                if model_in_path is not None and method == "POST":
-                    handler = self._edit if path.endswith("/edits") else self._generate
-            if method == "OPTIONS" and (path in self._paths or model_in_path is not None):
-                handler = self._preflight
-            if handler is None:
-                if path in self._paths or model_in_path is not None:
-                    allowed = (
-                        "POST"
-                        if model_in_path is not None
-                        else ",".join(sorted(m for m, p in self._routes if p == path))
-                    )
-                    raise GatewayError(
-                        405, f"method {method} is not allowed on {path}", headers=[(b"allow", allowed.encode())]
-                    )
-                raise GatewayError(404, f"no route {method} {path}; see /openapi.json", code="not_found")
+            handler, model_in_path = self._route(method, path)
             if path not in self._open_paths and handler != self._preflight:  # a preflight carries no key
                 self._authenticate(scope)
             self._check_media_type(handler, scope)
@@ -345,6 +361,27 @@ class Gateway:
             info=info,
         )
         self._log(method=method, path=path, info=info, status=status, started=started, request_id=request_id)
+
+    def _route(self, method: str, path: str) -> tuple[_Handler, str | None]:
+        """The handler of ``method path`` and the model its path names (Azure's routes), or a 404/405."""
+        handler = self._routes.get((method, path))
+        model_in_path = None
+        if handler is None:
+            model_in_path = self._azure_model(path)
+            if model_in_path is not None and method == "POST":
+                handler = self._edit if path.endswith("/edits") else self._generate
+        if method == "OPTIONS" and (path in self._paths or model_in_path is not None):
+            handler = self._preflight
+        if handler is None:
+            if path in self._paths or model_in_path is not None:
+                allowed = (
+                    "POST" if model_in_path is not None else ",".join(sorted(m for m, p in self._routes if p == path))
+                )
+                raise GatewayError(
+                    405, f"method {method} is not allowed on {path}", headers=[(b"allow", allowed.encode())]
+                )
+            raise GatewayError(404, f"no route {method} {path}; see /openapi.json", code="not_found")
+        return handler, model_in_path
 
     def _azure_model(self, path: str) -> str | None:
         # /openai/deployments/{model}/images/generations (or /images/edits)
@@ -626,6 +663,7 @@ class Gateway:
         metadata = response.metadata
         out = response.to_dict()
         info["b64"] = any("b64_json" in image for image in out.get("data", ()))
+        info["images"], info["cost"] = len(out.get("data", ())), response.cost
         chunks = encode_images(out)
         headers = [(b"content-type", _JSON)]
         deployment = metadata.get("deployment")
@@ -815,6 +853,16 @@ class Gateway:
     def _log(
         self, *, method: str, path: str, info: Mapping[str, Any], status: int, started: float, request_id: str
     ) -> None:
+        if self.telemetry.on and self.telemetry.finished(
+            method=method,
+            path=path,
+            info=info,
+            status=status,
+            started=started,
+            request_id=request_id,
+            known_route=path in self._paths,
+        ):
+            return  # written as JSON
         if not logger.isEnabledFor(logging.INFO):
             return
         model = info.get("model")
@@ -836,6 +884,20 @@ def _engine_for(config: GatewayConfig) -> Engine:
     if config.upstream_max_connections is not None:
         options["max_connections"] = config.upstream_max_connections
     return Engine(**options)
+
+
+def _sample_image() -> ImageInput:
+    """A 64x64 grey PNG, the input of the start-up check of a model that only edits."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    rows = b"".join(b"\x00" + b"\x80" * 64 for _ in range(64))
+    header = struct.pack(">IIBBBBB", 64, 64, 8, 0, 0, 0, 0)
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+    return ImageInput(data=png, media_type="image/png", filename="check.png")
 
 
 def create_app(

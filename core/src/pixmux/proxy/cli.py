@@ -81,6 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from pixmux.proxy._memory import keep_freed_memory
         from pixmux.proxy.app import CONFIG_ENV, create_app
         from pixmux.proxy.process import apply_process_settings
+        from pixmux.proxy.telemetry import multiprocess_dir
     except ImportError as exc:  # pragma: no cover - depends on what is installed
         print(
             f"pixmux serve: the gateway needs the proxy extra: pip install 'pixmux[proxy]' "
@@ -119,7 +120,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             uvicorn.run(app, **options)
         else:
             os.environ[CONFIG_ENV] = os.path.abspath(args.config)
-            uvicorn.run("pixmux.proxy.app:app_from_env", factory=True, workers=args.workers, **options)
+            with multiprocess_dir(args.workers):  # /metrics counts every worker
+                uvicorn.run("pixmux.proxy.app:app_from_env", factory=True, workers=args.workers, **options)
     except SystemExit as exc:  # uvicorn exits this way when it cannot bind
         return exc.code if isinstance(exc.code, int) else 1
     except KeyboardInterrupt:

@@ -80,12 +80,14 @@ class GatewayConfig:
         limits: connection limits (header size and count, read timeouts, open connections).
         cors: which browser origins may call the gateway (none by default).
         allow_unauthenticated: serve without a master key on a non-loopback address.
+        general_settings: ``general_settings`` as written (resolved), for the modules that
+            read their own keys (shared state, metrics, traces, JSON logs: ``pixmux.proxy.settings``).
     """
 
     path: str
     model_list: tuple[Mapping[str, Any], ...] = attrs.field(repr=lambda entries: f"<{len(entries)} model(s)>")
     master_key: str | None = attrs.field(default=None, repr=False)
-    router_settings: Mapping[str, Any] = attrs.field(factory=dict)
+    router_settings: Mapping[str, Any] = attrs.field(factory=dict, repr=False)  # may hold redis_password
     max_request_bytes: int = int(DEFAULT_MAX_REQUEST_MB * 1024 * 1024)
     gzip_images: bool = False
     max_upload_bytes: int = int(DEFAULT_MAX_UPLOAD_MB * 1024 * 1024)
@@ -102,6 +104,7 @@ class GatewayConfig:
     limits: Limits = attrs.field(factory=Limits)
     cors: Cors = attrs.field(factory=Cors)
     allow_unauthenticated: bool = False
+    general_settings: Mapping[str, Any] = attrs.field(factory=dict, repr=False)
 
     @property
     def model_names(self) -> list[str]:
@@ -524,11 +527,6 @@ _LOADER_ROUTER_KEYS = (
     "enable_pre_call_check",
     "set_verbose",
     "debug_level",
-    "redis_host",
-    "redis_port",
-    "redis_password",
-    "redis_url",
-    "redis_db",
 )
 
 
@@ -645,6 +643,7 @@ def parse_config(raw: Any, *, path: str = "<config>", environ: Mapping[str, str]
             if litellm.get(key) is not None and key not in router_settings:
                 router_settings[key] = litellm[key]
 
+        secrets.update(v for k, v in router_settings.items() if isinstance(v, str) and is_secret_name(k))
         credentials = _credentials(top.get("credential_list"), notes, secrets)
         if "model_list" not in top:
             raise _Problem("model_list", "missing; expected a list of models (model_name and litellm_params)")
@@ -674,6 +673,7 @@ def parse_config(raw: Any, *, path: str = "<config>", environ: Mapping[str, str]
         limits=limits,
         cors=cors,
         allow_unauthenticated=allow_unauthenticated,
+        general_settings=dict(general),
     )
 
 

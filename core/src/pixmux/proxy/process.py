@@ -17,7 +17,8 @@ import json
 import logging
 import os
 import time
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
+from typing import Any
 
 from pixmux.proxy.config import GatewayConfig
 
@@ -25,15 +26,23 @@ __all__ = ["JsonFormatter", "apply_process_settings"]
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line: ``time``, ``level``, ``logger``, ``message`` (and ``exception``)."""
+    """
+    One JSON object per line: ``time``, ``level``, ``logger``, ``message`` (and ``exception``), and
+    a request line's own fields (``method``, ``path``, ``model``, ``status``, ``duration_ms``,
+    ``deployment``, ``request_id``, ``cost_usd``, ``key_alias``... see ``pixmux.proxy.telemetry``).
+    """
 
     def format(self, record: logging.LogRecord) -> str:
-        out = {
+        out: dict[str, Any] = {
             "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
+            "pid": os.getpid(),
         }
+        fields = getattr(record, "pixmux", None)
+        if isinstance(fields, Mapping):
+            out.update(fields)
         if record.exc_info:
             out["exception"] = self.formatException(record.exc_info)
         return json.dumps(out, ensure_ascii=False)
