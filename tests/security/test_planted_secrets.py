@@ -103,7 +103,8 @@ class Echo:
             "body": body,
         }
         for name, value in request.headers.items():
-            if name.lower() in ("authorization", "api-key", "x-goog-api-key", "x-amz-security-token", "x-api-key"):
+            lowered = name.lower()
+            if lowered == "authorization" or any(word in lowered for word in ("key", "token", "secret")):
                 self.seen.add(value)
                 scheme, _, rest = value.partition(" ")
                 if scheme.lower() == "bearer":
@@ -302,6 +303,39 @@ SCENARIOS = (
 )
 
 
+#: Keys planted for the providers without a scenario of their own (see ``_key_scenarios``).
+AUTO_KEYS: list[str] = []
+
+
+def _key_scenarios() -> tuple[Scenario, ...]:
+    """
+    An API-key scenario for every installed provider without an explicit one: its first model
+    that makes images and prepares with a key and an ``api_base`` (a provider installed
+    tomorrow is tested unchanged; one that needs more fails the coverage test below).
+    """
+    engine = Engine(discover=True, environ={})
+    explicit = {scenario.provider for scenario in SCENARIOS}
+    found = []
+    for name in sorted({entry.name for entry in entry_points(group=PROVIDER_GROUP)} - explicit):
+        key = _planted(f"{name}-planted-key-")
+        for model, info in sorted(engine.registry.get(name).catalogue.models.items()):
+            if info.retired or "generate" not in info.operations:
+                continue
+            try:
+                engine.prepare(prompt="a lighthouse", model=f"{name}/{model}", api_key=key, api_base=UPSTREAM)
+            except PixmuxError:
+                continue
+            AUTO_KEYS.append(key)
+            found.append(
+                Scenario(f"{name}-key", name, model, lambda ctx, key=key: {"api_key": key, "api_base": UPSTREAM})
+            )
+            break
+    return tuple(found)
+
+
+SCENARIOS = SCENARIOS + _key_scenarios()
+
+
 def test_scenarios_cover_every_installed_provider() -> None:
     """A provider installed tomorrow fails here until it has a planted-secret scenario."""
     installed = {entry.name for entry in entry_points(group=PROVIDER_GROUP)}
@@ -409,7 +443,7 @@ def _engine(echo: Echo) -> Engine:
 
 def _planted_now(echo: Echo, world: dict[str, Any]) -> set[str]:
     private_key_lines = {line for line in world["rsa_pem"].splitlines() if len(line) > 40}
-    return {*CONFIG_SECRETS, *RUNTIME_SECRETS, *echo.seen, *world["endpoint"].seen, *private_key_lines}
+    return {*CONFIG_SECRETS, *AUTO_KEYS, *RUNTIME_SECRETS, *echo.seen, *world["endpoint"].seen, *private_key_lines}
 
 
 # --------------------------------------------------------------------------- the library, both paths
