@@ -164,13 +164,13 @@ def test_load_config_ignores_litellm_only_settings_with_a_warning(tmp_path: Path
         tmp_path,
         "model_list: [{model_name: a, params: {model: openai/x}}]\n"
         "litellm_settings: {set_verbose: true, success_callback: [langfuse]}\n"
-        "general_settings: {master_key: sk-1234, database_url: postgres://x}\n",
+        "general_settings: {master_key: sk-1234, store_model_in_db: true}\n",
     )
 
     config = load_config(path, environ={})
 
     assert any("litellm_settings.success_callback" in note for note in config.warnings)
-    assert any("general_settings.database_url" in note for note in config.warnings)
+    assert any("general_settings.store_model_in_db" in note for note in config.warnings)
     assert config.verbose  # set_verbose is honoured: debug logging
 
 

@@ -11,6 +11,7 @@ gateway did about it (retries counted, fallbacks taken, prices in ``x-pixmux-cos
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import http.server
 import json
@@ -23,10 +24,13 @@ from typing import Any
 
 import httpx
 import pytest
+from keys_support import PG_PASSWORD, PostgresServer, postgres_server
 from pixmux._engine import Engine
 from pixmux._retry import Backoff
 from pixmux.proxy import Gateway, create_app, load_config
 from pixmux.testing import load_json, local_server
+
+__all__ = ["postgres_server"]  # the session's PostgreSQL server, a fixture
 
 HERE = Path(__file__).parent
 CONFIGS = HERE / "litellm_configs"
@@ -229,7 +233,6 @@ def environ(
         "REDIS_PORT": "6379",
         "REDIS_PASSWORD": "redis-password-0123",
         "VERTEX_SA_JSON": _service_account(token_endpoint[0]),
-        "DATABASE_URL": "postgresql://litellm:db-password-0123@db.internal:5432/litellm",
         "RECRAFT_API_KEY": "recraft-key-0123456789",
         "NSCALE_API_KEY": "nscale-key-0123456789",
         "INTERNAL_IMAGES_KEY": "internal-images-key-0123",
@@ -343,10 +346,13 @@ async def test_03_bedrock_fallback_after_retry_policy(environ: dict[str, str]) -
 
 
 async def test_04_vertex_and_gemini_with_environment_variables(
-    environ: dict[str, str], token_endpoint: tuple[str, list[dict[str, list[str]]]]
+    environ: dict[str, str],
+    token_endpoint: tuple[str, list[dict[str, list[str]]]],
+    postgres_server: PostgresServer,
 ) -> None:
     """Vertex (a service-account JSON from os.environ) fails; the fallback uses a key from environment_variables."""
-    gateway, stand_in = start("04_vertex_gemini_general.yaml", environ)
+    database = await asyncio.to_thread(postgres_server.create)  # the config's database_url: a real PostgreSQL
+    gateway, stand_in = start("04_vertex_gemini_general.yaml", {**environ, "DATABASE_URL": database})
     stand_in.fail["aiplatform"] = [500]
 
     answer = await post(gateway, {"model": "nano-banana", "prompt": "an otter"})
@@ -360,11 +366,13 @@ async def test_04_vertex_and_gemini_with_environment_variables(
     assert token_endpoint[1][-1]["grant_type"] == ["urn:ietf:params:oauth:grant-type:jwt-bearer"]
     assert studio.headers["x-goog-api-key"] == "AIza-gemini-studio-key-0001"
     lines = "\n".join(gateway.config.warnings)
-    assert "general_settings.database_url is read but not connected yet" in lines
+    assert gateway.config.accounting is not None  # virtual keys and spend on that database
     assert "general_settings.alerting" in lines
-    assert "db-password-0123" not in lines
+    assert PG_PASSWORD not in lines
     assert gateway.config.global_max_parallel_requests == 100
     assert {d.max_parallel_requests for d in gateway.router.deployments} == {20}
+    assert gateway.accounting is not None
+    await gateway.accounting.stop()
 
 
 async def test_05_recraft_price_from_model_info(environ: dict[str, str]) -> None:

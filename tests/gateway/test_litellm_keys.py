@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import io
 import json
 import logging
@@ -19,7 +20,7 @@ from pixmux import ConfigurationError, litellm_keys
 from pixmux.litellm_keys import HONOURED, IGNORED, KEYS, REFUSED
 from pixmux.proxy import ConfigError, create_app, parse_config
 from pixmux.proxy.process import apply_process_settings
-from pixmux.testing import make_engine
+from pixmux.testing import TINY_PNG_B64, json_response, make_engine
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -186,7 +187,7 @@ def test_prices_in_litellm_params_move_to_model_info() -> None:
 
 
 def test_pending_keys_start_with_a_line_saying_what_happens_meanwhile() -> None:
-    """Redis and database settings being connected elsewhere start, with a line, and their secrets stay out of it."""
+    """Redis settings being connected elsewhere start with a line; the database is used; no secret shows."""
     loaded = load(
         base(
             router_settings={"redis_url": "redis://:redis-pass-0001@cache:6379"},
@@ -196,16 +197,19 @@ def test_pending_keys_start_with_a_line_saying_what_happens_meanwhile() -> None:
 
     lines = "\n".join(loaded.warnings)
     assert "router_settings.redis_url" not in lines  # shared state is connected now (issue 19)
-    assert "general_settings.database_url is read but not connected yet" in lines
+    assert loaded.accounting is not None  # the database holds virtual keys and spend
+    assert loaded.accounting.host == "db"
     assert "db-pass-0001" not in lines
+    assert "db-pass-0001" not in repr(loaded)
     assert "redis-pass-0001" not in lines
 
 
-def test_database_url_from_the_environment_is_mentioned() -> None:
-    """DATABASE_URL in the environment (LiteLLM's way) gets the same start-up line."""
+def test_database_url_from_the_environment_turns_virtual_keys_on() -> None:
+    """DATABASE_URL in the environment (LiteLLM's way) is the database when the file names none."""
     loaded = load(base(), environ={"DATABASE_URL": "postgresql://u:p@db/x"})
 
-    assert any(line.startswith("DATABASE_URL (environment) is read") for line in loaded.warnings)
+    assert loaded.accounting is not None
+    assert loaded.accounting.host == "db"
 
 
 async def test_global_max_parallel_requests_answers_429_beyond_the_limit() -> None:
@@ -234,8 +238,8 @@ async def test_global_max_parallel_requests_answers_429_beyond_the_limit() -> No
     assert second.json()["error"]["type"] == "rate_limit_error"
 
 
-async def test_image_generation_model_serves_every_request() -> None:
-    """general_settings.image_generation_model is used whatever model the request names."""
+async def test_image_generation_model_serves_every_generation() -> None:
+    """general_settings.image_generation_model is used whatever model a generation names."""
     config = base(general_settings={"image_generation_model": "sd"})
     gateway, engine = make_gateway(config)
     transport = httpx.ASGITransport(app=gateway)
@@ -246,6 +250,33 @@ async def test_image_generation_model_serves_every_request() -> None:
 
     assert answer.status_code == 200, answer.text
     assert json.loads(engine.requests[0].content)["model"] == "sd-xl"
+
+
+async def test_image_generation_model_leaves_edits_to_the_model_they_name() -> None:
+    """image_generation_model forces generations only: an edit goes to the model it names."""
+    config = base(general_settings={"image_generation_model": "sd"})
+    config["model_list"].append(
+        {
+            "model_name": "editor",
+            "litellm_params": {"model": "openai/edit-xl", "api_base": "http://up.test/v1", "api_key": UPSTREAM_KEY},
+        }
+    )
+    gateway, engine = make_gateway(
+        config, handler=lambda _: json_response(200, {"created": 1, "data": [{"b64_json": TINY_PNG_B64}]})
+    )
+    transport = httpx.ASGITransport(app=gateway)
+    async with httpx.AsyncClient(transport=transport, base_url="http://g.test") as client:
+        answer = await client.post(
+            "/v1/images/edits",
+            data={"model": "editor", "prompt": "snow"},
+            files={"image": ("room.png", base64.b64decode(TINY_PNG_B64), "image/png")},
+            headers=auth(),
+        )
+
+    assert answer.status_code == 200, answer.text
+    (request,) = engine.requests
+    assert request.url.path == "/v1/images/edits"
+    assert b'name="model"\r\n\r\nedit-xl' in request.content
 
 
 async def test_clients_cannot_set_deployment_settings() -> None:

@@ -35,7 +35,7 @@ from pixmux.exceptions import is_secret_name, redact
 
 if TYPE_CHECKING:
     from pixmux.catalogue import Catalogue, ModelInfo, Pricing
-    from pixmux.types import ImageResponse
+    from pixmux.types import ImageResponse, ImageStreamEvent
 
 __all__ = ["main", "build_parser", "parse_param_value"]
 
@@ -185,6 +185,12 @@ def build_parser() -> argparse.ArgumentParser:
         add_help=False,
         help="start the OpenAI-compatible gateway: pixmux serve --config config.yaml (needs pixmux[proxy])",
     )
+    for name, text in (
+        ("keys", "the gateway's virtual keys: pixmux keys create|list|revoke --config config.yaml (needs pixmux[db])"),
+        ("spend", "the gateway's spend per day, key and model: pixmux spend --config config.yaml"),
+        ("db", "the gateway's database: pixmux db upgrade --config config.yaml"),
+    ):
+        commands.add_parser(name, add_help=False, help=text)
     return parser
 
 
@@ -203,6 +209,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args and args[0] == "serve":
             return _serve(args[1:])
+        if args and args[0] in ("keys", "spend", "db"):  # virtual keys and spend (pixmux[db])
+            return _accounting(args)
         if args and args[0].startswith("-") and any(a == "--config" or a.startswith("--config=") for a in args):
             return _serve(args)
         return _run(args, secrets)
@@ -396,17 +404,26 @@ def _generate(ns: argparse.Namespace, secrets: list[str]) -> int:
 def _generate_stream(ns: argparse.Namespace, prompt: str, model: str, kwargs: dict[str, Any]) -> int:
     """``generate --stream``: previews written (and named) as they arrive, then the final images."""
     from pixmux._api import image_generation
+
+    return write_stream(
+        ns, lambda: image_generation(prompt, model, stream=True, **kwargs), ns.name or slug(prompt), model
+    )
+
+
+def write_stream(ns: argparse.Namespace, call: Callable[[], Iterable[ImageStreamEvent]], stem: str, model: str) -> int:
+    """
+    ``--stream`` for ``generate`` and ``edit``: each event of ``call()`` written (and named) as it
+    arrives, previews then final images; with ``--json`` each event printed as a JSON line.
+    """
     from pixmux.types import image_extension
 
     folder = Path(ns.output or ".")
-    stem = ns.name or slug(prompt)
     started = time.perf_counter()
     last = None
     count = 0
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        events = image_generation(prompt, model, stream=True, **kwargs)
-        for event in events:
+        for event in call():
             if ns.json:
                 sys.stdout.write(event.to_json() + "\n")
                 sys.stdout.flush()
@@ -785,6 +802,16 @@ def _serve(argv: list[str]) -> int:
             )
             return EXIT_FAILED
         raise
+
+
+def _accounting(argv: list[str]) -> int:
+    """``pixmux keys|spend|db ...``: the gateway's key and spend commands (``pixmux.proxy.store.cli``)."""
+    try:
+        from pixmux.proxy.store.cli import main as run
+    except ImportError as exc:
+        _say(f'{PROG}: error: keys and spend need the db and proxy extras ({exc.name}): pip install "pixmux[proxy,db]"')
+        return EXIT_FAILED
+    return run(argv)
 
 
 # --------------------------------------------------------------------------- output helpers

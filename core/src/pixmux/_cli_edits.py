@@ -96,6 +96,7 @@ def run(ns: argparse.Namespace, secrets: list[str]) -> int:
         save_images,
         slug,
         summary,
+        write_stream,
     )
     from pixmux._engine import DEFAULT_MODEL
 
@@ -119,6 +120,15 @@ def run(ns: argparse.Namespace, secrets: list[str]) -> int:
     if sum(1 for item in sources if item is sys.stdin.buffer) > 1:
         raise UsageError(f"{PROG} {operation}: only one image can come from stdin")
 
+    if options.pop("stream", False):  # only edit has --stream: previews written as they arrive
+        prompt = _read_prompt(ns.prompt)
+        model = ns.model or DEFAULT_MODEL
+        return write_stream(
+            ns,
+            lambda: image_edit(sources, prompt, model, mask=ns.mask, stream=True, **options),
+            ns.name or slug(prompt),
+            model,
+        )
     started = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

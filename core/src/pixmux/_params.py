@@ -165,6 +165,7 @@ PARAMS: tuple[Param, ...] = (
         operations=_GEN_EDIT,
         doc="stream OpenAI's image events (partial images, then the completed ones)",
         named_in=frozenset({"generate", "edit"}),
+        cli="--stream",
     ),
     Param(
         name="partial_images",
@@ -174,6 +175,7 @@ PARAMS: tuple[Param, ...] = (
         explicit=False,
         minimum=0,
         maximum=3,
+        cli="--partial-images",
     ),
     # Call options: the library's, never a gateway client's.
     Param(

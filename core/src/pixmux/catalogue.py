@@ -28,6 +28,7 @@ __all__ = [
     "Catalogue",
     "check_request",
     "choose_one",
+    "request_price",
     "parse_size",
     "nearest_aspect_ratio",
 ]
@@ -79,6 +80,20 @@ class Pricing:
             if rule.matches(size, quality):
                 return rule.usd
         return None
+
+    def request_price(self, request: ImageRequest) -> float | None:
+        """
+        What a request will cost, known before it is sent: the per-image price for its size and
+        quality times ``n``. ``None`` when no per-image rule applies. Token-billed models are
+        estimated from their per-image table; :meth:`cost` gives the settled figure.
+
+        .. versionadded:: 1.1
+        """
+        each = self.image_price(request.size, request.quality)
+        if each is None:
+            return None
+        count = request.n or 1
+        return each if count == 1 else round(each * count, 10)
 
     def cost(self, request: ImageRequest, response: ImageResponse) -> float | None:
         """
@@ -205,6 +220,16 @@ class Catalogue:
         if self.unknown is not None:
             return self.unknown(name)
         return ModelInfo(name=name, known=False)
+
+
+def request_price(info: ModelInfo, request: ImageRequest) -> float | None:
+    """
+    The price of ``request`` on the model ``info`` describes, before it is sent (US dollars), or
+    ``None`` when the catalogue has no per-image price for it. Budgets reserve this much.
+
+    .. versionadded:: 1.1
+    """
+    return None if info.pricing is None else info.pricing.request_price(request)
 
 
 def _accepted(values: Iterable[Any]) -> str:

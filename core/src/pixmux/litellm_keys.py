@@ -104,11 +104,6 @@ def _r(section: str, name: str, meaning: str, why: str) -> Key:
     return Key(section=section, name=name, kind=REFUSED, meaning=meaning, how=why)
 
 
-_KEYS_BRANCH = "keys and spend (issue #13)"
-_DB_LINE = (
-    "is read but not connected yet: virtual keys and spend logs arrive with the keys and spend work; "
-    "until then only the master key authenticates and nothing is written to a database"
-)
 _REDIS_HOW = (
     "rpm windows, cooldowns and usage are shared by every instance (calls in flight stay per process); "
     "see docs/deployment.md"
@@ -827,44 +822,43 @@ KEYS: tuple[Key, ...] = (
     _h(
         "general_settings",
         "image_generation_model",
-        "The model every image request uses, whatever the request's `model` says.",
-    ),
-    _h("general_settings", "database_url", "The database of virtual keys and spend.", pending=_DB_LINE),
-    _h(
-        "general_settings",
-        "disable_spend_logs",
-        "Do not write a spend log row per request.",
-        pending=_DB_LINE,
+        "The model every generation uses, whatever the request's `model` says. Generations only: "
+        "edits and variations go to the model they name.",
     ),
     _h(
         "general_settings",
-        "maximum_spend_logs_retention_period",
-        "How long spend logs are kept.",
-        pending=_DB_LINE,
+        "database_url",
+        "The database of virtual keys and spend.",
+        "`postgresql://` or `sqlite:///file`; also read from `DATABASE_URL`; see the keys-and-spend page",
     ),
+    _h("general_settings", "disable_spend_logs", "Do not write a spend log row per request."),
+    _h("general_settings", "maximum_spend_logs_retention_period", "How long spend logs are kept."),
     _h(
         "general_settings",
         "allow_requests_on_db_unavailable",
         "Serve requests when the database is down.",
-        pending=_DB_LINE,
+        "keys already in the cache keep working, with local budget accounting; rows are written when it is back",
     ),
-    _h(
+    _h("general_settings", "store_prompts_in_spend_logs", "Keep prompts in the spend logs."),
+    _p(
         "general_settings",
-        "store_prompts_in_spend_logs",
-        "Keep prompts in the spend logs.",
-        pending=_DB_LINE,
+        "virtual_keys",
+        "Virtual keys, budgets and spend without a `database_url`: SQLite beside the config.",
     ),
+    _p("general_settings", "store_prompts", "Keep prompts in the spend logs (`store_prompts_in_spend_logs`)."),
+    _p("general_settings", "key_cache_ttl", "Seconds a virtual key read from the database is trusted (5)."),
+    _p("general_settings", "spend_journal_dir", "Where each process journals spend rows not yet written."),
     _i(
         "general_settings",
         "maximum_spend_logs_retention_interval",
         "How often old spend logs are purged.",
-        "the purge runs with the keys and spend work; ignored",
+        "pixmux purges every 10 minutes (or every retention period, if shorter); ignored",
     ),
     _i(
         "general_settings",
         "database_connection_pool_limit",
         "Database pool size.",
-        "ignored until the database is connected",
+        "pixmux sizes its own pools per process; ignored",
     ),
     _i(
         "general_settings",
@@ -951,13 +945,13 @@ KEYS: tuple[Key, ...] = (
         "How often a spend report is sent.",
         "pixmux sends no reports; ignored",
     ),
-    _i("general_settings", "proxy_batch_write_at", "Seconds between spend writes.", "ignored until spend is written"),
+    _h("general_settings", "proxy_batch_write_at", "Seconds between spend writes.", "default 1 second"),
     _i("general_settings", "proxy_batch_polling_interval", "Seconds between batch polls.", _IMAGES_ONLY),
     _i(
         "general_settings",
         "proxy_budget_rescheduler_min_time",
         "Budget reset timing.",
-        "ignored until budgets are tracked",
+        "a budget resets when the first request after its period finds it due; ignored",
     ),
     _i(
         "general_settings",

@@ -33,13 +33,14 @@ it comes back, one more failure cools it down again at once, one success clears 
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import math
 import random
 import threading
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -989,6 +990,30 @@ class Router:
         stream with its typed error. The last completed event's metadata says which
         ``deployment`` served it, as for a whole response.
         """
+        return self._stream(model, kwargs, functools.partial(self.engine.stream_image_generation, prompt))
+
+    def astream_image_generation(self, prompt: str, model: str, **kwargs: Any) -> AsyncIterator[ImageStreamEvent]:
+        """The async twin of :meth:`stream_image_generation`."""
+        return self._astream(model, kwargs, functools.partial(self.engine.astream_image_generation, prompt))
+
+    # Streamed edits: the inputs are read, then streamed through the same helpers (router_edits.py).
+    stream_image_edit = _router_edits.stream_image_edit
+    astream_image_edit = _router_edits.astream_image_edit
+
+    def _stream(
+        self,
+        model: str,
+        kwargs: dict[str, Any],
+        start: Callable[..., Iterator[ImageStreamEvent]],
+        inputs: Callable[[], dict[str, Any]] | None = None,
+    ) -> Iterator[ImageStreamEvent]:
+        """
+        A routed stream: ``start(**arguments)`` opens one attempt's events (the engine call to make).
+
+        ``inputs``, when given, is read first and joins the keywords (an edit's images and mask).
+        """
+        if inputs is not None:
+            kwargs = {**kwargs, **inputs()}
         plan = self._plan(model, {**kwargs, "stream": True})  # stream_timeout bounds each attempt
         while True:
             deployment, wait, timeout = plan.next()
@@ -999,7 +1024,7 @@ class Router:
                 if wait > 0:
                     self.engine.retry.sleep(wait)
                     started = time.perf_counter()
-                events = self.engine.stream_image_generation(prompt, **plan.arguments(deployment, timeout))
+                events = start(**plan.arguments(deployment, timeout))
                 first = next(events)
             except PixmuxError as exc:
                 cooldowns = self._health[deployment.id].cooldowns
@@ -1014,8 +1039,16 @@ class Router:
             break
         yield from _routed(plan, deployment, first, events, started)
 
-    async def astream_image_generation(self, prompt: str, model: str, **kwargs: Any) -> AsyncIterator[ImageStreamEvent]:
-        """The async twin of :meth:`stream_image_generation`."""
+    async def _astream(
+        self,
+        model: str,
+        kwargs: dict[str, Any],
+        start: Callable[..., AsyncIterator[ImageStreamEvent]],
+        inputs: Callable[[], Awaitable[dict[str, Any]]] | None = None,
+    ) -> AsyncIterator[ImageStreamEvent]:
+        """The async twin of :meth:`_stream`."""
+        if inputs is not None:
+            kwargs = {**kwargs, **await inputs()}
         plan = self._plan(model, {**kwargs, "stream": True})
         while True:
             deployment, wait, timeout = plan.next()
@@ -1026,7 +1059,7 @@ class Router:
                 if wait > 0:
                     await self.engine.retry.asleep(wait)
                     started = time.perf_counter()
-                events = self.engine.astream_image_generation(prompt, **plan.arguments(deployment, timeout))
+                events = start(**plan.arguments(deployment, timeout))
                 first = await events.__anext__()
             except PixmuxError as exc:
                 cooldowns = self._health[deployment.id].cooldowns

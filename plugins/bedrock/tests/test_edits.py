@@ -194,3 +194,44 @@ def test_stability_edit_refusal_in_a_200() -> None:
     )
     with pytest.raises(ContentPolicyViolationError, match="input image"):
         engine.image_edit(png(), "", model="bedrock/stability.stable-image-remove-background-v1:0")
+
+
+def openai_mask(size: tuple[int, int] = (64, 64)) -> bytes:
+    """OpenAI's convention: opaque everywhere but a transparent square (16..31), the area to edit."""
+    image = Image.new("RGBA", size, (0, 0, 0, 255))
+    image.paste((0, 0, 0, 0), (16, 16, 32, 32))
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def _square(encoded: str, *, inside: tuple[int, int, int], outside: tuple[int, int, int], mode: str) -> None:
+    sent = Image.open(io.BytesIO(base64.b64decode(encoded)))
+    assert sent.mode == mode
+    assert sent.size == (64, 64)
+    rgb = sent.convert("RGB")
+    assert rgb.getpixel((16, 16)) == rgb.getpixel((31, 31)) == inside
+    assert rgb.getpixel((15, 16)) == rgb.getpixel((32, 32)) == rgb.getpixel((0, 0)) == outside
+
+
+BLACK, WHITE = (0, 0, 0), (255, 255, 255)
+
+
+def test_an_openai_alpha_mask_inpaints_black_for_nova() -> None:
+    """INPAINTING edits the black area: the transparent square arrives black, the rest white, as RGB without alpha."""
+    engine = _engine()
+    engine.image_edit(png(color=200), "a green armchair", model=NOVA, mask=openai_mask())
+    _square(_sent(engine)["inPaintingParams"]["maskImage"], inside=BLACK, outside=WHITE, mode="RGB")
+
+
+def test_an_openai_alpha_mask_outpaints_white_for_nova() -> None:
+    """OUTPAINTING changes the white area: the transparent square (the area to draw) arrives white."""
+    engine = _engine()
+    engine.image_edit(png(color=200), "a beach", model=NOVA, mask=openai_mask(), task_type="OUTPAINTING")
+    _square(_sent(engine)["outPaintingParams"]["maskImage"], inside=WHITE, outside=BLACK, mode="RGB")
+
+
+def test_an_openai_alpha_mask_is_white_for_change_on_stability_inpaint() -> None:
+    engine = _engine("stability3_success.json")
+    engine.image_edit(png(), "a cat", model="bedrock/stability.stable-image-inpaint-v1:0", mask=openai_mask())
+    _square(_sent(engine)["mask"], inside=WHITE, outside=BLACK, mode="L")

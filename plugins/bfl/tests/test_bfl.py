@@ -564,3 +564,23 @@ def test_an_unusable_result_url_is_a_response_validation_error():
 
     with pytest.raises(APIResponseValidationError, match=r"result\.sample"):
         _parse(200, body)
+
+
+def test_fill_gets_an_openai_alpha_mask_white_for_inpaint():
+    """OpenAI's mask (transparent = edit) reaches Fill as BFL's: white repainted, black kept."""
+    import io
+
+    from PIL import Image
+
+    picture = Image.new("RGBA", (8, 8), (0, 0, 0, 255))
+    picture.paste((0, 0, 0, 0), (0, 0, 8, 2))
+    buffer = io.BytesIO()
+    picture.save(buffer, "PNG")
+    mask = ImageInput(data=buffer.getvalue(), media_type="image/png")
+    image = (ImageInput(data=PNG, media_type="image/png"),)
+
+    body = _body(_request("flux-pro-1.0-fill", operation="edit", images=image, mask=mask))
+
+    grey = Image.open(io.BytesIO(base64.b64decode(body["mask"])))
+    assert grey.mode == "L"
+    assert grey.tobytes() == b"\xff" * 16 + bytes(48)

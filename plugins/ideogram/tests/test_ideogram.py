@@ -402,3 +402,23 @@ def test_b64_json_is_answered_by_downloading_the_urls():
     assert "response_format" not in fields(engine.requests[0])
     assert [r.method for r in engine.requests] == ["POST", "GET", "GET"]
     assert resp.metadata["url_expires_at"] == [1777633200, 1777633200]
+
+
+def test_an_openai_alpha_mask_reaches_ideogram_black_for_edit():
+    """OpenAI's mask (transparent = edit) becomes Ideogram's: black in the area to edit, white elsewhere."""
+    import io
+
+    from PIL import Image
+
+    picture = Image.new("RGBA", (8, 8), (0, 0, 0, 255))
+    picture.paste((0, 0, 0, 0), (0, 0, 4, 8))
+    buffer = io.BytesIO()
+    picture.save(buffer, "PNG")
+    mask = ImageInput(data=buffer.getvalue(), media_type="image/png", filename="mask.png")
+    request = ImageRequest(prompt="a red hat", model="V_3", operation="edit", images=(INPUT,), mask=mask, n=1)
+
+    (sent,) = [data for name, _, _, data in form(_build(_validate(request))) if name == "mask"]
+
+    grey = Image.open(io.BytesIO(sent))
+    assert grey.mode == "L"
+    assert grey.tobytes() == (bytes(4) + b"\xff" * 4) * 8

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import email.parser
+import email.policy
 import http.server
 import json
 import time
@@ -14,9 +16,10 @@ KEY = "sk-stream-test-key-0123456789"
 PARTIAL_B64 = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"partial" * 10).decode()
 
 
-def partial(index: int) -> dict[str, Any]:
+def partial(index: int, kind: str = "image_generation") -> dict[str, Any]:
+    """A partial image event; ``kind`` is ``image_generation`` or, for edits, ``image_edit``."""
     return {
-        "type": "image_generation.partial_image",
+        "type": f"{kind}.partial_image",
         "b64_json": PARTIAL_B64,
         "partial_image_index": index,
         "created_at": 1720000000,
@@ -44,6 +47,30 @@ COMPLETED = {
 }
 
 
+def completed(kind: str = "image_generation") -> dict[str, Any]:
+    return {**COMPLETED, "type": f"{kind}.completed"}
+
+
+def form(content_type: str, raw: bytes) -> dict[str, Any]:
+    """A multipart edit body as the handler sees it: text fields, plus the uploaded files' names under ``files``."""
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+        f"content-type: {content_type}\r\n\r\n".encode() + raw
+    )
+    fields: dict[str, Any] = {"files": []}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        payload = part.get_payload(decode=True)
+        if part.get_filename() is not None:
+            fields["files"].append((name, part.get_content_type(), payload))
+        else:
+            fields[str(name)] = payload.decode()
+    if "stream" in fields:
+        fields["stream"] = fields["stream"] == "true"
+    if "partial_images" in fields:
+        fields["partial_images"] = int(fields["partial_images"])
+    return fields
+
+
 def block(body: dict[str, Any], event: str | None = None) -> bytes:
     name = event or body["type"]
     return f"event: {name}\ndata: {json.dumps(body)}\n\n".encode()
@@ -58,7 +85,10 @@ class StreamingProvider(http.server.BaseHTTPRequestHandler):
     closed: ClassVar[list[float]] = []
 
     def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers["content-length"])))
+        raw = self.rfile.read(int(self.headers["content-length"]))
+        editing = self.path.endswith("/images/edits")  # multipart, answered with image_edit.* events
+        body = form(self.headers["content-type"], raw) if editing else json.loads(raw)
+        kind = "image_edit" if editing else "image_generation"
         self.seen.append(body)
         prompt = body["prompt"]
         count = self.attempts[prompt] = self.attempts.get(prompt, 0) + 1
@@ -82,14 +112,14 @@ class StreamingProvider(http.server.BaseHTTPRequestHandler):
         self.send_header("content-type", "text/event-stream")
         self.send_header("connection", "close")
         self.end_headers()
-        blocks = [block(partial(i)) for i in range(int(body.get("partial_images") or 0))]
+        blocks = [block(partial(i, kind)) for i in range(int(body.get("partial_images") or 0))]
         if "fail-midway" in prompt:
             error = {"error": {"message": "the image could not be finished", "type": "server_error", "code": None}}
             blocks = [*blocks[:1], block(error, "error")]
         elif "cut-off" in prompt:
             blocks = blocks[:1]
         else:
-            blocks.append(block(COMPLETED))
+            blocks.append(block(completed(kind)))
         try:
             for data in blocks:
                 for start in range(0, len(data), 37):  # split events anywhere, as TCP may

@@ -146,3 +146,50 @@ def test_edit_errors_are_typed() -> None:
         _engine(load_json("error_429.json"), 429).image_edit(
             png(), "x", model="recraft/recraftv3", api_key=KEY, strength=0.5, num_retries=0
         )
+
+
+def openai_mask(size: tuple[int, int] = (256, 256)) -> bytes:
+    """OpenAI's convention: opaque everywhere but a transparent square, the area to edit."""
+    image = Image.new("RGBA", size, (0, 0, 0, 255))
+    image.paste((0, 0, 0, 0), (64, 64, 128, 128))
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def _white_square(data: bytes) -> None:
+    """The mask Recraft gets: greyscale, white (change) in the square only, no alpha."""
+    sent = Image.open(io.BytesIO(data))
+    assert sent.mode == "L"
+    assert sent.size == (256, 256)
+    assert sent.getpixel((64, 64)) == sent.getpixel((127, 127)) == 255
+    assert sent.getpixel((63, 64)) == sent.getpixel((128, 128)) == sent.getpixel((0, 0)) == 0
+
+
+def test_an_openai_alpha_mask_reaches_recraft_white_for_change() -> None:
+    engine = _engine()
+    engine.image_edit(png(), "a red door", model="recraft/recraftv3", mask=openai_mask(), api_key=KEY)
+    _white_square(_fields(engine.requests[0])["mask"])
+
+
+def test_an_openai_alpha_mask_in_a_json_body_is_converted_too() -> None:
+    """Nested parameters send JSON with data URLs: the mask there is converted as in multipart."""
+    import base64
+
+    engine = _engine()
+    engine.image_edit(
+        png(), "a red door", model="recraft/recraftv3", mask=openai_mask(), api_key=KEY, controls={"colors": []}
+    )
+    body = json.loads(engine.requests[0].content)
+    prefix, _, encoded = body["mask_url"].partition(",")
+    assert prefix == "data:image/png;base64"
+    _white_square(base64.b64decode(encoded))
+
+
+def test_a_broken_png_mask_is_named_before_any_request() -> None:
+    engine = _engine()
+    broken = openai_mask()[:80]
+    with pytest.raises(UnsupportedParamsError) as caught:
+        engine.image_edit(png(), "a red door", model="recraft/recraftv3", mask=broken, api_key=KEY)
+    assert caught.value.param == "mask"
+    assert not engine.requests

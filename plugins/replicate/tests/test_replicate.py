@@ -567,3 +567,37 @@ def test_unusable_urls_are_response_validation_errors():
 
     with pytest.raises(APIResponseValidationError, match="output URL"):
         _parse(200, {**load_json("succeeded_single.json"), "output": "not a url"}, request=_request(PRO))
+
+
+def test_ideogram_on_replicate_gets_an_openai_alpha_mask_black_for_repaint():
+    """OpenAI's mask (transparent = edit) reaches Ideogram as its own: black repainted, white kept."""
+    import io
+
+    from PIL import Image
+
+    picture = Image.new("RGBA", (4, 4), (0, 0, 0, 255))
+    picture.paste((0, 0, 0, 0), (0, 0, 4, 1))
+    buffer = io.BytesIO()
+    picture.save(buffer, "PNG")
+    request = _request(
+        "ideogram-ai/ideogram-v3-turbo", operation="edit", images=(_image(),), mask=_image(buffer.getvalue())
+    )
+
+    prefix, _, encoded = _input(request)["mask"].partition(",")
+
+    assert prefix == "data:image/png;base64"
+    grey = Image.open(io.BytesIO(base64.b64decode(encoded)))
+    assert (grey.mode, grey.tobytes()) == ("L", bytes(4) + b"\xff" * 12)
+
+
+def test_unlisted_models_get_the_mask_as_given():
+    """A model pixmux does not know has no known convention: its mask is sent unchanged."""
+    import io
+
+    from PIL import Image
+
+    picture = Image.new("RGBA", (4, 4), (0, 0, 0, 0))
+    buffer = io.BytesIO()
+    picture.save(buffer, "PNG")
+    body = _input(_request("someone/inpainter", operation="edit", images=(_image(),), mask=_image(buffer.getvalue())))
+    assert base64.b64decode(body["mask"].partition(",")[2]) == buffer.getvalue()

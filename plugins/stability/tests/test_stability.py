@@ -636,3 +636,24 @@ async def test_a_failed_poll_is_retried_on_the_async_path_too():
 
     assert resp.data[0].bytes() == PNG
     assert [r.method for r in engine.requests] == ["POST", "GET", "GET"]
+
+
+def test_an_openai_alpha_mask_reaches_inpaint_white_for_edit():
+    """OpenAI's mask (transparent = edit) becomes Stability's: white edited, black kept."""
+    import io
+
+    from PIL import Image
+
+    picture = Image.new("RGBA", (8, 8), (255, 255, 255, 255))
+    picture.paste((255, 255, 255, 0), (6, 6, 8, 8))
+    buffer = io.BytesIO()
+    picture.save(buffer, "PNG")
+    mask = ImageInput(data=buffer.getvalue(), media_type="image/png", filename="m.png")
+    request = ImageRequest(prompt="a red door", model="edit/inpaint", operation="edit", images=(INPUT,), mask=mask)
+
+    (http,) = _build(_validate(request))
+
+    grey = Image.open(io.BytesIO(form(http)[-1][3]))
+    assert grey.mode == "L"
+    assert grey.getpixel((6, 6)) == grey.getpixel((7, 7)) == 255
+    assert grey.getpixel((5, 6)) == grey.getpixel((0, 0)) == 0

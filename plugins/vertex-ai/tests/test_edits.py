@@ -184,3 +184,25 @@ def test_edit_errors_and_refusals() -> None:
             **SETTINGS,
         )
     assert isinstance(blocked.requests[0], httpx.Request)
+
+
+def test_an_openai_alpha_mask_reaches_imagen_white_for_edit() -> None:
+    """OpenAI's mask (transparent = edit) becomes Imagen's user mask: white in the area to edit, black elsewhere."""
+    image = Image.new("RGBA", (64, 64), (0, 0, 0, 255))
+    image.paste((0, 0, 0, 0), (8, 8, 40, 24))
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+
+    body, _ = _capability(mask=buffer.getvalue(), edit_mode="EDIT_MODE_INPAINT_INSERTION")
+
+    sent = body["instances"][0]["referenceImages"][1]["referenceImage"]
+    assert sent["mimeType"] == "image/png"
+    mask = Image.open(io.BytesIO(base64.b64decode(sent["bytesBase64Encoded"])))
+    assert (mask.mode, mask.size) == ("L", (64, 64))
+    assert mask.getpixel((8, 8)) == mask.getpixel((39, 23)) == 255
+    assert mask.getpixel((7, 8)) == mask.getpixel((40, 24)) == mask.getpixel((63, 63)) == 0
+
+
+def test_a_black_and_white_user_mask_is_sent_as_given() -> None:
+    body, _ = _capability(mask=png(mode="L"))
+    assert body["instances"][0]["referenceImages"][1]["referenceImage"]["bytesBase64Encoded"] == _b64(png(mode="L"))

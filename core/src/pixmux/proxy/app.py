@@ -18,7 +18,7 @@ import math
 import os
 import time
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 
@@ -41,6 +41,9 @@ from pixmux.proxy.ui import SECURITY_HEADERS, UI_PREFIX, deployment_health, mode
 from pixmux.proxy.uploads import ClientGone, UploadError, read_upload
 from pixmux.router import Router
 from pixmux.types import ImageInput
+
+if TYPE_CHECKING:
+    from pixmux.proxy.store.accounting import Accounting
 
 __all__ = ["Gateway", "GatewayError", "create_app", "app_from_env", "CONFIG_ENV"]
 
@@ -187,6 +190,13 @@ class Gateway:
         )
         self._openapi_body = encode_json(openapi_document(self.router.model_names, forbidden=self._forbidden))
         self._routes: dict[tuple[str, str], _Handler] = {}
+        # virtual keys, budgets and spend (pixmux.proxy.store), when configured
+        self.accounting: Accounting | None = None
+        if config.accounting is not None:
+            from pixmux.proxy.store.accounting import Accounting
+
+            self.accounting = Accounting(self, config.accounting)
+            self._routes.update(self.accounting.routes())
         for path in ("/v1/images/generations", "/images/generations"):
             self._routes[("POST", path)] = self._generate
         for path in ("/v1/images/edits", "/images/edits"):
@@ -284,6 +294,13 @@ class Gateway:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                if self.accounting is not None:
+                    try:
+                        await self.accounting.start()
+                    except Exception as exc:  # noqa: BLE001 - the database is unreachable: refuse to start, say why
+                        logger.error("cannot start: %s", exc)
+                        await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                        return
                 await self.engine.warm()  # the upstream pool now, not on the first request
                 self.telemetry.startup()
                 await self.router.state.astart()
@@ -298,6 +315,8 @@ class Gateway:
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 try:
+                    if self.accounting is not None:
+                        await self.accounting.stop()
                     await self.engine.aclose()
                     await self.router.state.aclose()
                     self.telemetry.shutdown()
@@ -310,7 +329,7 @@ class Gateway:
         request_id = os.urandom(12).hex()
         method = scope["method"]
         path = scope["path"]
-        info: dict[str, Any] = {}
+        info: dict[str, Any] = {"request_id": request_id}
         if self.telemetry.on:
             self.telemetry.begin(scope, info)
         headers: Headers
@@ -321,7 +340,10 @@ class Gateway:
         try:
             handler, model_in_path = self._route(method, path)
             if path not in self._open_paths and handler != self._preflight:  # a preflight carries no key
-                self._authenticate(scope)
+                if self.accounting is None:
+                    self._authenticate(scope)
+                else:
+                    info["caller"] = await self.accounting.authenticate(scope)
             self._check_media_type(handler, scope)
             info["model"] = model_in_path
             status, headers, chunks = await handler(scope, receive, info)
@@ -329,6 +351,8 @@ class Gateway:
                 headers.append((b"x-request-id", request_id.encode()))
                 streaming = True  # the answer has started: a cancellation now ends the stream, no 503
                 finished = await write_stream(chunks, send, receive, headers)
+                if self.accounting is not None:
+                    self.accounting.stream_ended(info, chunks.last, chunks.failed)
                 self._log_stream(
                     chunks, method=method, path=path, finished=finished, started=started, request_id=request_id
                 )
@@ -366,6 +390,8 @@ class Gateway:
         """The handler of ``method path`` and the model its path names (Azure's routes), or a 404/405."""
         handler = self._routes.get((method, path))
         model_in_path = None
+        if handler is None and self.accounting is not None:
+            handler = self.accounting.route(method, path)
         if handler is None:
             model_in_path = self._azure_model(path)
             if model_in_path is not None and method == "POST":
@@ -596,9 +622,16 @@ class Gateway:
         name = self.config.image_generation_model or name  # general_settings.image_generation_model
         info["model"] = name
         self._prevalidate(prompt, name, params)
+        hold = None if self.accounting is None else await self.accounting.admit(info, prompt, name, params)
         if params.pop("stream", False):
-            events = self.router.astream_image_generation(prompt, model=name, **params)
-            first = await first_event(events)  # a failure this early is an ordinary error answer
+            info["hold"] = hold  # settled by the accounting when the stream ends
+            try:
+                events = self.router.astream_image_generation(prompt, model=name, **params)
+                first = await first_event(events)  # a failure this early is an ordinary error answer
+            except BaseException as exc:
+                if hold is not None:
+                    hold.failed(exc)
+                raise
             headers: Headers = [
                 (b"content-type", b"text/event-stream; charset=utf-8"),
                 (b"cache-control", b"no-cache"),
@@ -606,7 +639,14 @@ class Gateway:
             ]
             return 200, headers, EventStream(first=first, rest=events, info=info, error_body=self._event_error)
         upstream_started = time.perf_counter()
-        response = await self.router.aimage_generation(prompt, model=name, **params)
+        try:
+            response = await self.router.aimage_generation(prompt, model=name, **params)
+        except BaseException as exc:
+            if hold is not None:
+                hold.failed(exc)
+            raise
+        if hold is not None:
+            hold.succeeded(response)  # journaled before the answer is sent
         info["upstream"] = time.perf_counter() - upstream_started
         return self._images(response, info)
 
@@ -644,9 +684,20 @@ class Gateway:
         info["model"] = name
         inputs = {"operation": operation, "images": upload.images, "mask": upload.mask}
         self._prevalidate(upload.prompt, name, upload.params, inputs)
-        if upload.params.pop("stream", False):  # image_edit.* events, as a streamed generation
-            events = self.router.astream_image_generation(upload.prompt, model=name, **upload.params, **inputs)
-            first = await first_event(events)
+        hold = None
+        if self.accounting is not None:
+            hold = await self.accounting.admit(info, upload.prompt, name, {**upload.params, **inputs})
+        if upload.params.pop("stream", False):  # image_edit.* events (variations refuse stream when read)
+            info["hold"] = hold  # settled by the accounting when the stream ends
+            try:
+                events = self.router.astream_image_edit(
+                    upload.images, upload.prompt, model=name, mask=upload.mask, **upload.params
+                )
+                first = await first_event(events)
+            except BaseException as exc:
+                if hold is not None:
+                    hold.failed(exc)
+                raise
             headers: Headers = [
                 (b"content-type", b"text/event-stream; charset=utf-8"),
                 (b"cache-control", b"no-cache"),
@@ -654,7 +705,14 @@ class Gateway:
             ]
             return 200, headers, EventStream(first=first, rest=events, info=info, error_body=self._event_error)
         upstream_started = time.perf_counter()
-        response = await self.router.aimage_generation(upload.prompt, model=name, **upload.params, **inputs)
+        try:
+            response = await self.router.aimage_generation(upload.prompt, model=name, **upload.params, **inputs)
+        except BaseException as exc:
+            if hold is not None:
+                hold.failed(exc)
+            raise
+        if hold is not None:
+            hold.succeeded(response)
         info["upstream"] = time.perf_counter() - upstream_started
         return self._images(response, info)
 

@@ -32,6 +32,7 @@ from pixmux import litellm_keys
 from pixmux.exceptions import ConfigurationError, is_secret_name
 from pixmux.proxy._guard import Cors
 from pixmux.proxy._limits import LimitProblem, Limits, parse_limits
+from pixmux.proxy.store.settings import AccountingSettings, accounting_settings
 from pixmux.router import ROUTER_PARAMS  # keys of litellm_params that steer the router, not the provider call
 
 __all__ = ["ConfigError", "GatewayConfig", "load_config", "parse_config", "ENV_PREFIX", "ROUTER_PARAMS"]
@@ -76,12 +77,13 @@ class GatewayConfig:
         verbose: ``set_verbose`` (or ``router_settings.debug_level: DEBUG``): debug logging.
         global_max_parallel_requests: most image requests in flight on the gateway at once.
         image_generation_model: ``general_settings.image_generation_model``: the model name
-            every image request uses, whatever it asks for.
+            every generation uses, whatever it asks for (edits and variations keep theirs).
         limits: connection limits (header size and count, read timeouts, open connections).
         cors: which browser origins may call the gateway (none by default).
         allow_unauthenticated: serve without a master key on a non-loopback address.
         general_settings: ``general_settings`` as written (resolved), for the modules that
             read their own keys (shared state, metrics, traces, JSON logs: ``pixmux.proxy.settings``).
+        accounting: virtual keys, budgets and spend (``database_url``), or ``None`` when off.
     """
 
     path: str
@@ -105,6 +107,7 @@ class GatewayConfig:
     cors: Cors = attrs.field(factory=Cors)
     allow_unauthenticated: bool = False
     general_settings: Mapping[str, Any] = attrs.field(factory=dict, repr=False)
+    accounting: AccountingSettings | None = None
 
     @property
     def model_names(self) -> list[str]:
@@ -549,7 +552,6 @@ def _general(
     if database_url is not None:
         secrets.add(database_url)
     elif env.get("DATABASE_URL"):
-        notes.add("DATABASE_URL (environment)", _DB_PENDING)
         secrets.add(env["DATABASE_URL"])
     per_deployment = general.get("max_parallel_requests")
     if per_deployment is not None:
@@ -610,6 +612,7 @@ def parse_config(raw: Any, *, path: str = "<config>", environ: Mapping[str, str]
             general, {**env, **environment}, secrets, notes
         )
         allow_unauthenticated, cors, limits = _security(general)
+        accounting = accounting_settings(general, path=path, environ={**env, **environment})
         uploads = _uploads_and_upstream(general)
         litellm = _check_section(
             _mapping(top.get("litellm_settings"), "litellm_settings"), "litellm_settings", "litellm_settings", notes
@@ -674,6 +677,7 @@ def parse_config(raw: Any, *, path: str = "<config>", environ: Mapping[str, str]
         cors=cors,
         allow_unauthenticated=allow_unauthenticated,
         general_settings=dict(general),
+        accounting=accounting,
     )
 
 
@@ -710,9 +714,6 @@ def _origins(value: Any) -> frozenset[str]:
             )
         found.add(origin)
     return frozenset(found)
-
-
-_DB_PENDING = next(key.pending for key in litellm_keys.KEYS if key.name == "database_url") or ""
 
 
 def _litellm_defaults(litellm: Mapping[str, Any]) -> dict[str, Any]:

@@ -5,7 +5,8 @@ Edits and variations on Bedrock: the front door to Titan / Nova task types and S
 the family's checks run, so the body is the one the older generation path builds:
 
 - Titan / Nova Canvas: an edit with a mask (or ``mask_prompt``) is ``INPAINTING`` (black = edit),
-  ``task_type="OUTPAINTING"`` extends the white area, ``task_type="BACKGROUND_REMOVAL"`` takes one
+  ``task_type="OUTPAINTING"`` extends the white area (an OpenAI alpha mask is turned into the
+  task's black-and-white mask, ``pixmux.masks``), ``task_type="BACKGROUND_REMOVAL"`` takes one
   image and no prompt; an edit without a mask, and every variation, is ``IMAGE_VARIATION`` (1-5
   images, ``similarity_strength``).
 - SD3 / SD3.5 Large: an edit is ``mode="image-to-image"`` with ``strength``.
@@ -22,10 +23,11 @@ from __future__ import annotations
 import base64
 import warnings
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 import attrs
 from pixmux.exceptions import UnsupportedParamsError
+from pixmux.masks import provider_mask
 from pixmux.types import ImageInput, ImageRequest
 
 from pixmux_bedrock import _families as fam
@@ -109,8 +111,11 @@ def _amazon(request: ImageRequest) -> ImageRequest:
                 raise _bad("give mask= or mask_prompt=, not both", model=model, param="mask_prompt")
             if request.mask is None and "mask_prompt" not in given:
                 raise _bad(f"task_type={task!r} needs mask= or mask_prompt=", model=model, param="mask")
-            if request.mask is not None:
-                sub["maskImage"] = _b64(request.mask)
+            if request.mask is not None:  # INPAINTING edits the black area, OUTPAINTING the white one
+                edit: Literal["black", "white"] = "black" if task == "INPAINTING" else "white"
+                sub["maskImage"] = _b64(
+                    provider_mask(request.mask, edit=edit, mode="RGB", provider=PROVIDER, model=model)
+                )
             if task == "OUTPAINTING" and not request.prompt:
                 raise _bad("OUTPAINTING needs a prompt: what to draw in the new area", model=model, param="prompt")
     for name, wire in EDIT_PARAMS.items():
@@ -140,8 +145,8 @@ def stability_edit_body(request: ImageRequest, service: Mapping[str, Any], seed:
     body: dict[str, Any] = {}
     for name, image in zip(service["image_fields"], request.images, strict=False):
         body[name] = _b64(image)
-    if request.mask is not None:
-        body["mask"] = _b64(request.mask)
+    if request.mask is not None:  # Stability: white = edit
+        body["mask"] = _b64(provider_mask(request.mask, edit="white", provider=PROVIDER, model=request.model))
     if request.prompt:
         body["prompt"] = request.prompt
     for key, value in request.params.items():

@@ -46,6 +46,7 @@ from pixmux.exceptions import (
     error_from_response,
     provider_message,
 )
+from pixmux.masks import provider_mask
 from pixmux.types import Deployment, FollowUp, ImageObject, ImageRequest, ImageResponse, Refusal
 
 from pixmux_bfl._catalogue import (
@@ -179,8 +180,8 @@ def _body(request: ImageRequest, info: ModelInfo, index: int) -> dict[str, Any]:
     if family in ("fill", "expand"):
         if images:
             body["image"] = images[0]
-        if request.mask is not None:
-            body["mask"] = _b64(request.mask.data)
+        if request.mask is not None:  # OpenAI's alpha mask as Fill's own: white = inpaint
+            body["mask"] = _b64(provider_mask(request.mask, edit="white", provider="bfl", model=request.model).data)
     else:
         for number, image in enumerate(images, start=1):
             body["input_image" if number == 1 else f"input_image_{number}"] = image

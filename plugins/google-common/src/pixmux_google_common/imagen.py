@@ -25,6 +25,7 @@ import httpx
 from pixmux.catalogue import ModelInfo
 from pixmux.converters import make_camel_converter, structure_response
 from pixmux.exceptions import ContentPolicyViolationError
+from pixmux.masks import provider_mask
 from pixmux.types import ImageInput, ImageObject, ImageRequest, ImageResponse, Refusal
 
 from pixmux_google_common.sizes import SizeChoice
@@ -65,10 +66,11 @@ def edit_instance(request: ImageRequest, params: dict[str, Any]) -> dict[str, An
     The ``instances[0]`` of an Imagen edit (``imagen-3.0-capability-001``): the prompt and its reference images.
 
     The image to edit is ``REFERENCE_TYPE_RAW`` (id 1). A mask goes as ``REFERENCE_TYPE_MASK`` (id 2)
-    with ``maskMode`` ``MASK_MODE_USER_PROVIDED``; without a mask, a ``maskMode`` of
-    ``MASK_MODE_BACKGROUND``, ``MASK_MODE_FOREGROUND`` or ``MASK_MODE_SEMANTIC`` asks Google to
-    segment the image itself (a mask reference without bytes). ``maskMode``, ``maskDilation``
-    (``dilation``) and ``maskClasses`` are taken out of ``params`` into the mask's config.
+    with ``maskMode`` ``MASK_MODE_USER_PROVIDED`` (an alpha mask is turned white-for-edit first);
+    without a mask, a ``maskMode`` of ``MASK_MODE_BACKGROUND``, ``MASK_MODE_FOREGROUND`` or
+    ``MASK_MODE_SEMANTIC`` asks Google to segment the image itself (a mask reference without bytes).
+    ``maskMode``, ``maskDilation`` (``dilation``) and ``maskClasses`` are taken out of ``params``
+    into the mask's config.
     """
     references: list[dict[str, Any]] = [
         {"referenceType": "REFERENCE_TYPE_RAW", "referenceId": 1, "referenceImage": _blob(request.images[0])}
@@ -76,8 +78,8 @@ def edit_instance(request: ImageRequest, params: dict[str, Any]) -> dict[str, An
     config = {wire: params.pop(name) for name, wire in _MASK_CONFIG.items() if name in params}
     if request.mask is not None or config:
         mask: dict[str, Any] = {"referenceType": "REFERENCE_TYPE_MASK", "referenceId": 2}
-        if request.mask is not None:
-            mask["referenceImage"] = _blob(request.mask)
+        if request.mask is not None:  # OpenAI's alpha mask as Imagen's own: white = edit
+            mask["referenceImage"] = _blob(provider_mask(request.mask, edit="white", model=request.model))
             config.setdefault("maskMode", "MASK_MODE_USER_PROVIDED")
         mask["maskImageConfig"] = config
         references.append(mask)

@@ -36,6 +36,7 @@ from pixmux.exceptions import (
     UnsupportedParamsError,
     error_from_response,
 )
+from pixmux.masks import provider_mask
 from pixmux.types import Deployment, ImageObject, ImageRequest, ImageResponse, Refusal
 
 __all__ = [
@@ -242,8 +243,8 @@ def build_request(request: ImageRequest, deployment: Deployment) -> httpx.Reques
     if request.operation == "edit":
         image = request.images[0]
         parts.append(("image", (image.filename or f"image.{_ext(image.media_type)}", image.data, image.media_type)))
-        if request.mask is not None:
-            mask = request.mask
+        if request.mask is not None:  # OpenAI's alpha mask as Ideogram's own: black = edit
+            mask = provider_mask(request.mask, edit="black", provider=PROVIDER, model=request.model)
             parts.append(("mask", (mask.filename or f"mask.{_ext(mask.media_type)}", mask.data, mask.media_type)))
     return httpx.Request("POST", f"{api_base}/v1/ideogram-v3/{where}", headers=headers, files=parts)
 

@@ -19,8 +19,10 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+import attrs
 import httpx
 from pixmux.exceptions import UnsupportedParamsError
+from pixmux.masks import provider_mask
 from pixmux.types import ImageInput, ImageRequest
 
 __all__ = ["TOOLS", "EDIT_PARAMS", "tool_of", "check_edit", "edit_request"]
@@ -115,6 +117,9 @@ def _data_url(image: ImageInput) -> str:
 
 def edit_request(request: ImageRequest, url: str, headers: Mapping[str, str], model: str) -> httpx.Request:
     """The tool's request: multipart with the image (and mask) files, or JSON with data URLs for nested objects."""
+    if request.mask is not None:  # OpenAI's alpha mask as Recraft's own: white = the area to change
+        mask = provider_mask(request.mask, edit="white", provider=PROVIDER, model=model)
+        request = attrs.evolve(request, mask=mask)
     fields: dict[str, Any] = {"model": model}
     if request.prompt:
         fields["prompt"] = request.prompt

@@ -41,6 +41,7 @@ def _info(
     image_list: bool = False,
     max_images: int = 1,
     mask_field: str | None = None,
+    mask_edit: str | None = None,
     size_rule: str = "ratio",
 ) -> ModelInfo:
     operations = frozenset({"generate", "edit"}) if image_field else frozenset({"generate"})
@@ -71,6 +72,7 @@ def _info(
             "image_field": image_field,
             "image_list": image_list,
             "mask_field": mask_field,
+            "mask_edit": mask_edit,  # the colour that marks the area to edit; an OpenAI alpha mask is converted
             "size_rule": size_rule,
         },
     )
@@ -211,6 +213,7 @@ MODELS: tuple[ModelInfo, ...] = (
             usd=usd,
             image_field="image",
             mask_field="mask",
+            mask_edit="black",
         )
         for name, label, usd in (
             ("ideogram-v3-turbo", "Ideogram 3.0 Turbo", None),

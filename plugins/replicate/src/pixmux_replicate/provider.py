@@ -48,6 +48,7 @@ from pixmux.exceptions import (
     error_class_for_status,
     parse_retry_after,
 )
+from pixmux.masks import provider_mask
 from pixmux.types import Deployment, FollowUp, ImageInput, ImageObject, ImageRequest, ImageResponse, Refusal
 
 from pixmux_replicate._catalogue import CATALOGUE, DEFAULT_API_BASE, PROVIDER
@@ -204,7 +205,10 @@ def _input(request: ImageRequest, info: ModelInfo, index: int, count: int) -> di
         body[field] = uris if info.extra.get("image_list") else uris[0]
     mask_field = info.extra.get("mask_field")
     if mask_field and request.mask is not None:
-        body[mask_field] = _data_uri(request.mask)
+        mask = request.mask
+        if info.extra.get("mask_edit") in ("black", "white"):  # Ideogram: black is repainted
+            mask = provider_mask(mask, edit=info.extra["mask_edit"], provider="replicate", model=request.model)
+        body[mask_field] = _data_uri(mask)
     return body
 
 

@@ -40,6 +40,7 @@ from pixmux.exceptions import (
     UnsupportedParamsError,
     error_from_response,
 )
+from pixmux.masks import provider_mask
 from pixmux.types import Deployment, FollowUp, ImageObject, ImageRequest, ImageResponse, Refusal, image_extension
 
 from pixmux_stability._catalogue import (
@@ -217,8 +218,9 @@ def build_request(request: ImageRequest, deployment: Deployment, model: ModelInf
         parts.append((service.image_field or "image", _file(request.images[0], "image")))
         if len(request.images) > 1 and service.second_image_field:
             parts.append((service.second_image_field, _file(request.images[1], "reference")))
-        if request.mask is not None:
-            parts.append(("mask", _file(request.mask, "mask")))
+        if request.mask is not None:  # OpenAI's alpha mask as Stability's own: white = edit
+            mask = provider_mask(request.mask, edit="white", provider="stability", model=request.model)
+            parts.append(("mask", _file(mask, "mask")))
     url = f"{api_base}/v2beta/{service.path}"
     headers = _headers(deployment)
     return [httpx.Request("POST", url, headers=headers, files=parts) for _ in range(request.n or 1)]
