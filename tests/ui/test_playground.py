@@ -88,8 +88,18 @@ def edit_provider() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def ui_gateway(provider_server: Any, streaming_provider: str, edit_provider: str) -> Iterator[RunningGateway]:
+def ui_gateway(
+    provider_server: Any, streaming_provider: str, edit_provider: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningGateway]:
     config = config_dict(provider_server.url)
+    folder = tmp_path_factory.mktemp("ui-db")
+    config["general_settings"].update(  # virtual keys and spend on a SQLite file
+        {
+            "database_url": f"sqlite:///{folder / 'pixmux.db'}",
+            "proxy_batch_write_at": 0.05,
+            "spend_journal_dir": str(folder / "journal"),
+        }
+    )
     config["model_list"].append(
         {"model_name": "dalle", "litellm_params": {"model": "openai/dall-e-3", "mock_response": True}}
     )
@@ -241,6 +251,50 @@ def test_edit_with_a_drawn_mask_sends_the_image_and_the_mask(page: Any, tmp_path
     assert alpha.getpixel((2, 2)) == 255  # untouched: opaque, kept
 
 
+def sign_out(page: Any) -> None:
+    page.get_by_role("button", name="Log out").click()
+    page.get_by_role("heading", name="Sign in").wait_for()
+
+
+def test_admin_creates_a_key_sees_its_spend_and_revokes_it(page: Any) -> None:
+    sign_in(page)
+    page.get_by_role("button", name="Admin", exact=True).click()
+    page.locator("#health-table tbody tr").first.wait_for()
+    assert "healthy" in page.locator("#health-table").inner_text()
+    page.locator("#key-alias").fill("app-one")
+    page.locator("#key-budget").fill("5")
+    page.get_by_role("button", name="Create key").click()
+    page.locator("#key-created", has_text="sk-").wait_for()
+    key = page.locator("#key-created").inner_text().rsplit(" ", 1)[-1]
+    page.locator("#keys-table tbody tr", has_text="app-one").wait_for()
+
+    sign_out(page)  # the app uses its own key
+    sign_in(page, key)
+    page.get_by_label("Model").first.select_option("gpt-image-1")
+    page.get_by_label("Prompt").first.fill("an otter paid for")
+    page.locator("#param-size").select_option("1024x1024")
+    page.locator("#param-quality").select_option("low")
+    page.get_by_role("button", name="Generate").click()
+    page.locator("#gallery img").first.wait_for()
+
+    sign_out(page)
+    sign_in(page)
+    page.get_by_role("button", name="Admin", exact=True).click()
+    page.locator("#spend-group").select_option("api_key")
+    page.locator("#spend-table tbody tr", has_text="$0.0110").wait_for()  # the call's price, as a chart and a row
+    assert page.locator("#spend-chart rect").count() >= 1
+    page.locator("#keys-table tbody tr", has_text="app-one").locator("td", has_text="$0.0110").wait_for()
+
+    page.get_by_role("button", name="Revoke key app-one").click()
+    page.get_by_role("alert").filter(has_text="revoked").wait_for()
+    page.locator("#keys-table tbody tr", has_text="app-one").wait_for(state="detached")
+    sign_out(page)
+    page.get_by_label("Gateway key").fill(key)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("alert").wait_for()
+    assert page.get_by_role("heading", name="Sign in").is_visible()
+
+
 def test_a_refused_value_shows_the_gateways_message(page: Any) -> None:
     sign_in(page)
     page.get_by_label("Model").first.select_option("sd")  # an unknown model: free-text size
@@ -289,4 +343,9 @@ def test_screenshots_at_desktop_and_phone_widths(
     target = ARTIFACTS / f"playground-{width}.png"
     page.screenshot(path=str(target), full_page=True)
     assert target.stat().st_size > 1000
+    page.get_by_role("button", name="Admin", exact=True).click()
+    page.locator("#health-table tbody tr").first.wait_for()
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0, f"the admin page is {overflow}px wider than a {width}px screen"
+    page.screenshot(path=str(ARTIFACTS / f"admin-{width}.png"), full_page=True)
     context.close()

@@ -684,4 +684,14 @@ def finish(call: Call, response: ImageResponse, started: float, *, attempts: int
         metadata["warnings"] = [*call.warnings, *metadata.get("warnings", ())]
     if attempts is not None:
         metadata["attempts"] = attempts
-    return attrs.evolve(response, cost=cost, metadata=metadata)
+    return _copy(response, cost=cost, metadata=metadata)
+
+
+def _copy(response: ImageResponse, **changes: Any) -> ImageResponse:
+    """``attrs.evolve(response, **changes)``: every field by name, from the class's own field list."""
+    values = {name: getattr(response, name) for name in _RESPONSE_FIELDS}
+    values.update(changes)
+    return ImageResponse(**values)
+
+
+_RESPONSE_FIELDS = tuple(field.name for field in attrs.fields(ImageResponse))

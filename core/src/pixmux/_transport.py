@@ -87,6 +87,7 @@ __all__ = [
     "BodyTooLarge",
     "proxies_in_environment",
     "fetch",
+    "json_request",
     "redirect_target",
     "MAX_REDIRECTS",
 ]
@@ -205,6 +206,46 @@ def _assembled(
     return response
 
 
+def json_request(url: httpx.URL, pairs: list[tuple[bytes, bytes]], content: bytes) -> httpx.Request:
+    """
+    A read ``httpx.Request("POST", url, headers=..., stream=ByteStream(content))`` of a JSON body.
+
+    Its headers are ``Host``, ``pairs``, ``Content-Length``, ``Content-Type: application/json``.
+
+    ``pairs`` are the caller's headers as ASCII bytes (none of ``Host``, ``Content-Length``,
+    ``Content-Type``); ``url`` has a host. While :func:`_assembly_fits` holds, the request is
+    assembled field by field (httpx internals), skipping the constructor's type checks and
+    header normalisation; otherwise the public constructor builds it.
+    """
+    length = str(len(content)).encode("ascii")
+    if not _assembly_fits():
+        headers = [(b"Host", url.netloc), *pairs, (b"Content-Length", length), (b"Content-Type", b"application/json")]
+        request = httpx.Request("POST", url, headers=headers, stream=httpx.ByteStream(content))
+        request.read()
+        return request
+    return _assembled_request(url, pairs, content, length)
+
+
+def _assembled_request(
+    url: httpx.URL, pairs: list[tuple[bytes, bytes]], content: bytes, length: bytes
+) -> httpx.Request:
+    entries = [(b"Host", b"host", url.netloc)]
+    entries.extend((name, name.lower(), value) for name, value in pairs)
+    entries.append((b"Content-Length", b"content-length", length))
+    entries.append((b"Content-Type", b"content-type", b"application/json"))
+    headers = httpx.Headers.__new__(httpx.Headers)
+    headers._list = entries
+    headers._encoding = None
+    request = httpx.Request.__new__(httpx.Request)
+    request.method = "POST"
+    request.url = url
+    request.headers = headers
+    request.extensions = {}
+    request.stream = httpx.ByteStream(content)
+    request._content = content
+    return request
+
+
 @functools.cache
 def _assembly_fits() -> bool:
     """
@@ -220,9 +261,27 @@ def _assembly_fits() -> bool:
     extensions = {"http_version": b"HTTP/1.1", "reason_phrase": b"OK"}
     built = httpx.Response(200, headers=raw, stream=httpx.ByteStream(b"{}"), request=request, extensions=extensions)
     built.read()
+    url = httpx.URL("https://images.example/v1/images/generations")
+    pairs = [(b"Authorization", b"Bearer k"), (b"X-A", b"1")]
+    public = httpx.Request(
+        "POST",
+        url,
+        headers=[(b"Host", url.netloc), *pairs, (b"Content-Length", b"2"), (b"Content-Type", b"application/json")],
+        stream=httpx.ByteStream(b"{}"),
+    )
+    public.read()
     try:
         ours = _assembled(200, raw, b"{}", request, dict(extensions))
+        sent = _assembled_request(url, pairs, b"{}", b"2")
         fits = (
+            vars(sent).keys() == vars(public).keys()
+            and vars(sent.headers).keys() == vars(public.headers).keys()
+            and sent.headers.raw == public.headers.raw
+            and sent.headers.multi_items() == public.headers.multi_items()
+            and (sent.method, sent.url, sent.extensions, sent.content) == (public.method, public.url, {}, b"{}")
+            and type(sent.stream) is type(public.stream)
+            and sent.read() == public.read()
+        ) and (
             # read() leaves its decoder behind, and headers work out their encoding on first use:
             # neither is state a read response needs
             vars(ours).keys() | {"_decoder"} == vars(built).keys() | {"_decoder"}
@@ -242,8 +301,8 @@ def _assembly_fits() -> bool:
         fits = False
     if not fits:
         logger.warning(
-            "pixmux: httpx %s builds responses differently from what pixmux's fast path expects; "
-            "using httpx's public constructor instead (correct, somewhat slower)",
+            "pixmux: httpx %s builds requests or responses differently from what pixmux's fast path "
+            "expects; using httpx's public constructors instead (correct, somewhat slower)",
             httpx.__version__,
         )
     return fits

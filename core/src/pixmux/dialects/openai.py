@@ -26,8 +26,9 @@ from typing import Any
 import attrs
 import httpx
 
+from pixmux._transport import json_request
 from pixmux.catalogue import ModelInfo
-from pixmux.converters import make_converter, read_json, structure_json
+from pixmux.converters import make_converter, orjson_dumps, read_json, structure_json
 from pixmux.exceptions import (
     APIResponseValidationError,
     ContentPolicyViolationError,
@@ -130,23 +131,38 @@ def build_body(
     return body
 
 
+#: Body values orjson writes byte for byte as httpx's JSON encoding does (it spells floats differently).
+_ORJSON_SAME = frozenset({str, int, bool, type(None)})
+
+
+def _encode_body(body: Any) -> bytes:
+    """httpx's JSON body bytes; by orjson (when installed) for a flat object of strings, integers, booleans, nulls."""
+    dumps = orjson_dumps()
+    if dumps is not None and type(body) is dict and all(type(value) in _ORJSON_SAME for value in body.values()):
+        try:
+            return dumps(body)
+        except TypeError:  # orjson.JSONEncodeError: an integer beyond 64 bits, a key that is not a string
+            pass
+    return _dumps(body).encode("utf-8")
+
+
 def post_json(url: httpx.URL | str, headers: Mapping[str, str], body: Any) -> httpx.Request:
     """
     The request ``httpx.Request("POST", url, headers=headers, json=body)`` builds, byte for byte.
 
     The same headers in the same order (``Host``, the given ones, ``Content-Length``,
-    ``Content-Type: application/json``) and the same compact UTF-8 JSON body, built through
-    httpx's public constructor with the headers already as bytes and the body already encoded,
-    which skips most of its general-purpose preparation. Pass a parsed ``httpx.URL`` (parse it
-    once per endpoint) for the full gain.
+    ``Content-Type: application/json``) and the same compact UTF-8 JSON body, already read.
+    The core builds it without httpx's general-purpose preparation when it can (see
+    ``pixmux._transport.json_request``). Pass a parsed ``httpx.URL`` (parse it once per
+    endpoint) for the full gain.
 
     Raises:
         TypeError, ValueError: ``body`` is not JSON-serializable (as with httpx).
     """
     target = url if isinstance(url, httpx.URL) else httpx.URL(url)
-    content = _dumps(body).encode("utf-8")
+    content = _encode_body(body)
     try:
-        pairs = [(b"Host", target.netloc)]
+        pairs = []
         for name, value in headers.items():
             if name.lower() in _AUTO_HEADERS:
                 raise ValueError(name)  # httpx's own rules for the headers it fills in
@@ -155,11 +171,7 @@ def post_json(url: httpx.URL | str, headers: Mapping[str, str], body: Any) -> ht
         return httpx.Request("POST", target, headers=headers, json=body)
     if not target.host:
         return httpx.Request("POST", target, headers=headers, json=body)
-    pairs.append((b"Content-Length", str(len(content)).encode("ascii")))
-    pairs.append((b"Content-Type", b"application/json"))
-    request = httpx.Request("POST", target, headers=pairs, stream=httpx.ByteStream(content))
-    request.read()
-    return request
+    return json_request(target, pairs, content)
 
 
 def _usage(found: _Usage | None) -> Usage | None:
@@ -178,6 +190,18 @@ def _usage(found: _Usage | None) -> Usage | None:
     )
 
 
+def _request_id(response: httpx.Response) -> str | None:
+    """The ``x-request-id`` header, read from the raw pairs (no decoded header view is built)."""
+    for name, value in response.headers.raw:
+        if name.lower() == b"x-request-id":
+            try:
+                return value.decode("ascii")
+            except UnicodeDecodeError:  # decoded as httpx decodes the whole header block
+                found: str | None = response.headers.get("x-request-id")
+                return found
+    return None
+
+
 def parse_images(response: httpx.Response, *, provider: str, model: str) -> ImageResponse:
     """
     Read a successful OpenAI-shaped ``ImagesResponse`` body.
@@ -186,7 +210,7 @@ def parse_images(response: httpx.Response, *, provider: str, model: str) -> Imag
         APIResponseValidationError: the body is not JSON of that shape, or holds no image.
     """
     body = read_json(response, provider=provider, model=model)
-    request_id = response.headers.get("x-request-id")
+    request_id = _request_id(response)
     metadata: dict[str, Any] = {} if request_id is None else {"request_id": request_id}
     payload = structure_json(
         body,

@@ -468,8 +468,8 @@ async function refreshKeys() {
     revoke.setAttribute("aria-label", `Revoke key ${alias}`);
     revoke.addEventListener("click", () => guarded(revoke, async () => {
       await api("/key/delete", { method: "POST", json: { keys: [key.token] } });
-      say(`Key ${alias} revoked.`, "info");
       await refreshKeys();
+      say(`Key ${alias} revoked.`, "info");
     }));
     actions.append(revoke);
     return row;
