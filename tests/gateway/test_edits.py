@@ -383,9 +383,9 @@ async def test_truncated_multipart_gets_a_clean_400() -> None:
     assert "ended early" in message
 
 
-async def test_wrong_body_type_gets_400() -> None:
-    """A form-urlencoded edit gets a 400 naming the accepted content types."""
-    message = _bad(await _post(data={"model": "gpt-image-1", "prompt": "x"}), 400, None)
+async def test_wrong_body_type_gets_415() -> None:
+    """A form-urlencoded edit (what any web page's form can send) gets a 415 naming the accepted content types."""
+    message = _bad(await _post(data={"model": "gpt-image-1", "prompt": "x"}), 415, None)
     assert "multipart/form-data" in message
 
 

@@ -82,12 +82,34 @@ async def test_azure_route_takes_the_model_from_the_path(client: Any, gateway: A
     """POST /openai/deployments/{model}/images/generations serves Azure clients; the path names the model."""
     response = await client.post(
         "/openai/deployments/sd/images/generations?api-version=2025-04-01-preview",
-        json={"prompt": "otter", "model": "ignored"},
+        json={"prompt": "otter"},
         headers={"api-key": MASTER_KEY},
     )
 
     assert response.status_code == 200
     assert response.headers["x-pixmux-deployment"] == "sd-local"
+
+
+@pytest.mark.parametrize("body_model", ["sd", None])
+async def test_azure_route_takes_a_body_model_that_agrees(client: Any, body_model: str | None) -> None:
+    """A body that repeats the path's model, or sets it null, is served."""
+    response = await client.post(
+        "/openai/deployments/sd/images/generations", json={"prompt": "otter", "model": body_model}, headers=auth()
+    )
+
+    assert response.status_code == 200, response.text
+
+
+async def test_azure_route_refuses_a_body_model_that_differs(client: Any, gateway: Any) -> None:
+    """A body naming another model than the path is a 400 naming model, never silently ignored."""
+    response = await client.post(
+        "/openai/deployments/sd/images/generations", json={"prompt": "otter", "model": "demo"}, headers=auth()
+    )
+
+    assert response.status_code == 400
+    assert response.json()["error"]["param"] == "model"
+    assert "differs from the path" in response.json()["error"]["message"]
+    assert gateway[1].requests == []
 
 
 async def test_mock_deployment_answers_without_network(client: Any, gateway: Any, images_schema: Any) -> None:
@@ -239,7 +261,7 @@ async def test_validation_refuses_a_body_that_is_not_a_json_object(
     client: Any, error_schema: Any, content: bytes
 ) -> None:
     """A body that is not a JSON object is a 400 in OpenAI's shape."""
-    response = await client.post(GEN, content=content, headers=auth())
+    response = await client.post(GEN, content=content, headers={**auth(), "content-type": "application/json"})
 
     assert response.status_code == 400
     error_schema.validate(response.json())
@@ -258,7 +280,7 @@ async def test_validation_refuses_lone_surrogates(
     client: Any, gateway: Any, error_schema: Any, content: bytes, param: str
 ) -> None:
     """A lone surrogate escape anywhere in the body is a 400 naming the field (it was a 500 or no answer at all)."""
-    response = await client.post(GEN, content=content, headers=auth())
+    response = await client.post(GEN, content=content, headers={**auth(), "content-type": "application/json"})
 
     assert response.status_code == 400, response.text
     error_schema.validate(response.json())

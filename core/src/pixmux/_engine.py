@@ -24,6 +24,7 @@ from typing import Any
 import attrs
 import httpx
 
+from pixmux import _redact
 from pixmux._checks import check_deployment_fields, timeout_seconds
 from pixmux._engine_edits import EditCalls
 from pixmux._exchange import (
@@ -197,6 +198,7 @@ class Engine(EditCalls):
         self._deployments: dict[tuple[str | None, ...], Deployment] = {}
         self._auth_lock = threading.Lock()
         self.retry = retry or Backoff()
+        _redact.guard_logs()
 
     # ----------------------------------------------------------------- transports
 
@@ -380,6 +382,7 @@ class Engine(EditCalls):
         value on every call cost more than many other steps of a call.
         """
         key = None
+        known = None
         if not settings:
             key = (provider, model, given["api_base"], given["api_key"], given["api_version"], given["organization"])
             try:
@@ -399,6 +402,8 @@ class Engine(EditCalls):
             timeout=timeout,
             settings=settings,
         )
+        if known is None:  # known to the log filter before any byte is sent (a new timeout changes no secret)
+            _redact.remember_deployment(deployment)
         if key is not None:
             if len(self._deployments) >= 256:
                 self._deployments.clear()
@@ -461,8 +466,10 @@ class Engine(EditCalls):
             except PixmuxError as exc:
                 raise redacted(
                     exc.with_context(provider=call.provider.name, model=call.request.model),
-                    [call.deployment.api_key or ""],
+                    _redact.secrets_of(call.deployment),
                 ) from exc.__cause__
+            if resolved is not None:
+                _redact.remember(_redact.secrets_of(auth=resolved))
             self._auth[_auth_key(call.provider.name, call.deployment)] = resolved
             return resolved
 

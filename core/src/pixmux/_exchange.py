@@ -39,12 +39,13 @@ from __future__ import annotations
 import base64
 import binascii
 import time
-from collections.abc import Callable, Generator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from typing import Any
 
 import attrs
 import httpx
 
+from pixmux import _redact
 from pixmux._plugins import Provider
 from pixmux._settings import is_secret_header
 from pixmux._sse import SSEDecoder
@@ -57,8 +58,6 @@ from pixmux.exceptions import (
     ContentPolicyViolationError,
     PixmuxError,
     Timeout,
-    is_secret_name,
-    redact,
 )
 from pixmux.streaming import StreamCheck, completed_events
 from pixmux.types import (
@@ -579,16 +578,13 @@ class Exchange:
         return Timeout(f"the call's timeout ({call.timeout:g}s) ran out", provider=call.provider.name)
 
     def secrets(self) -> list[str]:
-        """The strings an error message must never show: the key, a resolved token, secret-named settings."""
-        deployment = self.call.deployment
-        found = [deployment.api_key]
-        if self._auth is not None and isinstance(self._auth.value, str):
-            found.append(self._auth.value)
-        for name, value in deployment.settings.items():
-            if isinstance(value, str) and is_secret_name(name):
-                found.append(value)
-        found.extend(value for name, value in self.call.headers.items() if is_secret_header(name))
-        return [secret for secret in found if secret]
+        """
+        The strings an error must never show: the key, secret-named settings, the resolved auth's
+        value and ``Auth.secrets`` (see ``pixmux._redact.secrets_of``), secret ``extra_headers``.
+        """
+        found = list(_redact.secrets_of(self.call.deployment, self._auth))
+        found.extend(value for name, value in self.call.headers.items() if is_secret_header(name) and value)
+        return found
 
     def _redacted(self, error: PixmuxError) -> PixmuxError:
         """``error`` as the call's own: provider and model filled in, every secret scrubbed (the one place)."""
@@ -596,13 +592,12 @@ class Exchange:
         return redacted(error.with_context(provider=call.provider.name, model=call.request.model), self.secrets())
 
 
-def redacted(error: PixmuxError, secrets: Sequence[str]) -> PixmuxError:
-    """``error`` with every secret removed from its message (providers echo keys back)."""
-    message = redact(error.message, secrets)
-    if message != error.message:
-        error.message = message
-        error.args = (message, *error.args[1:])
-    return error
+def redacted(error: PixmuxError, secrets: Iterable[str]) -> PixmuxError:
+    """
+    ``error`` with every secret removed (providers echo keys back): its message, code and details,
+    the attached response and request, and every exception chained to it (``pixmux._redact.scrub_error``).
+    """
+    return _redact.scrub_error(error, secrets)
 
 
 def _data_url_b64(url: str, call: Call) -> str:

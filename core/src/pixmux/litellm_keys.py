@@ -1163,10 +1163,23 @@ KEYS: tuple[Key, ...] = (
     _p(
         "general_settings",
         "allow_unauthenticated",
-        "Serve without a master key on a non-loopback address.",
-        pending="is read; the start-up check it switches off arrives with "
-        "the security work (until then the gateway serves without a key on any address, as before)",
+        "Serve without a master key on a non-loopback address (an authenticating proxy in front).",
     ),
+    _p(
+        "general_settings", "cors_allow_origins", "Browser origins allowed to call the gateway; CORS is off without it."
+    ),
+    _p(
+        "general_settings",
+        "max_header_size_kb",
+        "Largest request line and headers (KiB); larger ones are answered 431.",
+    ),
+    _p("general_settings", "max_headers", "Most header lines per request; more are answered 431."),
+    _p(
+        "general_settings", "header_timeout", "Seconds for a request's headers to arrive; slower ones are answered 408."
+    ),
+    _p("general_settings", "body_timeout", "Seconds for a request's body to arrive; slower ones are answered 408."),
+    _p("general_settings", "keep_alive_timeout", "Seconds an idle keep-alive connection stays open."),
+    _p("general_settings", "max_connections", "Open connections per worker; one more is answered 503."),
     # ------------------------------------------------------------------ credential_list entries
     _h("credential_list", "credential_name", "The name deployments give as `litellm_credential_name`."),
     _h(

@@ -162,10 +162,17 @@ class Auth:
 
     The core caches it per deployment until ``expires_at`` (Unix seconds) less a margin.
     ``value`` is whatever the plugin's ``build_request`` needs; it is never shown in ``repr``.
+
+    ``secrets`` lists every secret string inside ``value`` (an access token, a secret key, a
+    session token) so that the core scrubs them from errors and logs; a string ``value`` is
+    scrubbed without being listed. Plugins whose ``value`` is an object must fill it.
+
+    .. versionadded:: 1.1 ``secrets``
     """
 
     value: Any = attrs.field(repr=False)
     expires_at: float | None = None
+    secrets: tuple[str, ...] = attrs.field(default=(), repr=False)
 
 
 _MAGIC: tuple[tuple[bytes, str], ...] = (

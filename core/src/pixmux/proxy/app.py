@@ -18,16 +18,18 @@ import math
 import os
 import time
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 
 import pixmux
+from pixmux import _redact
 from pixmux._engine import Engine
 from pixmux._params import field_types
 from pixmux.exceptions import ConfigurationError, NotFoundError, PixmuxError, redact
-from pixmux.litellm_keys import DEPLOYMENT_SETTINGS
+from pixmux.proxy._guard import accepts, body_rule, takes_body
 from pixmux.proxy._memory import keep_freed_memory
+from pixmux.proxy._request import CLIENT_FORBIDDEN, FieldProblem, check_fields
 from pixmux.proxy.config import ROUTER_PARAMS, ConfigError, GatewayConfig, load_config
 from pixmux.proxy.encode import GZIP_MIN_BYTES, accepts_gzip, encode_images, encode_json, error_body, gzip_chunks
 from pixmux.proxy.openapi import openapi_document
@@ -50,6 +52,7 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 Headers = list[tuple[bytes, bytes]]
+_T = TypeVar("_T")
 _Answer = tuple[int, Headers, "list[bytes] | EventStream"]
 _Handler = Callable[[Scope, Receive, dict[str, Any]], Awaitable[_Answer]]
 
@@ -63,23 +66,9 @@ _FIELD_TYPES: Mapping[str, tuple[type, ...]] = field_types("generate")
 #: Most images one request may ask for (OpenAI's schema); each model may allow fewer.
 MAX_N = 10
 #: Keyword arguments that configure where and as whom a call is made: only the config sets them.
-_CLIENT_FORBIDDEN = frozenset(
-    {
-        "api_key",
-        "api_base",
-        "base_url",
-        "api_version",
-        "organization",
-        "timeout",
-        "custom_llm_provider",
-        "mock_response",
-        "drop_params",
-        "engine",
-        "metadata",
-        *ROUTER_PARAMS,
-        *DEPLOYMENT_SETTINGS,  # credentials, endpoints, prices, limits, extra_headers: the config's alone
-    }
-)
+_CLIENT_FORBIDDEN = CLIENT_FORBIDDEN
+#: Longest error message the gateway sends (a provider's or a client's text is cut there).
+_MAX_MESSAGE = 2000
 _NOT_FOR_PREPARE = frozenset({"model", "mock_response", *ROUTER_PARAMS})
 _JSON = b"application/json"
 
@@ -135,11 +124,22 @@ def _sendable(text: str | None) -> str | None:
 
 
 def _printable(value: object, limit: int = 120) -> str:
+    """A client-supplied value for a log line or a header: escaped, cut at ``limit``, credentials masked, no spaces."""
     text = value if isinstance(value, str) else str(value)
-    if len(text) <= limit and text.isprintable() and " " not in text:
-        return text
-    cleaned = "".join(ch if ch.isprintable() and ch != " " else "_" for ch in text[:limit])
-    return cleaned + ("…" if len(text) > limit else "")
+    if limit == 120:
+        found = _PRINTED.get(text)
+        if found is not None:
+            return found
+    cleaned = _redact.clean_client_value(text, limit).replace(" ", "_").encode("ascii", "backslashreplace").decode()
+    if limit == 120 and len(text) <= 256:
+        if len(_PRINTED) >= 1024:
+            _PRINTED.clear()
+        _PRINTED[text] = cleaned
+    return cleaned
+
+
+#: ``_printable``'s recent answers: the same paths, models and deployments come back on every request.
+_PRINTED: dict[str, str] = {}
 
 
 class Gateway:
@@ -171,8 +171,12 @@ class Gateway:
         try:
             self.router = self._build_router()
             self._targets = self._check_deployments()
+            self._forbidden = frozenset(CLIENT_FORBIDDEN).union(
+                *(target.forbidden for group in self._targets.values() for target in group)
+            )
         except ConfigError as exc:  # a credential written in the wrong place is echoed by the check: hide it
             raise ConfigError(self._scrub(exc.message), param=exc.param) from None
+        _redact.remember(self._secrets)  # the master key and every configured credential, for the log filter
         self.started = int(time.time())
         self._master = hashlib.sha256(config.master_key.encode()).digest() if config.master_key else None
         self._models_body = encode_json(
@@ -184,7 +188,7 @@ class Gateway:
                 ],
             }
         )
-        self._openapi_body = encode_json(openapi_document(self.router.model_names))
+        self._openapi_body = encode_json(openapi_document(self.router.model_names, forbidden=self._forbidden))
         self._routes: dict[tuple[str, str], _Handler] = {}
         # virtual keys, budgets and spend (pixmux.proxy.store), when configured
         self.accounting: Accounting | None = None
@@ -329,38 +333,23 @@ class Gateway:
         if self.telemetry.on:
             self.telemetry.begin(scope, info)
         headers: Headers
+        streaming = False
         if path == UI_PREFIX or path.startswith(UI_PREFIX + "/"):
             await self._ui(path, method, send)
             return
         try:
-            handler = self._routes.get((method, path))
-            model_in_path = None
-            if handler is None and self.accounting is not None:
-                handler = self.accounting.route(method, path)
-            if handler is None:
-                model_in_path = self._azure_model(path)
-                if model_in_path is not None and method == "POST":
-                    handler = self._edit if path.endswith("/edits") else self._generate
-            if handler is None:
-                if path in self._paths or model_in_path is not None:
-                    allowed = (
-                        "POST"
-                        if model_in_path is not None
-                        else ",".join(sorted(m for m, p in self._routes if p == path))
-                    )
-                    raise GatewayError(
-                        405, f"method {method} is not allowed on {path}", headers=[(b"allow", allowed.encode())]
-                    )
-                raise GatewayError(404, f"no route {method} {path}; see /openapi.json", code="not_found")
-            if path not in self._open_paths:
+            handler, model_in_path = self._route(method, path)
+            if path not in self._open_paths and handler != self._preflight:  # a preflight carries no key
                 if self.accounting is None:
                     self._authenticate(scope)
                 else:
                     info["caller"] = await self.accounting.authenticate(scope)
+            self._check_media_type(handler, scope)
             info["model"] = model_in_path
             status, headers, chunks = await handler(scope, receive, info)
             if isinstance(chunks, EventStream):
                 headers.append((b"x-request-id", request_id.encode()))
+                streaming = True  # the answer has started: a cancellation now ends the stream, no 503
                 finished = await write_stream(chunks, send, receive, headers)
                 if self.accounting is not None:
                     self.accounting.stream_ended(info, chunks.last, chunks.failed)
@@ -368,6 +357,10 @@ class Gateway:
                     chunks, method=method, path=path, finished=finished, started=started, request_id=request_id
                 )
                 return
+        except asyncio.CancelledError:  # the server's shutdown timeout ran out with this request in flight
+            if streaming:
+                raise
+            status, headers, chunks = self._shutting_down(request_id)
         except _ClientGone:
             self._log(method=method, path=path, info=info, status=499, started=started, request_id=request_id)
             return
@@ -393,6 +386,29 @@ class Gateway:
         )
         self._log(method=method, path=path, info=info, status=status, started=started, request_id=request_id)
 
+    def _route(self, method: str, path: str) -> tuple[_Handler, str | None]:
+        """The handler of ``method path`` and the model its path names (Azure's routes), or a 404/405."""
+        handler = self._routes.get((method, path))
+        model_in_path = None
+        if handler is None and self.accounting is not None:
+            handler = self.accounting.route(method, path)
+        if handler is None:
+            model_in_path = self._azure_model(path)
+            if model_in_path is not None and method == "POST":
+                handler = self._edit if path.endswith("/edits") else self._generate
+        if method == "OPTIONS" and (path in self._paths or model_in_path is not None):
+            handler = self._preflight
+        if handler is None:
+            if path in self._paths or model_in_path is not None:
+                allowed = (
+                    "POST" if model_in_path is not None else ",".join(sorted(m for m, p in self._routes if p == path))
+                )
+                raise GatewayError(
+                    405, f"method {method} is not allowed on {path}", headers=[(b"allow", allowed.encode())]
+                )
+            raise GatewayError(404, f"no route {method} {path}; see /openapi.json", code="not_found")
+        return handler, model_in_path
+
     def _azure_model(self, path: str) -> str | None:
         # /openai/deployments/{model}/images/generations (or /images/edits)
         if not path.startswith("/openai/deployments/"):
@@ -402,6 +418,46 @@ class Gateway:
                 name = path[len("/openai/deployments/") : -len(tail)]
                 return name if name and "/" not in name else None
         return None
+
+    def _check_media_type(self, handler: object, scope: Scope) -> None:
+        """A 415 when the route declares its body types (``takes_body``) and the request's is not one of them."""
+        rule = body_rule(handler)
+        if rule is not None and not accepts(rule, _header(scope, b"content-type")):
+            raise GatewayError(
+                415,
+                f"the request body must be {' or '.join(rule.media_types)} "
+                f"(Content-Type: {_printable(_header(scope, b'content-type') or 'none')})",
+                code="unsupported_media_type",
+            )
+
+    def _shutting_down(self, request_id: str) -> _Answer:
+        """The answer to a request the shutdown timeout cut short: an OpenAI-shaped 503 the SDKs retry."""
+        logger.warning("request %s: cancelled by the shutdown timeout; answered 503", request_id)
+        return self._error(
+            GatewayError(
+                503,
+                "the gateway is shutting down and this request did not finish in time; retry",
+                type="api_error",
+                code="shutting_down",
+                headers=[(b"connection", b"close"), (b"retry-after", b"1")],
+            )
+        )
+
+    async def _preflight(self, scope: Scope, receive: Receive, info: dict[str, Any]) -> _Answer:
+        """A CORS preflight: the allow-list's answer for an allowed origin, else 405 as any other unknown method."""
+        path = scope["path"]
+        model_in_path = self._azure_model(path)
+        methods = {"POST"} if model_in_path is not None else {m for m, p in self._routes if p == path}
+        origin = _header(scope, b"origin")
+        cors = self.config.cors
+        if cors.enabled and origin is not None and cors.allows(origin):
+            return 204, cors.preflight(origin, methods), []
+        raise GatewayError(
+            405,
+            f"method OPTIONS is not allowed on {_printable(path)}"
+            + ("" if cors.enabled else " (cross-origin requests are off: general_settings.cors_allow_origins)"),
+            headers=[(b"allow", ",".join(sorted(methods)).encode())],
+        )
 
     # ------------------------------------------------------------------ auth
 
@@ -474,11 +530,46 @@ class Gateway:
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
-    async def _read_body(self, scope: Scope, receive: Receive) -> bytes:
-        limit = self.config.max_request_bytes
+    async def _read_body(self, scope: Scope, receive: Receive, limit: int | None = None) -> bytes:
+        """
+        The whole request body, at most ``limit`` bytes (``max_request_size_mb`` by default, 413
+        past it) within ``general_settings.body_timeout`` seconds (408 past it).
+        """
+        limit = self.config.max_request_bytes if limit is None else limit
         declared = _header(scope, b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            raise self._too_large(int(declared))
+            raise self._too_large(int(declared), limit)
+        return await self._in_time(self._receive_body(receive, limit))
+
+    async def _in_time(self, reading: Awaitable[_T]) -> _T:
+        """``await reading`` (a request body being read), or a 408 once ``general_settings.body_timeout`` passes."""
+        task = asyncio.current_task()
+        late: list[bool] = []
+
+        def too_slow() -> None:
+            late.append(True)
+            if task is not None:
+                task.cancel()
+
+        timer = asyncio.get_running_loop().call_later(self.config.limits.body_timeout, too_slow)
+        try:
+            return await reading
+        except asyncio.CancelledError:
+            if not late:
+                raise
+            if task is not None and hasattr(task, "uncancel"):
+                task.uncancel()
+            raise GatewayError(
+                408,
+                f"the request body did not arrive within {self.config.limits.body_timeout:g}s "
+                "(general_settings.body_timeout)",
+                code="request_timeout",
+                headers=[(b"connection", b"close")],
+            ) from None
+        finally:
+            timer.cancel()
+
+    async def _receive_body(self, receive: Receive, limit: int) -> bytes:
         chunks = []
         size = 0
         while True:
@@ -488,20 +579,22 @@ class Gateway:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > limit:
-                raise self._too_large(size)
+                raise self._too_large(size, limit)
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
-    def _too_large(self, size: int) -> GatewayError:
+    def _too_large(self, size: int, limit: int) -> GatewayError:
+        setting = " (general_settings.max_request_size_mb)" if limit == self.config.max_request_bytes else ""
         return GatewayError(
             413,
-            f"the request body is {size} bytes or more; this gateway accepts at most "
-            f"{self.config.max_request_bytes} (general_settings.max_request_size_mb)",
+            f"the request body is {size} bytes or more; this gateway accepts at most {limit}{setting}",
             code="request_too_large",
+            headers=[(b"connection", b"close")],
         )
 
+    @takes_body("application/json")
     async def _generate(self, scope: Scope, receive: Receive, info: dict[str, Any]) -> _Answer:
         return await self._within_limit(self._generate_one, scope, receive, info)
 
@@ -557,9 +650,11 @@ class Gateway:
         info["upstream"] = time.perf_counter() - upstream_started
         return self._images(response, info)
 
+    @takes_body("multipart/form-data", "application/json", limit="max_upload_bytes")
     async def _edit(self, scope: Scope, receive: Receive, info: dict[str, Any]) -> _Answer:
         return await self._within_limit(self._edit_one, scope, receive, info)
 
+    @takes_body("multipart/form-data", limit="max_upload_bytes")
     async def _variation(self, scope: Scope, receive: Receive, info: dict[str, Any]) -> _Answer:
         return await self._within_limit(self._variation_one, scope, receive, info)
 
@@ -574,7 +669,9 @@ class Gateway:
         limit, urls = self.config.max_upload_bytes, self.config.allow_image_urls
         try:
             fetch = self.engine.async_transport().send if urls else None  # image URLs: the one transport
-            upload = await read_upload(scope, receive, operation=operation, limit=limit, allow_urls=urls, send=fetch)
+            upload = await self._in_time(
+                read_upload(scope, receive, operation=operation, limit=limit, allow_urls=urls, send=fetch)
+            )
         except UploadError as exc:
             raise GatewayError(exc.status, exc.message, param=exc.param, code=exc.code) from None
         except ClientGone:
@@ -651,23 +748,25 @@ class Gateway:
             raise GatewayError(400, "the request body is not valid JSON: it nests too deeply") from None
         if not isinstance(body, dict):
             raise GatewayError(400, "the request body must be a JSON object (OpenAI's CreateImageRequest)")
-        for key, value in body.items():
-            allowed = _FIELD_TYPES.get(key)
-            if allowed is None or value is None:
-                continue
-            if not isinstance(value, allowed) or (bool not in allowed and isinstance(value, bool)):
-                expected = "an integer" if allowed == (int,) else "a boolean" if allowed == (bool,) else "a string"
-                raise GatewayError(400, f"{key} must be {expected}, not {type(value).__name__}", param=key)
-        prompt = body.pop("prompt", None)
-        if not isinstance(prompt, str) or not prompt.strip():
-            raise GatewayError(400, "prompt is required: a non-empty string", param="prompt")
+        try:
+            check_fields(body, forbidden=self._forbidden, model_required=model_in_path is None)
+        except FieldProblem as problem:
+            if problem.param == "model" and model_in_path is None:
+                names = ", ".join(self.router.model_names)
+                raise GatewayError(400, f"model is required; configured models: {names}", param="model") from None
+            raise GatewayError(400, problem.message, param=problem.param) from None
+        prompt = body.pop("prompt")
         name = body.pop("model", None)
         if model_in_path is not None:
+            # Azure's route names the model in the path; a body naming another one is refused, not ignored.
+            if name is not None and name != model_in_path:
+                raise GatewayError(
+                    400,
+                    f"the body's model {_printable(name)!r} differs from the path's {_printable(model_in_path)!r}; "
+                    "leave model out of the body or give the same name",
+                    param="model",
+                )
             name = model_in_path
-        if name is None:
-            raise GatewayError(
-                400, f"model is required; configured models: {', '.join(self.router.model_names)}", param="model"
-            )
         for key in ("image", "images", "mask", "operation"):
             if key in body:
                 raise GatewayError(400, f"{key} belongs to an edit: POST /v1/images/edits", param=key)
@@ -675,9 +774,6 @@ class Gateway:
             raise GatewayError(400, "partial_images needs stream: true", param="partial_images")
         if not body.get("stream"):
             body.pop("stream", None)
-        n = body.get("n")
-        if n is not None and not 1 <= n <= MAX_N:
-            raise GatewayError(400, f"n={n} is out of range; accepted: 1 to {MAX_N}", param="n")
         params = {key: value for key, value in body.items() if value is not None}
         return prompt, name, params
 
@@ -693,7 +789,8 @@ class Gateway:
         if targets is None:
             raise GatewayError(
                 404,
-                f"model {name!r} is not configured on this gateway; available: {', '.join(self.router.model_names)}",
+                f"model {_printable(name)!r} is not configured on this gateway; "
+                f"available: {', '.join(self.router.model_names)}",
                 param="model",
                 code="model_not_found",
             )
@@ -701,14 +798,15 @@ class Gateway:
         for target in targets:
             for key in params:
                 if key in target.forbidden:
-                    raise GatewayError(400, f"{key} is set by the gateway's config, not by clients", param=key)
+                    shown = _printable(key)
+                    raise GatewayError(400, f"{shown} is set by the gateway's config, not by clients", param=shown)
             try:
                 self.engine.prepare(prompt=prompt, model=target.model, **{**params, **target.params}, **(inputs or {}))
             except PixmuxError as exc:
                 first = first or exc
                 continue
             except TypeError as exc:
-                raise GatewayError(400, f"invalid parameters: {exc}") from None
+                raise GatewayError(400, f"invalid parameters: {_redact.clean_client_value(exc, 300)}") from None
             return
         if first is not None:
             raise first
@@ -719,8 +817,11 @@ class Gateway:
         return redact(text, self._secrets, min_length=4)
 
     def _error(self, exc: GatewayError) -> _Answer:
-        message, param = _sendable(self._scrub(exc.message)), _sendable(exc.param)
-        body = error_body(message or "", type=exc.type, param=param, code=_sendable(exc.code))
+        # A message may quote what a client sent (a model name, a value): masked and bounded like a log line.
+        message = _sendable(_redact.clean_client_value(self._scrub(exc.message), _MAX_MESSAGE))
+        param = _sendable(_redact.clean_client_value(exc.param)) if exc.param is not None else None
+        code = _sendable(_redact.clean_client_value(exc.code)) if exc.code is not None else None
+        body = error_body(message or "", type=exc.type, param=param, code=code)
         return exc.status, [(b"content-type", _JSON), *exc.headers], [body]
 
     def _pixmux_error(self, exc: PixmuxError) -> _Answer:
@@ -752,6 +853,10 @@ class Gateway:
     ) -> None:
         size = sum(len(chunk) for chunk in chunks)
         headers.append((b"x-request-id", request_id.encode()))
+        if self.config.cors.enabled:
+            origin = _header(scope, b"origin")
+            if origin is not None and self.config.cors.allows(origin):
+                headers.extend(self.config.cors.headers(origin))
         if size >= GZIP_MIN_BYTES:
             headers.append((b"vary", b"accept-encoding"))
             if (self.config.gzip_images or not info.get("b64")) and accepts_gzip(_header(scope, b"accept-encoding")):

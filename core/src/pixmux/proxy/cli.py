@@ -94,6 +94,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigurationError as exc:
         print(f"pixmux serve: config error: {exc}", file=sys.stderr)
         return 2
+    from pixmux.proxy._guard import exposure_problem
+    from pixmux.proxy._limits import uvicorn_options
+
+    config = app.config
+    refused = exposure_problem([args.host], config.master_key, allow_unauthenticated=config.allow_unauthenticated)
+    if refused is not None:
+        print(f"pixmux serve: {config.path}: {refused}", file=sys.stderr)
+        return 2
     apply_process_settings(app.config)
     options = {
         "host": args.host,
@@ -104,6 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "server_header": False,
         "lifespan": "on",
         "timeout_graceful_shutdown": args.shutdown_timeout,
+        **uvicorn_options(config.limits),  # header size, count and read time, open connections, keep-alive
     }
     try:
         if args.workers == 1:

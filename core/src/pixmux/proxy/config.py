@@ -30,6 +30,8 @@ import yaml
 
 from pixmux import litellm_keys
 from pixmux.exceptions import ConfigurationError, is_secret_name
+from pixmux.proxy._guard import Cors
+from pixmux.proxy._limits import LimitProblem, Limits, parse_limits
 from pixmux.proxy.store.settings import AccountingSettings, accounting_settings
 from pixmux.router import ROUTER_PARAMS  # keys of litellm_params that steer the router, not the provider call
 
@@ -76,6 +78,9 @@ class GatewayConfig:
         global_max_parallel_requests: most image requests in flight on the gateway at once.
         image_generation_model: ``general_settings.image_generation_model``: the model name
             every generation uses, whatever it asks for (edits and variations keep theirs).
+        limits: connection limits (header size and count, read timeouts, open connections).
+        cors: which browser origins may call the gateway (none by default).
+        allow_unauthenticated: serve without a master key on a non-loopback address.
         general_settings: ``general_settings`` as written (resolved), for the modules that
             read their own keys (shared state, metrics, traces, JSON logs: ``pixmux.proxy.settings``).
         accounting: virtual keys, budgets and spend (``database_url``), or ``None`` when off.
@@ -98,6 +103,9 @@ class GatewayConfig:
     verbose: bool = False
     global_max_parallel_requests: int | None = None
     image_generation_model: str | None = None
+    limits: Limits = attrs.field(factory=Limits)
+    cors: Cors = attrs.field(factory=Cors)
+    allow_unauthenticated: bool = False
     general_settings: Mapping[str, Any] = attrs.field(factory=dict, repr=False)
     accounting: AccountingSettings | None = None
 
@@ -603,6 +611,7 @@ def parse_config(raw: Any, *, path: str = "<config>", environ: Mapping[str, str]
         master_key, max_bytes, gzip_images, per_deployment, overall, image_model = _general(
             general, {**env, **environment}, secrets, notes
         )
+        allow_unauthenticated, cors, limits = _security(general)
         accounting = accounting_settings(general, path=path, environ={**env, **environment})
         uploads = _uploads_and_upstream(general)
         litellm = _check_section(
@@ -664,9 +673,47 @@ def parse_config(raw: Any, *, path: str = "<config>", environ: Mapping[str, str]
         verbose=verbose,
         global_max_parallel_requests=overall,
         image_generation_model=image_model,
+        limits=limits,
+        cors=cors,
+        allow_unauthenticated=allow_unauthenticated,
         general_settings=dict(general),
         accounting=accounting,
     )
+
+
+def _security(general: Mapping[str, Any]) -> tuple[bool, Cors, Limits]:
+    """``general_settings``: ``allow_unauthenticated``, ``cors_allow_origins`` and the connection limits."""
+    allow = _flag(general.get("allow_unauthenticated", False), "general_settings.allow_unauthenticated")
+    cors = Cors(origins=_origins(general.get("cors_allow_origins")))
+    try:
+        limits = parse_limits(general)
+    except LimitProblem as problem:
+        raise _Problem(*problem.args) from None
+    return allow, cors, limits
+
+
+def _origins(value: Any) -> frozenset[str]:
+    """``cors_allow_origins``: a list of ``scheme://host[:port]`` origins, or ``"*"``."""
+    where = "general_settings.cors_allow_origins"
+    if value is None:
+        return frozenset()
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list):
+        raise _Problem(where, f"expected a list of origins such as https://app.example.com, got {_type_name(value)}")
+    found = set()
+    for index, item in enumerate(value):
+        here = f"{where}[{index}]"
+        if not isinstance(item, str) or not item.strip():
+            raise _Problem(here, f"expected an origin such as https://app.example.com, got {_type_name(item)}")
+        origin = item.strip().rstrip("/")
+        scheme, sep, rest = origin.partition("://")
+        if origin != "*" and (scheme not in ("http", "https") or not sep or not rest or "/" in rest):
+            raise _Problem(
+                here, f"{item!r} is not an origin; expected scheme://host[:port] such as https://app.example.com"
+            )
+        found.add(origin)
+    return frozenset(found)
 
 
 def _litellm_defaults(litellm: Mapping[str, Any]) -> dict[str, Any]:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import pixmux
 from pixmux._params import request_schema
+from pixmux.proxy._request import CLIENT_FORBIDDEN, EDIT_ONLY
+from pixmux.proxy._request import request_schema as generation_schema
 
 __all__ = ["openapi_document"]
 
@@ -23,18 +25,20 @@ def _errors(*statuses: str) -> dict[str, Any]:
         "401": "Missing or wrong API key",
         "404": "Unknown model name",
         "405": "Method not allowed",
-        "408": "The provider did not answer in time",
+        "408": "The provider did not answer in time, or the request body did not arrive in time",
         "413": "Request body too large",
+        "415": "The body is not JSON (`Content-Type: application/json`)",
         "429": "Rate limited by the provider (with Retry-After)",
         "500": "Provider or gateway failure",
         "502": "The provider could not be reached or answered in an unreadable shape",
-        "503": "The provider is unavailable",
+        "503": "The provider is unavailable, or the gateway is shutting down or full",
     }
     return {status: {"description": words[status], **_json(_ERROR)} for status in statuses}
 
 
 def _generation(summary: str, models: Sequence[str], *, azure: bool = False) -> dict[str, Any]:
-    request: dict[str, Any] = {"$ref": "#/components/schemas/CreateImageRequest"}
+    name = "CreateImageRequestAzure" if azure else "CreateImageRequest"
+    request: dict[str, Any] = {"$ref": f"#/components/schemas/{name}"}
     operation: dict[str, Any] = {
         "summary": summary,
         "operationId": "createImageAzure" if azure else "createImage",
@@ -51,9 +55,23 @@ def _generation(summary: str, models: Sequence[str], *, azure: bool = False) -> 
                     "x-pixmux-cost": {"schema": {"type": "number"}, "description": "Cost in USD, where known"},
                     "x-pixmux-overhead-ms": {"schema": {"type": "number"}, "description": "Time the gateway added"},
                 },
-                **_json({"$ref": "#/components/schemas/ImagesResponse"}),
+                "content": {
+                    "application/json": {"schema": {"$ref": "#/components/schemas/ImagesResponse"}},
+                    "text/event-stream": {
+                        "schema": {
+                            "type": "object",
+                            "description": "With `stream: true`: one server-sent event, whose `data` is OpenAI's "
+                            "image_generation.* (image_edit.*) event as JSON",
+                            "required": ["data"],
+                            "properties": {
+                                "event": {"type": "string"},
+                                "data": {"type": "string", "contentMediaType": "application/json"},
+                            },
+                        },
+                    },
+                },
             },
-            **_errors("400", "401", "404", "408", "413", "429", "500", "502", "503"),
+            **_errors("400", "401", "404", "408", "413", "415", "429", "500", "502", "503"),
         },
     }
     if azure:
@@ -89,8 +107,14 @@ def _simple(summary: str, schema: dict[str, Any], *, errors: Sequence[str] = ("4
     }
 
 
-def openapi_document(models: Sequence[str]) -> dict[str, Any]:
-    """The OpenAPI 3.1 document of this gateway, with the configured model names."""
+def openapi_document(models: Sequence[str], *, forbidden: Iterable[str] = CLIENT_FORBIDDEN) -> dict[str, Any]:
+    """
+    The OpenAPI 3.1 document of this gateway, with the configured model names.
+
+    The request schemas come from the table that checks requests (``pixmux.proxy._request``),
+    with ``forbidden`` (the keys only the config sets) refused.
+    """
+    refused = sorted({*forbidden, *EDIT_ONLY})
     model_list = {
         "type": "object",
         "required": ["object", "data"],
@@ -153,27 +177,8 @@ def openapi_document(models: Sequence[str]) -> dict[str, Any]:
                 "apiKey": {"type": "apiKey", "in": "header", "name": "api-key"},
             },
             "schemas": {
-                "CreateImageRequest": {
-                    "type": "object",
-                    "required": ["prompt"],
-                    "properties": {
-                        "prompt": {"type": "string"},
-                        "model": {"type": "string", "enum": list(models)},
-                        "n": {"type": ["integer", "null"], "minimum": 1, "maximum": 10},
-                        "quality": {"type": ["string", "null"]},
-                        "response_format": {"type": ["string", "null"], "enum": ["url", "b64_json", None]},
-                        "size": {"type": ["string", "null"]},
-                        "style": {"type": ["string", "null"]},
-                        "user": {"type": "string"},
-                        "background": {"type": ["string", "null"]},
-                        "moderation": {"type": ["string", "null"]},
-                        "output_format": {"type": ["string", "null"]},
-                        "output_compression": {"type": ["integer", "null"]},
-                    },
-                    "additionalProperties": {
-                        "description": "Provider-specific parameters, checked against the model behind the name"
-                    },
-                },
+                "CreateImageRequest": generation_schema(models, refused),
+                "CreateImageRequestAzure": generation_schema(models, refused, model_in_path=True),
                 "ImagesResponse": {
                     "type": "object",
                     "required": ["created"],

@@ -127,7 +127,7 @@ def resolve(deployment: Deployment) -> Auth | None:
     if key and secret and not role:
         if region is None:
             region = _default_region()
-        return Auth(value=AwsIdentity(access_key=key, secret_key=secret, token=token, region=region))
+        return _as_auth(AwsIdentity(access_key=key, secret_key=secret, token=token, region=region))
 
     import boto3
     from botocore.exceptions import BotoCoreError, ClientError, ProfileNotFound
@@ -151,7 +151,13 @@ def resolve(deployment: Deployment) -> Auth | None:
         raise _sts_error(exc, role) from exc
     except BotoCoreError as exc:
         raise _botocore_error(exc) from exc
-    return Auth(value=identity, expires_at=identity.expires_at)
+    return _as_auth(identity)
+
+
+def _as_auth(identity: AwsIdentity) -> Auth:
+    """The identity as ``Auth``, listing its secret strings so that the core scrubs them from errors and logs."""
+    secrets = tuple(value for value in (identity.secret_key, identity.token, identity.access_key) if value)
+    return Auth(value=identity, expires_at=identity.expires_at, secrets=secrets)
 
 
 def _default_region() -> str | None:

@@ -22,19 +22,24 @@ import datetime
 import json
 import os
 import sys
+import urllib.parse
 import warnings
 from collections.abc import Mapping
 from typing import Any, cast
 
 import attrs
 import httpx
-from pixmux.exceptions import APIConnectionError, AuthenticationError, ConfigurationError, redact
+from pixmux.exceptions import APIConnectionError, AuthenticationError, ConfigurationError, PixmuxError, redact
 
 __all__ = ["SCOPES", "VertexToken", "load_credentials", "fetch_token", "sdk_defaults", "HttpxRequest"]
 
 #: The OAuth scope Vertex AI needs.
 SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
 _PROVIDER = "vertex_ai"
+#: Fields of a token request whose values are credentials (OAuth 2.0, RFC 7523, STS token exchange).
+_SECRET_FIELDS = frozenset(
+    {"assertion", "client_secret", "refresh_token", "subject_token", "actor_token", "code", "password"}
+)
 _Loaded = tuple[Any, "str | None"]
 
 
@@ -200,6 +205,9 @@ class HttpxRequest:
 
     def __init__(self, client: httpx.Client) -> None:
         self._client = client
+        #: Every credential this transport sent (a JWT assertion, a client secret, a refresh token):
+        #: a token endpoint may echo them in its error, which must not reach a message.
+        self.sent_secrets: set[str] = set()
 
     def __call__(
         self,
@@ -212,6 +220,7 @@ class HttpxRequest:
     ) -> Any:
         from google.auth.exceptions import TransportError
 
+        self._remember(body, headers)
         try:
             response = self._client.request(
                 method, url, content=body, headers=dict(headers or {}), timeout=timeout or 120.0
@@ -219,6 +228,23 @@ class HttpxRequest:
         except httpx.HTTPError as exc:
             raise TransportError(f"{type(exc).__name__}: {exc}") from exc  # type: ignore[no-untyped-call]
         return _HttpxResponse(response)
+
+    def _remember(self, body: bytes | None, headers: Mapping[str, str] | None) -> None:
+        for name, value in (headers or {}).items():
+            if name.lower() == "authorization":
+                self.sent_secrets.add(value.partition(" ")[2] or value)
+        if not body:
+            return
+        text = body.decode("utf-8", "replace")
+        try:
+            fields: Mapping[str, Any] = json.loads(text) if text.lstrip().startswith("{") else {}
+        except ValueError:
+            fields = {}
+        if not fields:
+            fields = dict(urllib.parse.parse_qsl(text))
+        for name, value in fields.items():
+            if isinstance(value, str) and name in _SECRET_FIELDS:
+                self.sent_secrets.add(value)
 
 
 class _HttpxResponse:
@@ -252,16 +278,21 @@ def fetch_token(credentials: Any, *, client: httpx.Client) -> tuple[str, float |
     """
     from google.auth.exceptions import RefreshError, TransportError
 
+    transport = HttpxRequest(client)
+    # Google's error may echo what was sent (the JWT assertion, a client secret): the error raised
+    # is built from a scrubbed reason, outside the except block, so that it keeps no link
+    # (``__context__``) to the original.
+    failure: PixmuxError | None = None
     try:
-        credentials.refresh(HttpxRequest(client))
+        credentials.refresh(transport)
     except RefreshError as exc:
-        raise AuthenticationError(
-            f"Google refused the Vertex AI credentials: {_describe(exc)}", provider=_PROVIDER
-        ) from None
+        reason = redact(_describe(exc), transport.sent_secrets, min_length=6)
+        failure = AuthenticationError(f"Google refused the Vertex AI credentials: {reason}", provider=_PROVIDER)
     except TransportError as exc:
-        raise APIConnectionError(
-            f"could not reach Google's token endpoint: {_describe(exc)}", provider=_PROVIDER
-        ) from exc
+        reason = redact(_describe(exc), transport.sent_secrets, min_length=6)
+        failure = APIConnectionError(f"could not reach Google's token endpoint: {reason}", provider=_PROVIDER)
+    if failure is not None:
+        raise failure
     token = getattr(credentials, "token", None)
     if not isinstance(token, str) or not token:
         raise AuthenticationError("the Google credentials produced no access token", provider=_PROVIDER)

@@ -121,7 +121,7 @@ def resolve_auth(deployment: Deployment) -> Auth | None:
         sdk_project=sdk_project,
         sdk_location=sdk_location,
     )
-    return Auth(value=value, expires_at=expires_at)
+    return Auth(value=value, expires_at=expires_at, secrets=(token,))
 
 
 def _checked(value: object, pattern: re.Pattern[str], name: str, what: str) -> str:
