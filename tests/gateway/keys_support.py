@@ -55,7 +55,11 @@ class PostgresServer:
         self.sock.mkdir()
         self.as_user: list[str] = []
         if os.geteuid() == 0:
-            self.as_user = ["runuser", "-u", "postgres", "--"]
+            # root's PATH may lack /usr/sbin (a minimal shell): find runuser where Debian puts it
+            runuser = shutil.which("runuser") or next(
+                (path for path in ("/usr/sbin/runuser", "/sbin/runuser") if os.path.exists(path)), "runuser"
+            )
+            self.as_user = [runuser, "-u", "postgres", "--"]
             shutil.chown(self.root, "postgres")
             shutil.chown(self.sock, "postgres")
         self.process: subprocess.Popen[bytes] | None = None
