@@ -15,7 +15,7 @@ from pixmux.exceptions import (
     ContentPolicyViolationError,
     RateLimitError,
 )
-from pixmux.streaming import StreamCheck, completed_events, error_event_body, read_openai_event
+from pixmux.streaming import StreamCheck, completed_events, read_openai_event
 from pixmux.testing import TINY_PNG_B64
 from pixmux.types import ImageObject, ImageResponse, ImageStreamEvent, ServerSentEvent
 from referencing.jsonschema import DRAFT202012
@@ -155,10 +155,3 @@ def test_stream_check_refuses_the_wrong_operation_and_an_unfinished_stream() -> 
         check.finish()
     with pytest.raises(APIResponseValidationError, match=r"edit stream sent a image_generation\.completed"):
         check.accept(ImageStreamEvent(type="image_generation.completed", b64_json="AA", created_at=1))
-
-
-def test_error_event_body_is_openai_shaped() -> None:
-    error = RateLimitError("slow down", provider="openai", code="rate_limit_exceeded")
-    assert error_event_body(error) == {
-        "error": {"message": "slow down", "type": error.openai_type, "param": None, "code": "rate_limit_exceeded"}
-    }

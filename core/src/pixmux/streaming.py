@@ -33,7 +33,7 @@ from pixmux.types import (
     Usage,
 )
 
-__all__ = ["read_openai_event", "error_from_event", "completed_events", "StreamCheck", "error_event_body"]
+__all__ = ["read_openai_event", "error_from_event", "completed_events", "StreamCheck"]
 
 #: OpenAI error codes that mean a safety refusal.
 _POLICY_CODES = frozenset({"content_policy_violation", "moderation_blocked", "content_filter"})
@@ -185,11 +185,6 @@ def completed_events(response: ImageResponse, *, operation: str = "generate") ->
     return events
 
 
-def error_event_body(error: PixmuxError) -> dict[str, Any]:
-    """OpenAI's error object for an ``error`` event that ends a stream."""
-    return {"error": {"message": error.message, "type": error.openai_type, "param": error.param, "code": error.code}}
-
-
 @attrs.define
 class StreamCheck:
     """
@@ -203,7 +198,6 @@ class StreamCheck:
     provider: str
     model: str | None
     operation: str = "generate"
-    expected: int = 1
     metadata: Mapping[str, Any] = attrs.field(factory=dict)
     started: bool = False
     completed: int = 0
