@@ -15,7 +15,8 @@ What a store shares:
 - per-deployment windows (``rpm``, counted in images as the router counts them) and the
   usage that ``usage-based-routing`` reads;
 - cooldowns, the failures that lead to them and the probation after them;
-- per-key windows (:meth:`SharedState.awindow`: a virtual key's rpm or images per minute);
+- per-key windows (:meth:`SharedState.arates`: a virtual key's and its team's rpm and images
+  per minute, checked and counted together in one step);
 - budget reservations (:meth:`SharedState.areserve` / :meth:`SharedState.arelease`): an amount
   held against a limit before a call and let go after it, the seam for the keys' budgets.
 
@@ -29,9 +30,21 @@ from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
 from pixmux.state._local import Health, LocalState
-from pixmux.state._values import Facts, Member, Take, WindowResult
+from pixmux.state._rates import LocalRates
+from pixmux.state._values import Facts, Member, Rate, RateRefusal, Take, WindowResult
 
-__all__ = ["Facts", "Health", "LocalState", "Member", "SharedState", "Take", "WindowResult"]
+__all__ = [
+    "Facts",
+    "Health",
+    "LocalRates",
+    "LocalState",
+    "Member",
+    "Rate",
+    "RateRefusal",
+    "SharedState",
+    "Take",
+    "WindowResult",
+]
 
 
 @runtime_checkable
@@ -80,6 +93,14 @@ class SharedState(Protocol):
 
     async def awindow(self, name: str, *, units: int, limit: int) -> WindowResult | None:
         """Count ``units`` in the window called ``name`` (a key's rpm, its images) unless over ``limit``."""
+
+    async def arates(self, tag: str, rates: Sequence[Rate], *, images: int) -> RateRefusal | None:
+        """
+        Atomically: unless one owner in ``rates`` has no room for one more request of
+        ``images`` images, count it in every owner's window; else say which refused and when
+        it frees. ``tag`` groups owners counted together (a key and its team) in one place:
+        the same ``tag`` for the same ``rates``, always.
+        """
 
     async def areserve(self, name: str, *, amount: float, limit: float) -> bool | None:
         """Hold ``amount`` against ``limit`` under ``name`` (a key's budget); ``False`` if it does not fit."""

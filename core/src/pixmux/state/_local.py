@@ -9,7 +9,8 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 
-from pixmux.state._values import Facts, Member, Take, WindowResult
+from pixmux.state._rates import LocalRates
+from pixmux.state._values import Facts, Member, Rate, RateRefusal, Take, WindowResult
 
 __all__ = ["Health", "LocalState", "WINDOW"]
 
@@ -201,3 +202,11 @@ class LocalState:
 
     async def aclose(self) -> None:
         return None
+
+    #: The per-key windows (made at the first :meth:`arates`).
+    rates: LocalRates | None = None
+
+    async def arates(self, tag: str, rates: Sequence[Rate], *, images: int) -> RateRefusal | None:
+        if self.rates is None:
+            self.rates = LocalRates(window=self.window, clock=self._clock)
+        return self.rates.take(rates, images)

@@ -75,3 +75,38 @@ class WindowResult:
     allowed: bool
     used: int
     frees_in: float | None
+
+
+@attrs.frozen
+class Rate:
+    """
+    One owner's per-minute limits, as :meth:`SharedState.arates` checks them.
+
+    Args:
+        owner: a stable name for the owner (a virtual key's, a team's); never a secret.
+        rpm: requests per window at most, or ``None``.
+        ipm: images per window at most, or ``None``.
+    """
+
+    owner: str
+    rpm: int | None
+    ipm: int | None
+
+
+@attrs.frozen
+class RateRefusal:
+    """
+    Why :meth:`SharedState.arates` refused a request (nothing was counted).
+
+    Args:
+        index: which of the rates refused it (their order as given).
+        limit: ``"rpm"`` or ``"ipm"``.
+        value: that limit.
+        retry_after: seconds until enough leaves the window for this request to pass; ``None``
+            when it never will (more images in one request than the ``ipm``).
+    """
+
+    index: int
+    limit: str
+    value: int
+    retry_after: float | None

@@ -35,7 +35,8 @@ import attrs
 
 from pixmux.exceptions import ConfigurationError, ServiceUnavailableError
 from pixmux.state._local import WINDOW, LocalState
-from pixmux.state._values import Facts, Member, Take, WindowResult
+from pixmux.state._rates import RATES_SCRIPT, LocalRates
+from pixmux.state._values import Facts, Member, Rate, RateRefusal, Take, WindowResult
 
 try:
     import hiredis
@@ -665,6 +666,40 @@ class RedisState:
             sync, self._client = self._client, None
         if sync is not None:
             sync.close()
+
+    # ------------------------------------------------------------------ per-key windows
+
+    #: Where per-key windows go while Redis is down and the store fails open (made when first needed).
+    local_rates: LocalRates | None = None
+
+    async def arates(self, tag: str, rates: Sequence[Rate], *, images: int) -> RateRefusal | None:
+        """
+        One round trip: every owner's window checked, then counted, in one Lua step.
+
+        Keys look like ``pixmux:{rl:<tag>}:<owner>:w`` (``:n`` beside it, the images): one hash
+        tag per ``tag``, so a key's and its team's windows live in one Cluster slot.
+        """
+        client = self._async_client()
+        if "rates" not in self._ascripts:  # registered with the client (a new loop makes a new one)
+            self._ascripts["rates"] = client.register_script(RATES_SCRIPT)
+        stem = f"{self.prefix}:{{rl:{tag}}}:"
+        keys: list[str] = []
+        args: list[Any] = [b"%d" % images, self._window_arg, self._nonce()]
+        for rate in rates:
+            keys += (f"{stem}{rate.owner}:w", f"{stem}{rate.owner}:n")
+            args += (b"-1" if rate.rpm is None else b"%d" % rate.rpm, b"-1" if rate.ipm is None else b"%d" % rate.ipm)
+        reply = await self._arun("rates", keys, args)
+        if reply is None:  # down, failing open: this process counts alone until Redis answers again
+            if self.local_rates is None:
+                self.local_rates = LocalRates(window=self.window, clock=self._clock)
+            return self.local_rates.take(rates, images)
+        if int(reply[0]) == 0:
+            return None
+        index, which, frees = int(reply[0]) - 1, int(reply[1]), int(reply[2])
+        rate = rates[index]
+        limit, value = ("rpm", rate.rpm) if which == 1 else ("ipm", rate.ipm)
+        assert value is not None
+        return RateRefusal(index=index, limit=limit, value=value, retry_after=frees / 1000 if frees >= 0 else None)
 
 
 if sys.version_info >= (3, 11):

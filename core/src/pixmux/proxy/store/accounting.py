@@ -37,6 +37,7 @@ from pixmux.proxy.store.database import (
 )
 from pixmux.proxy.store.fast import DriverReservations, Duplicate
 from pixmux.proxy.store.journal import Segment, SpendJournal
+from pixmux.proxy.store.limits import KeyLimits
 from pixmux.proxy.store.schema import NANO, to_nano
 from pixmux.proxy.store.settings import AccountingSettings
 
@@ -75,39 +76,6 @@ class Reservations(Protocol):
 
     async def reserve(self, key: KeyRecord, amount: int, now: float, request_id: str) -> OverBudget | None:
         """Reserve ``amount`` nano-dollars on the key and its team for one request, or say whose budget refused."""
-
-
-class _Window:
-    """Requests and images in the current minute, for one key or team (fixed one-minute windows)."""
-
-    __slots__ = ("images", "minute", "requests")
-
-    def __init__(self) -> None:
-        self.minute = -1
-        self.requests = 0
-        self.images = 0
-
-
-class _Limits:
-    """In-process rpm and images-per-minute limits (one gateway process; Redis for several is future work)."""
-
-    def __init__(self) -> None:
-        self._windows: dict[str, _Window] = {}
-
-    def take(self, owner: str, rpm: int | None, ipm: int | None, images: int, now: float) -> str | None:
-        window = self._windows.get(owner)
-        if window is None:
-            window = self._windows[owner] = _Window()
-        minute = int(now // 60)
-        if window.minute != minute:
-            window.minute, window.requests, window.images = minute, 0, 0
-        if rpm is not None and window.requests + 1 > rpm:
-            return f"rpm_limit {rpm}"
-        if ipm is not None and window.images + images > ipm:
-            return f"ipm_limit {ipm} images per minute"
-        window.requests += 1
-        window.images += images
-        return None
 
 
 class Hold:
@@ -257,7 +225,7 @@ class Accounting:
         self._master = hashlib.sha256(master.encode()).digest() if master else None
         self._cache: dict[str, tuple[KeyRecord | None, float]] = {}
         self._reads: dict[str, asyncio.Future[KeyRecord | None]] = {}
-        self._limits = _Limits()
+        self._limits = KeyLimits(gateway.router.state)  # rpm / images-per-minute windows: Redis when shared
         self._prices: dict[tuple[Any, ...], int | None] = {}
         #: Nano-dollars reserved locally (database lost, ``allow_requests_on_db_unavailable``), per key and team.
         self._local: dict[str, int] = {}
@@ -540,18 +508,8 @@ class Accounting:
                 )
         n = params.get("n")
         images = n if isinstance(n, int) and n > 0 else 1
+        await self._limits.check(key, images)
         now = time.time()
-        limited = self._limits.take(key.token, key.rpm_limit, key.ipm_limit, images, now)
-        if limited is None and team is not None:
-            limited = self._limits.take("team:" + team.team_id, team.rpm_limit, team.ipm_limit, images, now)
-        if limited is not None:
-            raise GatewayError(
-                429,
-                f"rate limit reached for this key ({limited}); try again next minute",
-                type="rate_limit_error",
-                code="rate_limit_exceeded",
-                headers=[(b"retry-after", str(60 - int(now) % 60).encode())],
-            )
         budgeted = key.max_budget is not None or (team is not None and team.max_budget is not None)
         if not budgeted:
             return Hold(
