@@ -21,6 +21,7 @@ and costs nothing when off.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import logging
 import os
@@ -52,6 +53,8 @@ _LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0,
 _OVERHEAD_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
 _AZURE_ROUTE = "/openai/deployments/{model}/images/generations"
 _OPERATIONS = frozenset({"generations", "edits", "variations"})
+#: Label sets whose metric children are kept at hand (then forgotten all at once; prometheus_client keeps its own).
+CHILDREN_KEPT = 4096
 
 
 def _clip(value: object, limit: int = 200) -> str:
@@ -143,6 +146,41 @@ class _Metrics:
         )
         if self.registry is not None:
             self.registry.register(_BudgetCollector(self))
+        self._children: dict[tuple[str, str, str, int], _Children] = {}
+        self._overhead = _observer(self.overhead)
+        self.in_flight_add = _adder(self.in_flight)
+
+    def record(
+        self,
+        key: tuple[str, str, str, int],
+        total: float,
+        upstream: float | None,
+        overhead: float | None,
+        *,
+        images: int | None,
+        cost: float | None,
+    ) -> None:
+        """
+        Count one answered request under ``key`` (route, model, deployment, status).
+
+        The metric children of a label set are looked up once and kept (prometheus_client's
+        ``labels()`` checks and joins the labels on every call); at most :data:`CHILDREN_KEPT`.
+        """
+        children = self._children.get(key)
+        if children is None:
+            if len(self._children) >= CHILDREN_KEPT:
+                self._children.clear()
+            children = self._children[key] = _Children(self, key)
+        children.requests(1)
+        children.total(total)
+        if upstream is not None:
+            children.upstream(upstream)
+        if overhead is not None:
+            self._overhead(overhead)
+        if images:
+            children.images(images)
+        if cost is not None and cost > 0:
+            children.cost(cost)
 
     def render(self) -> tuple[bytes, str]:
         prom = self._prom
@@ -155,6 +193,61 @@ class _Metrics:
         else:
             registry = self.registry
         return prom.generate_latest(registry), prom.CONTENT_TYPE_LATEST
+
+
+def _adder(metric: Any) -> Callable[[float], None]:
+    """
+    ``metric.inc`` without its per-call checks: the value's own ``inc`` (a lock and an add, or
+    in multiprocess mode a write to the worker's file), when prometheus_client has it where
+    this version keeps it; the public ``inc`` otherwise.
+    """
+    value = getattr(metric, "_value", None)
+    add = getattr(value, "inc", None)
+    return add if callable(add) else metric.inc  # type: ignore[no-any-return]
+
+
+def _observer(histogram: Any) -> Callable[[float], None]:
+    """
+    ``histogram.observe`` in one bisection and two adds (the sum, the one bucket it falls in),
+    where prometheus_client's own checks, then walks the buckets. The public ``observe`` when
+    this version keeps its buckets elsewhere.
+    """
+    bounds = getattr(histogram, "_upper_bounds", None)
+    buckets = getattr(histogram, "_buckets", None)
+    total = getattr(getattr(histogram, "_sum", None), "inc", None)
+    if not (
+        isinstance(bounds, list)
+        and isinstance(buckets, list)
+        and len(bounds) == len(buckets)
+        and bounds
+        and bounds[-1] == float("inf")
+        and callable(total)
+        and all(callable(getattr(bucket, "inc", None)) for bucket in buckets)
+    ):
+        return histogram.observe  # type: ignore[no-any-return]
+    upper = tuple(float(bound) for bound in bounds)
+    adds = tuple(bucket.inc for bucket in buckets)
+    find = bisect.bisect_left
+
+    def observe(amount: float) -> None:
+        total(amount)
+        adds[find(upper, amount)](1)  # the first bucket whose bound is >= amount, as observe() picks
+
+    return observe
+
+
+class _Children:
+    """One label set's metric children, each reduced to the one call that counts."""
+
+    __slots__ = ("cost", "images", "requests", "total", "upstream")
+
+    def __init__(self, metrics: _Metrics, key: tuple[str, str, str, int]) -> None:
+        route, model, deployment, status = key
+        self.requests = _adder(metrics.requests.labels(route, model, deployment, str(status)))
+        self.total = _observer(metrics.total.labels(route))
+        self.upstream = _observer(metrics.upstream.labels(model))
+        self.images = _adder(metrics.images.labels(model, deployment))
+        self.cost = _adder(metrics.cost.labels(model, deployment))
 
 
 class _BudgetCollector:
@@ -264,6 +357,7 @@ class Telemetry:
         self, router: Router, *, metrics: bool = False, tracing: bool = False, json_logs: bool = False
     ) -> None:
         self._names = frozenset(router.model_names) | frozenset(router.aliases)
+        self._routes: dict[str, str] = {}
         self.metrics = _Metrics() if metrics else None
         self.tracing = _Tracing() if tracing else None
         self.json_logs = json_logs
@@ -301,7 +395,7 @@ class Telemetry:
     def begin(self, scope: Mapping[str, Any], info: dict[str, Any]) -> None:
         """A request arrived: count it in flight, open its span (the current span while it is handled)."""
         if self.metrics is not None:
-            self.metrics.in_flight.inc()
+            self.metrics.in_flight_add(1)
         if self.tracing is not None:
             info["_span"] = self.tracing.begin(scope, f"{scope['method']} {self._route(scope['path'])}")
 
@@ -334,23 +428,46 @@ class Telemetry:
         if isinstance(upstream, float):
             provider = info.get("provider_time", upstream)
             overhead = max(0.0, total - min(provider, upstream))
+        else:
+            upstream = None
+        if known_route:
+            route = self._routes.get(path)
+            if route is None:  # the gateway's own paths: a few, each worked out once
+                route = self._routes[path] = self._route(path)
+        else:
+            route = self._route(path) if path.startswith("/openai/deployments/") else "(other)"
+        model_label = model if isinstance(model, str) and model in self._names else "(other)" if model else "-"
+        deployment = info.get("deployment", "-")
+        if type(deployment) is not str:
+            deployment = str(deployment)
+        cost = info.get("cost")
+        if not isinstance(cost, float):
+            cost = None
+        images = info.get("images")
+        if not isinstance(images, int):
+            images = None
+        metrics = self.metrics
+        if metrics is not None:
+            metrics.in_flight_add(-1)
+            key = (route, model_label, deployment, status)
+            metrics.record(key, total, upstream, overhead, images=images, cost=cost)
+        if self.tracing is None and not self.json_logs:
+            return False
         done = _Done(
             method=method,
             path=path,
-            route=self._route(path) if known_route or path.startswith("/openai/deployments/") else "(other)",
+            route=route,
             model=model,
-            model_label=model if isinstance(model, str) and model in self._names else "(other)" if model else "-",
-            deployment=str(info.get("deployment", "-")),
+            model_label=model_label,
+            deployment=deployment,
             status=status,
             total=total,
-            upstream=upstream if isinstance(upstream, float) else None,
+            upstream=upstream,
             overhead=overhead,
-            cost=info.get("cost") if isinstance(info.get("cost"), float) else None,
-            images=info.get("images") if isinstance(info.get("images"), int) else None,
+            cost=cost,
+            images=images,
             request_id=request_id,
         )
-        if self.metrics is not None:
-            self._count(self.metrics, done)
         span_token = info.get("_span")
         trace_id = None
         if self.tracing is not None and span_token is not None:
@@ -360,20 +477,6 @@ class Telemetry:
         if logger.isEnabledFor(logging.INFO):
             self._json_line(done, info.get("key_alias"), trace_id)
         return True
-
-    @staticmethod
-    def _count(metrics: _Metrics, done: _Done) -> None:
-        metrics.in_flight.dec()
-        metrics.requests.labels(done.route, done.model_label, done.deployment, str(done.status)).inc()
-        metrics.total.labels(done.route).observe(done.total)
-        if done.upstream is not None:
-            metrics.upstream.labels(done.model_label).observe(done.upstream)
-        if done.overhead is not None:
-            metrics.overhead.observe(done.overhead)
-        if done.images:
-            metrics.images.labels(done.model_label, done.deployment).inc(done.images)
-        if done.cost is not None and done.cost > 0:
-            metrics.cost.labels(done.model_label, done.deployment).inc(done.cost)
 
     @staticmethod
     def _close_span(tracing: _Tracing, span_token: tuple[Any, object], done: _Done) -> str | None:
