@@ -5,6 +5,7 @@ Scale-out benchmark: what Redis sharing, /metrics and tracing cost the gateway, 
     uv run python bench/scaleout.py --quick    # 2 rounds of 2 s
     uv run python bench/scaleout.py --no-pin
     uv run python bench/scaleout.py --cpu      # CPU per request in one process, steadier on a busy machine
+    uv run python bench/scaleout.py --instructions  # metrics' cost in instructions (callgrind), steady
 
 Four gateways (`python -m pixmux.proxy.cli`, one worker each, request logging on, to a file)
 in front of the mock provider of bench/gateway.py, all with the same model list:
@@ -23,6 +24,12 @@ alike; each line prints the median ratio to *off* in the same round, with the ra
 bench/gateway.py pins: each gateway on CPU 0, load generator, mock and Redis on CPU 1. Redis round
 trips per request come from ``INFO commandstats`` before and after a fixed number of requests.
 Prints figures; never passes or fails.
+
+``--instructions`` counts what metrics cost in instructions (``valgrind --tool=callgrind``), which
+do not move when other processes share the machine: the off and metrics gateways as ASGI
+applications in one process each, their provider answered by ``httpx.MockTransport``, request
+lines logged to a file, 16 concurrent callers; each runs twice, a short and a long batch after the
+same warm-up, and the difference divided by the difference in requests is one request's cost.
 
 ``--cpu`` measures what the throughput ratios estimate, the gateway's CPU per request, without the
 network: the same five gateways as ASGI applications in this process, their provider calls
@@ -403,13 +410,116 @@ def _cpu_mode(rounds: int, requests: int) -> None:
         )
 
 
+_SHORT, _LONG = 200, 600
+
+
+def _instructions_side(variant: str, requests: int) -> None:
+    """One counted run (under callgrind): the ``off`` or ``metrics`` gateway, a warm-up, then ``requests``."""
+    import asyncio
+    import logging
+
+    import pixmux_openai.provider
+    from pixmux.proxy import create_app, parse_config
+    from pixmux.testing import json_response, make_engine
+
+    scratch = Path(tempfile.mkdtemp(prefix="pixmux-scaleout-instr-"))
+    logging.basicConfig(filename=scratch / "gateway.log", level=logging.INFO)  # request lines on, as served
+    answer = {"created": 1713833628, "data": [{"url": "https://images.example.test/otter.png"}]}
+    config = {
+        "model_list": [
+            {
+                "model_name": "url",
+                "litellm_params": {"model": "openai/bench", "api_base": "http://mock.test/v1", "api_key": "sk-up"},
+            }
+        ],
+        "general_settings": {"master_key": KEY, "metrics": variant == "metrics"},
+    }
+    app = create_app(
+        parse_config(config, path=variant, environ={}),
+        engine=make_engine(pixmux_openai.provider, handler=lambda request: json_response(200, answer)),
+    )
+    body = json.dumps({"model": "url", "prompt": "a cute baby sea otter", "response_format": "url"}).encode()
+    headers = [(b"authorization", f"Bearer {KEY}".encode()), (b"content-type", b"application/json")]
+    statuses: set[int] = set()
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            statuses.add(message["status"])
+
+    async def caller(count: int) -> None:
+        for _ in range(count):
+            scope = {"type": "http", "method": "POST", "path": "/v1/images/generations", "headers": headers}
+            await app(scope, receive, send)
+
+    async def run() -> None:
+        await asyncio.gather(*(caller(8) for _ in range(16)))  # warm-up: caches, children, pools
+        app.engine.requests.clear()  # type: ignore[attr-defined]
+        await asyncio.gather(*(caller(requests // 16) for _ in range(16)))
+
+    asyncio.run(run())
+    shutil.rmtree(scratch, ignore_errors=True)
+    if statuses != {200}:
+        raise SystemExit(f"unexpected statuses {sorted(statuses)}")
+
+
+def _instructions_mode() -> None:
+    import re
+
+    if shutil.which("valgrind") is None:
+        raise SystemExit("valgrind is not installed (apt-get install valgrind)")
+
+    def count(variant: str, requests: int) -> int:
+        with tempfile.TemporaryDirectory() as scratch:
+            done = subprocess.run(
+                [
+                    "valgrind",
+                    "--tool=callgrind",
+                    f"--callgrind-out-file={scratch}/out",
+                    sys.executable,
+                    __file__,
+                    "--instructions-side",
+                    variant,
+                    str(requests),
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+                cwd=ROOT,
+            )
+        found = re.search(r"Collected : (\d+)", done.stderr)
+        if found is None:
+            raise RuntimeError(f"callgrind printed no count:\n{done.stderr[-2000:]}")
+        return int(found.group(1))
+
+    print(f"gateway instructions per request (callgrind, {_LONG} - {_SHORT} requests, 16 callers, in process)")
+    per_request = {
+        variant: (count(variant, _LONG) - count(variant, _SHORT)) / (_LONG - _SHORT) for variant in ("off", "metrics")
+    }
+    for variant, instructions in per_request.items():
+        ratio = per_request["off"] / instructions
+        print(f"  {variant:<8}{instructions:12,.0f}   throughput ratio if CPU-bound: {ratio:.3f}")
+    added = per_request["metrics"] - per_request["off"]
+    print(f"  metrics add {added:,.0f} instructions per request")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="2 rounds of 2 s per variant")
     parser.add_argument("--rounds", type=int, help="rounds (default 5, or 2 with --quick)")
     parser.add_argument("--no-pin", action="store_true", help="do not pin the processes to CPUs")
     parser.add_argument("--cpu", action="store_true", help="CPU per request of in-process gateways instead")
+    parser.add_argument("--instructions", action="store_true", help="metrics' cost in instructions (callgrind)")
+    parser.add_argument("--instructions-side", nargs=2, metavar=("VARIANT", "REQUESTS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.instructions_side:
+        _instructions_side(args.instructions_side[0], int(args.instructions_side[1]))
+        return
+    if args.instructions:
+        _instructions_mode()
+        return
     if args.cpu:
         _cpu_mode(args.rounds or (3 if args.quick else 7), 1600 if args.quick else 4000)
         return

@@ -1020,24 +1020,29 @@ class Router:
             if not self._shared_take(deployment, plan.images):
                 continue
             started = time.perf_counter()
+            note = None
             try:
                 if wait > 0:
                     self.engine.retry.sleep(wait)
                     started = time.perf_counter()
+                note = self._attempt_started(deployment, plan)
                 events = start(**plan.arguments(deployment, timeout))
                 first = next(events)
             except PixmuxError as exc:
+                elapsed = time.perf_counter() - started
+                self._attempt_ended(note, deployment, exc, elapsed)
                 cooldowns = self._health[deployment.id].cooldowns
                 try:
-                    plan.failed(deployment, exc, time.perf_counter() - started)
+                    plan.failed(deployment, exc, elapsed)
                 finally:
                     self._after_failure(deployment, self._shared_failed(deployment, exc), cooldowns)
                 continue
             except BaseException:
+                self._attempt_ended(note, deployment, None, time.perf_counter() - started)
                 self._release(deployment)
                 raise
             break
-        yield from _routed(plan, deployment, first, events, started)
+        yield from _routed(plan, deployment, first, events, started=started, note=note)
 
     async def _astream(
         self,
@@ -1055,20 +1060,19 @@ class Router:
             if self.state.shared and not self._took(deployment, await self._ashared_take(deployment, plan.images)):
                 continue
             started = time.perf_counter()
+            note = None
             try:
                 if wait > 0:
                     await self.engine.retry.asleep(wait)
                     started = time.perf_counter()
+                note = self._attempt_started(deployment, plan)
                 events = start(**plan.arguments(deployment, timeout))
                 first = await events.__anext__()
             except PixmuxError as exc:
-                cooldowns = self._health[deployment.id].cooldowns
-                try:
-                    plan.failed(deployment, exc, time.perf_counter() - started)
-                finally:
-                    self._after_failure(deployment, await self._ashared_failed(deployment, exc), cooldowns)
+                await self._astream_failed(plan, deployment, exc, started=started, note=note, begun=False)
                 continue
             except BaseException:
+                self._attempt_ended(note, deployment, None, time.perf_counter() - started)
                 self._release(deployment)
                 raise
             break
@@ -1083,15 +1087,53 @@ class Router:
                 else:
                     yield event
         except PixmuxError as exc:
-            self._failed(deployment, exc, time.perf_counter() - started, plan.images)
+            await self._astream_failed(plan, deployment, exc, started=started, note=note, begun=True)
             if held is not None:
                 yield held
             raise
         except BaseException:
+            self._attempt_ended(note, deployment, None, time.perf_counter() - started)
             self._release(deployment)
             raise
         if held is not None:
-            yield _routed_last(plan, deployment, held, time.perf_counter() - started)
+            yield await self._astream_done(plan, deployment, held, started=started, note=note)
+
+    async def _astream_failed(
+        self,
+        plan: _Plan,
+        deployment: RouterDeployment,
+        error: PixmuxError,
+        *,
+        started: float,
+        note: object,
+        begun: bool,
+    ) -> None:
+        """
+        A streamed attempt failed: before its first event (``begun`` false: the plan retries or
+        falls back, or raises the final error) or after it (no retry now). Either way it counts
+        as any failed attempt does, here, in the shared state (failures, cooldown) and for the
+        observer (metrics, span).
+        """
+        elapsed = time.perf_counter() - started
+        self._attempt_ended(note, deployment, error, elapsed)
+        cooldowns = self._health[deployment.id].cooldowns
+        try:
+            if begun:
+                self._failed(deployment, error, elapsed, plan.images)
+            else:
+                plan.failed(deployment, error, elapsed)
+        finally:
+            self._after_failure(deployment, await self._ashared_failed(deployment, error), cooldowns)
+
+    async def _astream_done(
+        self, plan: _Plan, deployment: RouterDeployment, last: ImageStreamEvent, *, started: float, note: object
+    ) -> ImageStreamEvent:
+        """A streamed attempt completed: the observer is told, shared failures cleared; the last event to send."""
+        elapsed = time.perf_counter() - started
+        self._attempt_ended(note, deployment, None, elapsed, _as_response(last))
+        if self._shared_dirty(deployment):
+            await self._ashared_succeeded(deployment)
+        return _routed_last(plan, deployment, last, elapsed)
 
 
 async def _prepended(first: ImageStreamEvent, rest: AsyncIterator[ImageStreamEvent]) -> AsyncIterator[ImageStreamEvent]:
@@ -1105,9 +1147,12 @@ def _routed(
     deployment: RouterDeployment,
     first: ImageStreamEvent,
     events: Iterator[ImageStreamEvent],
+    *,
     started: float,
+    note: object,
 ) -> Iterator[ImageStreamEvent]:
     """The rest of a stream that has begun: no retry now; the last event says where it was served."""
+    router = plan.router
     held: ImageStreamEvent | None = None  # the latest final image, kept back to say where it was served
     try:
         for event in itertools.chain((first,), events):
@@ -1118,16 +1163,32 @@ def _routed(
                 held = event
             else:
                 yield event
-    except PixmuxError as exc:
-        plan.router._failed(deployment, exc, time.perf_counter() - started, plan.images)
+    except PixmuxError as exc:  # counted as any failed attempt: here, in the shared state, for the observer
+        elapsed = time.perf_counter() - started
+        router._attempt_ended(note, deployment, exc, elapsed)
+        cooldowns = router._health[deployment.id].cooldowns
+        try:
+            router._failed(deployment, exc, elapsed, plan.images)
+        finally:
+            router._after_failure(deployment, router._shared_failed(deployment, exc), cooldowns)
         if held is not None:
             yield held
         raise
     except BaseException:
-        plan.router._release(deployment)
+        router._attempt_ended(note, deployment, None, time.perf_counter() - started)
+        router._release(deployment)
         raise
     if held is not None:
-        yield _routed_last(plan, deployment, held, time.perf_counter() - started)
+        elapsed = time.perf_counter() - started
+        router._attempt_ended(note, deployment, None, elapsed, _as_response(held))
+        if router._shared_dirty(deployment):
+            router._shared_succeeded(deployment)
+        yield _routed_last(plan, deployment, held, elapsed)
+
+
+def _as_response(last: ImageStreamEvent) -> ImageResponse:
+    """What the observer is told of a stream that completed (its cost and metadata; no images)."""
+    return ImageResponse(created=last.created_at, cost=last.cost, metadata=last.metadata)
 
 
 def _routed_last(plan: _Plan, deployment: RouterDeployment, last: ImageStreamEvent, elapsed: float) -> ImageStreamEvent:
