@@ -22,7 +22,9 @@ Load: 16 keep-alive clients in url mode (bench/gateway.py's load generator). Rou
 variants (off, redis, metrics, tracing, off, ...) so that a noisy neighbour hits every variant
 alike; each line prints the median ratio to *off* in the same round, with the range. Pinned as
 bench/gateway.py pins: each gateway on CPU 0, load generator, mock and Redis on CPU 1. Redis round
-trips per request come from ``INFO commandstats`` before and after a fixed number of requests.
+trips per request come from ``INFO commandstats`` before and after a fixed number of requests,
+for the two Redis gateways and a sixth, with virtual keys (SQLite) and Redis sharing, loaded with
+a key that has an ``rpm_limit`` and an ``ipm_limit`` (its windows are counted in Redis).
 Prints figures; never passes or fails.
 
 ``--instructions`` counts what metrics cost in instructions (``valgrind --tool=callgrind``), which
@@ -132,9 +134,9 @@ class _Bench:
         self.procs.append(proc)
         return proc
 
-    def load(self, port: int, clients: int, *, limit: int | None = None) -> dict[str, Any]:
+    def load(self, port: int, clients: int, *, limit: int | None = None, key: str = KEY) -> dict[str, Any]:
         body = {"model": "url", "prompt": "a cute baby sea otter", "response_format": "url"}
-        request = _request("/v1/images/generations", body, key=KEY)
+        request = _request("/v1/images/generations", body, key=key)
         spec = json.dumps(
             {
                 "port": port,
@@ -221,17 +223,27 @@ class _Bench:
                 "tracing", {**base, "general_settings": {"master_key": KEY, "tracing": True}}, tracing_env
             ),
         }
+        # Virtual keys on a SQLite file, Redis sharing on: one key with an rpm_limit and an
+        # ipm_limit (high: nothing is refused), so every request's key windows are counted in Redis.
+        with_keys = json.loads(json.dumps(with_redis))
+        with_keys["general_settings"]["database_url"] = f"sqlite:///{self.tmp / 'keys.db'}"
+        keys_port, _ = self.gateway("keys", with_keys, env)
+        virtual_key = self._virtual_key(keys_port)
         ports = {name: port for name, (port, _) in started.items()}
         pids = {name: pid for name, (_, pid) in started.items()}
         for port in ports.values():
             self.load(port, 4, limit=500)  # warm-up
+        self.load(keys_port, 4, limit=500, key=virtual_key)
 
         client = redis.Redis(port=redis_port)
         requests = 2000
         print(f"\nRedis round trips per request (16 clients, {requests} requests, all succeed):")
-        for name in ("redis", "redis + rpm"):
+        for name in ("redis", "redis + rpm", "redis + key limits"):
             trips, inside = self._calls(client)
-            self.load(ports[name], 16, limit=requests)
+            if name == "redis + key limits":
+                self.load(keys_port, 16, limit=requests, key=virtual_key)
+            else:
+                self.load(ports[name], 16, limit=requests)
             trips_after, inside_after = self._calls(client)
             print(
                 f"  {name:<14}{(trips_after - trips) / requests:6.2f}"
@@ -267,10 +279,24 @@ class _Bench:
             )
         print("  (CPU ratio: the off gateway's CPU per request over this one's; the throughput one would reach alone)")
         print(f"\nspans received by the collector: {_Collector.spans_bytes:,} bytes")
-        for name in ("redis", "rpm"):
+        for name in ("redis", "rpm", "keys"):
             downs = (self.tmp / f"{name}.log").read_text().count("unreachable or failing")
             print(f"Redis counted as down by the {name} gateway: {downs} time(s)")
         collector.shutdown()
+
+    @staticmethod
+    def _virtual_key(port: int) -> str:
+        """A virtual key with an rpm_limit and an ipm_limit nothing reaches (made through /key/generate)."""
+        import httpx
+
+        answer = httpx.post(
+            f"http://127.0.0.1:{port}/key/generate",
+            headers={"Authorization": f"Bearer {KEY}"},
+            json={"rpm_limit": 10**9, "ipm_limit": 10**9},
+            timeout=30,
+        )
+        answer.raise_for_status()
+        return str(answer.json()["key"])
 
     @staticmethod
     def _calls(client: redis.Redis) -> tuple[int, int]:
