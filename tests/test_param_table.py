@@ -5,6 +5,7 @@ and its OpenAPI document all say what the table says, so a field added there is 
 
 from __future__ import annotations
 
+import argparse
 import inspect
 from typing import Any
 
@@ -55,10 +56,10 @@ def test_openapi_generation_schema_lists_the_tables_fields() -> None:
 def test_cli_offers_every_option_the_table_names() -> None:
     """Each table row with a CLI option is an option of the commands for its operations."""
     parser = build_parser()
-    sub = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     commands = {"generate": "generate", "edit": "edit", "variation": "variation"}
     for operation, command in commands.items():
-        options = {s for a in sub.choices[command]._actions for s in a.option_strings}  # type: ignore[attr-defined]
+        options = {s for a in sub.choices[command]._actions for s in a.option_strings}
         for param in _params.PARAMS:
             if param.cli and operation in param.operations:
                 assert param.cli in options, f"pixmux {command} lacks {param.cli}"
