@@ -148,7 +148,18 @@ class _Metrics:
             self.registry.register(_BudgetCollector(self))
         self._children: dict[tuple[str, str, str, int], _Children] = {}
         self._overhead = _observer(self.overhead)
-        self.in_flight_add = _adder(self.in_flight)
+        #: Adds to the requests in flight: in one process a plain count the gauge reads when
+        #: scraped; under ``--workers N`` the gauge's own value, which other workers read.
+        self.in_flight_add: Callable[[float], None]
+        if self.multiprocess:
+            self.in_flight_add = _adder(self.in_flight)
+        else:
+            self.flying = 0
+            self.in_flight.set_function(lambda: self.flying)
+            self.in_flight_add = self._fly
+
+    def _fly(self, change: float) -> None:
+        self.flying += int(change)
 
     def record(
         self,
