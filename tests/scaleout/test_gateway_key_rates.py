@@ -6,12 +6,15 @@ workers, a window that slides, and Redis going away as the policy says.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import httpx
+import yaml
 from scaleout_support import MASTER_KEY, REDIS_PASSWORD, GatewayProcess, RedisServer, Upstream, deployment
 
 PROMPT = {"model": "img", "prompt": "an otter"}
@@ -34,6 +37,23 @@ def _config(upstream: Upstream, directory: Path, redis_url: str | None, **shared
         # local decision (which would let more through, as failing open says).
         config["general_settings"]["shared_state"] = {"on_redis_error": "closed", "redis_timeout": 5, **shared}
     return config
+
+
+def _migrate(config: dict[str, Any], directory: Path) -> None:
+    """
+    ``pixmux db upgrade`` before the gateways start: several processes starting at once on a
+    fresh SQLite file would each run the migrations (PostgreSQL serialises them; SQLite does not).
+    """
+    path = directory / "migrate.yaml"
+    path.write_text(yaml.safe_dump(config))
+    done = subprocess.run(
+        [sys.executable, "-m", "pixmux", "db", "upgrade", "--config", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 def _new_key(url: str, **body: Any) -> str:
@@ -64,6 +84,7 @@ def test_key_rpm_10_across_two_instances_of_two_workers_lets_exactly_10_through_
     """A key with rpm_limit 10, a 4 s window: 30 at once let exactly 10 through; after the window, 10 again."""
     with Upstream() as upstream:
         config = _config(upstream, tmp_path, redis_server.url, rate_window=4)
+        _migrate(config, tmp_path)
         with (
             GatewayProcess(config, tmp_path, workers=2, name="a") as first,
             GatewayProcess(config, tmp_path, workers=2, name="b") as second,
@@ -91,6 +112,7 @@ def test_key_images_per_minute_counts_n_across_instances(redis_server: RedisServ
     """ipm_limit 6, n=2 each, 10 requests over two instances: exactly 3 pass (6 images reach the provider)."""
     with Upstream() as upstream:
         config = _config(upstream, tmp_path, redis_server.url)
+        _migrate(config, tmp_path)
         with (
             GatewayProcess(config, tmp_path, name="a") as first,
             GatewayProcess(config, tmp_path, name="b") as second,
