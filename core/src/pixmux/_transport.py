@@ -14,9 +14,11 @@ The rules, the same on every transport (``core/tests/test_transport.py`` runs ea
 - **The bytes a plugin built.** Method, raw path with its percent-encoding (``%3A`` stays
   ``%3A``), query, headers (names, case, order) and body go out as the request holds them; a
   streamed body (``httpx.Request(files=...)``, multipart) is read first and sent with its
-  ``Content-Length``. Nothing is added: no ``User-Agent``, ``Accept`` or cookie. The one
-  exception: a URL carrying ``user:password@`` is sent without it, as HTTP basic auth
-  (unless the request already has an ``Authorization`` header, which then wins).
+  ``Content-Length``, except one kept in pieces (``pixmux._pieces``), which the async
+  transports send piece by piece, uncopied, with its ``Content-Length``. Nothing is added:
+  no ``User-Agent``, ``Accept`` or cookie. The one exception: a URL carrying
+  ``user:password@`` is sent without it, as HTTP basic auth (unless the request already has
+  an ``Authorization`` header, which then wins).
 - **The whole body by the deadline.** ``deadline`` is a :func:`time.monotonic` value. Slow
   headers, a body trickled a few bytes at a time and a silent server all end in
   ``httpx.TimeoutException`` at the deadline (the sync transport cuts a trickle at the first
@@ -74,6 +76,8 @@ from http.cookiejar import CookieJar
 from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
+
+from pixmux._pieces import pieces_of
 
 if TYPE_CHECKING:
     import aiohttp
@@ -639,7 +643,7 @@ class AsyncTransport:
             request.method,
             yarl.URL(str(request.url), encoded=True),  # the path's percent-encoding exactly as built
             headers=[(name.decode("latin-1"), value.decode("latin-1")) for name, value in request.headers.raw],
-            data=request.content or None,
+            data=_aiohttp_body(request),
             allow_redirects=False,
             compress=None,
             timeout=aiohttp.ClientTimeout(total=left),
@@ -665,7 +669,8 @@ class AsyncTransport:
         """Send ``request`` and return its response with the whole body read, by ``deadline``."""
         request = _outgoing(request)
         _timed(request, _left(request, deadline))
-        await request.aread()
+        if pieces_of(request) is None:  # a body kept in pieces is sent as it is (see _aiohttp_body)
+            await request.aread()
         if self.kind == "aiohttp":
             return await self._aiohttp_whole(request, deadline, max_bytes)
         response: httpx.Response = await _by(deadline, request, self._httpx_whole(request, max_bytes))
@@ -679,7 +684,8 @@ class AsyncTransport:
         request = _outgoing(request)
         left = _left(request, deadline)
         _timed(request, left if idle is None else min(left, idle))
-        await request.aread()
+        if pieces_of(request) is None:
+            await request.aread()
         if self.kind == "aiohttp":
             try:
                 manager = self._aiohttp_request(request, left)
@@ -712,6 +718,26 @@ class AsyncTransport:
         if self._client is not None:
             client, self._client = self._client, None
             await client.aclose()
+
+
+def _aiohttp_body(request: httpx.Request) -> Any:
+    """
+    What aiohttp sends as the body: the request's bytes, or its pieces one by one (``pixmux._pieces``).
+
+    A body kept in pieces (a multipart upload) goes out without being joined: aiohttp writes
+    each piece as it is (the request's ``Content-Length`` keeps it from chunking them), so a
+    4 MB image is not copied into a joined body, nor again into one buffer with the headers.
+    Any other body is read whole first.
+    """
+    pieces = pieces_of(request)
+    if pieces is None:
+        return request.content or None
+    return _each(pieces)
+
+
+async def _each(pieces: Sequence[bytes]) -> AsyncIterator[bytes]:
+    for piece in pieces:
+        yield piece
 
 
 #: Headers aiohttp would add on its own: a request goes out with the plugin's headers only.
