@@ -5,6 +5,7 @@ Gateway edit benchmark: a 4 MB multipart edit upload and a ~1.5 MB base64 answer
     uv run python bench/gateway_edits.py --quick    # one round of 2 s
     uv run python bench/gateway_edits.py --no-pin   # let the OS place the processes
     uv run python bench/gateway_edits.py --profile edits.prof   # where the gateway's CPU goes (cProfile)
+    uv run python bench/gateway_edits.py --instructions 10      # instructions per edit (valgrind; ~4 min)
 
 The processes and the load generator are those of ``bench/gateway.py``: a mock OpenAI-compatible
 provider on 127.0.0.1 (answering any POST under ``/b64/`` with one ~1.5 MB base64 image), the
@@ -243,6 +244,83 @@ class _EditBench(base._Bench):
         print(f"\nthe whole profile: {self.profile} (python -m pstats {self.profile})")
 
 
+def instructions(requests: int) -> None:
+    """
+    The gateway's instructions per edit, counted by ``valgrind --tool=callgrind``: stable on a busy machine.
+
+    The gateway runs under callgrind (the mock does not); after three warm-up edits the counters
+    are zeroed (``callgrind_control --zero``), ``requests`` edits follow one after another on one
+    keep-alive connection, and the counters are dumped. Instructions leave out the kernel's work
+    (the socket copies, about a third of the gateway's CPU time here) and cache misses, so they
+    compare versions of the gateway's own code, not seconds.
+    """
+    import re
+    import socket
+
+    tmp = Path(tempfile.mkdtemp(prefix="pixmux-bench-edits-ir-"))
+    mock_port, gateway_port = base._free_port(), base._free_port()
+    procs = [subprocess.Popen([sys.executable, str(Path(base.__file__)), "--mock", str(mock_port)])]
+    try:
+        base._wait_port(mock_port)
+        config = tmp / "config.yaml"
+        upstream = f"http://127.0.0.1:{mock_port}/b64/v1"
+        params = {"model": "openai/gpt-image-1", "api_base": upstream, "api_key": "sk-up"}
+        entry = {"model_name": "gpt-image-1", "litellm_params": params}
+        config.write_text(json.dumps({"model_list": [entry], "general_settings": {"master_key": "sk-bench-master"}}))
+        out = tmp / "callgrind.out"
+        serve = ["-m", "pixmux.proxy.cli", "--config", str(config), "--port", str(gateway_port)]
+        serve += ["--log-level", "warning"]
+        gateway = subprocess.Popen(
+            ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", sys.executable, *serve],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        procs.append(gateway)
+        base._wait_ready(gateway_port, timeout=900)
+        request = raw_request("/v1/images/edits", "gpt-image-1", big_png(), key="sk-bench-master")
+        with socket.create_connection(("127.0.0.1", gateway_port)) as sock:
+
+            def edit() -> None:
+                sock.sendall(request)
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    data += sock.recv(1 << 20)
+                head, _, rest = data.partition(b"\r\n\r\n")
+                if not head.startswith(b"HTTP/1.1 200"):
+                    raise RuntimeError(f"the gateway answered {head[:200]!r}")
+                found = re.search(rb"content-length: (\d+)", head.lower())
+                length = int(found.group(1)) if found else 0
+                while len(rest) < length:
+                    rest += sock.recv(1 << 20)
+
+            for _ in range(3):
+                edit()
+            subprocess.run(["callgrind_control", "--zero", str(gateway.pid)], capture_output=True, check=True)
+            for _ in range(requests):
+                edit()
+            subprocess.run(["callgrind_control", "--dump", str(gateway.pid)], capture_output=True, check=True)
+        dump = Path(f"{out}.1")
+        for _ in range(100):
+            if dump.exists() and "summary:" in dump.read_text(errors="replace"):
+                break
+            time.sleep(0.1)
+        found = re.search(r"^summary:\s+(\d+)", dump.read_text(errors="replace"), re.M)
+        if found is None:
+            raise RuntimeError(f"no callgrind summary in {dump}")
+        print(
+            f"gateway instructions per 4 MB edit (callgrind, {requests} edits after 3 warm-up ones): "
+            f"{int(found.group(1)) / requests / 1e6:.1f} million"
+        )
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
 def _short(filename: str) -> str:
     for marker in ("site-packages/", "/src/", "/lib/python"):
         if marker in filename:
@@ -256,6 +334,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, help="rounds per line (default 5, or 1 with --quick)")
     parser.add_argument("--no-pin", action="store_true", help="do not pin the processes to CPUs")
     parser.add_argument("--profile", metavar="FILE", help="profile the gateway (cProfile) over one run of 4 clients")
+    parser.add_argument(
+        "--instructions", type=int, metavar="N", help="count the gateway's instructions over N edits (valgrind)"
+    )
     parser.add_argument("--load", help=argparse.SUPPRESS)
     parser.add_argument("--profiled-gateway", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -270,6 +351,9 @@ def main() -> None:
         after = resource.getrusage(resource.RUSAGE_SELF)
         result["cpu"] = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
         print(json.dumps(result))
+        return
+    if args.instructions:
+        instructions(args.instructions)
         return
     rounds = args.rounds if args.rounds else (1 if args.quick else 5)
     bench = _EditBench(args.quick, pin=not args.no_pin, rounds=max(1, rounds))
