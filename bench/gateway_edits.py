@@ -169,7 +169,7 @@ class _EditBench(base._Bench):
         print(f"\nthroughput (requests/s) and CPU per request (ms, from /proc/<pid>/stat), {rounds}:")
         print(
             f"  {'':8}{'floor':>21}{'gateway':>21}{'ratio':>19}"
-            f"{'gateway CPU':>21}{'floor CPU':>9}{'CPU ratio':>11}{'mock floor/gw':>16}{'errors':>8}"
+            f"{'gateway CPU':>21}{'floor CPU':>11}{'CPU ratio':>11}{'mock floor/gw':>16}{'errors':>8}"
         )
         for clients in (4, 16):
             lines: dict[str, list[float]] = {
@@ -204,7 +204,7 @@ class _EditBench(base._Bench):
                 f" {median['gateway']:8.1f} {base._spread(lines['gateway'], '.1f'):>11}"
                 f" {median['ratio']:6.2f} {base._spread(lines['ratio'], '.2f'):>11}"
                 f" {median['cpu']:7.2f} {base._spread(lines['cpu'], '.2f'):>11}"
-                f" {median['floor_cpu']:8.2f} {median['cpu_ratio']:10.2f}"
+                f" {median['floor_cpu']:10.2f} {median['cpu_ratio']:10.2f}"
                 f" {median['mock_floor']:7.2f} / {median['mock_gw']:5.2f}"
                 f" {errors:7d}"
             )
