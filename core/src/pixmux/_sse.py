@@ -35,8 +35,11 @@ MAX_EVENT_BYTES = 64 * 1024 * 1024
 _LF = 0x0A
 _CR = 0x0D
 _BOM = b"\xef\xbb\xbf"
-#: A part of a block: ``chunk[start:end]`` of a chunk as it arrived (no copy is made).
-_Piece = tuple[bytes, int, int]
+#: A line end in a chunk: ``chunk[cut:after]``, and whether it ends a line (the LF of a CRLF
+#: whose CR ended the last chunk does not).
+_Cut = tuple[int, int, bool]
+#: A part of a block: ``chunk[start:end]`` of a chunk as it arrived (no copy is made), and its line ends.
+_Piece = tuple[bytes, int, int, list[_Cut]]
 
 
 class SSEDecoder:
@@ -69,20 +72,23 @@ class SSEDecoder:
             self._started = True
             if chunk.startswith(_BOM):
                 pos = 3
-        pieces = self._pieces
         start = pos  # where this chunk's part of the pending block begins
+        cuts: list[_Cut] = []  # the line ends found in it, so that no line is searched twice
         events: list[ServerSentEvent] = []
         has_cr = chunk.find(b"\r") >= 0  # one memchr: most streams end lines with LF alone
         while pos < size:
             if self._after_cr:
                 self._after_cr = False
                 if chunk[pos] == _LF:  # the LF of a CRLF
-                    if start == pos and not pieces:  # it ended a blank line: not part of the next block
+                    if start == pos and not self._pieces:  # it ended a blank line: not part of the next block
                         start += 1
+                    else:
+                        cuts.append((pos, pos + 1, False))
                     pos += 1
                     continue
             if self._line_start and chunk[pos] in (_LF, _CR):  # a blank line: the block ends before it
-                self._end_block(chunk, start, pos, events)
+                self._end_block((chunk, start, pos, cuts), events)
+                cuts = []
                 self._after_cr = chunk[pos] == _CR
                 pos += 1
                 start = pos
@@ -95,11 +101,12 @@ class SSEDecoder:
             if end < 0:  # the rest is part of a line (the middle of a big data line)
                 self._line_start = False
                 break
+            cuts.append((end, end + 1, True))
             self._line_start = True
             self._after_cr = chunk[end] == _CR
             pos = end + 1
         if start < size:
-            pieces.append((chunk, start, size))
+            self._pieces.append((chunk, start, size, cuts))
             self._held += size - start
             if self._held > self._max:
                 from pixmux.exceptions import APIResponseValidationError
@@ -111,7 +118,7 @@ class SSEDecoder:
         """``True`` if the stream ended between events (nothing half read)."""
         if not self._pieces:
             return True
-        pending = b"".join(memoryview(chunk)[start:end] for chunk, start, end in self._pieces)
+        pending = b"".join(memoryview(chunk)[start:end] for chunk, start, end, _ in self._pieces)
         cut = max(pending.rfind(b"\n"), pending.rfind(b"\r")) + 1
         if pending[cut:].strip():  # a line cut short
             return False
@@ -121,11 +128,11 @@ class SSEDecoder:
                 return False
         return True
 
-    def _end_block(self, chunk: bytes, start: int, end: int, events: list[ServerSentEvent]) -> None:
-        """The block ends at ``chunk[end]`` (a blank line): dispatch it, start the next."""
+    def _end_block(self, piece: _Piece, events: list[ServerSentEvent]) -> None:
+        """The block ends with ``piece`` (a blank line follows it): dispatch it, start the next."""
         pieces = self._pieces
-        if start < end:
-            pieces.append((chunk, start, end))
+        if piece[1] < piece[2]:
+            pieces.append(piece)
         if pieces:
             event = self._dispatch(pieces)
             if event is not None:
@@ -185,37 +192,21 @@ class SSEDecoder:
 
 
 def _lines(pieces: Sequence[_Piece]) -> list[list[memoryview]]:
-    """The lines of a block (each ended by CR, LF or CRLF), as views of the chunks they are in."""
+    """The lines of a block, as views of the chunks they are in (cut where ``feed`` found their ends)."""
     lines: list[list[memoryview]] = []
     line: list[memoryview] = []
-    skip_lf = False
-    for chunk, start, end in pieces:
+    for chunk, start, end, cuts in pieces:
+        view = memoryview(chunk)
         pos = start
-        if skip_lf and pos < end:
-            skip_lf = False
-            if chunk[pos] == _LF:
-                pos += 1
-        has_cr = chunk.find(b"\r", pos, end) >= 0
-        while pos < end:
-            stop = chunk.find(b"\n", pos, end)
-            if has_cr:
-                cr = chunk.find(b"\r", pos, end if stop < 0 else stop)
-                if cr >= 0:
-                    stop = cr
-            if stop < 0:
-                line.append(memoryview(chunk)[pos:end])
-                break
-            if stop > pos:
-                line.append(memoryview(chunk)[pos:stop])
-            lines.append(line)
-            line = []
-            pos = stop + 1
-            if chunk[stop] == _CR:
-                if pos < end:
-                    if chunk[pos] == _LF:
-                        pos += 1
-                else:
-                    skip_lf = True
+        for cut, after, ends_line in cuts:
+            if cut > pos:
+                line.append(view[pos:cut])
+            if ends_line:
+                lines.append(line)
+                line = []
+            pos = after
+        if pos < end:
+            line.append(view[pos:end])
     if line:  # pragma: no cover - a block handed here always ends with a line end
         lines.append(line)
     return lines

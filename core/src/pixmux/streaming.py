@@ -160,12 +160,12 @@ def _read_big(event: ServerSentEvent, buffer: bytes, start: int, end: int) -> Im
 
     The JSON strings of ``buffer[start:end]`` are found by their quotes (a quote ends a string
     unless an odd number of backslashes precede it), each one memchr. Exactly one may be big,
-    the ``b64_json`` value, and it must be plain: no backslash (so no escape) and, like the
-    whole event, ASCII. The rest, with that string emptied, is read as JSON: every field but
-    the image is checked as for any event, and the image's bytes stay where they arrived,
-    made into text only if someone reads ``b64_json``. A control character inside the image's
-    base64 (JSON forbids it, no provider sends it) is the one thing not looked for: finding it
-    would cost a scan per byte of every image, and a relayed event carries it on unchanged.
+    the ``b64_json`` value. The rest, with a stand-in for that string, is read as JSON: every
+    field but the image is checked as for any event. The image's bytes stay where they
+    arrived, passed over once (by the search for their closing quote), and become text only
+    if someone reads ``b64_json``: then escapes are undone and a string JSON does not allow is
+    an ``APIResponseValidationError`` (see ``ImageStreamEvent``). A gateway relays them as the
+    provider sent them, the way a client of the provider itself would have received them.
     """
     big: tuple[int, int] | None = None
     strings = 0
@@ -183,7 +183,7 @@ def _read_big(event: ServerSentEvent, buffer: bytes, start: int, end: int) -> Im
             if strings > _MAX_STRINGS:
                 return None
         at = buffer.find(b'"', close + 1, end)
-    if big is None or buffer.find(b"\\", big[0], big[1]) >= 0 or not buffer.isascii():
+    if big is None:
         return None
     hole = _hole()
     try:

@@ -582,8 +582,7 @@ class ImageStreamEvent:
                 source = None
             if source is None:
                 raise AttributeError(name)
-            buffer, start, end = source
-            text = str(memoryview(buffer)[start:end], "ascii")
+            text = _b64_text(*source)
             object.__setattr__(self, "b64_json", text)
             return text
 
@@ -598,7 +597,7 @@ class ImageStreamEvent:
         """
         An event whose ``b64_json`` is ``buffer[start:end]`` of ``b64_source``, made into text on first use.
 
-        The caller has checked that those bytes are ASCII. ``relay`` is the provider's event as
+        Those bytes are the content of a JSON string, as the provider sent it. ``relay`` is the provider's event as
         ``(frame, start, end)`` when its JSON (``frame[start:end]``) is already exactly what
         ``to_dict`` gives: ``to_sse`` and ``to_json`` hand it on unchanged. For readers of
         providers' streams (the core's :func:`pixmux.streaming.read_openai_event`).
@@ -694,6 +693,34 @@ class ImageStreamEvent:
 
 
 _STREAM_EVENT_FIELDS = tuple(field.name for field in attrs.fields(ImageStreamEvent))
+
+
+def _b64_text(buffer: bytes, start: int, end: int) -> str:
+    """
+    The text of the JSON string whose content is ``buffer[start:end]`` (an image kept as it came).
+
+    Base64 is plain ASCII, made into text with one copy; anything else (an escaped ``\\/``,
+    a byte beyond ASCII) is read as JSON reads it.
+
+    Raises:
+        APIResponseValidationError: those bytes are not the content of a JSON string.
+    """
+    view = memoryview(buffer)[start:end]
+    try:
+        text = str(view, "ascii")
+    except UnicodeDecodeError:
+        text = None
+    if text is not None and "\\" not in text:
+        return text
+    try:
+        found = json.loads(b'"' + bytes(view) + b'"')
+    except ValueError as exc:
+        from pixmux.exceptions import APIResponseValidationError
+
+        raise APIResponseValidationError(f"the stream event's b64_json is not a JSON string: {exc}") from None
+    if not isinstance(found, str):  # pragma: no cover - a quoted JSON value is a string or an error
+        raise TypeError("b64_json is not a string")
+    return found
 
 
 def _format_of(b64: str) -> str:
