@@ -110,8 +110,22 @@ def reference_events(stream: bytes) -> list[tuple[str, str, str | None]]:
 
 
 _PARTS = st.sampled_from(
-    [b"event: image_generation.partial_image", b"data: {\"a\":1}", b"data:x", b"data", b": comment", b"id: 7",
-     b"retry: 10", b"event:", b"data: " + b"Q" * 300, b"\n", b"\r", b"\r\n", b"", b"other: y"]
+    [
+        b"event: image_generation.partial_image",
+        b'data: {"a":1}',
+        b"data:x",
+        b"data",
+        b": comment",
+        b"id: 7",
+        b"retry: 10",
+        b"event:",
+        b"data: " + b"Q" * 300,
+        b"\n",
+        b"\r",
+        b"\r\n",
+        b"",
+        b"other: y",
+    ]
 )
 
 
