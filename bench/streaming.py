@@ -8,7 +8,8 @@ Three processes besides this one, on 127.0.0.1:
 
 - a mock provider streaming OpenAI's events as soon as the request arrives: as many partial
   images as the request's ``partial_images`` (about 1.5 MB each in base64), then the completed
-  event with ``usage``;
+  event with ``usage``, each event one HTTP chunk on a connection kept open, as OpenAI's API
+  answers (so the gateway reuses its pooled connection to the provider, as it would there);
 - the gateway (``python -m pixmux.proxy.cli``, one worker, logging to a file) in front of it;
 - a bare relay: a few lines of asyncio (uvloop when installed, as the gateway) that copy bytes
   between the client and the mock without reading them. It is the floor for any Python process
@@ -103,21 +104,39 @@ def _use_uvloop() -> None:
 
 
 async def _mock(port: int) -> None:
-    """A provider that answers every POST with an event stream of ``partial_images`` partials, at once."""
+    """
+    A provider that answers every POST with an event stream of ``partial_images`` partials, at once.
+
+    As OpenAI's API does, it keeps the connection open (each event one HTTP chunk), so the
+    gateway's pool reuses its connection to the provider from one stream to the next.
+    """
     b64 = base64.b64encode(b"\x89PNG\r\n\x1a\n" + os.urandom(IMAGE_BYTES)).decode()
-    streams = {count: _events(count, b64) for count in range(4)}
-    head = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n"
+    head = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
+    streams = {}
+    for count in range(4):
+        blocks = _events(count, b64).split(b"\n\n")[:-1]
+        chunks = [b"%x\r\n%s\n\n\r\n" % (len(block) + 2, block) for block in blocks]
+        streams[count] = head + b"".join(chunks) + b"0\r\n\r\n"
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        headers = await reader.readuntil(b"\r\n\r\n")
-        length = next(
-            (int(line.split(b":")[1]) for line in headers.split(b"\r\n") if line.lower().startswith(b"content-length")),
-            0,
-        )
-        body = json.loads(await reader.readexactly(length))
-        writer.write(head + streams[int(body.get("partial_images") or 0)])
-        await writer.drain()
-        writer.close()
+        try:
+            while True:
+                headers = await reader.readuntil(b"\r\n\r\n")
+                length = next(
+                    (
+                        int(line.split(b":")[1])
+                        for line in headers.split(b"\r\n")
+                        if line.lower().startswith(b"content-length")
+                    ),
+                    0,
+                )
+                body = json.loads(await reader.readexactly(length))
+                writer.write(streams[int(body.get("partial_images") or 0)])
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass  # the client closed the connection
+        finally:
+            writer.close()
 
     server = await asyncio.start_server(serve, "127.0.0.1", port)
     async with server:
