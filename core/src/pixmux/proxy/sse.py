@@ -103,14 +103,17 @@ async def write_stream(stream: EventStream, send: Send, receive: Receive, header
     try:
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         while pending is not None:
-            done, _ = await asyncio.wait(
-                {pending, watcher}, timeout=KEEP_ALIVE_EVERY, return_when=asyncio.FIRST_COMPLETED
-            )
-            if watcher in done:
+            if watcher.done():
                 return False
-            if not done:
-                await send({"type": "http.response.body", "body": KEEP_ALIVE, "more_body": True})
-                continue
+            if not pending.done():  # (the next event is often read while the last one was written)
+                done, _ = await asyncio.wait(
+                    {pending, watcher}, timeout=KEEP_ALIVE_EVERY, return_when=asyncio.FIRST_COMPLETED
+                )
+                if watcher in done:
+                    return False
+                if not done:
+                    await send({"type": "http.response.body", "body": KEEP_ALIVE, "more_body": True})
+                    continue
             try:
                 event = pending.result()
             except StopAsyncIteration:
