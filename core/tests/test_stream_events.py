@@ -260,3 +260,16 @@ def test_a_big_error_event_is_the_typed_error() -> None:
     body = {"error": {"message": "x" * 70_000, "type": "rate_limit_error", "code": "rate_limit_exceeded"}}
     with pytest.raises(RateLimitError):
         read_openai_event(framed(body, event="error")[0], provider="openai", model="gpt-image-1")
+
+
+def test_a_big_completed_event_is_relayed_only_when_its_usage_is_openais_too() -> None:
+    exact, raw = framed({**COMPLETED, "b64_json": BIG_B64})
+    relayed = read_openai_event(exact, provider="openai", model="gpt-image-1")
+    assert relayed is not None
+    assert relayed.to_sse() == raw
+    odd_usage = {**COMPLETED["usage"], "input_tokens_details": "lots"}
+    odd, raw = framed({**COMPLETED, "b64_json": BIG_B64, "usage": odd_usage})
+    rewritten = read_openai_event(odd, provider="openai", model="gpt-image-1")
+    assert rewritten is not None
+    assert rewritten.to_sse() != raw
+    GEN.validate(json.loads(rewritten.to_json()))

@@ -250,7 +250,7 @@ def _exact(found: ImageStreamEvent, body: Mapping[str, Any], image: str) -> bool
     shape = found.to_dict()
     if shape.keys() != body.keys() or body.get("b64_json") != image:
         return False
-    return all(body[key] == value for key, value in shape.items() if key not in ("b64_json", "usage"))
+    return all(body[key] == value for key, value in shape.items() if key != "b64_json")
 
 
 def completed_events(response: ImageResponse, *, operation: str = "generate") -> list[ImageStreamEvent]:

@@ -673,7 +673,7 @@ class ImageStreamEvent:
         """The OpenAI-shaped JSON text of the event (the provider's own text when it already was)."""
         if self._relay is not None:
             frame, start, end = self._relay
-            return str(memoryview(frame)[start:end], "utf-8")
+            return str(memoryview(frame)[start:end], "utf-8", "replace")
         return json.dumps(self.to_dict(), **dumps)
 
     def to_sse(self) -> bytes:
