@@ -21,7 +21,9 @@ made before the clock starts), timing the moment the first partial image has arr
 Figures (printed, never asserted):
 
 - time to first partial image, p50 and p90: straight to the mock (the floor), through the
-  relay, through the gateway; what the gateway adds at p50 (target: at most 1 ms);
+  relay, through the gateway; what the gateway adds at p50 (target: at most 1 ms); and the
+  same at p50 with 1 kB images, where moving the bytes costs next to nothing, so that what is
+  left is the gateway's request path (parsing, routing, the upstream request);
 - CPU, from each server process's own counters (``/proc/<pid>/task/*/schedstat``: nanoseconds
   on a CPU, user and kernel, every thread), read before and after each stream, so other load on
   the machine does not enter it: the gateway's CPU per stream and per event, and per 1.5 MB
@@ -53,6 +55,8 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 PARTIALS = 3
 IMAGE_BYTES = 1_100_000  # about 1.5 MB once base64-encoded
+SMALL_IMAGE_BYTES = 1_000  # streams of small images: what the gateway adds besides moving the bytes
+SMALL_PROMPT = "small otter"
 PARTIAL_EVENT = b"event: image_generation.partial_image"
 
 
@@ -110,13 +114,14 @@ async def _mock(port: int) -> None:
     As OpenAI's API does, it keeps the connection open (each event one HTTP chunk), so the
     gateway's pool reuses its connection to the provider from one stream to the next.
     """
-    b64 = base64.b64encode(b"\x89PNG\r\n\x1a\n" + os.urandom(IMAGE_BYTES)).decode()
     head = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
     streams = {}
-    for count in range(4):
-        blocks = _events(count, b64).split(b"\n\n")[:-1]
-        chunks = [b"%x\r\n%s\n\n\r\n" % (len(block) + 2, block) for block in blocks]
-        streams[count] = head + b"".join(chunks) + b"0\r\n\r\n"
+    for small, size in ((False, IMAGE_BYTES), (True, SMALL_IMAGE_BYTES)):
+        b64 = base64.b64encode(b"\x89PNG\r\n\x1a\n" + os.urandom(size)).decode()
+        for count in range(4):
+            blocks = _events(count, b64).split(b"\n\n")[:-1]
+            chunks = [b"%x\r\n%s\n\n\r\n" % (len(block) + 2, block) for block in blocks]
+            streams[small, count] = head + b"".join(chunks) + b"0\r\n\r\n"
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -131,7 +136,8 @@ async def _mock(port: int) -> None:
                     0,
                 )
                 body = json.loads(await reader.readexactly(length))
-                writer.write(streams[int(body.get("partial_images") or 0)])
+                small = SMALL_PROMPT in str(body.get("prompt"))
+                writer.write(streams[small, int(body.get("partial_images") or 0)])
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError):
             pass  # the client closed the connection
@@ -179,9 +185,9 @@ def _ticks(pid: int) -> tuple[int, int]:
     return int(fields[11]), int(fields[12])
 
 
-def _stream(client: httpx.Client, url: str, partials: int) -> float | None:
+def _stream(client: httpx.Client, url: str, partials: int, prompt: str = "otter") -> float | None:
     """Seconds from sending the request to having the first partial image whole (``None`` without one)."""
-    body = {"model": "gpt-image-1", "prompt": "otter", "stream": True, "partial_images": partials}
+    body = {"model": "gpt-image-1", "prompt": prompt, "stream": True, "partial_images": partials}
     started = time.perf_counter()
     first = None
     with client.stream("POST", url, json=body) as response:
@@ -214,10 +220,16 @@ def _wait_ready(url: str) -> None:
 
 
 def _measured(
-    pid: int | None, client: httpx.Client, url: str, partials: int, times: list[float], cpu: list[float]
+    pid: int | None,
+    client: httpx.Client,
+    url: str,
+    partials: int,
+    times: list[float],
+    cpu: list[float],
+    prompt: str = "otter",
 ) -> None:
     before = _cpu_ns(pid) if pid else 0
-    first = _stream(client, url, partials)
+    first = _stream(client, url, partials, prompt)
     if pid:
         time.sleep(0.002)  # the server's last writes and its log line, after the client's last byte
         cpu.append((_cpu_ns(pid) - before) / 1e6)
@@ -264,26 +276,30 @@ def main() -> None:
         direct_url = f"http://127.0.0.1:{mock_port}{path}"
         relay_url = f"http://127.0.0.1:{relay_port}{path}"
         gateway_url = f"http://127.0.0.1:{gateway_port}{path}"
-        times: dict[str, list[float]] = {"direct": [], "relay": [], "gateway": []}
+        ways = ("direct", "relay", "gateway")
+        times: dict[str, list[float]] = {key: [] for way in ways for key in (way, f"{way} s")}
         cpu: dict[str, list[float]] = {"relay 3": [], "relay 0": [], "gateway 3": [], "gateway 0": [], "mock 3": []}
         try:
             _wait_ready(f"http://127.0.0.1:{gateway_port}/health/readiness")
             # keep-alive off: every stream opens its own connection, as the first call of a client does
             client = httpx.Client(timeout=30, limits=httpx.Limits(max_keepalive_connections=0))
-            plan: list[tuple[int | None, str, int, list[float], list[float]]] = [
-                (mock.pid, direct_url, PARTIALS, times["direct"], cpu["mock 3"]),
-                (relay.pid, relay_url, PARTIALS, times["relay"], cpu["relay 3"]),
-                (gateway.pid, gateway_url, PARTIALS, times["gateway"], cpu["gateway 3"]),
-                (relay.pid, relay_url, 0, [], cpu["relay 0"]),
-                (gateway.pid, gateway_url, 0, [], cpu["gateway 0"]),
+            plan: list[tuple[int | None, str, int, list[float], list[float], str]] = [
+                (mock.pid, direct_url, PARTIALS, times["direct"], cpu["mock 3"], "otter"),
+                (relay.pid, relay_url, PARTIALS, times["relay"], cpu["relay 3"], "otter"),
+                (gateway.pid, gateway_url, PARTIALS, times["gateway"], cpu["gateway 3"], "otter"),
+                (relay.pid, relay_url, 0, [], cpu["relay 0"], "otter"),
+                (gateway.pid, gateway_url, 0, [], cpu["gateway 0"], "otter"),
+                (None, direct_url, PARTIALS, times["direct s"], [], SMALL_PROMPT),
+                (None, relay_url, PARTIALS, times["relay s"], [], SMALL_PROMPT),
+                (None, gateway_url, PARTIALS, times["gateway s"], [], SMALL_PROMPT),
             ]
-            for pid, url, partials, _, _ in plan:  # warm every path
+            for pid, url, partials, _, _, prompt in plan:  # warm every path
                 for _ in range(3):
-                    _measured(pid, client, url, partials, [], [])
+                    _measured(pid, client, url, partials, [], [], prompt)
             ticks = _ticks(gateway.pid)
             for _ in range(rounds):  # interleaved, so all see the same machine
-                for pid, url, partials, found, used in plan:
-                    _measured(pid, client, url, partials, found, used)
+                for pid, url, partials, found, used, prompt in plan:
+                    _measured(pid, client, url, partials, found, used, prompt)
             user, system = (after - before for after, before in zip(_ticks(gateway.pid), ticks, strict=True))
             client.close()
         finally:
@@ -315,6 +331,12 @@ def _report(rounds: int, times: dict[str, list[float]], cpu: dict[str, list[floa
     print(
         f"added by the gateway at p50: {added:.2f} ms ({ms(through, 0.5) / floor:.2f}x the floor; "
         f"the bare relay adds {ms(times['relay'], 0.5) - floor:.2f} ms; target <= 1 ms)"
+    )
+    small = {key: ms(times[f"{key} s"], 0.5) for key in ("direct", "relay", "gateway")}
+    print(
+        f"with {SMALL_IMAGE_BYTES} B images instead, time to first partial at p50: straight {small['direct']:.2f} ms, "
+        f"relay {small['relay']:.2f} ms, gateway {small['gateway']:.2f} ms: the gateway adds "
+        f"{small['gateway'] - small['direct']:.2f} ms besides moving the bytes (its request path)"
     )
     median: Callable[[list[float]], float] = statistics.median
     events = PARTIALS + 1
