@@ -1,8 +1,9 @@
 """
 Streaming benchmark: what the gateway adds to a stream of partial images.
 
-    uv run python bench/streaming.py            # 60 rounds
-    uv run python bench/streaming.py --quick    # 20
+    uv run python bench/streaming.py                  # 60 rounds
+    uv run python bench/streaming.py --quick          # 20
+    uv run python bench/streaming.py --instructions   # instructions per partial image (valgrind; minutes)
 
 Three processes besides this one, on 127.0.0.1:
 
@@ -11,9 +12,9 @@ Three processes besides this one, on 127.0.0.1:
   event with ``usage``, each event one HTTP chunk on a connection kept open, as OpenAI's API
   answers (so the gateway reuses its pooled connection to the provider, as it would there);
 - the gateway (``python -m pixmux.proxy.cli``, one worker, logging to a file) in front of it;
-- a bare relay: a few lines of asyncio (uvloop when installed, as the gateway) that copy bytes
-  between the client and the mock without reading them. It is the floor for any Python process
-  in the path: what the kernel and the event loop cost to move the same bytes through.
+- a bare relay: a few lines of asyncio protocols (uvloop when installed, as the gateway) that
+  write what arrives from one side to the other without reading it. It is the floor for any
+  Python process in the path: what the kernel and the event loop cost to move the same bytes.
 
 This process is the client (httpx, one stream at a time, a fresh connection each, the client
 made before the clock starts), timing the moment the first partial image has arrived whole.
@@ -41,6 +42,7 @@ import asyncio
 import base64
 import json
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -49,6 +51,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
 import httpx
 
@@ -149,22 +152,54 @@ async def _mock(port: int) -> None:
         await server.serve_forever()
 
 
+class _Pipe(asyncio.Protocol):
+    """One side of the bare relay: what arrives is written to the other side's transport as it is."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.peer: asyncio.Transport | None = None
+        self.early: list[bytes] = []  # what the client sent before the upstream connection was up
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast("asyncio.Transport", transport)  # uvloop's transports do not subclass asyncio's
+
+    def data_received(self, data: bytes) -> None:
+        if self.peer is None:
+            self.early.append(data)
+        else:
+            self.peer.write(data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.peer is not None:
+            self.peer.close()
+
+    def pause_writing(self) -> None:  # the other side reads slowly: stop reading this side's peer
+        if self.peer is not None:
+            self.peer.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self.peer is not None:
+            self.peer.resume_reading()
+
+
 async def _relay(port: int, target: int) -> None:
-    """Copy bytes both ways between each client and the mock, reading nothing."""
+    """Copy bytes both ways between each client and the mock, reading nothing (protocols, no stream buffers)."""
+    loop = asyncio.get_running_loop()
 
-    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while chunk := await reader.read(256 * 1024):
-                writer.write(chunk)
-                await writer.drain()
-        finally:
-            writer.close()
+    async def connect(client: _Pipe) -> None:
+        transport, upstream = await loop.create_connection(_Pipe, "127.0.0.1", target)
+        assert client.transport is not None
+        upstream.peer, client.peer = client.transport, transport
+        for data in client.early:
+            transport.write(data)
+        client.early.clear()
 
-    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", target)
-        await asyncio.gather(pipe(reader, upstream_writer), pipe(upstream_reader, writer), return_exceptions=True)
+    def accepted() -> _Pipe:
+        client = _Pipe()
+        loop.call_soon(lambda: loop.create_task(connect(client)))
+        return client
 
-    server = await asyncio.start_server(serve, "127.0.0.1", port)
+    server = await loop.create_server(accepted, "127.0.0.1", port)
     async with server:
         await server.serve_forever()
 
@@ -207,8 +242,8 @@ def _stream(client: httpx.Client, url: str, partials: int, prompt: str = "otter"
     return first
 
 
-def _wait_ready(url: str) -> None:
-    deadline = time.monotonic() + 30
+def _wait_ready(url: str, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         try:
             if httpx.get(url, timeout=1).status_code == 200:
@@ -242,6 +277,11 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--mock", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--relay", type=int, nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="count the gateway's and the relay's instructions per partial image under callgrind (needs valgrind)",
+    )
     args = parser.parse_args()
     if args.mock:
         asyncio.run(_mock(args.mock))
@@ -249,6 +289,9 @@ def main() -> None:
     if args.relay:
         _use_uvloop()
         asyncio.run(_relay(*args.relay))
+        return
+    if args.instructions:
+        _instructions(5 if args.quick else 15)
         return
     rounds = 20 if args.quick else 60
     mock_port, relay_port, gateway_port = _free_port(), _free_port(), _free_port()
@@ -308,6 +351,91 @@ def main() -> None:
                 proc.wait(10)
             log.close()
     _report(rounds, times, cpu, user, system)
+
+
+def _callgrind(pid: int, *command: str) -> None:
+    """Tell the callgrind run of process ``pid`` (one this benchmark started) to do ``command``."""
+    subprocess.run(["callgrind_control", *command, str(pid)], check=True, capture_output=True, timeout=120)
+
+
+def _totals(dump: Path) -> int:
+    for line in dump.read_text().splitlines():
+        if line.startswith(("totals:", "summary:")):
+            return int(line.split()[1])
+    raise SystemExit(f"no totals in {dump}")
+
+
+def _instructions(rounds: int) -> None:
+    """
+    User-space instructions per 1.5 MB partial image, for the gateway and the bare relay: figures
+    that, unlike times, do not move when other processes share the machine (the kernel's work,
+    about a fifth of the gateway's CPU time, is not in them).
+
+    Each server runs under ``valgrind --tool=callgrind`` with counting switched on after start-up
+    and a warm-up; its counters are zeroed, ``rounds`` streams of 3 partial images + final run
+    and are dumped, then the same for streams of the final image alone; the difference over the
+    partial images is what one costs.
+    """
+    if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
+        raise SystemExit("--instructions needs valgrind (callgrind_control)")
+    mock_port, relay_port, gateway_port = _free_port(), _free_port(), _free_port()
+    with tempfile.TemporaryDirectory() as folder:
+        config = Path(folder) / "config.yaml"
+        config.write_text(
+            "model_list:\n"
+            "  - model_name: gpt-image-1\n"
+            "    litellm_params:\n"
+            "      model: openai/gpt-image-1\n"
+            f"      api_base: http://127.0.0.1:{mock_port}/v1\n"
+            "      api_key: sk-bench\n"
+            "router_settings: {num_retries: 0}\n"
+        )
+        log = (Path(folder) / "servers.log").open("wb")
+
+        def counted(name: str, *command: str) -> subprocess.Popen[bytes]:
+            out = Path(folder) / f"{name}.out"
+            valgrind = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}"]
+            return subprocess.Popen([*valgrind, sys.executable, *command], cwd=ROOT, stdout=log, stderr=log)
+
+        mock = subprocess.Popen([sys.executable, __file__, "--mock", str(mock_port)], cwd=ROOT)
+        relay = counted("relay", __file__, "--relay", str(relay_port), str(mock_port))
+        gateway = counted("gateway", "-m", "pixmux.proxy.cli", "--config", str(config), "--port", str(gateway_port))
+        figures: dict[str, int] = {}
+        try:
+            _wait_ready(f"http://127.0.0.1:{gateway_port}/health/readiness", seconds=600)
+            client = httpx.Client(timeout=300, limits=httpx.Limits(max_keepalive_connections=0))
+            for name, proc, port in (("relay", relay, relay_port), ("gateway", gateway, gateway_port)):
+                url = f"http://127.0.0.1:{port}/v1/images/generations"
+                _callgrind(proc.pid, "-i", "on")
+                for partials in (PARTIALS, 0):
+                    for _ in range(2):  # warm-up
+                        _stream(client, url, partials)
+                for partials in (PARTIALS, 0):
+                    _callgrind(proc.pid, "-z")
+                    for _ in range(rounds):
+                        _stream(client, url, partials)
+                    time.sleep(0.5)
+                    _callgrind(proc.pid, "-d")
+                dumps = sorted(Path(folder).glob(f"{name}.out.*"), key=lambda path: int(path.suffix[1:]))
+                if len(dumps) < 2:
+                    raise SystemExit(f"callgrind wrote {len(dumps)} dumps for the {name}")
+                figures[f"{name} 3"], figures[f"{name} 0"] = _totals(dumps[-2]), _totals(dumps[-1])
+            client.close()
+        finally:
+            for proc in (gateway, relay, mock):
+                proc.terminate()
+                proc.wait(120)
+            log.close()
+    print(f"instructions (user space, callgrind), {rounds} streams each way:")
+    for name in ("gateway", "relay"):
+        full, alone = figures[f"{name} 3"] / rounds, figures[f"{name} 0"] / rounds
+        print(
+            f"{name}: {full / 1e6:.2f} M per stream of {PARTIALS} partial images + final, {alone / 1e6:.2f} M with the "
+            f"final alone; per 1.5 MB partial image {(full - alone) / PARTIALS / 1e6:.3f} M"
+        )
+    extra = (figures["gateway 3"] - figures["gateway 0"]) / rounds / PARTIALS
+    bare = (figures["relay 3"] - figures["relay 0"]) / rounds / PARTIALS
+    print(f"gateway per partial image: {extra / bare:.2f}x the bare relay's instructions")
 
 
 def _report(rounds: int, times: dict[str, list[float]], cpu: dict[str, list[float]], user: int, system: int) -> None:
