@@ -147,8 +147,31 @@ def test_an_event_is_copied_once_into_its_frame_and_its_data_is_a_view_of_it() -
     events, clean = decode_all(chunks)
     assert clean
     assert len(events) == 1
-    frame = events[0]._frame()
+    found = events[0]._frame()
+    assert found is not None
+    frame, start, end = found
     assert frame == b"event: image_generation.partial_image\ndata: " + data + b"\n\n"
+    assert frame[start:end] == data
     assert events[0].data_bytes() == data
     assert events[0]._text is None  # not decoded
     assert events[0].data == data.decode()
+
+
+def test_an_event_that_came_whole_and_already_framed_is_not_copied_at_all() -> None:
+    """Within one chunk, ``event:`` then ``data:`` with LF line ends: the event is a view of that chunk."""
+    block = b'event: image_generation.partial_image\ndata: {"b64_json":"' + b"A" * 100_000 + b'"}\n\n'
+    chunk = b": keep-alive\n\n" + block + b"event: x\r\ndata: crlf\r\n\r\nid: 9\nevent: y\ndata: with id\n\n"
+    decoder = SSEDecoder()
+    events = decoder.feed(chunk)
+    assert [(e.event, e.id) for e in events] == [("image_generation.partial_image", None), ("x", None), ("y", "9")]
+    found = events[0]._frame()
+    assert found is not None
+    frame, start, end = found
+    assert isinstance(frame, memoryview)
+    assert frame.obj is chunk
+    assert frame == block
+    head = len(b"event: image_generation.partial_image\ndata: ")
+    assert frame[start:end] == events[0].data_bytes() == block[head:-2]
+    crlf = events[1]._frame()  # re-framed with LF: a copy, as for any event that was not already framed
+    assert crlf is not None
+    assert crlf[0] == b"event: x\ndata: crlf\n\n"

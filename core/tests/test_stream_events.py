@@ -183,7 +183,9 @@ def test_a_big_openai_event_keeps_the_providers_bytes_and_reads_the_image_only_w
     event = read_openai_event(sse_event, provider="openai", model="gpt-image-1")
     assert event is not None
     assert event.to_sse() == raw
-    assert event.to_sse() is sse_event._frame()  # the frame itself: no copy
+    frame = sse_event._frame()
+    assert frame is not None
+    assert event.to_sse() is frame[0]  # the frame itself: no copy
     checked = StreamCheck(provider="openai", model="gpt-image-1", metadata={"provider": "openai"}).accept(event)
     with pytest.raises(AttributeError):
         object.__getattribute__(checked, "b64_json")  # not read on the way through

@@ -180,7 +180,7 @@ def test_a_refused_connection_before_the_first_event_falls_back(streaming_gatewa
     assert (note["deployment"], note["model_group"]) == ("gpt-image-1-0", "gpt-image-1")
 
 
-@pytest.mark.parametrize("prompt", ["otter big relay", "otter big escaped relay"])
+@pytest.mark.parametrize("prompt", ["otter big relay", "otter big escaped relay", "otter big whole relay"])
 def test_a_big_openai_event_is_relayed_as_the_provider_sent_it(streaming_gateway: RunningGateway, prompt: str) -> None:
     """The provider's bytes of each event reach the client unchanged: no decoding, no re-encoding of the image."""
     body = {"model": "gpt-image-1", "prompt": prompt, "stream": True, "partial_images": 2}

@@ -142,6 +142,10 @@ class SSEDecoder:
 
     def _dispatch(self, pieces: Sequence[_Piece]) -> ServerSentEvent | None:
         """The event of one block (its lines, each ended, the blank line left out), or ``None``."""
+        if len(pieces) == 1:
+            found = self._as_framed(pieces[0])
+            if found is not None:
+                return found
         name: bytes | None = None
         data: list[list[memoryview]] = []
         for line in _lines(pieces):
@@ -176,7 +180,7 @@ class SSEDecoder:
                 buffer=frame,
                 start=len(head),
                 end=len(frame) - 2,
-                framed=True,
+                frame=(0, len(frame)),
                 id=self._id,
                 retry=self._retry,
             )
@@ -187,7 +191,32 @@ class SSEDecoder:
             joined.extend(segments)
         buffer = b"".join(joined)
         return ServerSentEvent._read(
-            event=event, buffer=buffer, start=0, end=len(buffer), framed=False, id=self._id, retry=self._retry
+            event=event, buffer=buffer, start=0, end=len(buffer), id=self._id, retry=self._retry
+        )
+
+    def _as_framed(self, piece: _Piece) -> ServerSentEvent | None:
+        """
+        A block that arrived in one chunk already re-framed (``event: <name>``, ``data: <data>``,
+        LF line ends, then the blank line), read in place: no copy at all. ``None`` otherwise.
+        """
+        chunk, start, end, cuts = piece
+        if len(cuts) != 2:
+            return None
+        (first, after, ends), (second, _, ends_too) = cuts
+        if not (ends and ends_too and second == end - 1 and after == first + 1):
+            return None
+        if chunk[first] != _LF or chunk[second] != _LF or chunk[end] != _LF:
+            return None
+        if not chunk.startswith(b"event: ", start) or first == start + 7 or not chunk.startswith(b"data: ", after):
+            return None
+        return ServerSentEvent._read(
+            event=chunk[start + 7 : first].decode("utf-8", "replace"),
+            buffer=chunk,
+            start=after + 6,
+            end=second,
+            frame=(start, end + 1),
+            id=self._id,
+            retry=self._retry,
         )
 
 

@@ -142,7 +142,7 @@ def read_openai_event(event: ServerSentEvent, *, provider: str, model: str | Non
     found = ImageStreamEvent(b64_json=image, **_fields(kind, body))
     frame = event._frame()
     if frame is not None and event.event == kind and _exact(found, body, image):
-        return found._relayed((frame, start, end))
+        return found._relayed(frame)
     return found
 
 
@@ -203,7 +203,7 @@ def _read_big(event: ServerSentEvent, buffer: bytes, start: int, end: int) -> Im
         and event.event == kind
         and _exact(ImageStreamEvent(b64_json="", **fields), body, hole.decode())
     ):
-        relay = (frame, start, end)
+        relay = frame
     return ImageStreamEvent._read(b64_source=(buffer, *big), relay=relay, **fields)
 
 

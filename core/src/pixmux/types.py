@@ -447,14 +447,14 @@ class ServerSentEvent:
     _buffer: bytes
     _start: int
     _end: int
-    _framed: bool
+    _frame_at: tuple[int, int] | None
     _text: str | None
 
     def __init__(
         self, *, event: str = "message", data: str = "", id: str | None = None, retry: int | None = None
     ) -> None:
         buffer = data.encode("utf-8", "surrogatepass")
-        self.__attrs_init__(event, id, retry, buffer, 0, len(buffer), False, data)
+        self.__attrs_init__(event, id, retry, buffer, 0, len(buffer), None, data)
 
     @classmethod
     def _read(
@@ -464,18 +464,18 @@ class ServerSentEvent:
         buffer: bytes,
         start: int,
         end: int,
-        framed: bool = False,
+        frame: tuple[int, int] | None = None,
         id: str | None = None,
         retry: int | None = None,
     ) -> ServerSentEvent:
         """
         An event whose data is ``buffer[start:end]``, kept without a copy (the core's decoder).
 
-        With ``framed``, ``buffer`` is the whole event re-framed: ``event: <event>``, one
-        ``data:`` line, a blank line.
+        ``frame`` is where, in ``buffer``, the whole event is re-framed: ``event: <event>``, one
+        ``data:`` line with the data, a blank line.
         """
         created: ServerSentEvent = cls.__new__(cls)
-        created.__attrs_init__(event, id, retry, buffer, start, end, framed, None)
+        created.__attrs_init__(event, id, retry, buffer, start, end, frame, None)
         return created
 
     @property
@@ -495,9 +495,17 @@ class ServerSentEvent:
         """``(buffer, start, end)``: the data is ``buffer[start:end]`` (for readers that search bytes in place)."""
         return self._buffer, self._start, self._end
 
-    def _frame(self) -> bytes | None:
-        """The event re-framed (``event:``, one ``data:`` line, a blank line) when the core framed it, else ``None``."""
-        return self._buffer if self._framed else None
+    def _frame(self) -> tuple[bytes | memoryview, int, int] | None:
+        """
+        The event re-framed (``event:``, one ``data:`` line, a blank line) and where its data is
+        in it, ``(frame, start, end)``, when the core framed it; else ``None``.
+        """
+        if self._frame_at is None:
+            return None
+        first, last = self._frame_at
+        buffer = self._buffer
+        frame = buffer if first == 0 and last == len(buffer) else memoryview(buffer)[first:last]
+        return frame, self._start - first, self._end - first
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, ServerSentEvent):
@@ -568,7 +576,7 @@ class ImageStreamEvent:
     _b64_source: tuple[bytes, int, int] | None = attrs.field(default=None, init=False, eq=False, repr=False)
     #: The provider's own event, already exactly OpenAI's, as ``(frame, start, end)``: the frame is
     #: ``event: <type>``, ``data: <the JSON, frame[start:end]>`` and a blank line (see ``to_sse``).
-    _relay: tuple[bytes, int, int] | None = attrs.field(default=None, init=False, eq=False, repr=False)
+    _relay: tuple[bytes | memoryview, int, int] | None = attrs.field(default=None, init=False, eq=False, repr=False)
 
     if not TYPE_CHECKING:
 
@@ -591,7 +599,7 @@ class ImageStreamEvent:
         cls,
         *,
         b64_source: tuple[bytes, int, int],
-        relay: tuple[bytes, int, int] | None = None,
+        relay: tuple[bytes | memoryview, int, int] | None = None,
         **fields: Any,
     ) -> ImageStreamEvent:
         """
@@ -612,7 +620,7 @@ class ImageStreamEvent:
             object.__setattr__(created, "_relay", relay)
         return created
 
-    def _relayed(self, relay: tuple[bytes, int, int]) -> ImageStreamEvent:
+    def _relayed(self, relay: tuple[bytes | memoryview, int, int]) -> ImageStreamEvent:
         """This event, marked as the provider's own ``(frame, start, end)`` (see :meth:`_read`)."""
         return self._with_extras(_relay=relay)
 
@@ -676,12 +684,13 @@ class ImageStreamEvent:
             return str(memoryview(frame)[start:end], "utf-8", "replace")
         return json.dumps(self.to_dict(), **dumps)
 
-    def to_sse(self) -> bytes:
+    def to_sse(self) -> bytes | memoryview:
         """
         The event as one server-sent event: ``event: <type>``, ``data: <to_json()>``, a blank line.
 
         When the provider's event already was exactly this, its bytes are returned as they came
-        (no copy, the image never decoded): a gateway relays a 1.5 MB partial image unchanged.
+        (no copy, the image never decoded; a read-only view when they are part of a bigger chunk
+        that arrived): a gateway relays a 1.5 MB partial image unchanged.
 
         .. versionadded:: 1.1
         """

@@ -133,7 +133,7 @@ class StreamingProvider(http.server.BaseHTTPRequestHandler):
             blocks.append(block(completed(kind)))
         try:
             for data in blocks:
-                step = 8191 if big else 37
+                step = len(data) if "whole" in prompt else 8191 if big else 37
                 for start in range(0, len(data), step):  # split events anywhere, as TCP may
                     self.wfile.write(data[start : start + step])
                     self.wfile.flush()
