@@ -7,12 +7,14 @@ field named ``data`` may repeat (its values join with newlines). A stream's last
 only if a blank line ended it, so a connection cut mid-event never yields half an event.
 
 The decoder works on bytes and copies an event once. It finds where a block ends with
-``bytes.find`` (a memchr for the next line end, so a 1.5 MB ``data:`` line costs one call per
-chunk, never a loop per line or per byte), keeps the chunks of a block that is not complete
-yet as they came, and when the blank line arrives joins the block's ``data`` bytes, once, into
-the event re-framed (``event: <name>\\ndata: <data>\\n\\n``). The event's data is a range of
-that frame: its text is decoded only if someone reads it, and a gateway can write the frame
-as it is (see :meth:`pixmux.types.ImageStreamEvent.to_sse`).
+``bytes.find`` (a memchr for the next LF and one for CR, so a 1.5 MB ``data:`` line costs two
+calls per chunk, never a loop per line or per byte), records the line ends it found, keeps
+the chunks of a block that is not complete yet as they came, and when the blank line arrives
+joins the block's ``data`` bytes, once, into
+the event re-framed (``event: <name>\\ndata: <data>\\n\\n``); an event that arrived whole in
+one chunk, already framed so, is not copied at all (its frame is a view of that chunk). The
+event's data is a range of that frame: its text is decoded only if someone reads it, and a
+gateway can write the frame as it is (see :meth:`pixmux.types.ImageStreamEvent.to_sse`).
 
 Why not a library: the rules fit in one screen, the core may depend on pluggy, httpx, attrs and
 cattrs only, and the decoder must take raw byte chunks from the transport as they arrive.
