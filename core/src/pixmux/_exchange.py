@@ -439,9 +439,9 @@ class Exchange:
         for event in finals:
             if event.usage is not None:
                 usage = event.usage if usage is None else usage + event.usage
-        whole = ImageResponse(
+        whole = ImageResponse(  # priced by its count of images: their bytes are not read (a gateway relays them)
             created=last.created_at,
-            data=tuple(ImageObject(b64_json=event.b64_json) for event in finals),
+            data=tuple(ImageObject() for _ in finals),
             usage=usage,
             size=last.size,
             quality=last.quality,
@@ -449,7 +449,7 @@ class Exchange:
             output_format=last.output_format,
         )
         done = finish(self.call, whole, self.started, attempts=attempts)
-        return attrs.evolve(last, cost=done.cost, metadata={**done.metadata, **last.metadata})
+        return last._with_extras(cost=done.cost, metadata={**done.metadata, **last.metadata})
 
     # ----------------------------------------------------------------- downloads
 
