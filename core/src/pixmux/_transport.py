@@ -680,12 +680,15 @@ class AsyncTransport:
         self._client: httpx.AsyncClient | None = None
         self._session: aiohttp.ClientSession | None = None
         self._aiohttp: Any = None
+        self._yarl: Any = None
         #: Whether :meth:`aclose` ran (the engine closes a loop's transport when the loop shuts down).
         self.closed = False
-        if self.kind == "aiohttp":
+        if self.kind == "aiohttp":  # imported once here: an import statement costs on every call
             import aiohttp
+            import yarl
 
             self._aiohttp = aiohttp
+            self._yarl = yarl
 
     def warm(self) -> None:
         """Make the pool now (on a running loop), so the first request does not pay for it."""
@@ -745,12 +748,10 @@ class AsyncTransport:
         return session
 
     def _aiohttp_request(self, request: httpx.Request, left: float) -> Any:
-        import yarl
-
         aiohttp = self._aiohttp
         return self._aiohttp_session().request(
             request.method,
-            yarl.URL(str(request.url), encoded=True),  # the path's percent-encoding exactly as built
+            self._yarl.URL(str(request.url), encoded=True),  # the path's percent-encoding exactly as built
             headers=[(name.decode("latin-1"), value.decode("latin-1")) for name, value in request.headers.raw],
             data=request.content or None,
             allow_redirects=False,
