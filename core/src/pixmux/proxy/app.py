@@ -28,6 +28,7 @@ from pixmux import _redact
 from pixmux._engine import Engine
 from pixmux._params import field_types
 from pixmux.exceptions import ConfigurationError, NotFoundError, PixmuxError, redact
+from pixmux.proxy._collector import tune_collector
 from pixmux.proxy._guard import accepts, body_rule, takes_body
 from pixmux.proxy._memory import keep_freed_memory
 from pixmux.proxy._request import CLIENT_FORBIDDEN, FieldProblem, check_fields
@@ -995,4 +996,5 @@ def app_from_env() -> Gateway:
     app = create_app(path)
     apply_process_settings(app.config)
     keep_freed_memory()
+    tune_collector()  # start-up's objects frozen, young collections on a real surplus
     return app
