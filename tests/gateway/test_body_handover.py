@@ -132,3 +132,23 @@ def test_pipelined_requests_keep_their_own_bodies(port: int) -> None:
     with socket.create_connection(("127.0.0.1", port)) as sock:
         sock.sendall(b"".join(_head(len(body)) + body for body in bodies))
         assert [_expected(body) for body in bodies] == _answers(sock, 3)
+
+
+def test_hand_over_switches_itself_off_and_says_so_once(caplog: Any, monkeypatch: Any) -> None:
+    """If uvicorn keeps a waiting body some other way, the shortcut leaves it alone and logs one warning."""
+    from pixmux.proxy import _limits
+
+    monkeypatch.setattr(_limits._HandOverState, "off", False)
+
+    class Cycle:
+        body = ["a chunk kept some other way"]
+
+    cycle = Cycle()
+    with caplog.at_level("WARNING", logger="pixmux.proxy"):
+        _limits._hand_over(cycle)
+        _limits._hand_over(cycle)
+
+    assert cycle.body == ["a chunk kept some other way"]
+    assert _limits._HandOverState.off
+    assert [r.message for r in caplog.records].count(caplog.records[0].message) == 1
+    assert "hand-over is off" in caplog.records[0].message

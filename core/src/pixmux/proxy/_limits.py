@@ -342,6 +342,21 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._header_bytes = 0
 
 
+class _HandOverState:
+    """Whether :func:`_hand_over` is off: uvicorn's body handling was not what it expects."""
+
+    off = False
+
+
+def _uvicorn_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("uvicorn")
+    except PackageNotFoundError:  # pragma: no cover - installed without metadata
+        return "?"
+
+
 def _hand_over(cycle: Any) -> None:
     """
     Let uvicorn pass the next body chunk to the app as the very ``bytes`` httptools made.
@@ -353,10 +368,18 @@ def _hand_over(cycle: Any) -> None:
     waiting (two arrived before the app asked), it goes back into a ``bytearray``, so that many
     small chunks are gathered in linear time, as uvicorn gathers them.
     """
-    if cycle is None:
+    if cycle is None or _HandOverState.off:
         return
     waiting = getattr(cycle, "body", None)
     if type(waiting) is bytearray and not waiting:
         cycle.body = b""
     elif type(waiting) is bytes and waiting:
         cycle.body = bytearray(waiting)
+    elif type(waiting) not in (bytes, bytearray):
+        # uvicorn keeps a waiting body some other way now: leave it to uvicorn, and say so once
+        _HandOverState.off = True
+        logger.warning(
+            "uvicorn %s no longer gathers request bodies in cycle.body; uploads are copied as uvicorn copies "
+            "them (pixmux's uncopied hand-over is off)",
+            _uvicorn_version(),
+        )
