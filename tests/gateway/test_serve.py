@@ -216,3 +216,21 @@ def test_serve_workers_log_every_request(tmp_path: Path, provider_server: Any, j
         requests = [line for line in stderr.splitlines() if "POST /v1/images/generations model=sd status=200" in line]
     assert len(requests) == 6, stderr
     assert UPSTREAM_KEY not in stderr
+
+
+def test_serve_workers_get_time_to_start_on_a_busy_machine(tmp_path: Path, monkeypatch: Any) -> None:
+    """``--workers N`` gives each worker a minute to answer uvicorn's start-up ping, not uvicorn's 5 s."""
+    import uvicorn
+    from pixmux.proxy.cli import WORKER_HEALTHCHECK_TIMEOUT
+
+    path = tmp_path / "config.yaml"
+    path.write_text("model_list: [{model_name: a, litellm_params: {model: openai/dall-e-3, api_key: sk-test}}]\n")
+    seen: dict[str, Any] = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: seen.update(options, app=app))
+    for name in ("PIXMUX_CONFIG", "PIXMUX_LOG_LEVEL"):  # main sets them for the workers: restored after
+        monkeypatch.delenv(name, raising=False)
+
+    assert main(["--config", str(path), "--workers", "2", "--port", str(free_port())]) == 0
+
+    assert seen["workers"] == 2
+    assert seen["timeout_worker_healthcheck"] == WORKER_HEALTHCHECK_TIMEOUT >= 30

@@ -1,5 +1,5 @@
 """
-The metrics' fast path (label children kept, histograms observed by bisection) gives exactly
+The metrics' fast path (label children kept and reused) gives exactly
 what prometheus_client's public ``labels().inc()`` / ``labels().observe()`` give, and keeps a
 bounded number of children however many label sets it sees.
 """

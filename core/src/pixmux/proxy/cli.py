@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import argparse
+import inspect
 import os
 import sys
 from collections.abc import Sequence
@@ -20,6 +21,8 @@ __all__ = ["main", "DEFAULT_HOST", "DEFAULT_PORT"]
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 4000
 DEFAULT_SHUTDOWN_TIMEOUT = 120.0
+#: Seconds a worker of ``--workers N`` has to answer uvicorn's start-up health check (uvicorn's default: 5).
+WORKER_HEALTHCHECK_TIMEOUT = 60
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -114,6 +117,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             os.environ[CONFIG_ENV] = os.path.abspath(args.config)
             os.environ[LOG_LEVEL_ENV] = args.log_level
+            if "timeout_worker_healthcheck" in inspect.signature(uvicorn.Config).parameters:
+                # uvicorn restarts a worker that does not answer its ping in time (5 s by default);
+                # a worker building a large config on a busy machine can take longer to start
+                options["timeout_worker_healthcheck"] = WORKER_HEALTHCHECK_TIMEOUT
             with multiprocess_dir(args.workers):  # /metrics counts every worker
                 uvicorn.run("pixmux.proxy.app:app_from_env", factory=True, workers=args.workers, **options)
     except SystemExit as exc:  # uvicorn exits this way when it cannot bind

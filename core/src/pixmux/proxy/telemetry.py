@@ -21,7 +21,6 @@ and costs nothing when off.
 
 from __future__ import annotations
 
-import bisect
 import contextlib
 import logging
 import os
@@ -147,12 +146,12 @@ class _Metrics:
         if self.registry is not None:
             self.registry.register(_BudgetCollector(self))
         self._children: dict[tuple[str, str, str, int], _Children] = {}
-        self._overhead = _observer(self.overhead)
+        self._overhead = self.overhead.observe
         #: Adds to the requests in flight: in one process a plain count the gauge reads when
         #: scraped; under ``--workers N`` the gauge's own value, which other workers read.
         self.in_flight_add: Callable[[float], None]
         if self.multiprocess:
-            self.in_flight_add = _adder(self.in_flight)
+            self.in_flight_add = self.in_flight.inc
         else:
             self.flying = 0
             self.in_flight.set_function(lambda: self.flying)
@@ -206,59 +205,24 @@ class _Metrics:
         return prom.generate_latest(registry), prom.CONTENT_TYPE_LATEST
 
 
-def _adder(metric: Any) -> Callable[[float], None]:
-    """
-    ``metric.inc`` without its per-call checks: the value's own ``inc`` (a lock and an add, or
-    in multiprocess mode a write to the worker's file), when prometheus_client has it where
-    this version keeps it; the public ``inc`` otherwise.
-    """
-    value = getattr(metric, "_value", None)
-    add = getattr(value, "inc", None)
-    return add if callable(add) else metric.inc  # type: ignore[no-any-return]
-
-
-def _observer(histogram: Any) -> Callable[[float], None]:
-    """
-    ``histogram.observe`` in one bisection and two adds (the sum, the one bucket it falls in),
-    where prometheus_client's own checks, then walks the buckets. The public ``observe`` when
-    this version keeps its buckets elsewhere.
-    """
-    bounds = getattr(histogram, "_upper_bounds", None)
-    buckets = getattr(histogram, "_buckets", None)
-    total = getattr(getattr(histogram, "_sum", None), "inc", None)
-    if not (
-        isinstance(bounds, list)
-        and isinstance(buckets, list)
-        and len(bounds) == len(buckets)
-        and bounds
-        and bounds[-1] == float("inf")
-        and callable(total)
-        and all(callable(getattr(bucket, "inc", None)) for bucket in buckets)
-    ):
-        return histogram.observe  # type: ignore[no-any-return]
-    upper = tuple(float(bound) for bound in bounds)
-    adds = tuple(bucket.inc for bucket in buckets)
-    find = bisect.bisect_left
-
-    def observe(amount: float) -> None:
-        total(amount)
-        adds[find(upper, amount)](1)  # the first bucket whose bound is >= amount, as observe() picks
-
-    return observe
-
-
 class _Children:
-    """One label set's metric children, each reduced to the one call that counts."""
+    """
+    One label set's metric children, each as the bound method that counts.
+
+    Only prometheus_client's public calls: reaching into its private values (an add without
+    ``inc``'s checks, histograms by bisection) saved about 4 µs per request, under 1% of a
+    request's CPU, short of the 5% a private shortcut must buy.
+    """
 
     __slots__ = ("cost", "images", "requests", "total", "upstream")
 
     def __init__(self, metrics: _Metrics, key: tuple[str, str, str, int]) -> None:
         route, model, deployment, status = key
-        self.requests = _adder(metrics.requests.labels(route, model, deployment, str(status)))
-        self.total = _observer(metrics.total.labels(route))
-        self.upstream = _observer(metrics.upstream.labels(model))
-        self.images = _adder(metrics.images.labels(model, deployment))
-        self.cost = _adder(metrics.cost.labels(model, deployment))
+        self.requests = metrics.requests.labels(route, model, deployment, str(status)).inc
+        self.total = metrics.total.labels(route).observe
+        self.upstream = metrics.upstream.labels(model).observe
+        self.images = metrics.images.labels(model, deployment).inc
+        self.cost = metrics.cost.labels(model, deployment).inc
 
 
 class _BudgetCollector:
