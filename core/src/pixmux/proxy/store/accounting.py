@@ -76,8 +76,13 @@ _MASTER = Caller(master=True)
 class Reservations(Protocol):
     """Where budget reservations are taken: the database here; Redis may take them later."""
 
-    async def reserve(self, key: KeyRecord, amount: int, now: float, request_id: str) -> OverBudget | None:
-        """Reserve ``amount`` nano-dollars on the key and its team for one request, or say whose budget refused."""
+    async def reserve(
+        self, key: KeyRecord, amount: int, now: float, request_id: str, *, excess: int = 0
+    ) -> OverBudget | None:
+        """
+        Reserve ``amount`` nano-dollars on the key and its team for one request, or say whose
+        budget refused; it must fit with ``excess`` more (costs over reservations, not yet written).
+        """
 
 
 class _Window:
@@ -238,6 +243,8 @@ class Hold:
         )
         if self._local and key is not None:
             accounting.local_release(key, self.reserved, spend)
+        elif key is not None and spend > freed and (freed or block is not None):
+            accounting.excess[key.token] = accounting.excess.get(key.token, 0) + spend - freed
         accounting.journal.finished(settlement)
         accounting.wake(urgent=status != "success" and settlement.reserved > 0 and block is None)
 
@@ -265,6 +272,9 @@ class Accounting:
         self.journal = SpendJournal(settings.journal_dir)
         #: Budget blocks (None: every budgeted request reserves on its own, ``budget_blocks: false``).
         self.blocks = Blocks(self._driver, self.journal) if settings.budget_blocks else None
+        #: Per key: what calls cost over what they held (token-billed estimates), until the
+        #: batch writer stores it; the key's next reservations must fit with it.
+        self.excess: dict[str, int] = {}
         #: ``{key alias: USD left}`` for the budget gauge, read by the batch writer.
         self._remaining: dict[str, float] = {}
         master = gateway.config.master_key
@@ -420,6 +430,7 @@ class Accounting:
                 self.invalidate()
             segment.remove()
             self._pending.pop(0)
+            self._written_excess(segment.settlements)
         self.written += written
         return written
 
@@ -435,6 +446,19 @@ class Accounting:
         except (*_UNAVAILABLE, DBAPIError):
             return
         self._remaining = {alias: (max_budget - spend) / NANO for alias, max_budget, spend in rows}
+
+    def _written_excess(self, settlements: list[Settlement]) -> None:
+        """Costs over reservations are in the database now: the key's spend counts them."""
+        if not self.excess:
+            return
+        for s in settlements:
+            over = s.spend - s.reserved
+            if over > 0 and s.api_key is not None and (s.reserved or s.block is not None):
+                left = self.excess.get(s.api_key, 0) - over
+                if left > 0:
+                    self.excess[s.api_key] = left
+                else:
+                    self.excess.pop(s.api_key, None)
 
     async def _retention(self) -> None:
         if self.settings.retention_seconds is None:
@@ -620,7 +644,7 @@ class Accounting:
             block = blocks.take(key, amount)  # in memory: the common case
             try:
                 if block is None:
-                    block = await blocks.acquire(key, amount, now)
+                    block = await blocks.acquire(key, amount, now, excess=self.excess.get(key.token, 0))
             except (*_UNAVAILABLE, DBAPIError):
                 block = None  # the exact path below meets the same error and answers for it
             if block is not None:
@@ -636,11 +660,18 @@ class Accounting:
                     block=block,
                 )
         self.journal.reserving(request_id, key.token, key.team_id if team is not None else None, amount)
+        excess = self.excess.get(key.token, 0)
         try:
             if blocks is not None:
-                refused = await blocks.reserve_exactly(key, amount, now, request_id, self.reservations.reserve)
+                refused = await blocks.reserve_exactly(
+                    key,
+                    amount,
+                    now,
+                    request_id,
+                    lambda k, a, t, r: self.reservations.reserve(k, a, t, r, excess=excess),
+                )
             else:
-                refused = await self.reservations.reserve(key, amount, now, request_id)
+                refused = await self.reservations.reserve(key, amount, now, request_id, excess=excess)
         except (*_UNAVAILABLE, DBAPIError) as exc:
             self.journal.refused(request_id)
             if not self.settings.fail_open:

@@ -158,10 +158,11 @@ class Blocks:
         block.used_at = now
         return block
 
-    async def acquire(self, key: KeyRecord, amount: int, now: float) -> Block | None:
+    async def acquire(self, key: KeyRecord, amount: int, now: float, *, excess: int = 0) -> Block | None:
         """
         Resize the key's block so that it covers ``amount`` and hold it; ``None`` when what is
-        free is too little for blocks (the caller reserves exactly).
+        free is too little for blocks (the caller reserves exactly). ``excess``: what the key's
+        calls cost over their reservations and is not written yet (counted as spent).
 
         Raises:
             ConnectionError: the database cannot be used.
@@ -187,7 +188,9 @@ class Blocks:
                 return taken
             if block.small and self._clock() - block.sized_at <= self.lifetime:
                 return None
-            await self._resize(block, lambda free, mine: self._target(free, mine, amount), now)
+            await self._resize(
+                block, lambda free, mine: self._target(None if free is None else free - excess, mine, amount), now
+            )
             block.small = block.free < amount
             if block.small:
                 return None

@@ -401,7 +401,9 @@ class Database:
 
     # ------------------------------------------------------------------ budgets
 
-    async def reserve(self, key: KeyRecord, amount: int, now: float, request_id: str) -> OverBudget | None:
+    async def reserve(
+        self, key: KeyRecord, amount: int, now: float, request_id: str, *, excess: int = 0
+    ) -> OverBudget | None:
         """
         Reserve ``amount`` nano-dollars against the key's budget and its team's, atomically.
 
@@ -421,7 +423,7 @@ class Database:
                     duration=key.budget_duration,
                     now=now,
                 )
-            refused = await _take(conn, keys, keys.c.token == key.token, amount)
+            refused = await _take(conn, keys, keys.c.token == key.token, amount, excess)
             if refused is not None:
                 return OverBudget(owner="key", **refused)
             team = key.team
@@ -431,7 +433,7 @@ class Database:
                     await _reset(
                         conn, teams, where, reset_at=team.budget_reset_at, duration=team.budget_duration, now=now
                     )
-                refused = await _take(conn, teams, where, amount)
+                refused = await _take(conn, teams, where, amount, excess)
                 if refused is not None:
                     await conn.rollback()
                     return OverBudget(owner="team", **refused)
@@ -627,11 +629,17 @@ def _upgrade(connection: Any) -> None:
     command.upgrade(config, "head")
 
 
-async def _take(conn: AsyncConnection, table: sa.Table, where: Any, amount: int) -> dict[str, int] | None:
+async def _take(
+    conn: AsyncConnection, table: sa.Table, where: Any, amount: int, excess: int = 0
+) -> dict[str, int] | None:
     statement = (
         table.update()
         .where(where)
-        .where(sa.or_(table.c.max_budget.is_(None), table.c.spend + table.c.reserved + amount <= table.c.max_budget))
+        .where(
+            sa.or_(
+                table.c.max_budget.is_(None), table.c.spend + table.c.reserved + amount + excess <= table.c.max_budget
+            )
+        )
         .values(reserved=table.c.reserved + amount)
     )
     result = await conn.execute(statement)

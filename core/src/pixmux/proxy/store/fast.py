@@ -41,12 +41,12 @@ class Duplicate(Exception):
 _PG_RESERVE = """
 WITH k AS (
     UPDATE pixmux_keys SET reserved = reserved + $2
-    WHERE token = $1 AND (max_budget IS NULL OR spend + reserved + $2 <= max_budget)
+    WHERE token = $1 AND (max_budget IS NULL OR spend + reserved + $2 + $6 <= max_budget)
     RETURNING spend
 ), t AS (
     UPDATE pixmux_teams SET reserved = reserved + $2
     WHERE $3::text IS NOT NULL AND team_id = $3 AND EXISTS (SELECT 1 FROM k)
-      AND (max_budget IS NULL OR spend + reserved + $2 <= max_budget)
+      AND (max_budget IS NULL OR spend + reserved + $2 + $6 <= max_budget)
     RETURNING spend
 ), r AS (
     INSERT INTO pixmux_reservations (request_id, token, team_id, amount, created_at)
@@ -114,15 +114,18 @@ class DriverReservations:
                 dsn, min_size=1, max_size=10, ssl=sslmode if sslmode not in (None, "disable", "allow") else None
             )
 
-    async def reserve(self, key: KeyRecord, amount: int, now: float, request_id: str) -> OverBudget | None:
+    async def reserve(
+        self, key: KeyRecord, amount: int, now: float, request_id: str, *, excess: int = 0
+    ) -> OverBudget | None:
         """
-        Reserve ``amount`` on the key and its team for one request.
+        Reserve ``amount`` on the key and its team for one request; it must fit with ``excess``
+        more (what this process's calls cost over their reservations, not written yet).
 
         Raises:
             ConnectionError: the database cannot be used (the driver's error is its cause).
         """
         try:
-            return await self._reserve(key, amount, now, request_id)
+            return await self._reserve(key, amount, now, request_id, excess)
         except sqlite3.Error as exc:
             raise ConnectionError(f"SQLite: {exc}") from exc
         except Exception as exc:
@@ -130,13 +133,15 @@ class DriverReservations:
                 raise ConnectionError(f"PostgreSQL: {type(exc).__name__}: {exc}") from exc
             raise
 
-    async def _reserve(self, key: KeyRecord, amount: int, now: float, request_id: str) -> OverBudget | None:
+    async def _reserve(
+        self, key: KeyRecord, amount: int, now: float, request_id: str, excess: int
+    ) -> OverBudget | None:
         team = key.team
         due = (key.budget_reset_at is not None and key.budget_reset_at <= now) or (
             team is not None and team.budget_reset_at is not None and team.budget_reset_at <= now
         )
         if due:  # a budget period ended: the slower path resets it in the same transaction
-            return await self.db.reserve(key, amount, now, request_id)
+            return await self.db.reserve(key, amount, now, request_id, excess=excess)
         await self._ready()
         team_id = None if team is None else team.team_id
         if self._sqlite is not None:
@@ -149,11 +154,12 @@ class DriverReservations:
                 amount=amount,
                 request_id=request_id,
                 now=now,
+                excess=excess,
             )
             refused: str | None = await loop.run_in_executor(self._thread, call)
         else:
             async with self._pool.acquire() as conn:
-                row = await conn.fetchrow(_PG_RESERVE, key.token, amount, team_id, request_id, now)
+                row = await conn.fetchrow(_PG_RESERVE, key.token, amount, team_id, request_id, now, excess)
                 refused = None
                 if not row["key_ok"]:
                     refused = "key"
@@ -349,7 +355,14 @@ def _open_sqlite(path: str) -> sqlite3.Connection:
 
 
 def _sqlite_reserve(
-    conn: sqlite3.Connection, *, token: str, team_id: str | None, amount: int, request_id: str, now: float
+    conn: sqlite3.Connection,
+    *,
+    token: str,
+    team_id: str | None,
+    amount: int,
+    request_id: str,
+    now: float,
+    excess: int = 0,
 ) -> str | None:
     """One transaction on the writer thread: ``None`` when reserved, else whose budget refused."""
     conn.execute("BEGIN IMMEDIATE")
@@ -357,7 +370,7 @@ def _sqlite_reserve(
         taken = conn.execute(
             "UPDATE pixmux_keys SET reserved = reserved + ? WHERE token = ? "
             "AND (max_budget IS NULL OR spend + reserved + ? <= max_budget)",
-            (amount, token, amount),
+            (amount, token, amount + excess),
         ).rowcount
         if not taken:
             conn.execute("ROLLBACK")
@@ -366,7 +379,7 @@ def _sqlite_reserve(
             taken = conn.execute(
                 "UPDATE pixmux_teams SET reserved = reserved + ? WHERE team_id = ? "
                 "AND (max_budget IS NULL OR spend + reserved + ? <= max_budget)",
-                (amount, team_id, amount),
+                (amount, team_id, amount + excess),
             ).rowcount
             if not taken:
                 conn.execute("ROLLBACK")
