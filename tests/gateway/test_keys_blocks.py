@@ -9,10 +9,12 @@ next, and the budget gauge and JSON log lines carry the key's alias.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
+import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -283,3 +285,71 @@ def test_budget_held_by_one_gateway_is_used_by_the_other(
     assert [a.status_code for a in answers] == [200] * 39 + [429]
     assert info["spend"] == pytest.approx(40 * IMAGE_PRICE, abs=1e-9)
     assert info["reserved"] == 0
+
+
+# ---------------------------------------------------------------------- with Redis: blocks recalled at once
+
+
+@pytest.fixture
+def redis_url(tmp_path: Path) -> Iterator[str]:
+    """A real redis-server for one test (the scale-out tests' helper)."""
+    sys.path.append(str(Path(__file__).parents[1] / "scaleout"))
+    from scaleout_support import redis_server
+
+    fixture = redis_server.__wrapped__(tmp_path)  # type: ignore[attr-defined]
+    server = next(fixture)
+    try:
+        yield server.url
+    finally:
+        with contextlib.suppress(StopIteration):
+            next(fixture)
+
+
+async def test_with_redis_a_refused_request_recalls_another_gateways_block(
+    database_url: str, tmp_path: Path, redis_url: str
+) -> None:
+    """Gateway a keeps a block (no idle return here); b's requests past the rest get it back through Redis at once."""
+    gateways = []
+    for name in ("a", "b"):
+        config = keys_config(database_url, journal=tmp_path / f"journal-{name}")
+        config["router_settings"]["redis_url"] = redis_url
+        gateway = create_app(
+            parse_config(config, path=f"{name}.yaml", environ={}),
+            engine=make_engine(pixmux_openai.provider, handler=mock_handler),
+        )
+        assert gateway.accounting is not None
+        blocks = gateway.accounting.blocks
+        assert blocks is not None
+        blocks.idle = blocks.lifetime = 600.0  # only a recall can give a's block back within the test
+        blocks.wait = 60.0
+        gateways.append(gateway)
+    first, second = gateways
+    try:
+        async with (
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=first), base_url="http://a.test") as a,
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=second), base_url="http://b.test") as b,
+        ):
+            created = await generate_key(a, max_budget=40 * IMAGE_PRICE)
+            opening = await a.post("/v1/images/generations", headers=auth(created["key"]), json=PROMPT)
+            holding = await key_info(a, created["key"])
+            answers = [
+                await b.post("/v1/images/generations", headers=auth(created["key"]), json=PROMPT) for _ in range(39)
+            ]
+            await first.accounting.flush()  # type: ignore[union-attr]
+            last = await b.post("/v1/images/generations", headers=auth(created["key"]), json=PROMPT)
+            for gateway in gateways:
+                assert gateway.accounting is not None
+                await gateway.accounting.flush()
+            info = await key_info(b, created["key"])
+    finally:
+        for gateway in gateways:
+            assert gateway.accounting is not None
+            await gateway.accounting.stop()
+            await gateway.router.state.aclose()
+
+    assert opening.status_code == 200
+    assert holding["reserved"] > 8 * IMAGE_PRICE  # a's block: a quarter of the budget, less the request it served
+    assert [a.status_code for a in answers] == [200] * 39
+    assert last.status_code == 429
+    assert first.accounting.blocks.recalled >= 1  # type: ignore[union-attr]
+    assert info["spend"] == pytest.approx(40 * IMAGE_PRICE, abs=1e-9)

@@ -348,6 +348,9 @@ class Accounting:
                 len(leftovers.releases),
             )
         self._wake = asyncio.Event()
+        state: Any = getattr(getattr(self.gateway, "scaleout", None), "state", None)
+        if self.blocks is not None and hasattr(state, "anotify") and hasattr(state, "alisten"):
+            self.blocks.listen(state.anotify, state.alisten)  # with Redis: recall other instances' blocks
         telemetry = getattr(self.gateway, "telemetry", None)
         if telemetry is not None and telemetry.metrics is not None:
             telemetry.budget_source = self.budget_remaining

@@ -24,6 +24,8 @@ Exact, and never stranding budget:
 - A request refused by the database while this process's blocks hold free budget on the
   same key or team gets it back first; while *other* processes' blocks hold some, it waits
   for them (they shrink within :data:`LIFETIME`) and tries again, up to :data:`WAIT` seconds.
+  With Redis (``router_settings.redis_*``), it also asks them to give it back at once: a note
+  on the ``budget-recall`` channel (:meth:`Blocks.listen`), so the wait is a round trip or two.
 - A killed process's blocks are given back by the next start: each block is noted in the
   spend journal (as a reservation) before its row is made, and replay frees what the row
   still holds after the dead process's queued spend rows are applied.
@@ -44,7 +46,7 @@ if TYPE_CHECKING:
     from pixmux.proxy.store.fast import DriverReservations
     from pixmux.proxy.store.journal import SpendJournal
 
-__all__ = ["Block", "Blocks", "IDLE", "LIFETIME", "MIN_REQUESTS", "SHARE", "WAIT"]
+__all__ = ["Block", "Blocks", "IDLE", "LIFETIME", "MIN_REQUESTS", "RECALL_TOPIC", "SHARE", "WAIT"]
 
 logger = logging.getLogger("pixmux.proxy.spend")
 
@@ -59,6 +61,8 @@ IDLE = 0.5
 #: Seconds a refused request waits at most for other processes' blocks to come back.
 WAIT = LIFETIME + IDLE + 1.0
 _POLL = 0.05
+#: The channel (after the Redis key prefix) on which instances ask each other for blocks back.
+RECALL_TOPIC = "budget-recall"
 
 Reserve = Callable[["KeyRecord", int, float, str], Awaitable["OverBudget | None"]]
 
@@ -143,6 +147,10 @@ class Blocks:
         self._wake: asyncio.Event | None = None
         #: Database transactions blocks made (resizes, waits): the benchmark reports them.
         self.resizes = 0
+        #: Publishes a note to the other instances (``Blocks.listen``), when Redis is shared.
+        self._notify: Callable[[str, str], Awaitable[None]] | None = None
+        #: Blocks given back because another instance asked (the recall notes heard).
+        self.recalled = 0
 
     # ------------------------------------------------------------------ the request path
 
@@ -238,21 +246,59 @@ class Blocks:
             if refused is None:
                 return None
         deadline = self._clock() + self.wait
+        asked = False
         while self._clock() < deadline:
             self.resizes += 1
             if not await self.driver.foreign_blocks(key.token, team_id, self.prefix):
                 break
+            if not asked and self._notify is not None:  # ask them to give it back now, not when due
+                asked = True
+                team = team_id if refused.owner == "team" else ""
+                await self._notify(RECALL_TOPIC, f"{self.prefix} {key.token[:32]} {team}")
             await asyncio.sleep(_POLL)  # another process's block holds some: it shrinks within LIFETIME
             refused = await reserve(key, amount, time.time(), request_id)
             if refused is None:
                 return None
         return refused
 
+    def listen(
+        self,
+        notify: Callable[[str, str], Awaitable[None]],
+        listen: Callable[[str, Callable[[str], None]], None],
+    ) -> None:
+        """
+        Share recalls with the other instances: ``notify(topic, message)`` publishes a note,
+        ``listen(topic, handler)`` hears every instance's (:class:`pixmux.state.redis_store.RedisState`'s
+        ``anotify`` and ``alisten``). A note names this process's prefix, the first 32 hex
+        digits of the key's hash and the team (when the team's budget refused); nothing else.
+        """
+        self._notify = notify
+        listen(RECALL_TOPIC, self._heard)
+
+    def _heard(self, message: str) -> None:
+        sender, _, rest = message.partition(" ")
+        token, _, team = rest.partition(" ")
+        if sender == self.prefix or len(token) < 16:
+            return
+        if any(
+            b.free > 0 and (b.token.startswith(token) or (team and b.team_id == team))
+            for b in [*self._blocks.values(), *self._detached]
+        ):
+            asyncio.get_running_loop().create_task(self._recalled(token, team or None))
+
+    async def _recalled(self, token: str, team_id: str | None) -> None:
+        try:
+            if await self._give_back_on(token, team_id):
+                self.recalled += 1
+                logger.info("budget blocks: gave back budget this process held, for another gateway's request")
+        except (ConnectionError, OSError) as exc:  # the database is lost: the block's upkeep gives it back later
+            logger.debug("budget blocks: recall: %s", exc)
+
     async def _give_back_on(self, token: str, team_id: str | None) -> bool:
-        """Give back what this process's blocks hold free on the key (and on the team, when given)."""
+        """Give back what this process's blocks hold free on the key (its hash, or its start) and on the team."""
         found = False
         for block in [*self._blocks.values(), *self._detached]:
-            if block.token == token or (team_id is not None and block.team_id == team_id):
+            if block.token.startswith(token) or (team_id is not None and block.team_id == team_id):
                 async with block.lock:
                     if block.free > 0:
                         await self._resize(block, _nothing, time.time())
