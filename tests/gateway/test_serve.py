@@ -155,3 +155,64 @@ def test_serve_litellm_config_json_logs_and_environment_variables(tmp_path: Path
     assert any("litellm_settings.success_callback" in line["message"] for line in lines)
     assert any("status=200" in line["message"] for line in lines)
     assert UPSTREAM_KEY not in stderr
+
+
+@pytest.mark.parametrize("json_logs", [False, True], ids=["text", "json"])
+def test_serve_workers_log_every_request(tmp_path: Path, provider_server: Any, json_logs: bool) -> None:
+    """
+    With ``--workers 2`` each worker writes its request lines, in the format the config asks for:
+    every answered request has its line, whichever worker served it.
+    """
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        json.dumps(
+            {
+                "model_list": [
+                    {
+                        "model_name": "sd",
+                        "litellm_params": {
+                            "model": "openai/sd",
+                            "api_base": provider_server.url,
+                            "api_key": UPSTREAM_KEY,
+                        },
+                    }
+                ],
+                "litellm_settings": {"json_logs": json_logs, "num_retries": 0},
+            }
+        )
+    )
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pixmux.proxy.cli", "--config", str(path), "--port", str(port), "--workers", "2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        _wait_ready(url, process)
+        statuses = []
+        for _ in range(6):
+            with httpx.Client() as client:  # a new connection each time, so both workers may serve
+                answer = client.post(
+                    f"{url}/v1/images/generations", json={"model": "sd", "prompt": "otter"}, timeout=20
+                )
+                statuses.append(answer.status_code)
+        process.send_signal(signal.SIGTERM)
+        process.wait(30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    stderr = process.stderr.read().decode() if process.stderr else ""
+
+    assert statuses == [200] * 6
+    if json_logs:
+        lines = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
+        requests = [
+            line for line in lines if line.get("status") == 200 and line.get("path") == "/v1/images/generations"
+        ]
+    else:
+        requests = [line for line in stderr.splitlines() if "POST /v1/images/generations model=sd status=200" in line]
+    assert len(requests) == 6, stderr
+    assert UPSTREAM_KEY not in stderr

@@ -10,8 +10,9 @@ Each field of OpenAI's ``CreateImageRequest`` has a JSON type, whether ``null`` 
 model behind the name as a provider parameter, checked there (sizes, qualities and styles
 differ per model: the model's check answers 400 naming the parameter).
 
-This is the gateway's table; the library's parameter table (``pixmux._params``) describes
-the same OpenAI fields for the library and the CLI.
+The fields, their types and bounds come from the library's parameter table (``pixmux._params``),
+the one the library's functions, the CLI, the edits routes and the docs are built from; this
+module adds only the gateway's own rules (what is required, what it refuses itself).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 
 import attrs
 
+from pixmux._params import PARAMS, Param, by_name
 from pixmux._redact import clean_client_value
 from pixmux.litellm_keys import DEPLOYMENT_SETTINGS
 from pixmux.router import ROUTER_PARAMS
@@ -39,7 +41,7 @@ __all__ = [
 #: Keys of an edit's body: a generation with one of them is refused, naming it (send it to ``/v1/images/edits``).
 EDIT_ONLY = ("image", "images", "mask", "operation")
 #: Most images one request may ask for (OpenAI's schema); each model may allow fewer.
-MAX_N = 10
+MAX_N: int = by_name("n").maximum or 10
 
 #: Keyword arguments that configure where and as whom a call is made: only the config sets them.
 CLIENT_FORBIDDEN = frozenset(
@@ -95,38 +97,44 @@ class Field:
         return out
 
 
-FIELDS: tuple[Field, ...] = (
-    Field(
-        name="prompt",
-        kind="string",
-        required=True,
-        nullable=False,
-        non_blank=True,
-        description="The text prompt: at least one character that is not white space.",
-    ),
-    Field(name="model", kind="string", required=True, nullable=False, description="A model name configured here."),
-    Field(name="n", kind="integer", minimum=1, maximum=MAX_N, description="How many images; a model may allow fewer."),
-    Field(name="quality", kind="string", description="Checked against the model behind the name."),
-    Field(name="response_format", kind="string", enum=("url", "b64_json"), description="`url` or `b64_json`."),
-    Field(name="size", kind="string", description="Checked against the model behind the name."),
-    Field(name="style", kind="string", description="Checked against the model behind the name."),
-    Field(name="user", kind="string", description="An end-user id, passed to providers that take one."),
-    Field(name="background", kind="string", description="Checked against the model behind the name."),
-    Field(name="moderation", kind="string", description="Checked against the model behind the name."),
-    Field(name="output_format", kind="string", description="Checked against the model behind the name."),
-    Field(name="output_compression", kind="integer", minimum=0, maximum=100, description="0 to 100."),
-    Field(
-        name="stream",
-        kind="boolean",
-        description="`true`: the answer is a stream of server-sent events (image_generation.* events).",
-    ),
-    Field(
-        name="partial_images",
-        kind="integer",
-        minimum=0,
-        maximum=3,
-        description="Partial images to stream before the final one (0 to 3); needs `stream: true`.",
-    ),
+#: What the gateway adds to the library's parameter table (``pixmux._params``) for a generation's
+#: JSON body: which fields are required and not nullable, and the descriptions of ``/openapi.json``.
+#: ``enum``: the gateway refuses other values itself; elsewhere the model behind the name checks them.
+_GATEWAY_RULES: Mapping[str, Mapping[str, Any]] = {
+    "prompt": {
+        "required": True,
+        "nullable": False,
+        "non_blank": True,
+        "description": "The text prompt: at least one character that is not white space.",
+    },
+    "model": {"required": True, "nullable": False, "description": "A model name configured here."},
+    "n": {"description": "How many images; a model may allow fewer."},
+    "response_format": {"enum": True, "description": "`url` or `b64_json`."},
+    "user": {"description": "An end-user id, passed to providers that take one."},
+    "output_compression": {"description": "0 to 100."},
+    "stream": {"description": "`true`: the answer is a stream of server-sent events (image_generation.* events)."},
+    "partial_images": {"description": "Partial images to stream before the final one (0 to 3); needs `stream: true`."},
+}
+
+
+def _field(param: Param) -> Field:
+    rules = _GATEWAY_RULES.get(param.name, {})
+    return Field(
+        name=param.name,
+        kind=param.kind,
+        description=rules.get("description", "Checked against the model behind the name."),
+        required=rules.get("required", False),
+        nullable=rules.get("nullable", True),
+        non_blank=rules.get("non_blank", False),
+        minimum=param.minimum,
+        maximum=param.maximum,
+        enum=param.enum if rules.get("enum") else None,
+    )
+
+
+#: A generation's JSON fields: the library's table's rows a client may send, files aside.
+FIELDS: tuple[Field, ...] = tuple(
+    _field(param) for param in PARAMS if "generate" in param.operations and param.client and param.kind != "file"
 )
 _BY_NAME: Mapping[str, Field] = {field.name: field for field in FIELDS}
 _REQUIRED = tuple(field for field in FIELDS if field.required)

@@ -33,7 +33,7 @@ from pixmux.proxy._request import CLIENT_FORBIDDEN, FieldProblem, check_fields
 from pixmux.proxy.config import ROUTER_PARAMS, ConfigError, GatewayConfig, load_config
 from pixmux.proxy.encode import GZIP_MIN_BYTES, accepts_gzip, encode_images, encode_json, error_body, gzip_chunks
 from pixmux.proxy.openapi import openapi_document
-from pixmux.proxy.process import apply_process_settings
+from pixmux.proxy.process import LOG_LEVEL_ENV, apply_process_settings, configure_logging
 from pixmux.proxy.settings import read_scaleout
 from pixmux.proxy.sse import EventStream, first_event, write_stream
 from pixmux.proxy.telemetry import Telemetry
@@ -980,6 +980,7 @@ def app_from_env() -> Gateway:
     path = os.environ.get(CONFIG_ENV)
     if not path:
         raise ConfigError(f"{CONFIG_ENV} is not set; start the gateway with `pixmux serve --config FILE`")
+    configure_logging(os.environ.get(LOG_LEVEL_ENV, "info"))
     app = create_app(path)
     apply_process_settings(app.config)
     keep_freed_memory()

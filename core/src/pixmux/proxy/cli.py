@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -63,17 +62,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"--port {args.port} is not a port number")
     if args.workers < 1:
         parser.error("--workers must be at least 1")
-    logging.basicConfig(
-        level=getattr(logging, args.log_level.upper()),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    # The format above shows no thread, process or source line: do not gather them for every
-    # request's log record (the "Optimization" advice of the logging documentation).
-    logging.logThreads = False
-    logging.logProcesses = False
-    logging.logMultiprocessing = False
-    logging._srcfile = None
+    from pixmux.proxy.process import LOG_LEVEL_ENV, configure_logging
+
+    configure_logging(args.log_level)
     try:
         import uvicorn
 
@@ -120,6 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             uvicorn.run(app, **options)
         else:
             os.environ[CONFIG_ENV] = os.path.abspath(args.config)
+            os.environ[LOG_LEVEL_ENV] = args.log_level
             with multiprocess_dir(args.workers):  # /metrics counts every worker
                 uvicorn.run("pixmux.proxy.app:app_from_env", factory=True, workers=args.workers, **options)
     except SystemExit as exc:  # uvicorn exits this way when it cannot bind

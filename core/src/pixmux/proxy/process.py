@@ -16,13 +16,18 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 import time
 from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 from pixmux.proxy.config import GatewayConfig
 
-__all__ = ["JsonFormatter", "apply_process_settings"]
+__all__ = ["LOG_LEVEL_ENV", "JsonFormatter", "apply_process_settings", "configure_logging"]
+
+#: How ``pixmux serve --workers N`` tells each worker its ``--log-level``: a worker is a fresh
+#: interpreter, which inherits the environment but not the parent's logging set-up.
+LOG_LEVEL_ENV = "PIXMUX_LOG_LEVEL"
 
 
 class JsonFormatter(logging.Formatter):
@@ -46,6 +51,26 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             out["exception"] = self.formatException(record.exc_info)
         return json.dumps(out, ensure_ascii=False)
+
+
+def configure_logging(level: str) -> None:
+    """
+    Log to stderr at ``level`` (``debug``, ``info``, ``warning`` or ``error``) in the gateway's line format.
+
+    ``pixmux serve`` calls it in its own process, and each worker of ``--workers N`` again in
+    :func:`pixmux.proxy.app.app_from_env`, so that workers write their request lines too.
+    """
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    # The format above shows no thread, process or source line: do not gather them for every
+    # request's log record (the "Optimization" advice of the logging documentation).
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
+    logging._srcfile = None
 
 
 def apply_process_settings(
