@@ -189,7 +189,7 @@ def test_database_missing_at_start_refuses_to_start_naming_the_host(tmp_path: Pa
 
 
 def test_database_lost_fails_closed_then_queued_rows_are_written(tmp_path: Path, provider_server: Any) -> None:
-    """Database stopped: a budgeted key gets 503 (once its block is due); fail-open serves known keys; no row is lost."""
+    """Database stopped: a budgeted key gets 503 once its block is due; fail-open serves known keys; no row lost."""
     bindir = _pg_bin()
     if bindir is None:
         if os.environ.get("CI") == "true":
