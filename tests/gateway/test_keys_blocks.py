@@ -142,6 +142,30 @@ async def test_a_team_budget_held_in_one_keys_block_is_given_to_another_key(
     assert info["reserved"] == 0
 
 
+async def test_regenerated_and_deleted_keys_leave_no_budget_held(client: httpx.AsyncClient, gw: Gateway) -> None:
+    """A block on a key that is regenerated goes back to the key under its new hash; a deleted key's, to its team."""
+    team = await client.post("/team/new", headers=auth(), json={"team_id": "seals", "max_budget": 400 * IMAGE_PRICE})
+    assert team.status_code == 200, team.text
+    kept = await generate_key(client, team_id="seals", max_budget=200 * IMAGE_PRICE)
+    dropped = await generate_key(client, team_id="seals")
+    for created in (kept, dropped):
+        answer = await client.post("/v1/images/generations", headers=auth(created["key"]), json=PROMPT)
+        assert answer.status_code == 200
+
+    renewed = await client.post("/key/regenerate", headers=auth(), json={"key": kept["key"]})
+    deleted = await client.post("/key/delete", headers=auth(), json={"keys": [dropped["key"]]})
+    await given_back(gw)
+    info = await key_info(client, renewed.json()["key"])
+    team_info = (await client.get("/team/info", params={"team_id": "seals"}, headers=auth())).json()["team_info"]
+
+    assert renewed.status_code == 200
+    assert deleted.status_code == 200
+    assert info["spend"] == pytest.approx(IMAGE_PRICE, abs=1e-9)
+    assert info["reserved"] == 0
+    assert team_info["spend"] == pytest.approx(2 * IMAGE_PRICE, abs=1e-9)
+    assert team_info["reserved"] == 0
+
+
 def _costly(request: httpx.Request) -> httpx.Response:
     """OpenAI's answer with token usage that prices the call at three times its per-image estimate."""
     status, headers, body = openai_answer(json.loads(request.content))

@@ -218,11 +218,13 @@ class Blocks:
         block.resizing = True
         try:
             self.resizes += 1
-            delta, _ = await self.driver.resize_block(
+            delta, token = await self.driver.resize_block(
                 block.id, block.token, block.team_id, now=now, mine=block.free, target=target
             )
         finally:
             block.resizing = False
+        if token is not None:
+            block.token = token  # the key was regenerated: its new hash
         block.size += delta
         block.sized_at = self._clock()
 

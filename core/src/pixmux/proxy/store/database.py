@@ -288,12 +288,15 @@ class Database:
         return bool(result.rowcount)
 
     async def replace_token(self, old: str, new: str, key_name: str, values: Mapping[str, Any]) -> bool:
+        """A key's new hash; its reservations (budget blocks included) follow it."""
         async with self.engine.begin() as conn:
             result = await conn.execute(
                 keys.update()
                 .where(keys.c.token == old)
                 .values(token=new, key_name=key_name, updated_at=time.time(), **values)
             )
+            if result.rowcount:
+                await conn.execute(reservations.update().where(reservations.c.token == old).values(token=new))
         return bool(result.rowcount)
 
     async def delete_keys(self, tokens: Sequence[str] = (), aliases: Sequence[str] = ()) -> list[str]:

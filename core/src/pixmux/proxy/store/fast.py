@@ -240,16 +240,17 @@ class DriverReservations:
 
     async def resize_block(
         self, block: str, token: str, team_id: str | None, *, now: float, mine: int, target: Target
-    ) -> tuple[int, int | None]:
+    ) -> tuple[int, str | None]:
         """
         Grow or shrink one budget block, in one transaction under the key's (and team's) row locks.
 
         Reads what the key's and team's budgets have free outside every reservation, asks
         ``target(free, mine)`` for the free part the block should hold, and moves the
         difference between the budgets' ``reserved`` and the block's row (made on first use,
-        deleted once it holds nothing). Returns ``(delta, free)``: what the block's free part
-        grew by (negative: gave back), and what the budgets have free outside it afterwards.
-        A missing key moves nothing.
+        deleted once it holds nothing). The key is the one the block's row names (a
+        regenerated key's new hash), else ``token``. Returns ``(delta, token)``: what the
+        block's free part grew by (negative: gave back), and the key's hash now; for a deleted
+        key, ``mine`` is given back to the team and the token is ``None``.
 
         Raises:
             ConnectionError: the database cannot be used.
@@ -267,23 +268,22 @@ class DriverReservations:
                     mine=mine,
                     target=target,
                 )
-                moved: tuple[int, int | None] = await asyncio.get_running_loop().run_in_executor(self._thread, call)
+                moved: tuple[int, str | None] = await asyncio.get_running_loop().run_in_executor(self._thread, call)
                 return moved
             async with self._pool.acquire() as conn, conn.transaction():
-                owners = [
-                    await conn.fetchrow(
-                        "SELECT spend, reserved, max_budget FROM pixmux_keys WHERE token = $1 FOR UPDATE", token
-                    )
-                ]
-                if owners[0] is None:
-                    return 0, None
+                found = await conn.fetchval("SELECT token FROM pixmux_reservations WHERE request_id = $1", block)
+                token = found or token
+                key = await conn.fetchrow(
+                    "SELECT spend, reserved, max_budget FROM pixmux_keys WHERE token = $1 FOR UPDATE", token
+                )
+                owners = [key] if key is not None else []
                 if team_id is not None:
                     team = await conn.fetchrow(
                         "SELECT spend, reserved, max_budget FROM pixmux_teams WHERE team_id = $1 FOR UPDATE", team_id
                     )
                     owners.append(team)
                 free = _free([tuple(row) for row in owners if row is not None])
-                delta = target(free, mine) - mine
+                delta = target(free, mine) - mine if key is not None else -mine
                 if delta:
                     await conn.execute("UPDATE pixmux_keys SET reserved = reserved + $2 WHERE token = $1", token, delta)
                     if team_id is not None:
@@ -292,7 +292,7 @@ class DriverReservations:
                         )
                     await conn.execute(_PG_BLOCK_UPSERT, block, token, team_id, delta, now)
                     await conn.execute(_PG_BLOCK_GONE, [block])
-                return delta, None if free is None else free - delta
+                return delta, None if key is None else token
         except sqlite3.Error as exc:
             raise ConnectionError(f"SQLite: {exc}") from exc
         except Exception as exc:
@@ -415,15 +415,13 @@ def _sqlite_resize(
     now: float,
     mine: int,
     target: Target,
-) -> tuple[int, int | None]:
+) -> tuple[int, str | None]:
     conn.execute("BEGIN IMMEDIATE")
     try:
-        owners = [
-            conn.execute("SELECT spend, reserved, max_budget FROM pixmux_keys WHERE token = ?", (token,)).fetchone()
-        ]
-        if owners[0] is None:
-            conn.execute("ROLLBACK")
-            return 0, None
+        found = conn.execute("SELECT token FROM pixmux_reservations WHERE request_id = ?", (block,)).fetchone()
+        token = found[0] if found else token
+        key = conn.execute("SELECT spend, reserved, max_budget FROM pixmux_keys WHERE token = ?", (token,)).fetchone()
+        owners = [key] if key is not None else []
         if team_id is not None:
             owners.append(
                 conn.execute(
@@ -431,7 +429,7 @@ def _sqlite_resize(
                 ).fetchone()
             )
         free = _free([row for row in owners if row is not None])
-        delta = target(free, mine) - mine
+        delta = target(free, mine) - mine if key is not None else -mine
         if delta:
             conn.execute("UPDATE pixmux_keys SET reserved = reserved + ? WHERE token = ?", (delta, token))
             if team_id is not None:
@@ -443,7 +441,7 @@ def _sqlite_resize(
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
-    return delta, None if free is None else free - delta
+    return delta, None if key is None else token
 
 
 def _sqlite_settle(
