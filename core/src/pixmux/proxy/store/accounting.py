@@ -699,7 +699,20 @@ class Accounting:
             )
         if refused is not None:
             self.journal.refused(request_id)
-            raise _over_budget(refused, amount)
+            block = None if blocks is None else blocks.take(key, amount)  # one made meanwhile by another request
+            if block is None:
+                raise _over_budget(refused, amount)
+            return Hold(
+                self,
+                caller=caller,
+                request_id=request_id,
+                model=model,
+                params=params,
+                prompt=prompt,
+                reserved=amount,
+                local=False,
+                block=block,
+            )
         return Hold(
             self,
             caller=caller,

@@ -249,19 +249,20 @@ class Blocks:
                 return None
         deadline = self._clock() + self.wait
         asked = False
-        while self._clock() < deadline:
+        while True:
+            # Other processes' blocks on this key or team, then the reservation again: a block given
+            # back at any moment before the count is seen by the reservation after it.
             self.resizes += 1
-            if not await self.driver.foreign_blocks(key.token, team_id, self.prefix):
-                break
-            if not asked and self._notify is not None:  # ask them to give it back now, not when due
+            foreign = await self.driver.foreign_blocks(key.token, team_id, self.prefix)
+            if foreign and not asked and self._notify is not None:  # ask them to give it back now
                 asked = True
                 team = team_id if refused.owner == "team" else ""
                 await self._notify(RECALL_TOPIC, f"{self.prefix} {key.token[:32]} {team}")
-            await asyncio.sleep(_POLL)  # another process's block holds some: it shrinks within LIFETIME
+            if foreign:
+                await asyncio.sleep(_POLL)  # they give back within LIFETIME, or at once when asked
             refused = await reserve(key, amount, time.time(), request_id)
-            if refused is None:
-                return None
-        return refused
+            if refused is None or not foreign or self._clock() >= deadline:
+                return refused
 
     def listen(
         self,
