@@ -1,8 +1,9 @@
 """
 What virtual keys and budgets cost the gateway per request, in instructions: steady on a busy machine.
 
-Run: ``uv run python bench/keys_instructions.py`` (needs valgrind; PostgreSQL too for its lines;
-about ten minutes).
+Run: ``uv run python bench/keys_instructions.py`` (needs valgrind; PostgreSQL too for its
+lines; ``--db sqlite`` or ``--db postgresql`` for one engine; about ten minutes an engine on a
+quiet machine, far longer on a busy one).
 
 One gateway in process (``create_app``, the OpenAI plugin behind ``url``, its upstream an
 ``httpx.MockTransport`` answering OpenAI's body, requests through ``httpx.ASGITransport``, 16 in
@@ -30,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-SHORT, LONG = 200, 700
+SHORT, LONG = 100, 300
 CONCURRENCY = 16
 MASTER = "sk-bench-master"
 PRICE = 0.167  # gpt-image-1, 1024x1024, high: what a budgeted request reserves
@@ -145,9 +146,15 @@ def main(argv: list[str]) -> None:
     if shutil.which("valgrind") is None:
         print("valgrind is not installed (apt-get install valgrind); nothing measured")
         return
+    engines = {"sqlite", "postgresql"}
+    if argv[:1] == ["--db"] and len(argv) > 1:
+        engines = {argv[1]}
     scratch = Path(tempfile.mkdtemp(prefix="pixmux-keys-instr-"))
     made = iter(range(1_000_000))
-    measure("sqlite", lambda: f"sqlite:///{scratch / f'bench-{next(made)}.db'}")
+    if "sqlite" in engines:
+        measure("sqlite", lambda: f"sqlite:///{scratch / f'bench-{next(made)}.db'}")
+    if "postgresql" not in engines:
+        return
     sys.path.insert(0, str(ROOT / "tests" / "gateway"))
     from keys_support import PostgresServer, _pg_bin  # type: ignore[import-not-found]
 

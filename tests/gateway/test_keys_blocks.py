@@ -377,3 +377,39 @@ async def test_with_redis_a_refused_request_recalls_another_gateways_block(
     assert last.status_code == 429
     assert first.accounting.blocks.recalled >= 1  # type: ignore[union-attr]
     assert info["spend"] == pytest.approx(40 * IMAGE_PRICE, abs=1e-9)
+
+
+def test_a_journal_written_before_blocks_is_still_replayed(tmp_path: Path) -> None:
+    """A spend line from before the ``block`` field (one value fewer) reads back, with no block."""
+    from pixmux.proxy.store.journal import SpendJournal
+
+    values = {
+        "request_id": "r1",
+        "api_key": "a" * 64,
+        "team_id": None,
+        "user_id": None,
+        "model": "img",
+        "deployment": "img-1",
+        "provider": "openai",
+        "provider_model": "gpt-image-1",
+        "operation": "generate",
+        "n": 1,
+        "size": None,
+        "quality": None,
+        "spend": 167_000_000,
+        "reserved": 167_000_000,
+        "status": "success",
+        "status_code": 200,
+        "latency_ms": 12.5,
+        "start_time": 1.0,
+        "prompt": None,
+    }
+    (tmp_path / "spend-1-1-1.jsonl").write_text(
+        json.dumps({"r": ["r1", "a" * 64, None, 167_000_000]}) + "\n" + json.dumps({"s": list(values.values())}) + "\n"
+    )
+
+    leftovers = SpendJournal(tmp_path).leftovers()
+    leftovers.release_locks()
+
+    assert [(s.request_id, s.spend, s.block) for s in leftovers.settlements] == [("r1", 167_000_000, None)]
+    assert leftovers.releases == []
