@@ -100,6 +100,21 @@ async def test_a_block_serves_many_requests_with_few_database_steps(client: http
     assert after["reserved"] == 0
 
 
+async def test_a_budget_reset_frees_a_key_its_blocks_had_spent(client: httpx.AsyncClient, gw: Gateway) -> None:
+    """Forty images every 6 s: forty served (from blocks), the next refused, and after the reset served again."""
+    created = await generate_key(client, max_budget=40 * IMAGE_PRICE, budget_duration="6s")
+    reset_at = time.time() + 6
+
+    spent = [await client.post("/v1/images/generations", headers=auth(created["key"]), json=PROMPT) for _ in range(41)]
+    before_reset = time.time()
+    await asyncio.sleep(max(0.0, reset_at - time.time()) + 0.3)
+    after = await client.post("/v1/images/generations", headers=auth(created["key"]), json=PROMPT)
+
+    assert before_reset < reset_at  # the forty-one requests all fell in the first period
+    assert [a.status_code for a in spent] == [200] * 40 + [429]
+    assert after.status_code == 200
+
+
 async def test_lowering_max_budget_acts_at_once_on_a_key_served_from_a_block(
     client: httpx.AsyncClient, gw: Gateway
 ) -> None:
