@@ -663,18 +663,11 @@ class Accounting:
                     block=block,
                 )
         self.journal.reserving(request_id, key.token, key.team_id if team is not None else None, amount)
-        excess = self.excess.get(key.token, 0)
         try:
             if blocks is not None:
-                refused = await blocks.reserve_exactly(
-                    key,
-                    amount,
-                    now,
-                    request_id,
-                    lambda k, a, t, r: self.reservations.reserve(k, a, t, r, excess=excess),
-                )
+                refused = await blocks.reserve_exactly(key, amount, now, request_id, self._reserve)
             else:
-                refused = await self.reservations.reserve(key, amount, now, request_id, excess=excess)
+                refused = await self._reserve(key, amount, now, request_id)
         except (*_UNAVAILABLE, DBAPIError) as exc:
             self.journal.refused(request_id)
             if not self.settings.fail_open:
@@ -723,6 +716,21 @@ class Accounting:
             reserved=amount,
             local=False,
         )
+
+    async def _reserve(self, key: KeyRecord, amount: int, now: float, request_id: str) -> OverBudget | None:
+        """
+        One request's reservation in the database, fitting with what this process's calls cost
+        over their reservations and has not written yet. Refused with some of that counted, it
+        writes it (a batch written while the statement ran would be counted twice) and asks again.
+        """
+        excess = self.excess.get(key.token, 0)
+        refused = await self.reservations.reserve(key, amount, now, request_id, excess=excess)
+        if refused is not None and excess:
+            await self.flush()
+            refused = await self.reservations.reserve(
+                key, amount, now, request_id, excess=self.excess.get(key.token, 0)
+            )
+        return refused
 
     def stream_ended(
         self, info: Mapping[str, Any], last: ImageStreamEvent | None, failed: BaseException | None
