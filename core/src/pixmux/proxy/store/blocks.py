@@ -58,8 +58,10 @@ MIN_REQUESTS = 32
 LIFETIME = 1.0
 #: Seconds unused after which a block's free part goes back to the database.
 IDLE = 0.5
-#: Seconds a refused request waits at most for other processes' blocks to come back.
-WAIT = LIFETIME + IDLE + 1.0
+#: Seconds a refused request waits at most for other processes' blocks to come back: they give
+#: back within LIFETIME + IDLE on an idle machine, but their requests in flight hold their share
+#: until they end, and on a machine loaded far past its cores that takes seconds.
+WAIT = 10.0
 _POLL = 0.05
 #: The channel (after the Redis key prefix) on which instances ask each other for blocks back.
 RECALL_TOPIC = "budget-recall"
