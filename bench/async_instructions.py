@@ -1,10 +1,13 @@
 """
 The async url benchmark counted in instructions instead of seconds: stable on a busy machine.
 
-Run: ``uv run python bench/async_instructions.py`` (needs valgrind; about 3 minutes).
+Run: ``uv run python bench/async_instructions.py`` (needs valgrind; about 5 minutes). Name sides
+(``... async_instructions.py pixmux``) to count only those; ratios need ``bare`` among them.
 
-Each side (pixmux's ``aimage_generation`` and bare aiohttp, 32 calls in flight, the same mock
-server as ``core_bench.py`` in its own process, which is not counted) runs under
+Each side (pixmux's ``aimage_generation``, bare aiohttp, and between them the floor of the plugin
+contract: the same call as an ``httpx.Request`` sent through pixmux's aiohttp transport and read
+back as an ``httpx.Response``, as ``core_bench.py layers`` times it; 32 calls in flight, the same
+mock server as ``core_bench.py`` in its own process, which is not counted) runs under
 ``valgrind --tool=callgrind`` twice, with a short and a long batch of calls after the same
 warm-up; the difference of the two totals divided by the difference in calls is the cost of
 one call, start-up and warm-up cancelled out. Instructions are not time (cache misses and
@@ -32,15 +35,21 @@ CONCURRENCY = 32
 
 
 def run_side(side: str, api_base: str, calls: int) -> None:
-    """One counted run: warm up, then make ``calls`` calls with ``side`` (``pixmux`` or ``bare``)."""
+    """One counted run: warm up, then make ``calls`` calls with ``side`` (``pixmux``, ``floor`` or ``bare``)."""
+    import time
+
     import aiohttp
+    import httpx
     import pixmux
+    from pixmux._transport import AsyncTransport
 
     url = f"{api_base}/images/generations"
+    endpoint = httpx.URL(url)
     payload = {"model": "dall-e-3", "prompt": core_bench.PROMPT, "n": 1, "size": "1024x1024"}
     headers = {"Authorization": f"Bearer {core_bench.KEY}"}
 
     async def main() -> None:
+        transport = AsyncTransport(kind="aiohttp")
         async with aiohttp.ClientSession() as session:
 
             async def bare() -> None:
@@ -58,9 +67,16 @@ def run_side(side: str, api_base: str, calls: int) -> None:
                     api_key=core_bench.KEY,
                 )
 
-            func = ours if side == "pixmux" else bare
+            async def floor() -> None:
+                request = httpx.Request("POST", endpoint, headers=headers, json=payload)
+                response = await transport.send(request, time.monotonic() + 600.0)
+                response.raise_for_status()
+                response.json()
+
+            func = {"pixmux": ours, "floor": floor, "bare": bare}[side]
             await core_bench._concurrently(func, CONCURRENCY * 2, CONCURRENCY)
             await core_bench._concurrently(func, calls, CONCURRENCY)
+        await transport.aclose()
 
     asyncio.run(main())
 
@@ -91,10 +107,11 @@ def count(side: str, api_base: str, calls: int) -> int:
 
 
 def main(argv: list[str]) -> None:
-    """Count both sides and print instructions per call and their ratio."""
+    """Count each side and print instructions per call, their ratio to bare aiohttp, and pixmux above the floor."""
     if argv[:1] == ["--side"]:
         run_side(argv[1], argv[2], int(argv[3]))
         return
+    sides = [side for side in ("bare", "floor", "pixmux") if side in argv] or ["bare", "floor", "pixmux"]
     if shutil.which("valgrind") is None:
         print("valgrind is not installed (apt-get install valgrind); nothing measured")
         return
@@ -102,10 +119,17 @@ def main(argv: list[str]) -> None:
     with core_bench.Server() as server:
         api_base = server.api_base("url")
         per_call = {}
-        for side in ("bare", "pixmux"):
+        for side in sides:
             per_call[side] = (count(side, api_base, LONG) - count(side, api_base, SHORT)) / (LONG - SHORT)
+    bare = per_call.get("bare")
     for side, instructions in per_call.items():
-        print(f"  {side:<8} {instructions:10,.0f}  {instructions / per_call['bare']:5.2f}x  (target <= 1.50x)")
+        ratio = f"  {instructions / bare:5.2f}x" if bare else ""
+        target = "  (target <= 1.50x)" if side == "pixmux" and bare else ""
+        print(f"  {side:<8} {instructions:10,.0f}{ratio}{target}")
+    if "floor" in per_call and "pixmux" in per_call:
+        added = per_call["pixmux"] - per_call["floor"]
+        share = f", {added / bare * 100:.0f}% of a bare aiohttp call" if bare else ""
+        print(f"  pixmux above the floor (httpx types on aiohttp): {added:,.0f} instructions per call{share}")
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ import asyncio
 import base64
 import json
 import os
+import resource
 import socket
 import statistics
 import subprocess
@@ -133,18 +134,25 @@ class _Client(asyncio.BufferedProtocol):
     """
     One keep-alive connection sending ``request`` again as soon as each answer is whole.
 
-    Reads straight into one preallocated buffer (``recv_into``): the head is parsed for its status
-    and ``Content-Length``, the body is counted and dropped, never copied. The load generator
-    shares a core with the mock provider, so what it spends per 1.5 MB answer lowers the floor
-    and, in the gateway runs, the ceiling the gateway could be measured against.
+    Reads straight into preallocated buffers (``recv_into``): the head into the connection's own
+    16 KiB, where it is parsed for its status and ``Content-Length``; the body, counted and
+    dropped, never copied, into one 1 MiB scratch buffer every connection shares (one event loop
+    thread: each read is counted before the next one lands). The load generator shares a core
+    with the mock provider, so what it spends per 1.5 MB answer lowers the floor and, in the
+    gateway runs, the ceiling the gateway could be measured against; with a body buffer per
+    connection, 256 connections wrote 64 MB of buffers that no cache holds, and its CPU per b64
+    answer doubled from 16 to 256 clients.
     """
+
+    #: Where every connection's body bytes land.
+    scratch = memoryview(bytearray(1024 * 1024))
 
     def __init__(self, request: bytes, deadline: float, limit: int | None, stats: _Stats) -> None:
         self.request = request
         self.deadline = deadline
         self.limit = limit
         self.stats = stats
-        self.buffer = bytearray(256 * 1024)
+        self.buffer = bytearray(16 * 1024)
         self.view = memoryview(self.buffer)
         self.filled = 0  # head bytes in the buffer
         self.body_left = -1  # body bytes still to come, or -1 while reading the head
@@ -170,7 +178,7 @@ class _Client(asyncio.BufferedProtocol):
 
     def get_buffer(self, sizehint: int) -> memoryview:
         if self.body_left > 0:
-            return self.view  # body bytes land anywhere: they are counted, not kept
+            return self.scratch  # body bytes land anywhere: they are counted, not kept
         return self.view[self.filled :]
 
     def buffer_updated(self, nbytes: int) -> None:
@@ -246,11 +254,14 @@ async def _load(
     port: int, request: bytes, clients: int, seconds: float, limit: int | None, kind: str = "buffered"
 ) -> dict[str, Any]:
     stats = _Stats()
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     started = time.perf_counter()
     deadline = started + seconds
     client = _streams_client if kind == "streams" else _client
     await asyncio.gather(*(client(port, request, deadline, limit, stats) for _ in range(clients)))
     elapsed = time.perf_counter() - started
+    spent = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = spent.ru_utime + spent.ru_stime - usage.ru_utime - usage.ru_stime
     latencies, errors = stats.latencies, stats.errors
     ordered = sorted(latencies)
     return {
@@ -258,6 +269,7 @@ async def _load(
         "errors": len(errors),
         "seconds": elapsed,
         "rps": len(latencies) / elapsed,
+        "cpu": cpu,  # the load generator's own CPU seconds over the run
         "p50_ms": 1000 * ordered[len(ordered) // 2] if ordered else float("nan"),
         "p99_ms": 1000 * ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] if ordered else float("nan"),
     }
@@ -273,7 +285,7 @@ def _free_port() -> int:
 
 
 def _proc_stat(pid: int) -> tuple[float, float]:
-    """(CPU seconds, resident MB) of a process, from /proc."""
+    """(CPU seconds, user and kernel, and resident MB) of a process, from /proc."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     ticks = os.sysconf("SC_CLK_TCK")
     cpu = (int(fields[11]) + int(fields[12])) / ticks
@@ -282,6 +294,36 @@ def _proc_stat(pid: int) -> tuple[float, float]:
         if line.startswith("VmRSS:"):
             rss = int(line.split()[1]) / 1024
     return cpu, rss
+
+
+def _faults(pid: int) -> int:
+    """Minor page faults of a process so far (pages the kernel mapped in on first touch), from /proc."""
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[7])
+
+
+def _cpu_split(pid: int) -> tuple[float, float]:
+    """(user, kernel) CPU seconds of a process, all its threads, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / ticks, int(fields[12]) / ticks
+
+
+def _sched(pid: int) -> tuple[float, float]:
+    """
+    (seconds on a CPU, seconds runnable but waiting for one) of a process's threads, from /proc/<pid>/task/*/schedstat.
+
+    Their sum over a round's length is how busy the process was: near 1, it always had work
+    (it set the pace, or waited its turn on a shared CPU); well below 1, it waited for its peers.
+    """
+    run = wait = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            ran, waited, _ = (task / "schedstat").read_text().split()
+        except (OSError, ValueError):
+            continue  # a thread that ended meanwhile, or a kernel without schedstats
+        run += int(ran)
+        wait += int(waited)
+    return run / 1e9, wait / 1e9
 
 
 def _wait_port(port: int, timeout: float = 20.0) -> None:
@@ -331,10 +373,18 @@ def _spread(values: list[float], fmt: str = ".0f") -> str:
 
 class _Bench:
     def __init__(
-        self, quick: bool, *, pin: bool, rounds: int, client: str = "buffered", clients: tuple[int, ...] = (16, 64)
+        self,
+        quick: bool,
+        *,
+        pin: bool,
+        rounds: int,
+        client: str = "buffered",
+        clients: tuple[int, ...] = (16, 64),
+        modes: tuple[str, ...] = ("url", "b64"),
     ) -> None:
         self.client = client
         self.clients = clients
+        self.modes = modes
         self.seconds = 2.0 if quick else 4.0
         self.rounds = rounds
         self.pin = pin and _can_pin()
@@ -358,9 +408,19 @@ class _Bench:
         return proc
 
     def load(
-        self, port: int, path: str, body: dict[str, Any], clients: int, *, limit: int | None = None
+        self,
+        port: int,
+        path: str,
+        body: dict[str, Any],
+        clients: int,
+        *,
+        limit: int | None = None,
+        authorized: bool | None = None,
     ) -> dict[str, Any]:
-        request = _request(path, body, key=self.key if port == self.gateway_port else None)
+        """One load generator run; ``authorized``: send the master key (by default to the gateway's port only)."""
+        if authorized is None:
+            authorized = port == self.gateway_port
+        request = _request(path, body, key=self.key if authorized else None)
         spec = json.dumps(
             {
                 "port": port,
@@ -454,32 +514,77 @@ class _Bench:
 
         rounds = f"median of {self.rounds} rounds (range)" if self.rounds > 1 else "one round"
         print(f"\nthroughput (requests/s), {rounds}:")
-        print(f"  {'':8}{'floor':>21}{'gateway':>21}{'ratio':>19}{'gateway CPU ms/req':>25}{'errors':>8}")
+        print(f"  {'':9}{'floor':>21}{'gateway':>21}{'ratio':>19}{'gateway CPU ms/req':>25}{'errors':>8}")
         rss_peak = rss_warm
+        costs: list[str] = []
         for mode, body, direct in (("url", url, mock_url), ("b64", b64, mock_b64)):
+            if mode not in self.modes:
+                continue
             for clients in self.clients:
                 floors: list[float] = []
                 gateways: list[float] = []
                 ratios: list[float] = []
                 cpus: list[float] = []
+                users: list[float] = []
+                per_cpu: list[float] = []
+                busy: list[float] = []
+                queued: list[float] = []
+                client_cpus: list[float] = []
+                faults: list[float] = []
+                mock_cpus: list[float] = []
                 errors = 0
                 for _ in range(self.rounds):
                     floor = self.load(self.mock_port, *direct, clients)
-                    cpu_before, _ = _proc_stat(gateway.pid)
+                    user_before, kernel_before = _cpu_split(gateway.pid)
+                    faults_before = _faults(gateway.pid)
+                    ran_before, waited_before = _sched(gateway.pid)
+                    mock_before, _ = _proc_stat(mock.pid)
                     through = self.load(self.gateway_port, gw_path, body, clients)
-                    cpu_after, rss = _proc_stat(gateway.pid)
+                    user_after, kernel_after = _cpu_split(gateway.pid)
+                    faults.append((_faults(gateway.pid) - faults_before) / max(1, through["requests"]))
+                    ran_after, waited_after = _sched(gateway.pid)
+                    mock_after, _ = _proc_stat(mock.pid)
+                    _, rss = _proc_stat(gateway.pid)
                     rss_peak = max(rss_peak, rss)
+                    served = max(1, through["requests"])
+                    spent = (user_after - user_before) + (kernel_after - kernel_before)
                     floors.append(floor["rps"])
                     gateways.append(through["rps"])
                     ratios.append(through["rps"] / floor["rps"])
-                    cpus.append(1000 * (cpu_after - cpu_before) / max(1, through["requests"]))
+                    cpus.append(1000 * spent / served)
+                    users.append(1000 * (user_after - user_before) / served)
+                    per_cpu.append(served / spent if spent > 0 else float("nan"))
+                    busy.append((ran_after - ran_before) / through["seconds"])
+                    queued.append((waited_after - waited_before) / through["seconds"])
+                    client_cpus.append(1000 * through["cpu"] / served)
+                    mock_cpus.append(1000 * (mock_after - mock_before) / served)
                     errors += through["errors"]
                 print(
-                    f"  {mode} x{clients:<3} {_median(floors):8.0f} {_spread(floors):>11}"
+                    f"  {mode} x{clients:<4} {_median(floors):8.0f} {_spread(floors):>11}"
                     f" {_median(gateways):8.0f} {_spread(gateways):>11}"
                     f" {_median(ratios):6.2f} {_spread(ratios, '.2f'):>11}"
                     f" {_median(cpus):8.3f} {_spread(cpus, '.3f'):>15} {errors:7d}"
                 )
+                costs.append(
+                    f"  {mode} x{clients:<4} {_median(cpus):8.3f} {_median(users):7.3f}"
+                    f" {_median(cpus) - _median(users):7.3f}"
+                    f" {_median(per_cpu):9.0f} {_spread(per_cpu):>11}"
+                    f" {_median(busy):7.2f} {_median(queued):7.2f}"
+                    f" {_median(client_cpus):9.3f} {_median(mock_cpus):8.3f} {_median(faults):8.1f}"
+                )
+        print(
+            "\nCPU per request (ms; medians), from /proc: what does not move when other work shares the machine."
+            "\n'requests per CPU-second' is what the gateway would serve with a core to itself; 'on CPU' and"
+            "\n'waiting' are the shares of the round the gateway ran and was runnable but queued behind other work"
+            "\n(together near 1: the gateway set the pace; well below 1: it waited for the load generator)."
+            "\n'faults': the gateway's minor page faults per request (memory the kernel mapped in afresh)."
+        )
+        print(
+            f"  {'':9}{'gateway':>9}{'user':>8}{'kernel':>8}{'requests per CPU-second':>26}"
+            f"{'on CPU':>8}{'waiting':>8}{'load gen':>10}{'mock':>9}{'faults':>9}"
+        )
+        for line in costs:
+            print(line)
         time.sleep(0.5)
         _, rss_before = _proc_stat(gateway.pid)
         before = self.gateway_requests
@@ -519,6 +624,7 @@ def main() -> None:
     parser.add_argument(
         "--clients", default="16,64", help="client counts for the throughput lines, comma-separated (e.g. 16,64,256)"
     )
+    parser.add_argument("--modes", default="url,b64", help="answer kinds for the throughput lines: url, b64 or url,b64")
     parser.add_argument("--mock", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--load", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -541,7 +647,12 @@ def main() -> None:
         return
     rounds = args.rounds if args.rounds else (1 if args.quick else 5)
     clients = tuple(int(count) for count in args.clients.split(",") if count.strip())
-    bench = _Bench(args.quick, pin=not args.no_pin, rounds=max(1, rounds), client=args.client, clients=clients)
+    modes = tuple(mode.strip() for mode in args.modes.split(",") if mode.strip())
+    if not modes or set(modes) - {"url", "b64"}:
+        parser.error(f"--modes: expected url, b64 or url,b64, got {args.modes!r}")
+    bench = _Bench(
+        args.quick, pin=not args.no_pin, rounds=max(1, rounds), client=args.client, clients=clients, modes=modes
+    )
     try:
         bench.run()
     finally:

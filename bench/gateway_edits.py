@@ -4,6 +4,8 @@ Gateway edit benchmark: a 4 MB multipart edit upload and a ~1.5 MB base64 answer
     uv run python bench/gateway_edits.py            # five rounds of 4 s per line
     uv run python bench/gateway_edits.py --quick    # one round of 2 s
     uv run python bench/gateway_edits.py --no-pin   # let the OS place the processes
+    uv run python bench/gateway_edits.py --profile edits.prof   # where the gateway's CPU goes (cProfile)
+    uv run python bench/gateway_edits.py --instructions 10      # instructions per edit (valgrind; ~4 min)
 
 The processes and the load generator are those of ``bench/gateway.py``: a mock OpenAI-compatible
 provider on 127.0.0.1 (answering any POST under ``/b64/`` with one ~1.5 MB base64 image), the
@@ -19,13 +21,18 @@ passes or fails. Target: gateway requests per second at least 0.5 of the floor.
 from __future__ import annotations
 
 import argparse
+import cProfile
 import json
 import os
+import pstats
+import resource
+import signal
 import statistics
 import struct
 import subprocess
 import sys
 import tempfile
+import time
 import zlib
 from pathlib import Path
 from typing import Any
@@ -68,7 +75,33 @@ def raw_request(path: str, model: str, image: bytes, *, key: str | None) -> byte
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
+def _profiled_gateway(out: str, argv: list[str]) -> None:
+    """
+    Run the gateway (``pixmux.proxy.cli``) with cProfile switched on by SIGUSR1 and written to ``out`` on SIGUSR2.
+
+    The switch is a signal so that start-up and warm-up stay out of the profile: the bench
+    profiles only the requests of one measured run. Times are the event loop thread's CPU
+    time, so that other processes on a busy machine do not show up as the gateway's cost.
+    """
+    profiler = cProfile.Profile(time.thread_time)
+
+    def start(signum: int, frame: object) -> None:
+        profiler.enable()
+
+    def stop(signum: int, frame: object) -> None:
+        profiler.disable()
+        profiler.dump_stats(out)
+
+    signal.signal(signal.SIGUSR1, start)
+    signal.signal(signal.SIGUSR2, stop)
+    from pixmux.proxy.cli import main as serve
+
+    sys.exit(serve(argv))
+
+
 class _EditBench(base._Bench):
+    profile: Path | None = None
+
     def load_raw(self, port: int, request: bytes, clients: int) -> dict[str, Any]:
         """Run the load generator in its own process on ``request`` (kept in a file: it is too big for argv)."""
         spec_file = self.tmp / f"request-{port}.bin"
@@ -109,9 +142,11 @@ class _EditBench(base._Bench):
                 }
             )
         )
+        serve = (
+            ("-m", "pixmux.proxy.cli") if self.profile is None else (__file__, "--profiled-gateway", str(self.profile))
+        )
         gateway = self.spawn(
-            "-m",
-            "pixmux.proxy.cli",
+            *serve,
             "--config",
             str(config),
             "--port",
@@ -126,20 +161,21 @@ class _EditBench(base._Bench):
         print(f"request body: {len(through_request) / 2**20:.2f} MB")
         self.load_raw(self.gateway_port, through_request, 2)  # warm-up
         self.load_raw(self.mock_port, floor_request, 2)
+        if self.profile is not None:
+            self._profile(gateway, through_request)
+            return
 
         rounds = f"median of {self.rounds} rounds (range)" if self.rounds > 1 else "one round"
-        print(f"\nthroughput (requests/s), {rounds}:")
+        print(f"\nthroughput (requests/s) and CPU per request (ms, from /proc/<pid>/stat), {rounds}:")
         print(
-            f"  {'':8}{'floor':>21}{'gateway':>21}{'ratio':>19}{'gateway CPU ms/req':>25}"
-            f"{'mock CPU ms/req floor/gw':>28}{'errors':>8}"
+            f"  {'':8}{'floor':>21}{'gateway':>21}{'ratio':>19}"
+            f"{'gateway CPU':>21}{'floor CPU':>11}{'CPU ratio':>11}{'mock floor/gw':>16}{'errors':>8}"
         )
         for clients in (4, 16):
-            floors: list[float] = []
-            gateways: list[float] = []
-            ratios: list[float] = []
-            cpus: list[float] = []
-            mock_floor: list[float] = []
-            mock_gw: list[float] = []
+            lines: dict[str, list[float]] = {
+                key: []
+                for key in ("floor", "gateway", "ratio", "cpu", "floor_cpu", "cpu_ratio", "mock_floor", "mock_gw")
+            }
             errors = 0
             for _ in range(self.rounds):
                 mock_before, _ = base._proc_stat(mock.pid)
@@ -149,24 +185,147 @@ class _EditBench(base._Bench):
                 through = self.load_raw(self.gateway_port, through_request, clients)
                 cpu_after, _ = base._proc_stat(gateway.pid)
                 mock_after, _ = base._proc_stat(mock.pid)
-                floors.append(floor["rps"])
-                gateways.append(through["rps"])
-                ratios.append(through["rps"] / floor["rps"])
-                cpus.append(1000 * (cpu_after - cpu_before) / max(1, through["requests"]))
-                mock_floor.append(1000 * (mock_mid - mock_before) / max(1, floor["requests"]))
-                mock_gw.append(1000 * (mock_after - mock_mid) / max(1, through["requests"]))
+                floor_requests, through_requests = max(1, floor["requests"]), max(1, through["requests"])
+                gateway_cpu = 1000 * (cpu_after - cpu_before) / through_requests
+                # the floor's work per request: the load generator's and the mock's, on their shared CPU
+                floor_cpu = 1000 * (floor["cpu"] + mock_mid - mock_before) / floor_requests
+                lines["floor"].append(floor["rps"])
+                lines["gateway"].append(through["rps"])
+                lines["ratio"].append(through["rps"] / floor["rps"])
+                lines["cpu"].append(gateway_cpu)
+                lines["floor_cpu"].append(floor_cpu)
+                lines["cpu_ratio"].append(floor_cpu / gateway_cpu if gateway_cpu else float("nan"))
+                lines["mock_floor"].append(1000 * (mock_mid - mock_before) / floor_requests)
+                lines["mock_gw"].append(1000 * (mock_after - mock_mid) / through_requests)
                 errors += through["errors"] + floor["errors"]
+            median = {key: statistics.median(values) for key, values in lines.items()}
             print(
-                f"  edit x{clients:<2} {statistics.median(floors):8.1f} {base._spread(floors, '.1f'):>11}"
-                f" {statistics.median(gateways):8.1f} {base._spread(gateways, '.1f'):>11}"
-                f" {statistics.median(ratios):6.2f} {base._spread(ratios, '.2f'):>11}"
-                f" {statistics.median(cpus):8.2f} {base._spread(cpus, '.2f'):>15}"
-                f" {statistics.median(mock_floor):12.2f} / {statistics.median(mock_gw):6.2f}"
+                f"  edit x{clients:<2} {median['floor']:8.1f} {base._spread(lines['floor'], '.1f'):>11}"
+                f" {median['gateway']:8.1f} {base._spread(lines['gateway'], '.1f'):>11}"
+                f" {median['ratio']:6.2f} {base._spread(lines['ratio'], '.2f'):>11}"
+                f" {median['cpu']:7.2f} {base._spread(lines['cpu'], '.2f'):>11}"
+                f" {median['floor_cpu']:10.2f} {median['cpu_ratio']:10.2f}"
+                f" {median['mock_floor']:7.2f} / {median['mock_gw']:5.2f}"
                 f" {errors:7d}"
             )
+        print(
+            "\nratio: gateway req/s over floor req/s (target >= 0.5). gateway CPU: the gateway process's "
+            "CPU time per request.\nfloor CPU: the load generator's and the mock's CPU time per floor request "
+            "(they share one CPU). CPU ratio: floor CPU\nover gateway CPU, what the ratio becomes when the "
+            "gateway's CPU is the limit; it moves little when other\nprocesses load the machine, unlike req/s."
+        )
         _, rss = base._proc_stat(gateway.pid)
         print(f"\ngateway resident memory after the runs: {rss:.1f} MB")
         self.stop(mock)
+
+    def _profile(self, gateway: subprocess.Popen[bytes], request: bytes) -> None:
+        """One run of 4 clients under cProfile; prints the functions that took the most time, per request."""
+        assert self.profile is not None
+        gateway.send_signal(signal.SIGUSR1)
+        cpu_before, _ = base._proc_stat(gateway.pid)
+        through = self.load_raw(self.gateway_port, request, 4)
+        cpu_after, _ = base._proc_stat(gateway.pid)
+        gateway.send_signal(signal.SIGUSR2)
+        for _ in range(200):
+            if self.profile.exists() and self.profile.stat().st_size:
+                break
+            time.sleep(0.05)
+        requests = max(1, through["requests"])
+        print(
+            f"\nprofiled run, 4 clients: {through['requests']} requests, {through['rps']:.1f}/s, "
+            f"gateway CPU {1000 * (cpu_after - cpu_before) / requests:.2f} ms/req (with cProfile's own cost)"
+        )
+        stats = pstats.Stats(str(self.profile))
+        rows = sorted(stats.stats.items(), key=lambda item: item[1][2], reverse=True)  # type: ignore[attr-defined]
+        print(f"\n{'own ms/req':>10} {'total ms/req':>12} {'calls/req':>9}  function")
+        for (filename, line, name), (_, calls, own, total, _) in rows[:35]:
+            where = name if filename == "~" else f"{name} ({_short(filename)}:{line})"
+            print(f"{1000 * own / requests:10.3f} {1000 * total / requests:12.3f} {calls / requests:9.1f}  {where}")
+        print(f"\nthe whole profile: {self.profile} (python -m pstats {self.profile})")
+
+
+def instructions(requests: int) -> None:
+    """
+    The gateway's instructions per edit, counted by ``valgrind --tool=callgrind``: stable on a busy machine.
+
+    The gateway runs under callgrind (the mock does not); after three warm-up edits the counters
+    are zeroed (``callgrind_control --zero``), ``requests`` edits follow one after another on one
+    keep-alive connection, and the counters are dumped. Instructions leave out the kernel's work
+    (the socket copies, about a third of the gateway's CPU time here) and cache misses, so they
+    compare versions of the gateway's own code, not seconds.
+    """
+    import re
+    import socket
+
+    tmp = Path(tempfile.mkdtemp(prefix="pixmux-bench-edits-ir-"))
+    mock_port, gateway_port = base._free_port(), base._free_port()
+    procs = [subprocess.Popen([sys.executable, str(Path(base.__file__)), "--mock", str(mock_port)])]
+    try:
+        base._wait_port(mock_port)
+        config = tmp / "config.yaml"
+        upstream = f"http://127.0.0.1:{mock_port}/b64/v1"
+        params = {"model": "openai/gpt-image-1", "api_base": upstream, "api_key": "sk-up"}
+        entry = {"model_name": "gpt-image-1", "litellm_params": params}
+        config.write_text(json.dumps({"model_list": [entry], "general_settings": {"master_key": "sk-bench-master"}}))
+        out = tmp / "callgrind.out"
+        serve = ["-m", "pixmux.proxy.cli", "--config", str(config), "--port", str(gateway_port)]
+        serve += ["--log-level", "warning"]
+        gateway = subprocess.Popen(
+            ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", sys.executable, *serve],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        procs.append(gateway)
+        base._wait_ready(gateway_port, timeout=900)
+        request = raw_request("/v1/images/edits", "gpt-image-1", big_png(), key="sk-bench-master")
+        with socket.create_connection(("127.0.0.1", gateway_port)) as sock:
+
+            def edit() -> None:
+                sock.sendall(request)
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    data += sock.recv(1 << 20)
+                head, _, rest = data.partition(b"\r\n\r\n")
+                if not head.startswith(b"HTTP/1.1 200"):
+                    raise RuntimeError(f"the gateway answered {head[:200]!r}")
+                found = re.search(rb"content-length: (\d+)", head.lower())
+                length = int(found.group(1)) if found else 0
+                while len(rest) < length:
+                    rest += sock.recv(1 << 20)
+
+            for _ in range(3):
+                edit()
+            subprocess.run(["callgrind_control", "--zero", str(gateway.pid)], capture_output=True, check=True)
+            for _ in range(requests):
+                edit()
+            subprocess.run(["callgrind_control", "--dump", str(gateway.pid)], capture_output=True, check=True)
+        dump = Path(f"{out}.1")
+        for _ in range(100):
+            if dump.exists() and "summary:" in dump.read_text(errors="replace"):
+                break
+            time.sleep(0.1)
+        found = re.search(r"^summary:\s+(\d+)", dump.read_text(errors="replace"), re.M)
+        if found is None:
+            raise RuntimeError(f"no callgrind summary in {dump}")
+        print(
+            f"gateway instructions per 4 MB edit (callgrind, {requests} edits after 3 warm-up ones): "
+            f"{int(found.group(1)) / requests / 1e6:.1f} million"
+        )
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def _short(filename: str) -> str:
+    for marker in ("site-packages/", "/src/", "/lib/python"):
+        if marker in filename:
+            return filename.split(marker, 1)[1]
+    return filename
 
 
 def main() -> None:
@@ -174,17 +333,34 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="shorter runs, one round unless --rounds")
     parser.add_argument("--rounds", type=int, help="rounds per line (default 5, or 1 with --quick)")
     parser.add_argument("--no-pin", action="store_true", help="do not pin the processes to CPUs")
+    parser.add_argument("--profile", metavar="FILE", help="profile the gateway (cProfile) over one run of 4 clients")
+    parser.add_argument(
+        "--instructions", type=int, metavar="N", help="count the gateway's instructions over N edits (valgrind)"
+    )
     parser.add_argument("--load", help=argparse.SUPPRESS)
+    parser.add_argument("--profiled-gateway", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.profiled_gateway:
+        _profiled_gateway(args.profiled_gateway[0], args.profiled_gateway[1:])
+        return
     if args.load:
         spec = json.loads(args.load)
         request = Path(spec["file"]).read_bytes()
+        before = resource.getrusage(resource.RUSAGE_SELF)
         result = base._run(base._load(spec["port"], request, spec["clients"], spec["seconds"], None))
+        after = resource.getrusage(resource.RUSAGE_SELF)
+        result["cpu"] = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
         print(json.dumps(result))
+        return
+    if args.instructions:
+        instructions(args.instructions)
         return
     rounds = args.rounds if args.rounds else (1 if args.quick else 5)
     bench = _EditBench(args.quick, pin=not args.no_pin, rounds=max(1, rounds))
     bench.tmp = Path(tempfile.mkdtemp(prefix="pixmux-bench-edits-"))
+    if args.profile:
+        bench.profile = Path(args.profile).resolve()
+        bench.profile.unlink(missing_ok=True)
     try:
         bench.run()
     finally:

@@ -350,6 +350,25 @@ def test_import_pixmux_alone_imports_no_http_stack() -> None:
     assert not {"httpx", "pluggy", "cattrs"} & set(found)
 
 
+def test_refusal_is_a_top_level_name_loaded_on_first_use() -> None:
+    """``pixmux.Refusal`` is the partial-refusal type plugins build; ``import pixmux`` does not load it."""
+    found = run_python(
+        """
+        import json, sys
+        import pixmux
+        before = sorted(sys.modules)
+        refusal = pixmux.Refusal(reason="SAFETY", message="withheld")
+        from pixmux.types import ImageResponse, Refusal
+        kept = ImageResponse(created=1, refused=(refusal,)).refused
+        print(json.dumps({"before": before, "same": pixmux.Refusal is Refusal, "kept": [r.reason for r in kept]}))
+        """
+    )
+
+    assert "pixmux.types" not in found["before"]
+    assert found["same"] is True
+    assert found["kept"] == ["SAFETY"]
+
+
 def test_provider_not_found_lists_discovered_providers() -> None:
     """With discovery on, an unknown provider's error lists the installed OpenAI plugin."""
     engine = Engine(environ={})

@@ -80,3 +80,98 @@ def test_encode_round_trips_through_the_decoder() -> None:
     events, clean = decode_all([block])
     assert events == [ServerSentEvent(event="image_edit.completed", data='{"a":1}\n{"b":2}')]
     assert clean
+
+
+def reference_events(stream: bytes) -> list[tuple[str, str, str | None]]:
+    """The standard's algorithm, line by line over the whole stream: what the decoder must agree with."""
+    if stream.startswith(b"\xef\xbb\xbf"):
+        stream = stream[3:]
+    lines = stream.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n")
+    lines.pop()  # the text after the last line end is no line yet
+    events = []
+    name, data, last_id = "", [], None
+    for line in lines:
+        if not line:
+            if data or name:
+                events.append((name or "message", "\n".join(data), last_id))
+            name, data = "", []
+            continue
+        if line.startswith(b":"):
+            continue
+        field, _, value = line.decode("utf-8", "replace").partition(":")
+        value = value.removeprefix(" ")
+        if field == "data":
+            data.append(value)
+        elif field == "event":
+            name = value
+        elif field == "id" and "\0" not in value:
+            last_id = value
+    return events
+
+
+_PARTS = st.sampled_from(
+    [
+        b"event: image_generation.partial_image",
+        b'data: {"a":1}',
+        b"data:x",
+        b"data",
+        b": comment",
+        b"id: 7",
+        b"retry: 10",
+        b"event:",
+        b"data: " + b"Q" * 300,
+        b"\n",
+        b"\r",
+        b"\r\n",
+        b"",
+        b"other: y",
+    ]
+)
+
+
+@given(st.lists(_PARTS, max_size=30), st.lists(st.integers(min_value=0, max_value=4000), max_size=8))
+def test_the_decoder_agrees_with_the_standard_on_any_stream_and_chunking(parts: list[bytes], cuts: list[int]) -> None:
+    """Mixed line endings, comments, repeated data lines, a CRLF split between chunks: the standard's events."""
+    stream = b"".join(part + (b"" if part in (b"\n", b"\r", b"\r\n") else b"\n") for part in parts)
+    points = sorted({cut for cut in cuts if cut <= len(stream)})
+    chunks = [stream[a:b] for a, b in zip([0, *points], [*points, len(stream)], strict=True)]
+    events, _ = decode_all(chunks)
+    assert [(e.event, e.data, e.id) for e in events] == reference_events(stream)
+
+
+def test_an_event_is_copied_once_into_its_frame_and_its_data_is_a_view_of_it() -> None:
+    """A 1.5 MB event in 23 chunks: one frame, the data a range of it, nothing decoded until asked."""
+    data = b'{"type":"image_generation.partial_image","b64_json":"' + b"A" * 1_500_000 + b'"}'
+    stream = b"event: image_generation.partial_image\r\n" + b"data: " + data + b"\r\n\r\n"
+    chunks = [stream[i : i + 65536] for i in range(0, len(stream), 65536)]
+    events, clean = decode_all(chunks)
+    assert clean
+    assert len(events) == 1
+    found = events[0]._frame()
+    assert found is not None
+    frame, start, end = found
+    assert frame == b"event: image_generation.partial_image\ndata: " + data + b"\n\n"
+    assert frame[start:end] == data
+    assert events[0].data_bytes() == data
+    assert events[0]._text is None  # not decoded
+    assert events[0].data == data.decode()
+
+
+def test_an_event_that_came_whole_and_already_framed_is_not_copied_at_all() -> None:
+    """Within one chunk, ``event:`` then ``data:`` with LF line ends: the event is a view of that chunk."""
+    block = b'event: image_generation.partial_image\ndata: {"b64_json":"' + b"A" * 100_000 + b'"}\n\n'
+    chunk = b": keep-alive\n\n" + block + b"event: x\r\ndata: crlf\r\n\r\nid: 9\nevent: y\ndata: with id\n\n"
+    decoder = SSEDecoder()
+    events = decoder.feed(chunk)
+    assert [(e.event, e.id) for e in events] == [("image_generation.partial_image", None), ("x", None), ("y", "9")]
+    found = events[0]._frame()
+    assert found is not None
+    frame, start, end = found
+    assert isinstance(frame, memoryview)
+    assert frame.obj is chunk
+    assert frame == block
+    head = len(b"event: image_generation.partial_image\ndata: ")
+    assert frame[start:end] == events[0].data_bytes() == block[head:-2]
+    crlf = events[1]._frame()  # re-framed with LF: a copy, as for any event that was not already framed
+    assert crlf is not None
+    assert crlf[0] == b"event: x\ndata: crlf\n\n"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import random
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +12,7 @@ import jsonschema
 import pytest
 import referencing
 import yaml
+from pixmux._sse import SSEDecoder
 from pixmux.exceptions import (
     APIResponseValidationError,
     ContentPolicyViolationError,
@@ -155,3 +158,120 @@ def test_stream_check_refuses_the_wrong_operation_and_an_unfinished_stream() -> 
         check.finish()
     with pytest.raises(APIResponseValidationError, match=r"edit stream sent a image_generation\.completed"):
         check.accept(ImageStreamEvent(type="image_generation.completed", b64_json="AA", created_at=1))
+
+
+# --------------------------------------------------------------------------------------------- big events, relayed
+
+BIG_B64 = base64.b64encode(random.Random(3).randbytes(150_000)).decode()
+
+
+def framed(body: dict[str, Any], *, escaped: bool = False, event: str | None = None) -> tuple[ServerSentEvent, bytes]:
+    """An event as the core frames it from the wire, and the provider's block it came from."""
+    data = json.dumps(body)
+    if escaped:
+        data = data.replace("/", "\\/")
+    raw = f"event: {event or body['type']}\ndata: {data}\n\n".encode()
+    decoder = SSEDecoder()
+    events = [e for start in range(0, len(raw), 4096) for e in decoder.feed(raw[start : start + 4096])]
+    assert len(events) == 1
+    return events[0], raw
+
+
+def test_a_big_openai_event_keeps_the_providers_bytes_and_reads_the_image_only_when_asked() -> None:
+    body = {**PARTIAL, "b64_json": BIG_B64}
+    sse_event, raw = framed(body)
+    event = read_openai_event(sse_event, provider="openai", model="gpt-image-1")
+    assert event is not None
+    assert event.to_sse() == raw
+    frame = sse_event._frame()
+    assert frame is not None
+    assert event.to_sse() is frame[0]  # the frame itself: no copy
+    checked = StreamCheck(provider="openai", model="gpt-image-1", metadata={"provider": "openai"}).accept(event)
+    with pytest.raises(AttributeError):
+        object.__getattribute__(checked, "b64_json")  # not read on the way through
+    assert checked.to_sse() is event.to_sse()
+    assert checked.metadata["provider"] == "openai"
+    assert checked.b64_json == BIG_B64
+    assert checked.to_dict() == body
+    GEN.validate(json.loads(checked.to_json()))
+
+
+def test_a_big_event_with_escapes_is_relayed_as_sent_and_read_unescaped() -> None:
+    """Some servers write every "/" as "\\/": valid JSON, relayed unchanged, and the library gets the real base64."""
+    sse_event, raw = framed({**PARTIAL, "b64_json": BIG_B64}, escaped=True)
+    event = read_openai_event(sse_event, provider="openai", model="gpt-image-1")
+    assert event is not None
+    assert event.to_sse() == raw
+    assert "/" in BIG_B64
+    assert event.b64_json == BIG_B64
+
+
+def test_a_big_image_that_is_not_a_json_string_is_a_typed_error_when_read() -> None:
+    body = {**PARTIAL, "b64_json": BIG_B64}
+    raw = json.dumps(body).replace(BIG_B64[:10], BIG_B64[:5] + "\\q" + BIG_B64[7:10])
+    sse_event = SSEDecoder().feed(f"event: {PARTIAL['type']}\ndata: {raw}\n\n".encode())[0]
+    event = read_openai_event(sse_event, provider="openai", model="gpt-image-1")
+    assert event is not None
+    with pytest.raises(APIResponseValidationError, match="not a JSON string"):
+        _ = event.b64_json
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"revised_prompt": "x" * 40_000},  # a second big string: read whole
+        {"note": "é" * 20_000},  # beyond ASCII
+    ],
+)
+def test_big_events_the_fast_reading_does_not_take_are_read_whole_and_alike(extra: dict[str, str]) -> None:
+    body = {**PARTIAL, "b64_json": BIG_B64, **extra}
+    event = read_openai_event(framed(body)[0], provider="openai", model="gpt-image-1")
+    assert event is not None
+    assert event.b64_json == BIG_B64
+    assert event.partial_image_index == PARTIAL["partial_image_index"]
+    assert json.loads(event.to_json()) == PARTIAL | {"b64_json": BIG_B64}  # written as OpenAI's, extras left out
+
+
+def test_a_big_image_in_another_field_is_not_taken_for_the_image() -> None:
+    body = {**PARTIAL, "b64_json": "", "other": BIG_B64}
+    with pytest.raises(APIResponseValidationError, match="no b64_json"):
+        read_openai_event(framed(body)[0], provider="openai", model="gpt-image-1")
+
+
+def test_a_big_event_missing_what_the_schema_requires_is_written_as_openais() -> None:
+    sparse = {"type": "image_generation.partial_image", "b64_json": BIG_B64, "partial_image_index": 0}
+    sse_event, raw = framed(sparse)
+    event = read_openai_event(sse_event, provider="openai", model="gpt-image-1")
+    assert event is not None
+    assert event.to_sse() != raw
+    out = json.loads(SSEDecoder().feed(event.to_sse())[0].data)
+    GEN.validate(out)
+    assert out["b64_json"] == BIG_B64
+    assert out["size"] == "auto"
+
+
+def test_a_big_event_named_otherwise_than_its_type_is_written_under_its_type() -> None:
+    sse_event, raw = framed({**PARTIAL, "b64_json": BIG_B64}, event="message")
+    event = read_openai_event(sse_event, provider="openai", model="gpt-image-1")
+    assert event is not None
+    assert event.to_sse().startswith(b"event: image_generation.partial_image\ndata: ")
+    assert event.to_sse() != raw
+
+
+def test_a_big_error_event_is_the_typed_error() -> None:
+    body = {"error": {"message": "x" * 70_000, "type": "rate_limit_error", "code": "rate_limit_exceeded"}}
+    with pytest.raises(RateLimitError):
+        read_openai_event(framed(body, event="error")[0], provider="openai", model="gpt-image-1")
+
+
+def test_a_big_completed_event_is_relayed_only_when_its_usage_is_openais_too() -> None:
+    exact, raw = framed({**COMPLETED, "b64_json": BIG_B64})
+    relayed = read_openai_event(exact, provider="openai", model="gpt-image-1")
+    assert relayed is not None
+    assert relayed.to_sse() == raw
+    odd_usage = {**COMPLETED["usage"], "input_tokens_details": "lots"}
+    odd, raw = framed({**COMPLETED, "b64_json": BIG_B64, "usage": odd_usage})
+    rewritten = read_openai_event(odd, provider="openai", model="gpt-image-1")
+    assert rewritten is not None
+    assert rewritten.to_sse() != raw
+    GEN.validate(json.loads(rewritten.to_json()))

@@ -6,6 +6,8 @@ they arrived and answers by the path's first segment, misbehaving on request.
 - ``/gzip``: the JSON body gzip-compressed, with ``Content-Encoding: gzip``.
 - ``/slow-headers``: waits ``SLOW`` seconds before the status line.
 - ``/trickle``: a chunked body, one byte every 0.1 s for ``SLOW`` seconds.
+- ``/drip``: the same, one byte every ``DRIP`` seconds: each read ends within a read timeout as
+  long as a 1 s deadline, and the body runs past it.
 - ``/stall``: half a body, then silence.
 - ``/hang``: reads the request and never answers.
 - ``/reset``: reads the request and resets the connection (RST).
@@ -26,6 +28,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 SLOW = 3.0
+DRIP = 0.8
 BODY = json.dumps({"ok": True}).encode()
 
 
@@ -106,12 +109,12 @@ class WireServer:
         elif name == "slow-headers":
             time.sleep(SLOW)
             conn.sendall(_answer(BODY))
-        elif name == "trickle":
+        elif name in ("trickle", "drip"):
             conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
             end = time.monotonic() + SLOW
             while time.monotonic() < end:
                 conn.sendall(b"1\r\n \r\n")
-                time.sleep(0.1)
+                time.sleep(0.1 if name == "trickle" else DRIP)
             conn.sendall(b"0\r\n\r\n")
         elif name == "stall":
             conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n" + b"x" * 50)

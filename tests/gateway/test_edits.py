@@ -22,6 +22,7 @@ import pytest
 from gateway_support import MASTER_KEY, RunningGateway, auth, make_gateway, schema_validator
 from PIL import Image
 from pixmux.proxy import create_app, parse_config
+from pixmux.proxy.config import ConfigError
 from pixmux.testing import TINY_PNG_B64, json_response, local_server
 
 UPSTREAM_KEY = "sk-edit-upstream-0123456789"
@@ -571,6 +572,65 @@ async def test_json_edit_fetches_an_allowed_url_through_the_engine_transport() -
 
     assert response.status_code == 200, response.text
     assert seen == ["GET https://img.test/room.png", "POST http://upstream.test/v1/images/edits"]
+
+
+async def test_allow_image_urls_per_deployment() -> None:
+    """
+    allow_image_urls set per deployment (litellm_params or model_info) overrides the gateway-wide default.
+
+    With the gateway default off, gpt-image-1 allows URLs in its litellm_params, and a model
+    name whose two deployments disagree refuses them (the URL is read once, before a deployment
+    is picked). With the default on, dall-e-2 refuses them in its model_info while the model
+    name whose deployments now all allow them (one by default) fetches. The setting never
+    reaches the provider's body.
+    """
+    seen: list[str] = []
+    bodies: list[bytes] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(f"{request.method} {request.url}")
+        if request.method == "GET":
+            return httpx.Response(200, content=png(), headers={"content-type": "image/png"})
+        bodies.append(request.read())
+        return json_response(200, {"created": 1, "data": [{"b64_json": TINY_PNG_B64}]})
+
+    config = _config("http://upstream.test/v1")
+    config["model_list"][0]["litellm_params"]["allow_image_urls"] = True
+    mixed = {"model": "openai/gpt-image-1", "api_base": "http://upstream.test/v1", "api_key": UPSTREAM_KEY}
+    config["model_list"] += [
+        {"model_name": "mixed", "litellm_params": mixed, "model_info": {"allow_image_urls": True}},
+        {"model_name": "mixed", "litellm_params": mixed},
+    ]
+    url_edit = {"prompt": "x", "images": [{"image_url": "https://img.test/room.png"}]}
+
+    async def edit(gateway_config: dict[str, Any], model: str) -> httpx.Response:
+        gateway, _ = make_gateway(gateway_config, handler=handler)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=gateway), base_url="http://gw.test") as client:
+            return await client.post("/v1/images/edits", headers=auth(), json={"model": model, **url_edit})
+
+    allowed = await edit(config, "gpt-image-1")
+    disagree = await edit(config, "mixed")
+    config["general_settings"]["allow_image_urls"] = True
+    config["model_list"][1]["model_info"] = {"allow_image_urls": False}
+    refused = await edit(config, "dall-e-2")
+    by_default = await edit(config, "mixed")
+
+    assert allowed.status_code == 200, allowed.text
+    assert "allow_image_urls" in _bad(disagree, 400, "images[0]")
+    assert "allow_image_urls" in _bad(refused, 400, "images[0]")
+    assert by_default.status_code == 200, by_default.text
+    assert seen.count("GET https://img.test/room.png") == 2
+    assert len(bodies) == 2
+    assert all(b"allow_image_urls" not in body for body in bodies)
+
+
+def test_allow_image_urls_must_be_a_flag() -> None:
+    """A deployment's allow_image_urls that is not true or false stops the start, naming where it is."""
+    config = _config("http://upstream.test/v1")
+    config["model_list"][0]["model_info"] = {"allow_image_urls": "yes"}
+
+    with pytest.raises(ConfigError, match=r"model_list\[0\]\.model_info\.allow_image_urls"):
+        parse_config(config, path="edits.yaml", environ={})
 
 
 def test_openai_client_streams_an_edit(

@@ -366,6 +366,7 @@ def _value_for(key: litellm_keys.Key, api_base: str) -> Any:
         "aws_bedrock_runtime_endpoint": None,  # an alias of api_base: given separately below
         "vertex_ai_credentials": None,  # an alias of vertex_credentials
         "organization": "org-every-key",
+        "allow_image_urls": True,
     }
     if key.name in special:
         return special[key.name]

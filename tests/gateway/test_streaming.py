@@ -22,7 +22,7 @@ from pixmux.testing import local_server
 
 sys.path.insert(0, str(Path(__file__).parents[2] / "plugins" / "openai" / "tests"))
 
-from stream_support import COMPLETED, KEY, StreamingProvider, partial
+from stream_support import BIG_B64, COMPLETED, KEY, StreamingProvider, block, partial
 
 
 @pytest.fixture(scope="module")
@@ -178,3 +178,26 @@ def test_a_refused_connection_before_the_first_event_falls_back(streaming_gatewa
     assert [e.event for e in events] == ["image_generation.partial_image", "image_generation.completed"]
     note = json.loads(raw.split(b": pixmux ", 1)[1].split(b"\n", 1)[0])
     assert (note["deployment"], note["model_group"]) == ("gpt-image-1-0", "gpt-image-1")
+
+
+@pytest.mark.parametrize("prompt", ["otter big relay", "otter big escaped relay", "otter big whole relay"])
+def test_a_big_openai_event_is_relayed_as_the_provider_sent_it(streaming_gateway: RunningGateway, prompt: str) -> None:
+    """The provider's bytes of each event reach the client unchanged: no decoding, no re-encoding of the image."""
+    body = {"model": "gpt-image-1", "prompt": prompt, "stream": True, "partial_images": 2}
+    with httpx.stream(
+        "POST",
+        f"{streaming_gateway.url}/v1/images/generations",
+        json=body,
+        headers={"Authorization": f"Bearer {MASTER_KEY}"},
+    ) as response:
+        assert response.status_code == 200
+        raw = b"".join(response.iter_bytes())
+    escaped = "escaped" in prompt
+    for index in range(2):  # exactly the upstream's blocks: json.dumps's spacing, its "\/" escapes
+        assert block({**partial(index), "b64_json": BIG_B64}, escaped=escaped) in raw
+    assert block(COMPLETED) in raw
+    validator = schema_validator("ImageGenStreamEvent")
+    events = SSEDecoder().feed(raw)
+    assert [json.loads(e.data)["b64_json"] for e in events] == [BIG_B64, BIG_B64, COMPLETED["b64_json"]]
+    for event in events:
+        validator.validate(json.loads(event.data))

@@ -35,6 +35,7 @@ _LAZY: dict[str, str] = {
     "ImageResponse": "pixmux.types",
     "Usage": "pixmux.types",
     "FollowUp": "pixmux.types",
+    "Refusal": "pixmux.types",
     "ImageInput": "pixmux.types",
     "Catalogue": "pixmux.catalogue",
     "ModelInfo": "pixmux.catalogue",
@@ -85,6 +86,7 @@ __all__ = [
     "ImageResponse",
     "Usage",
     "FollowUp",
+    "Refusal",
     "ImageInput",
     "Catalogue",
     "ModelInfo",
@@ -158,4 +160,14 @@ if TYPE_CHECKING:
     )
     from pixmux.hookspecs import hookimpl, hookspec
     from pixmux.router import Router
-    from pixmux.types import Auth, Deployment, FollowUp, ImageInput, ImageObject, ImageRequest, ImageResponse, Usage
+    from pixmux.types import (
+        Auth,
+        Deployment,
+        FollowUp,
+        ImageInput,
+        ImageObject,
+        ImageRequest,
+        ImageResponse,
+        Refusal,
+        Usage,
+    )

@@ -264,7 +264,8 @@ class Exchange:
                 if wait > 0:
                     yield Wait(wait)
         response = merge([part.result for part in self._parts if part.result is not None])
-        response = yield from self._downloaded(response, deadline)
+        if self._b64 or self._horizon is not None or _has_urls_to_note(response, call.request):
+            response = yield from self._downloaded(response, deadline)
         return finish(call, response, self.started, attempts=attempts)
 
     def _start(self, auth: Auth | None) -> None:
@@ -439,9 +440,9 @@ class Exchange:
         for event in finals:
             if event.usage is not None:
                 usage = event.usage if usage is None else usage + event.usage
-        whole = ImageResponse(
+        whole = ImageResponse(  # priced by its count of images: their bytes are not read (a gateway relays them)
             created=last.created_at,
-            data=tuple(ImageObject(b64_json=event.b64_json) for event in finals),
+            data=tuple(ImageObject() for _ in finals),
             usage=usage,
             size=last.size,
             quality=last.quality,
@@ -449,7 +450,7 @@ class Exchange:
             output_format=last.output_format,
         )
         done = finish(self.call, whole, self.started, attempts=attempts)
-        return attrs.evolve(last, cost=done.cost, metadata={**done.metadata, **last.metadata})
+        return last._with_extras(cost=done.cost, metadata={**done.metadata, **last.metadata})
 
     # ----------------------------------------------------------------- downloads
 
@@ -598,6 +599,16 @@ def redacted(error: PixmuxError, secrets: Iterable[str]) -> PixmuxError:
     the attached response and request, and every exception chained to it (``pixmux._redact.scrub_error``).
     """
     return _redact.scrub_error(error, secrets)
+
+
+def _has_urls_to_note(response: ImageResponse, request: ImageRequest) -> bool:
+    """Whether :meth:`Exchange._downloaded` has work beyond an engine's horizon: b64 asked for, or expiries to note."""
+    if request.response_format == "b64_json":
+        return True
+    for image in response.data:  # noqa: SIM110 - a loop: no generator object on every call's path
+        if image.expires_at is not None:
+            return True
+    return False
 
 
 def _data_url_b64(url: str, call: Call) -> str:

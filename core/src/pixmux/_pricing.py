@@ -67,7 +67,10 @@ def deployment_cost(model_info: Mapping[str, Any], *, images: int, size: object,
 
 
 def _inputs(arguments: Mapping[str, Any]) -> int:
-    given = arguments.get("image")
+    """How many input images a call carries: the router's ``images`` (read inputs), or a caller's ``image``."""
+    given = arguments.get("images")
+    if given is None:
+        given = arguments.get("image")
     if given is None:
         return 0
     return len(given) if isinstance(given, list | tuple) else 1

@@ -14,13 +14,17 @@ The rules, the same on every transport (``core/tests/test_transport.py`` runs ea
 - **The bytes a plugin built.** Method, raw path with its percent-encoding (``%3A`` stays
   ``%3A``), query, headers (names, case, order) and body go out as the request holds them; a
   streamed body (``httpx.Request(files=...)``, multipart) is read first and sent with its
-  ``Content-Length``. Nothing is added: no ``User-Agent``, ``Accept`` or cookie. The one
-  exception: a URL carrying ``user:password@`` is sent without it, as HTTP basic auth
-  (unless the request already has an ``Authorization`` header, which then wins).
+  ``Content-Length``, except one kept in pieces (``pixmux._pieces``), which the async
+  transports send piece by piece, uncopied, with its ``Content-Length``. Nothing is added:
+  no ``User-Agent``, ``Accept`` or cookie. The one exception: a URL carrying
+  ``user:password@`` is sent without it, as HTTP basic auth (unless the request already has
+  an ``Authorization`` header, which then wins).
 - **The whole body by the deadline.** ``deadline`` is a :func:`time.monotonic` value. Slow
   headers, a body trickled a few bytes at a time and a silent server all end in
-  ``httpx.TimeoutException`` at the deadline (the sync transport cuts a trickle at the first
-  chunk after it).
+  ``httpx.TimeoutException`` at the deadline. The async transports bound the whole exchange
+  with one timer; httpx's sync pool has per-read timeouts only, so on the sync transport a
+  watchdog thread shuts down the connection of a body still arriving at its deadline
+  (:class:`_Watchdog`).
 - **Typed failures.** Refused, reset and unresolvable connections raise
   ``httpx.TransportError`` subclasses (``ConnectError``, ``ReadError``,
   ``RemoteProtocolError``); time running out raises ``httpx.TimeoutException``. The exchange
@@ -63,8 +67,11 @@ import asyncio
 import base64
 import contextlib
 import functools
+import itertools
 import logging
+import math
 import os
+import socket
 import sys
 import threading
 import time
@@ -74,6 +81,8 @@ from http.cookiejar import CookieJar
 from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
+
+from pixmux._pieces import pieces_of
 
 if TYPE_CHECKING:
     import aiohttp
@@ -339,19 +348,109 @@ def _limits(max_connections: int) -> httpx.Limits:
 # --------------------------------------------------------------------------------------------- sync
 
 
+class _Watchdog:
+    """
+    Cuts sync reads at their deadline: one daemon thread shuts down the socket of a response still being read.
+
+    httpx's sync pool knows only per-read timeouts, so a body trickled one byte a little under
+    the timeout apart would run to about twice the deadline, and longer. Once the status and
+    headers are in, the sending thread registers the connection's socket (httpcore's public
+    ``network_stream`` response extension) with its deadline; past it, the watchdog shuts the
+    socket down, the blocked read ends at once, and the sender turns the broken read into
+    ``httpx.ReadTimeout``. Registering costs a lock and a dict entry; the thread sleeps until
+    the earliest deadline registered, so with no late answers it wakes about once per timeout.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)
+        self._watched: dict[int, tuple[float, socket.socket]] = {}
+        self._cut: set[int] = set()
+        self._next = math.inf  # when the thread wakes next
+        self._tokens = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, response: httpx.Response, deadline: float) -> int | None:
+        """Watch the socket ``response`` is read from until :meth:`release`; ``None`` when there is none (a mock)."""
+        stream = response.extensions.get("network_stream")
+        sock = stream.get_extra_info("socket") if stream is not None else None
+        if not isinstance(sock, socket.socket):
+            return None
+        token = next(self._tokens)
+        with self._lock:
+            self._watched[token] = (deadline, sock)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="pixmux-deadlines", daemon=True)
+                self._thread.start()
+            if deadline < self._next:
+                self._wake.notify()
+        return token
+
+    def release(self, token: int | None) -> bool:
+        """Stop watching; whether the deadline passed and the socket was cut."""
+        if token is None:
+            return False
+        with self._lock:
+            if self._watched.pop(token, None) is not None:
+                return False
+            if token in self._cut:
+                self._cut.remove(token)
+                return True
+            return False
+
+    def _run(self) -> None:
+        with self._lock:
+            while True:
+                now = time.monotonic()
+                due = [token for token, (deadline, _) in self._watched.items() if deadline <= now]
+                for token in due:
+                    _, sock = self._watched.pop(token)
+                    self._cut.add(token)
+                    with contextlib.suppress(OSError):  # closed meanwhile: nothing left to cut
+                        # the socket's own shutdown, also under an SSL socket: a syscall on the
+                        # descriptor, which ends a read blocked in another thread
+                        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+                self._next = min((deadline for deadline, _ in self._watched.values()), default=math.inf)
+                self._wake.wait(None if self._next == math.inf else self._next - now)
+
+    def _forget(self) -> None:
+        """In a forked child: the thread did not come along, nor do the parent's sockets."""
+        self.__init__()  # type: ignore[misc]
+
+
+_WATCHDOG = _Watchdog()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_WATCHDOG._forget)
+
+
+def _late(exc: httpx.TransportError, request: httpx.Request) -> httpx.ReadTimeout:
+    return httpx.ReadTimeout(f"the body was still arriving at the deadline ({exc})", request=request)
+
+
 class Streamed:
     """A response being streamed: ``response`` (status, headers), then its body as decoded chunks."""
 
     def __init__(self, response: httpx.Response, deadline: float) -> None:
         self.response = response
         self.deadline = deadline
+        self._watch = _WATCHDOG.watch(response, deadline)
 
     def __iter__(self) -> Iterator[bytes]:
         request = self.response.request
-        for chunk in self.response.iter_bytes():
-            if time.monotonic() > self.deadline:
-                raise httpx.ReadTimeout("the body was still arriving at the deadline", request=request)
-            yield chunk
+        try:
+            for chunk in self.response.iter_bytes():
+                if time.monotonic() > self.deadline:
+                    raise httpx.ReadTimeout("the body was still arriving at the deadline", request=request)
+                yield chunk
+        except httpx.TransportError as exc:
+            if self._release():
+                raise _late(exc, request) from exc
+            raise
+
+    def _release(self) -> bool:
+        """Stop watching the deadline; whether it passed and the connection was cut."""
+        watch, self._watch = self._watch, None
+        return _WATCHDOG.release(watch)
 
     def read(self, max_bytes: int | None = None) -> bytes:
         """The rest of the body, whole, by the deadline."""
@@ -413,17 +512,24 @@ class SyncTransport:
         opened = self._open(request)
         if opened.is_stream_consumed:  # read already (a test's MockTransport builds responses whole)
             return _checked(opened, request, max_bytes)
+        watch = _WATCHDOG.watch(opened, deadline)  # cuts the body at the deadline, not at a read's timeout
         try:
             chunks = []
             size = 0
             for chunk in opened.iter_raw():
-                if time.monotonic() > deadline:
+                if time.monotonic() > deadline:  # a transport given without a socket to watch
                     raise httpx.ReadTimeout("the body was still arriving at the deadline", request=request)
                 size += len(chunk)
                 if max_bytes is not None and size > max_bytes:
                     raise _too_large(request, max_bytes)
                 chunks.append(chunk)
+        except httpx.TransportError as exc:
+            watched, watch = watch, None
+            if _WATCHDOG.release(watched):
+                raise _late(exc, request) from exc
+            raise
         finally:
+            _WATCHDOG.release(watch)
             opened.close()
         return _whole(opened, b"".join(chunks), request)
 
@@ -435,9 +541,13 @@ class SyncTransport:
         _timed(request, left if idle is None else min(left, idle))
         request.read()
         opened = self._open(request)
+        streamed = None
         try:
-            yield Streamed(opened, deadline)
+            streamed = Streamed(opened, deadline)
+            yield streamed
         finally:
+            if streamed is not None:
+                streamed._release()
             opened.close()
 
     def close(self) -> None:
@@ -519,6 +629,13 @@ class AsyncStreamed:
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         request = self.response.request
+        raw = self.response.stream
+        if isinstance(raw, _AiohttpStream) and self.idle is None and "content-encoding" not in self.response.headers:
+            # aiohttp's chunks as they are (nothing to decode), each read bounded by its total timeout
+            # (the deadline): no httpx layers and no timer per chunk, where a 1.5 MB event is 6 chunks.
+            async for chunk in raw:
+                yield chunk
+            return
         chunks = self.response.aiter_bytes()
         while True:
             until = self.deadline if self.idle is None else min(self.deadline, time.monotonic() + self.idle)
@@ -567,12 +684,15 @@ class AsyncTransport:
         self._client: httpx.AsyncClient | None = None
         self._session: aiohttp.ClientSession | None = None
         self._aiohttp: Any = None
+        self._yarl: Any = None
         #: Whether :meth:`aclose` ran (the engine closes a loop's transport when the loop shuts down).
         self.closed = False
-        if self.kind == "aiohttp":
+        if self.kind == "aiohttp":  # imported once here: an import statement costs on every call
             import aiohttp
+            import yarl
 
             self._aiohttp = aiohttp
+            self._yarl = yarl
 
     def warm(self) -> None:
         """Make the pool now (on a running loop), so the first request does not pay for it."""
@@ -632,14 +752,12 @@ class AsyncTransport:
         return session
 
     def _aiohttp_request(self, request: httpx.Request, left: float) -> Any:
-        import yarl
-
         aiohttp = self._aiohttp
         return self._aiohttp_session().request(
             request.method,
-            yarl.URL(str(request.url), encoded=True),  # the path's percent-encoding exactly as built
+            self._yarl.URL(str(request.url), encoded=True),  # the path's percent-encoding exactly as built
             headers=[(name.decode("latin-1"), value.decode("latin-1")) for name, value in request.headers.raw],
-            data=request.content or None,
+            data=_aiohttp_body(request),
             allow_redirects=False,
             compress=None,
             timeout=aiohttp.ClientTimeout(total=left),
@@ -665,7 +783,8 @@ class AsyncTransport:
         """Send ``request`` and return its response with the whole body read, by ``deadline``."""
         request = _outgoing(request)
         _timed(request, _left(request, deadline))
-        await request.aread()
+        if pieces_of(request) is None:  # a body kept in pieces is sent as it is (see _aiohttp_body)
+            await request.aread()
         if self.kind == "aiohttp":
             return await self._aiohttp_whole(request, deadline, max_bytes)
         response: httpx.Response = await _by(deadline, request, self._httpx_whole(request, max_bytes))
@@ -679,7 +798,8 @@ class AsyncTransport:
         request = _outgoing(request)
         left = _left(request, deadline)
         _timed(request, left if idle is None else min(left, idle))
-        await request.aread()
+        if pieces_of(request) is None:
+            await request.aread()
         if self.kind == "aiohttp":
             try:
                 manager = self._aiohttp_request(request, left)
@@ -712,6 +832,26 @@ class AsyncTransport:
         if self._client is not None:
             client, self._client = self._client, None
             await client.aclose()
+
+
+def _aiohttp_body(request: httpx.Request) -> Any:
+    """
+    What aiohttp sends as the body: the request's bytes, or its pieces one by one (``pixmux._pieces``).
+
+    A body kept in pieces (a multipart upload) goes out without being joined: aiohttp writes
+    each piece as it is (the request's ``Content-Length`` keeps it from chunking them), so a
+    4 MB image is not copied into a joined body, nor again into one buffer with the headers.
+    Any other body is read whole first.
+    """
+    pieces = pieces_of(request)
+    if pieces is None:
+        return request.content or None
+    return _each(pieces)
+
+
+async def _each(pieces: Sequence[bytes]) -> AsyncIterator[bytes]:
+    for piece in pieces:
+        yield piece
 
 
 #: Headers aiohttp would add on its own: a request goes out with the plugin's headers only.

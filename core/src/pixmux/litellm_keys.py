@@ -304,6 +304,12 @@ KEYS: tuple[Key, ...] = (
         "Price per pixel of each generated image (LiteLLM's image-generation convention).",
         "as `model_info.input_cost_per_pixel`",
     ),
+    _p(
+        "litellm_params",
+        "allow_image_urls",
+        "Fetch `http(s)` image URLs of JSON edits for this deployment.",
+        "as `model_info.allow_image_urls`; never sent to the provider",
+    ),
     _h(
         "litellm_params",
         "output_cost_per_pixel",
@@ -445,6 +451,13 @@ KEYS: tuple[Key, ...] = (
         "output_cost_per_image",
         "Price of each generated image.",
         "replaces the catalogue's price for this deployment: cost, `x-pixmux-cost`, `cost-based-routing`",
+    ),
+    _p(
+        "model_info",
+        "allow_image_urls",
+        "Fetch `http(s)` image URLs of JSON edits sent to this deployment's model name "
+        "(default: `general_settings.allow_image_urls`).",
+        "a URL is fetched once, before routing: only when every deployment of the model name allows it",
     ),
     _h(
         "model_info",
@@ -1138,7 +1151,11 @@ KEYS: tuple[Key, ...] = (
     ),
     _p("general_settings", "gzip_images", "Also gzip answers that carry base64 images."),
     _p("general_settings", "max_upload_size_mb", "The largest edit or variation upload, in MB (default 64)."),
-    _p("general_settings", "allow_image_urls", "Fetch `http(s)` image URLs of JSON edits (default false)."),
+    _p(
+        "general_settings",
+        "allow_image_urls",
+        "Fetch `http(s)` image URLs of JSON edits (default false); a deployment's `model_info` may say otherwise.",
+    ),
     _p("general_settings", "upstream_max_connections", "Connections to providers one worker may hold open."),
     _p("general_settings", "download_horizon", "Download images whose URLs expire sooner than this many seconds."),
     _p(

@@ -1134,7 +1134,7 @@ def _routed_last(plan: _Plan, deployment: RouterDeployment, last: ImageStreamEve
     if not last.completed:  # pragma: no cover - the engine's stream always ends with a completed event
         return last
     done = plan.succeeded(deployment, ImageResponse(created=last.created_at, metadata=last.metadata), elapsed)
-    return attrs.evolve(last, metadata=done.metadata)
+    return last._with_extras(metadata=done.metadata)
 
 
 class _Plan:

@@ -11,6 +11,8 @@ whole response, so that clients stream uniformly.
 
 from __future__ import annotations
 
+import functools
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -104,13 +106,20 @@ def read_openai_event(event: ServerSentEvent, *, provider: str, model: str | Non
     Read one of OpenAI's image stream events (the ``parse_event`` of OpenAI-shaped providers).
 
     Returns ``None`` for what carries no image (``[DONE]``, an empty ``data``, an event type
-    this version does not know).
+    this version does not know). An event that is already exactly OpenAI's keeps the
+    provider's bytes, so that a gateway relays it as it came (``ImageStreamEvent.to_sse``);
+    a big image is read only where the JSON around it is (see :func:`_read_big`).
 
     Raises:
         PixmuxError: the typed error an ``error`` event (or a ``data`` with a top-level
             ``error``) stands for.
         APIResponseValidationError: the event's JSON is not of the documented shape.
     """
+    buffer, start, end = event._span()
+    if end - start >= BIG_EVENT_BYTES and event.event != "error":
+        found = _read_big(event, buffer, start, end)
+        if found is not None:
+            return found
     data = event.data.strip()
     if not data or data == "[DONE]":
         return None
@@ -130,25 +139,118 @@ def read_openai_event(event: ServerSentEvent, *, provider: str, model: str | Non
     image = body.get("b64_json")
     if not isinstance(image, str) or not image:
         raise APIResponseValidationError(f"the {kind} event carries no b64_json image", provider=provider, model=model)
+    found = ImageStreamEvent(b64_json=image, **_fields(kind, body))
+    frame = event._frame()
+    if frame is not None and event.event == kind and _exact(found, body, image):
+        return found._relayed(frame)
+    return found
+
+
+#: Events at least this big are read with their image cut out (a partial image is 0.1 to 3 MB).
+BIG_EVENT_BYTES = 64 * 1024
+#: A string at least this long (in bytes) is the image.
+_BIG_STRING_BYTES = 16 * 1024
+#: More small strings than this and the event is read whole (no OpenAI event has so many).
+_MAX_STRINGS = 64
+
+
+def _read_big(event: ServerSentEvent, buffer: bytes, start: int, end: int) -> ImageStreamEvent | None:
+    """
+    A big event read without reading its image, or ``None`` to read it whole instead.
+
+    The JSON strings of ``buffer[start:end]`` are found by their quotes (a quote ends a string
+    unless an odd number of backslashes precede it), each one memchr. Exactly one may be big,
+    the ``b64_json`` value. The rest, with a stand-in for that string, is read as JSON: every
+    field but the image is checked as for any event. The image's bytes stay where they
+    arrived, passed over once (by the search for their closing quote), and become text only
+    if someone reads ``b64_json``: then escapes are undone and a string JSON does not allow is
+    an ``APIResponseValidationError`` (see ``ImageStreamEvent``). A gateway relays them as the
+    provider sent them, the way a client of the provider itself would have received them.
+    """
+    big: tuple[int, int] | None = None
+    strings = 0
+    at = buffer.find(b'"', start, end)
+    while at >= 0:
+        close = _string_end(buffer, at + 1, end)
+        if close < 0:
+            return None
+        if close - at - 1 >= _BIG_STRING_BYTES:
+            if big is not None:
+                return None
+            big = (at + 1, close)
+        else:
+            strings += 1
+            if strings > _MAX_STRINGS:
+                return None
+        at = buffer.find(b'"', close + 1, end)
+    if big is None:
+        return None
+    hole = _hole()
+    try:
+        body = loads_json(b"".join((memoryview(buffer)[start : big[0]], hole, memoryview(buffer)[big[1] : end])))
+    except ValueError:
+        return None
+    if not isinstance(body, dict) or "error" in body or body.get("b64_json") != hole.decode():
+        return None
+    kind = body.get("type") if isinstance(body.get("type"), str) else event.event
+    if kind not in _KNOWN_TYPES:
+        return None
+    fields = _fields(kind, body)
+    frame = event._frame()
+    relay = None
+    if (
+        frame is not None
+        and event.event == kind
+        and _exact(ImageStreamEvent(b64_json="", **fields), body, hole.decode())
+    ):
+        relay = frame
+    return ImageStreamEvent._read(b64_source=(buffer, *big), relay=relay, **fields)
+
+
+def _string_end(buffer: bytes, start: int, end: int) -> int:
+    """Where the JSON string whose first byte is at ``start`` ends (its closing quote), or -1."""
+    close = buffer.find(b'"', start, end)
+    while close > start and buffer[close - 1] == _BACKSLASH:
+        run = 1
+        while close - run - 1 >= start and buffer[close - run - 1] == _BACKSLASH:
+            run += 1
+        if run % 2 == 0:  # the backslashes escape each other, not the quote
+            break
+        close = buffer.find(b'"', close + 1, end)
+    return close
+
+
+_BACKSLASH = 0x5C
+
+
+@functools.cache
+def _hole() -> bytes:
+    """What stands in for the image while the rest is read: random per process, so no event holds it."""
+    return f"pixmux-image-{os.urandom(8).hex()}".encode()
+
+
+def _fields(kind: str, body: Mapping[str, Any]) -> dict[str, Any]:
+    """An event's fields but the image, as read from its JSON (odd values left out, never trusted)."""
     created = body.get("created_at")
     index = body.get("partial_image_index")
-    found = ImageStreamEvent(
-        type=kind,
-        b64_json=image,
-        created_at=created if isinstance(created, int) and not isinstance(created, bool) else 0,
-        partial_image_index=index if isinstance(index, int) and not isinstance(index, bool) else None,
-        size=_text(body.get("size")),
-        quality=_text(body.get("quality")),
-        background=_text(body.get("background")),
-        output_format=_text(body.get("output_format")),
-        usage=_usage(body.get("usage")),
-    )
+    return {
+        "type": kind,
+        "created_at": created if isinstance(created, int) and not isinstance(created, bool) else 0,
+        "partial_image_index": index if isinstance(index, int) and not isinstance(index, bool) else None,
+        "size": _text(body.get("size")),
+        "quality": _text(body.get("quality")),
+        "background": _text(body.get("background")),
+        "output_format": _text(body.get("output_format")),
+        "usage": _usage(body.get("usage")),
+    }
+
+
+def _exact(found: ImageStreamEvent, body: Mapping[str, Any], image: str) -> bool:
+    """Whether the provider's JSON already is exactly ``found.to_dict()`` (the same keys, the same values)."""
     shape = found.to_dict()
-    if shape.keys() == body.keys() and all(  # already exactly OpenAI's: keep its text
-        body[key] == value for key, value in shape.items() if key not in ("b64_json", "usage")
-    ):
-        return attrs.evolve(found, raw=data)
-    return found
+    if shape.keys() != body.keys() or body.get("b64_json") != image:
+        return False
+    return all(body[key] == value for key, value in shape.items() if key != "b64_json")
 
 
 def completed_events(response: ImageResponse, *, operation: str = "generate") -> list[ImageStreamEvent]:
@@ -212,7 +314,7 @@ class StreamCheck:
         self.started = True
         if event.completed:
             self.completed += 1
-        return attrs.evolve(event, metadata={**self.metadata, **event.metadata})
+        return event._with_extras(metadata={**self.metadata, **event.metadata})
 
     def finish(self) -> None:
         """The stream ended: fine only if every final image arrived."""

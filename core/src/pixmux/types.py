@@ -423,22 +423,105 @@ class FollowUp:
 ResponseFormat = Literal["url", "b64_json"]
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(init=False, eq=False, repr=False)
 class ServerSentEvent:
     """
     One server-sent event as the core framed it from a provider's stream (``parse_event``'s input).
 
     Attributes:
         event: the ``event:`` field, ``"message"`` when the block had none.
-        data: the ``data:`` lines joined with newlines (usually one JSON document).
+        data: the ``data:`` lines joined with newlines (usually one JSON document), as text.
         id: the last ``id:`` seen, if any.
         retry: the last ``retry:`` (milliseconds), if any.
+
+    The core keeps the data as the bytes that arrived and decodes ``data`` only when it is
+    read: a plugin that reads JSON from bytes can take :meth:`data_bytes` instead.
+
+    .. versionchanged:: 1.1
+       ``data_bytes``; ``data`` is decoded on first use.
     """
 
-    event: str = "message"
-    data: str = attrs.field(default="", repr=lambda v: f"<{len(v)} chars>")
-    id: str | None = None
-    retry: int | None = None
+    event: str
+    id: str | None
+    retry: int | None
+    _buffer: bytes
+    _start: int
+    _end: int
+    _frame_at: tuple[int, int] | None
+    _text: str | None
+
+    def __init__(
+        self, *, event: str = "message", data: str = "", id: str | None = None, retry: int | None = None
+    ) -> None:
+        buffer = data.encode("utf-8", "surrogatepass")
+        self.__attrs_init__(event, id, retry, buffer, 0, len(buffer), None, data)
+
+    @classmethod
+    def _read(
+        cls,
+        *,
+        event: str,
+        buffer: bytes,
+        start: int,
+        end: int,
+        frame: tuple[int, int] | None = None,
+        id: str | None = None,
+        retry: int | None = None,
+    ) -> ServerSentEvent:
+        """
+        An event whose data is ``buffer[start:end]``, kept without a copy (the core's decoder).
+
+        ``frame`` is where, in ``buffer``, the whole event is re-framed: ``event: <event>``, one
+        ``data:`` line with the data, a blank line.
+        """
+        created: ServerSentEvent = cls.__new__(cls)
+        created.__attrs_init__(event, id, retry, buffer, start, end, frame, None)
+        return created
+
+    @property
+    def data(self) -> str:
+        """The data as text (decoded as UTF-8 on first use; undecodable bytes become U+FFFD)."""
+        text = self._text
+        if text is None:
+            text = str(memoryview(self._buffer)[self._start : self._end], "utf-8", "replace")
+            object.__setattr__(self, "_text", text)
+        return text
+
+    def data_bytes(self) -> memoryview:
+        """The data as the bytes that came (a read-only view, no copy)."""
+        return memoryview(self._buffer)[self._start : self._end]
+
+    def _span(self) -> tuple[bytes, int, int]:
+        """``(buffer, start, end)``: the data is ``buffer[start:end]`` (for readers that search bytes in place)."""
+        return self._buffer, self._start, self._end
+
+    def _frame(self) -> tuple[bytes | memoryview, int, int] | None:
+        """
+        The event re-framed (``event:``, one ``data:`` line, a blank line) and where its data is
+        in it, ``(frame, start, end)``, when the core framed it; else ``None``.
+        """
+        if self._frame_at is None:
+            return None
+        first, last = self._frame_at
+        buffer = self._buffer
+        frame = buffer if first == 0 and last == len(buffer) else memoryview(buffer)[first:last]
+        return frame, self._start - first, self._end - first
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ServerSentEvent):
+            return NotImplemented
+        return (self.event, self.id, self.retry) == (other.event, other.id, other.retry) and (
+            self.data_bytes() == other.data_bytes()
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.event, self.id, self.retry, bytes(self.data_bytes())))
+
+    def __repr__(self) -> str:
+        return (
+            f"ServerSentEvent(event={self.event!r}, data=<{self._end - self._start} bytes>, "
+            f"id={self.id!r}, retry={self.retry!r})"
+        )
 
 
 #: The stream event types, by operation: (partial, completed).
@@ -488,9 +571,79 @@ class ImageStreamEvent:
     usage: Usage | None = None
     cost: float | None = attrs.field(default=None, eq=False)
     metadata: _FrozenMap = attrs.field(factory=dict, eq=False, hash=False, repr=False)
-    #: The provider's own JSON text of this event, when it is already exactly OpenAI's: ``to_json``
-    #: hands it on unchanged (a gateway re-frames a 1.5 MB partial image without re-encoding it).
-    raw: str | None = attrs.field(default=None, eq=False, hash=False, repr=False)
+    #: Where ``b64_json`` is, as ``(buffer, start, end)``, while it has not been read: the text is
+    #: made from those ASCII bytes on first use (a gateway that relays the event never makes it).
+    _b64_source: tuple[bytes, int, int] | None = attrs.field(default=None, init=False, eq=False, repr=False)
+    #: The provider's own event, already exactly OpenAI's, as ``(frame, start, end)``: the frame is
+    #: ``event: <type>``, ``data: <the JSON, frame[start:end]>`` and a blank line (see ``to_sse``).
+    _relay: tuple[bytes | memoryview, int, int] | None = attrs.field(default=None, init=False, eq=False, repr=False)
+
+    if not TYPE_CHECKING:
+
+        def __getattr__(self, name: str) -> Any:
+            # Only an image not read yet gets here: its slot is empty until the first use.
+            if name != "b64_json":
+                raise AttributeError(name)
+            try:
+                source = object.__getattribute__(self, "_b64_source")
+            except AttributeError:
+                source = None
+            if source is None:
+                raise AttributeError(name)
+            text = _b64_text(*source)
+            object.__setattr__(self, "b64_json", text)
+            return text
+
+    @classmethod
+    def _read(
+        cls,
+        *,
+        b64_source: tuple[bytes, int, int],
+        relay: tuple[bytes | memoryview, int, int] | None = None,
+        **fields: Any,
+    ) -> ImageStreamEvent:
+        """
+        An event whose ``b64_json`` is ``buffer[start:end]`` of ``b64_source``, made into text on first use.
+
+        Those bytes are the content of a JSON string, as the provider sent it. ``relay`` is the provider's event as
+        ``(frame, start, end)`` when its JSON (``frame[start:end]``) is already exactly what
+        ``to_dict`` gives: ``to_sse`` and ``to_json`` hand it on unchanged. For readers of
+        providers' streams (the core's :func:`pixmux.streaming.read_openai_event`).
+        """
+        buffer, start, end = b64_source
+        if not 0 <= start <= end <= len(buffer):
+            raise ValueError("b64_source is not a range of its buffer")
+        created = cls(b64_json="", **fields)
+        object.__delattr__(created, "b64_json")
+        object.__setattr__(created, "_b64_source", b64_source)
+        if relay is not None:
+            object.__setattr__(created, "_relay", relay)
+        return created
+
+    def _relayed(self, relay: tuple[bytes | memoryview, int, int]) -> ImageStreamEvent:
+        """This event, marked as the provider's own ``(frame, start, end)`` (see :meth:`_read`)."""
+        return self._with_extras(_relay=relay)
+
+    def _with_extras(self, **changes: Any) -> ImageStreamEvent:
+        """
+        A copy with other ``cost`` / ``metadata`` (what is beside the JSON), keeping an image not read yet unread.
+
+        ``attrs.evolve`` works too, but reads the image and forgets the provider's frame.
+        """
+        allowed = {"cost", "metadata", "_relay"}
+        if not changes.keys() <= allowed:
+            raise TypeError(f"_with_extras changes only {sorted(allowed)}, not {sorted(changes.keys() - allowed)}")
+        copy = object.__new__(type(self))
+        for field in _STREAM_EVENT_FIELDS:
+            if field in changes:
+                object.__setattr__(copy, field, changes[field])
+                continue
+            try:
+                value = object.__getattribute__(self, field)
+            except AttributeError:  # b64_json, not read yet
+                continue
+            object.__setattr__(copy, field, value)
+        return copy
 
     @property
     def completed(self) -> bool:
@@ -526,9 +679,57 @@ class ImageStreamEvent:
 
     def to_json(self, **dumps: Any) -> str:
         """The OpenAI-shaped JSON text of the event (the provider's own text when it already was)."""
-        if self.raw is not None:
-            return self.raw
+        if self._relay is not None:
+            frame, start, end = self._relay
+            return str(memoryview(frame)[start:end], "utf-8", "replace")
         return json.dumps(self.to_dict(), **dumps)
+
+    def to_sse(self) -> bytes | memoryview:
+        """
+        The event as one server-sent event: ``event: <type>``, ``data: <to_json()>``, a blank line.
+
+        When the provider's event already was exactly this, its bytes are returned as they came
+        (no copy, the image never decoded; a read-only view when they are part of a bigger chunk
+        that arrived): a gateway relays a 1.5 MB partial image unchanged.
+
+        .. versionadded:: 1.1
+        """
+        if self._relay is not None:
+            return self._relay[0]
+        from pixmux._sse import encode_event
+
+        return encode_event(self.type, self.to_json(separators=(",", ":")))
+
+
+_STREAM_EVENT_FIELDS = tuple(field.name for field in attrs.fields(ImageStreamEvent))
+
+
+def _b64_text(buffer: bytes, start: int, end: int) -> str:
+    """
+    The text of the JSON string whose content is ``buffer[start:end]`` (an image kept as it came).
+
+    Base64 is plain ASCII, made into text with one copy; anything else (an escaped ``\\/``,
+    a byte beyond ASCII) is read as JSON reads it.
+
+    Raises:
+        APIResponseValidationError: those bytes are not the content of a JSON string.
+    """
+    view = memoryview(buffer)[start:end]
+    try:
+        text = str(view, "ascii")
+    except UnicodeDecodeError:
+        text = None
+    if text is not None and "\\" not in text:
+        return text
+    try:
+        found = json.loads(b'"' + bytes(view) + b'"')
+    except ValueError as exc:
+        from pixmux.exceptions import APIResponseValidationError
+
+        raise APIResponseValidationError(f"the stream event's b64_json is not a JSON string: {exc}") from None
+    if not isinstance(found, str):  # pragma: no cover - a quoted JSON value is a string or an error
+        raise TypeError("b64_json is not a string")
+    return found
 
 
 def _format_of(b64: str) -> str:

@@ -168,6 +168,34 @@ def test_stability_inpaint_service_on_a_profile() -> None:
     assert resp.data
 
 
+def test_stability_service_edit_is_priced_by_the_deployment() -> None:
+    """
+    AWS's per-image prices for the Stability image services are not in pixmux (none it could
+    verify): an edit reports no cost, and a deployment's model_info prices it, input images included.
+    """
+    from pixmux import Router
+
+    engine = _engine("stability3_success.json")
+    params = {"model": "bedrock/us.stability.stable-style-transfer-v1:0"}
+    router = Router(
+        [
+            {"model_name": "unpriced", "litellm_params": params},
+            {
+                "model_name": "priced",
+                "litellm_params": params,
+                "model_info": {"output_cost_per_image": 0.08, "input_cost_per_image": 0.001},
+            },
+        ],
+        engine=engine,
+    )
+
+    unpriced = router.image_edit([png(), png(color=0)], "oil paint", "unpriced")
+    priced = router.image_edit([png(), png(color=0)], "oil paint", "priced")
+
+    assert unpriced.cost is None
+    assert priced.cost == pytest.approx(0.08 + 2 * 0.001)
+
+
 def test_stability_services_need_their_inputs() -> None:
     """Search-and-replace needs search_prompt; style transfer takes two images; outpaint needs a side."""
     engine = _engine("stability3_success.json")

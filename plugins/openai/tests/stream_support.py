@@ -7,6 +7,7 @@ import email.parser
 import email.policy
 import http.server
 import json
+import random
 import time
 from typing import Any, ClassVar
 
@@ -14,6 +15,8 @@ from pixmux.testing import TINY_PNG_B64
 
 KEY = "sk-stream-test-key-0123456789"
 PARTIAL_B64 = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"partial" * 10).decode()
+#: The image of a "big" prompt's partial events: 300 kB of base64, read by the core without reading the image.
+BIG_B64 = base64.b64encode(b"\x89PNG\r\n\x1a\n" + random.Random(7).randbytes(225_000)).decode()
 
 
 def partial(index: int, kind: str = "image_generation") -> dict[str, Any]:
@@ -71,9 +74,13 @@ def form(content_type: str, raw: bytes) -> dict[str, Any]:
     return fields
 
 
-def block(body: dict[str, Any], event: str | None = None) -> bytes:
+def block(body: dict[str, Any], event: str | None = None, *, escaped: bool = False) -> bytes:
+    """One event as OpenAI writes it; ``escaped`` writes every ``/`` as ``\\/`` (valid JSON, as some servers do)."""
     name = event or body["type"]
-    return f"event: {name}\ndata: {json.dumps(body)}\n\n".encode()
+    data = json.dumps(body)
+    if escaped:
+        data = data.replace("/", "\\/")
+    return f"event: {name}\ndata: {data}\n\n".encode()
 
 
 class StreamingProvider(http.server.BaseHTTPRequestHandler):
@@ -112,7 +119,11 @@ class StreamingProvider(http.server.BaseHTTPRequestHandler):
         self.send_header("content-type", "text/event-stream")
         self.send_header("connection", "close")
         self.end_headers()
-        blocks = [block(partial(i, kind)) for i in range(int(body.get("partial_images") or 0))]
+        big, escaped = "big" in prompt, "escaped" in prompt
+        blocks = [
+            block({**partial(i, kind), "b64_json": BIG_B64} if big else partial(i, kind), escaped=escaped)
+            for i in range(int(body.get("partial_images") or 0))
+        ]
         if "fail-midway" in prompt:
             error = {"error": {"message": "the image could not be finished", "type": "server_error", "code": None}}
             blocks = [*blocks[:1], block(error, "error")]
@@ -122,8 +133,9 @@ class StreamingProvider(http.server.BaseHTTPRequestHandler):
             blocks.append(block(completed(kind)))
         try:
             for data in blocks:
-                for start in range(0, len(data), 37):  # split events anywhere, as TCP may
-                    self.wfile.write(data[start : start + 37])
+                step = len(data) if "whole" in prompt else 8191 if big else 37
+                for start in range(0, len(data), step):  # split events anywhere, as TCP may
+                    self.wfile.write(data[start : start + step])
                     self.wfile.flush()
                 time.sleep(0.3 if "slowly" in prompt else 0.01)
         except (BrokenPipeError, ConnectionResetError):

@@ -9,7 +9,6 @@ from typing import Any
 
 import httpx
 import pytest
-from hypothesis import strategies as st
 from pixmux.exceptions import APIResponseValidationError
 from pixmux.testing import make_engine
 from pixmux_openai import provider
@@ -121,37 +120,6 @@ def test_post_json_refuses_what_httpx_refuses() -> None:
         post_json(endpoint, {}, {"x": float("nan")})
     with pytest.raises(TypeError, match="not JSON serializable"):
         post_json(endpoint, {}, {"x": object()})
-
-
-_values = st.one_of(st.none(), st.text(max_size=8), st.integers(-3, 3), st.booleans(), st.floats(allow_nan=False))
-_datum = st.one_of(
-    st.fixed_dictionaries(
-        {},
-        optional={
-            "url": st.one_of(st.none(), st.text(max_size=8), _values),
-            "b64_json": st.one_of(st.none(), st.just(BIG[:16]), _values),
-            "revised_prompt": st.one_of(st.none(), st.text(max_size=8), _values),
-            "extra": _values,
-        },
-    ),
-    _values,
-)
-_bodies = st.one_of(
-    st.fixed_dictionaries(
-        {},
-        optional={
-            "created": st.one_of(st.integers(0, 2**40), _values, st.text(alphabet="0123456789", min_size=1)),
-            "data": st.one_of(st.lists(_datum, max_size=3), _values),
-            "size": st.one_of(st.none(), st.sampled_from(["1024x1024", "auto"]), _values),
-            "quality": st.one_of(st.none(), st.text(max_size=4), _values),
-            "background": _values,
-            "output_format": _values,
-            "usage": st.one_of(st.none(), st.fixed_dictionaries({"input_tokens": st.integers(0, 9)})),
-        },
-    ),
-    _values,
-    st.lists(_values, max_size=2),
-)
 
 
 @pytest.mark.parametrize(

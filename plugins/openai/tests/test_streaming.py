@@ -24,7 +24,7 @@ from pixmux.testing import TINY_PNG_B64, local_server, make_engine
 sys.path.insert(0, str(Path(__file__).parent))
 
 
-from stream_support import COMPLETED, KEY, StreamingProvider, block, partial
+from stream_support import BIG_B64, COMPLETED, KEY, StreamingProvider, block, partial
 
 
 @pytest.fixture(scope="module")
@@ -235,3 +235,19 @@ def test_threads_do_not_share_streams(upstream: str) -> None:
         thread.join(10)
     assert all(types == ["image_generation.partial_image", "image_generation.completed"] for types in results.values())
     assert len(results) == 4
+
+
+@pytest.mark.parametrize("prompt", ["otter big", "otter big escaped"])
+def test_big_partial_images_reach_the_library_whole_sync(upstream: str, prompt: str) -> None:
+    """300 kB images split into 8 kB writes, plain or with "\\/" escapes: the exact base64 each time."""
+    events = list(engine().stream_image_generation(**call(upstream, prompt, partial_images=2)))
+    assert [e.b64_json for e in events] == [BIG_B64, BIG_B64, TINY_PNG_B64]
+    assert [e.partial_image_index for e in events[:2]] == [0, 1]
+    assert events[-1].cost is not None
+
+
+@pytest.mark.parametrize("prompt", ["otter big", "otter big escaped"])
+async def test_big_partial_images_reach_the_library_whole_async(upstream: str, async_kind: str, prompt: str) -> None:
+    events = [e async for e in engine().astream_image_generation(**call(upstream, prompt, partial_images=2))]
+    assert [e.b64_json for e in events] == [BIG_B64, BIG_B64, TINY_PNG_B64]
+    assert events[0].image().bytes().startswith(b"\x89PNG")

@@ -206,3 +206,33 @@ def test_an_openai_alpha_mask_reaches_imagen_white_for_edit() -> None:
 def test_a_black_and_white_user_mask_is_sent_as_given() -> None:
     body, _ = _capability(mask=png(mode="L"))
     assert body["instances"][0]["referenceImages"][1]["referenceImage"]["bytesBase64Encoded"] == _b64(png(mode="L"))
+
+
+@quiet
+def test_imagen_capability_edit_is_priced_by_the_deployment() -> None:
+    """
+    Google's catalogue price for imagen-3.0-capability-001 is not in pixmux (none it could verify):
+    an edit reports no cost, and a deployment's model_info prices it per output and input image.
+    """
+    from pixmux import Router
+
+    engine = _engine(200, "imagen_two.json")
+    params = {"model": "vertex_ai/imagen-3.0-capability-001", **SETTINGS, "vertex_credentials": FakeCredentials()}
+    router = Router(
+        [
+            {"model_name": "unpriced", "litellm_params": params},
+            {
+                "model_name": "priced",
+                "litellm_params": params,
+                "model_info": {"output_cost_per_image": 0.02, "input_cost_per_image": 0.005},
+            },
+        ],
+        engine=engine,
+    )
+
+    unpriced = router.image_edit(png(), "a red car", "unpriced", n=2)
+    priced = router.image_edit(png(), "a red car", "priced", n=2)
+
+    assert unpriced.cost is None
+    assert len(priced.data) == 2
+    assert priced.cost == pytest.approx(2 * 0.02 + 1 * 0.005)

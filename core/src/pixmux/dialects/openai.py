@@ -206,12 +206,22 @@ def parse_images(response: httpx.Response, *, provider: str, model: str) -> Imag
     """
     Read a successful OpenAI-shaped ``ImagesResponse`` body.
 
+    A well-formed body (every field of the type OpenAI's schema gives it) is read straight
+    into the ``ImageResponse``. Anything else goes to the converter, which reads what it can
+    (``"created": "1713833628"``) and names what is wrong in a body it refuses
+    (``... @ $.data[0].url``); both ways give the same result for any body the reader takes.
+
     Raises:
         APIResponseValidationError: the body is not JSON of that shape, or holds no image.
     """
     body = read_json(response, provider=provider, model=model)
     request_id = _request_id(response)
     metadata: dict[str, Any] = {} if request_id is None else {"request_id": request_id}
+    read = _read_plain(body, metadata) if type(body) is dict else None
+    if read is not None:
+        if not read.data:
+            raise _no_image(response, provider=provider, model=model)
+        return read
     payload = structure_json(
         body,
         _Payload,
@@ -222,6 +232,110 @@ def parse_images(response: httpx.Response, *, provider: str, model: str) -> Imag
         response=response,
     )
     return _from_payload(payload, metadata, response=response, provider=provider, model=model)
+
+
+def _read_plain(body: dict[str, Any], metadata: dict[str, Any]) -> ImageResponse | None:
+    """
+    ``body`` as an ``ImageResponse`` when every field is of its schema type, else ``None``.
+
+    The same response the converter and :func:`_from_payload` make of it: ``created`` an
+    integer, ``data`` a list of objects of strings or nulls, the echo fields strings or nulls,
+    ``usage`` an object of integer counts. Anything else (a number as a string, a wrong type)
+    is left to the converter, to be read or named.
+    """
+    created = body.get("created")
+    if type(created) is not int:
+        return None
+    images = []
+    data = body.get("data")
+    if data is not None:
+        if type(data) is not list:
+            return None
+        for item in data:
+            if type(item) is not dict:
+                return None
+            b64_json = item.get("b64_json")
+            url = item.get("url")
+            revised_prompt = item.get("revised_prompt")
+            if not (_is_text(b64_json) and _is_text(url) and _is_text(revised_prompt)):
+                return None
+            if b64_json or url:
+                images.append(ImageObject(b64_json=b64_json, url=url, revised_prompt=revised_prompt))
+    background = body.get("background")
+    output_format = body.get("output_format")
+    quality = body.get("quality")
+    size = body.get("size")
+    if not (_is_text(background) and _is_text(output_format) and _is_text(quality) and _is_text(size)):
+        return None
+    usage = None
+    found = body.get("usage")
+    if found is not None:
+        usage = _plain_usage(found)
+        if usage is None:
+            return None
+    return ImageResponse(
+        created=created,
+        data=tuple(images),
+        usage=usage,
+        background=background,
+        output_format=output_format,
+        quality=quality,
+        size=size,
+        metadata=metadata,
+    )
+
+
+def _is_text(value: Any) -> bool:
+    return value is None or type(value) is str
+
+
+def _counts(found: Any, first: str, second: str) -> tuple[int, int] | None:
+    """Two token counts of a usage object (0 when missing), or ``None`` when it is not an object of integers."""
+    if type(found) is not dict:
+        return None
+    one = found.get(first, 0)
+    two = found.get(second, 0)
+    if type(one) is not int or type(two) is not int:
+        return None
+    return one, two
+
+
+def _plain_usage(found: Any) -> Usage | None:
+    """OpenAI's ``usage`` object as :func:`_usage` makes it, or ``None`` when it is not plain."""
+    tokens = _counts(found, "input_tokens", "output_tokens")
+    if tokens is None:
+        return None
+    input_tokens, output_tokens = tokens
+    total_tokens = found.get("total_tokens", 0)
+    if type(total_tokens) is not int:
+        return None
+    inputs = found.get("input_tokens_details")
+    text_tokens, image_tokens = input_tokens, 0
+    if inputs is not None:
+        counted = _counts(inputs, "text_tokens", "image_tokens")
+        if counted is None:
+            return None
+        text_tokens, image_tokens = counted
+    outputs = found.get("output_tokens_details")
+    output_details = None
+    if outputs is not None:
+        counted = _counts(outputs, "image_tokens", "text_tokens")
+        if counted is None:
+            return None
+        output_details = OutputTokensDetails(image_tokens=counted[0], text_tokens=counted[1])
+    return Usage(
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        total_tokens=total_tokens or input_tokens + output_tokens,
+        input_tokens_details=InputTokensDetails(text_tokens=text_tokens, image_tokens=image_tokens),
+        output_tokens_details=output_details,
+    )
+
+
+def _no_image(response: httpx.Response, *, provider: str, model: str) -> APIResponseValidationError:
+    return APIResponseValidationError(
+        "the provider answered 200 but returned no image", provider=provider, model=model, response=response
+    )
 
 
 def _from_payload(
@@ -235,9 +349,7 @@ def _from_payload(
         ]
     )
     if not images:
-        raise APIResponseValidationError(
-            "the provider answered 200 but returned no image", provider=provider, model=model, response=response
-        )
+        raise _no_image(response, provider=provider, model=model)
     return ImageResponse(
         created=payload.created,
         data=images,

@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 
+from pixmux._pieces import pieces_request
 from pixmux.types import ImageInput, ImageRequest, image_extension
 
 __all__ = ["edit_path", "multipart_request", "form_fields", "file_parts"]
@@ -89,11 +90,11 @@ def multipart_request(
     files: _FileParts,
 ) -> httpx.Request:
     """
-    ``POST url`` with a ``multipart/form-data`` body, built by httpx (``httpx.Request(data=, files=)``) and read.
+    ``POST url`` with a ``multipart/form-data`` body, built by httpx (``httpx.Request(data=, files=)``).
 
-    The body is read into memory, so the same request can be sent again (a retry) and by
-    either transport.
+    The body is held in memory as httpx renders it, the images as their own ``bytes`` objects
+    (:func:`pixmux._pieces.pieces_request`): the same request can be sent again (a retry) and
+    by either transport, ``request.content`` gives the whole body, and the async transport
+    writes the images to the socket without first copying them into one joined body.
     """
-    request = httpx.Request("POST", url, headers=headers, data=dict(fields), files=files)
-    request.read()
-    return request
+    return pieces_request("POST", url, headers=headers, data=dict(fields), files=files)

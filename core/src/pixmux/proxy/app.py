@@ -10,6 +10,7 @@ written as OpenAI's ``ImagesResponse`` or ``ErrorResponse``. Nothing escapes as 
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import hmac
 import json
@@ -27,6 +28,7 @@ from pixmux import _redact
 from pixmux._engine import Engine
 from pixmux._params import field_types
 from pixmux.exceptions import ConfigurationError, NotFoundError, PixmuxError, redact
+from pixmux.proxy._collector import tune_collector
 from pixmux.proxy._guard import accepts, body_rule, takes_body
 from pixmux.proxy._memory import keep_freed_memory
 from pixmux.proxy._request import CLIENT_FORBIDDEN, FieldProblem, check_fields
@@ -38,7 +40,7 @@ from pixmux.proxy.settings import read_scaleout
 from pixmux.proxy.sse import EventStream, first_event, write_stream
 from pixmux.proxy.telemetry import Telemetry
 from pixmux.proxy.ui import SECURITY_HEADERS, UI_PREFIX, deployment_health, model_info, static_file
-from pixmux.proxy.uploads import ClientGone, UploadError, read_upload
+from pixmux.proxy.uploads import ClientGone, UploadError, image_urls_allowed, read_upload
 from pixmux.router import Router
 from pixmux.types import ImageInput
 
@@ -666,9 +668,10 @@ class Gateway:
 
     async def _upload(self, scope: Scope, receive: Receive, info: dict[str, Any], operation: str) -> _Answer:
         """An edit or a variation: the upload read by ``pixmux.proxy.uploads``, then routed as a generation is."""
-        limit, urls = self.config.max_upload_bytes, self.config.allow_image_urls
+        limit = self.config.max_upload_bytes
         try:
-            fetch = self.engine.async_transport().send if urls else None  # image URLs: the one transport
+            fetch = self.engine.async_transport().send  # image URLs, where allowed: the one transport
+            urls = functools.partial(self._image_urls, info.get("model"))
             upload = await self._in_time(
                 read_upload(scope, receive, operation=operation, limit=limit, allow_urls=urls, send=fetch)
             )
@@ -715,6 +718,15 @@ class Gateway:
             hold.succeeded(response)
         info["upstream"] = time.perf_counter() - upstream_started
         return self._images(response, info)
+
+    def _image_urls(self, in_path: str | None, in_body: str | None) -> bool:
+        """Whether a JSON edit's image URLs are fetched for its model name (``uploads.image_urls_allowed``)."""
+        name = in_path or in_body
+        try:
+            group = self.router.group(name) if name else []
+        except PixmuxError:
+            group = []  # an unknown name is answered 404 once the body is read
+        return image_urls_allowed(group, self.config.allow_image_urls)
 
     def _images(self, response: pixmux.ImageResponse, info: dict[str, Any]) -> _Answer:
         """OpenAI's ``ImagesResponse`` with the gateway's headers (deployment, provider, cost)."""
@@ -984,4 +996,5 @@ def app_from_env() -> Gateway:
     app = create_app(path)
     apply_process_settings(app.config)
     keep_freed_memory()
+    tune_collector()  # start-up's objects frozen, young collections on a real surplus
     return app

@@ -69,6 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         import uvicorn
 
         from pixmux.exceptions import ConfigurationError
+        from pixmux.proxy._collector import tune_collector
         from pixmux.proxy._memory import keep_freed_memory
         from pixmux.proxy.app import CONFIG_ENV, create_app
         from pixmux.proxy.process import apply_process_settings
@@ -108,6 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.workers == 1:
             keep_freed_memory()  # this process serves; with --workers, each worker does it in app_from_env
+            tune_collector()  # start-up's objects frozen, young collections on a real surplus
             uvicorn.run(app, **options)
         else:
             os.environ[CONFIG_ENV] = os.path.abspath(args.config)

@@ -63,7 +63,8 @@ class GatewayConfig:
         router_settings: keyword arguments for :class:`pixmux.Router`.
         max_request_bytes: the largest request body accepted (generations).
         max_upload_bytes: the largest edit or variation body accepted (multipart or JSON).
-        allow_image_urls: fetch ``http(s)`` image URLs of JSON edits (data URLs are always read).
+        allow_image_urls: fetch ``http(s)`` image URLs of JSON edits (data URLs are always read);
+            the default of each deployment's ``model_info.allow_image_urls``.
         upstream_max_connections: connections to providers the worker may hold open (and keep
             alive) per transport; ``None`` for the engine's default.
         download_horizon: download into ``b64_json`` any image whose URL expires within this many
@@ -397,7 +398,7 @@ def _deployment_params(
         if entry.kind == litellm_keys.IGNORED:
             notes.add(f"model_list[*].litellm_params.{key}", entry.how, key=f"litellm_params.{key}")
             continue
-        if key in PRICE_KEYS:
+        if key in PRICE_KEYS or key == "allow_image_urls":  # the gateway's, never a provider parameter
             info.setdefault(key, value)
             continue
         if key == "model_info":
@@ -438,6 +439,8 @@ def _model_info(info: dict[str, Any], where: str, notes: _Notes) -> None:
             del info[key]
         elif key in PRICE_KEYS:
             info[key] = _price(info[key], _join(where, key))
+        elif key == "allow_image_urls":
+            info[key] = _flag(info[key], _join(where, key))
     if "id" in info:
         found = info["id"]
         if isinstance(found, bool) or not isinstance(found, str | int) or not str(found).strip():

@@ -8,7 +8,9 @@ The gateway's streamed answers: OpenAI's image events as ``text/event-stream``, 
   idle proxies keep the connection.
 - Nothing is added between the provider's events and the client but the framing, and comment
   lines every SSE client ignores: keep-alives, and ``: pixmux {...}`` (cost, deployment) just
-  before the last completed event.
+  before the last completed event. An event that already was exactly OpenAI's is written as
+  the provider's bytes (``ImageStreamEvent.to_sse``): a 1.5 MB partial image is neither
+  decoded nor encoded again on its way through.
 - A failure after the headers ends the stream with OpenAI's ``error`` event.
 - A client that disconnects cancels the upstream call; at most one event per client is in
   flight (the server's flow control holds ``send`` while the client reads slowly).
@@ -101,14 +103,17 @@ async def write_stream(stream: EventStream, send: Send, receive: Receive, header
     try:
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         while pending is not None:
-            done, _ = await asyncio.wait(
-                {pending, watcher}, timeout=KEEP_ALIVE_EVERY, return_when=asyncio.FIRST_COMPLETED
-            )
-            if watcher in done:
+            if watcher.done():
                 return False
-            if not done:
-                await send({"type": "http.response.body", "body": KEEP_ALIVE, "more_body": True})
-                continue
+            if not pending.done():  # (the next event is often read while the last one was written)
+                done, _ = await asyncio.wait(
+                    {pending, watcher}, timeout=KEEP_ALIVE_EVERY, return_when=asyncio.FIRST_COMPLETED
+                )
+                if watcher in done:
+                    return False
+                if not done:
+                    await send({"type": "http.response.body", "body": KEEP_ALIVE, "more_body": True})
+                    continue
             try:
                 event = pending.result()
             except StopAsyncIteration:
@@ -119,11 +124,11 @@ async def write_stream(stream: EventStream, send: Send, receive: Receive, header
                 await send({"type": "http.response.body", "body": encode_event("error", body), "more_body": True})
                 break
             pending = asyncio.ensure_future(stream.rest.__anext__())
-            framed = encode_event(event.type, event.to_json(separators=(",", ":")))
             if event.completed and (event.cost is not None or event.metadata):
                 stream.last = event
-                framed = _note(event) + framed
-            await send({"type": "http.response.body", "body": framed, "more_body": True})
+                await send({"type": "http.response.body", "body": _note(event), "more_body": True})
+            # The provider's own bytes when its event already was OpenAI's (no copy, no re-encoding).
+            await send({"type": "http.response.body", "body": event.to_sse(), "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
         return True
     finally:

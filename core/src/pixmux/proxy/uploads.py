@@ -10,13 +10,14 @@ is not an image, too many files, a field sent twice, a body that ends early.
 
 The JSON form (``application/json``) is OpenAI's ``EditImageBodyJsonParam``: ``images`` (and
 ``mask``) as ``{"image_url": ...}`` references; data URLs are always read, ``http(s)`` URLs
-only when ``general_settings.allow_image_urls`` is true.
+only when the model name allows it (:func:`image_urls_allowed`: every deployment's
+``model_info.allow_image_urls``, by default ``general_settings.allow_image_urls``).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 
 import attrs
@@ -25,10 +26,12 @@ from pixmux._params import client_fields, convert_text, field_types
 from pixmux.inputs import DEFAULT_URL_TIMEOUT, Send, aread_image, read_image
 from pixmux.types import ImageInput
 
-__all__ = ["Upload", "read_upload", "MAX_IMAGE_PARTS", "MAX_TEXT_BYTES"]
+__all__ = ["Upload", "read_upload", "image_urls_allowed", "MAX_IMAGE_PARTS", "MAX_TEXT_BYTES"]
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+#: Whether ``http(s)`` image URLs may be fetched: one answer, or one per model name (``None``: none named).
+AllowUrls = bool | Callable[[str | None], bool]
 
 #: Most image parts one request may carry (OpenAI's limit for GPT image models).
 MAX_IMAGE_PARTS = 16
@@ -102,11 +105,26 @@ def _too_large(size: int | str, limit: int) -> UploadError:
     )
 
 
+def image_urls_allowed(deployments: Iterable[Any], default: bool) -> bool:
+    """
+    Whether a JSON edit for a model name may have its ``http(s)`` image URLs fetched.
+
+    Each deployment says so in ``model_info.allow_image_urls`` (``litellm_params`` is read into
+    it), ``default`` (``general_settings.allow_image_urls``) when it does not. The URL is
+    fetched once, before the router picks a deployment, so it is fetched only when every
+    deployment of the name allows it.
+    """
+    return all(bool(getattr(d, "model_info", {}).get("allow_image_urls", default)) for d in deployments)
+
+
 async def read_upload(
-    scope: Scope, receive: Receive, *, operation: str, limit: int, allow_urls: bool, send: Send | None = None
+    scope: Scope, receive: Receive, *, operation: str, limit: int, allow_urls: AllowUrls, send: Send | None = None
 ) -> Upload:
     """
     Read an edit or variation request (multipart or JSON) within ``limit`` bytes.
+
+    ``allow_urls`` says whether ``http(s)`` image URLs of the JSON form are fetched: a flag, or
+    a function of the model name the body gives (``None`` when it names none).
 
     Raises:
         UploadError: the body is too large (413), not multipart or JSON, or a part is bad (400).
@@ -320,7 +338,7 @@ def _upload(fields: dict[str, Any], images: tuple[ImageInput, ...], mask: ImageI
     return Upload(prompt=prompt, model=model, params=fields, images=images, mask=mask)
 
 
-async def _from_json(raw: bytes, *, limit: int, allow_urls: bool, send: Send | None) -> Upload:
+async def _from_json(raw: bytes, *, limit: int, allow_urls: AllowUrls, send: Send | None) -> Upload:
     try:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -329,6 +347,9 @@ async def _from_json(raw: bytes, *, limit: int, allow_urls: bool, send: Send | N
         raise UploadError(400, "the request body is not valid JSON: it nests too deeply") from None
     if not isinstance(body, dict):
         raise UploadError(400, "the request body must be a JSON object (OpenAI's EditImageBodyJsonParam)")
+    if callable(allow_urls):
+        model = body.get("model")
+        allow_urls = allow_urls(model if isinstance(model, str) else None)
     refs = body.pop("images", None)
     if "image" in body:
         raise UploadError(400, "the JSON form names its inputs images: [{image_url: ...}]", param="image")
@@ -372,7 +393,8 @@ async def _reference(ref: Any, param: str, limit: int, allow_urls: bool, send: S
     if url.startswith(("http://", "https://")) and not allow_urls:
         raise UploadError(
             400,
-            f"{param}: this gateway does not fetch image URLs (general_settings.allow_image_urls); send a data: URL",
+            f"{param}: this gateway does not fetch image URLs for this model (model_info.allow_image_urls, "
+            "general_settings.allow_image_urls); send a data: URL",
             param=param,
         )
     return await aread_image(

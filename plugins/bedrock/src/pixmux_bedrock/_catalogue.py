@@ -245,7 +245,10 @@ def _stability_edit(
             **_HEADER_VALUES,
         },
         param_ranges={"seed": (0.0, 4294967294.0), **(ranges or {})},
-        pricing=None,  # AWS lists these per region; pixmux has no price it could verify
+        # AWS lists a price per image for each service on the Bedrock pricing page, per region; pixmux
+        # could not verify the figures from that page, so it reports no cost rather than a guess
+        # (a deployment's model_info.output_cost_per_image prices them: docs/edits.md, "Cost of an edit").
+        pricing=None,
         description=f"{description} (Stability AI Image Services; cross-region profile such as us.{name})",
         extra={"family": fam.STABILITY_EDIT, "per_call": 1, "image_fields": images, "seed_max": 4294967294},
         operations=frozenset({"edit"}),

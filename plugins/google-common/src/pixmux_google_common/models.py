@@ -283,6 +283,10 @@ MODELS: Mapping[str, GoogleModel] = {
             description="Imagen 3 editing: inpaint, outpaint, background swap, with mask modes (Vertex AI)",
             ratios=IMAGEN_RATIOS,
             max_n=4,
+            # No pricing: Google's Vertex AI pricing page lists Imagen prices, but pixmux could not
+            # verify one for this model there; an edit reports no cost rather than a guess (a
+            # deployment's model_info.output_cost_per_image prices it: docs/edits.md, "Cost of an edit").
+            pricing=None,
             services=_VERTEX_ONLY,
             retired=_BOTH_IMAGEN_RETIRED,
         ),

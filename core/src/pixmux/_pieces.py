@@ -1,0 +1,107 @@
+"""
+Request bodies kept as the pieces they are made of: a multipart upload without copying its images.
+
+``httpx.Request(data=..., files=...)`` renders a multipart body as a stream of pieces: small
+ones (boundaries, part headers, text fields) and each file's own ``bytes`` object. Reading
+the request (``request.read()``) joins them, a copy of every image; a transport writing the
+joined body may copy it again. :func:`pieces_request` keeps the pieces instead: runs of small
+ones are joined (so that a body is a few writes, not dozens), a big one stays the object the
+caller gave. The body on the wire is byte for byte the one httpx renders.
+
+The request works wherever an ``httpx.Request`` does: its stream can be sent again (a
+retry) by any transport, sync or async, and ``request.content`` joins the pieces on first
+use (tests and error reports read it). ``pixmux._transport``'s aiohttp path writes the
+pieces one by one (:func:`pieces_of`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
+from typing import Any
+
+import httpx
+
+__all__ = ["Pieces", "PiecesRequest", "pieces_request", "pieces_of", "SMALL_PIECE"]
+
+#: Pieces shorter than this are joined with their neighbours; longer ones are sent as they are.
+SMALL_PIECE = 64 * 1024
+
+
+class Pieces(httpx.SyncByteStream, httpx.AsyncByteStream):
+    """A body as a tuple of ``bytes`` pieces, iterated as many times as it is sent."""
+
+    def __init__(self, pieces: Iterable[bytes]) -> None:
+        self.pieces = tuple(_coalesce(pieces))
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self.pieces)
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for piece in self.pieces:
+            yield piece
+
+
+def _coalesce(pieces: Iterable[bytes]) -> Iterator[bytes]:
+    """The pieces with each run of small ones joined into one."""
+    small: list[bytes] = []
+    for piece in pieces:
+        if len(piece) < SMALL_PIECE:
+            small.append(piece)
+            continue
+        if small:
+            yield b"".join(small)
+            small = []
+        yield piece
+    if small:
+        yield b"".join(small)
+
+
+class PiecesRequest(httpx.Request):
+    """
+    An ``httpx.Request`` whose body is :class:`Pieces`.
+
+    ``content`` (and ``read()``, ``aread()``) join the pieces when first asked, once, and keep
+    the stream as it is: it can be sent again as it stands.
+    """
+
+    stream: Pieces
+
+    @property
+    def content(self) -> bytes:
+        if not hasattr(self, "_content"):
+            self._content = b"".join(self.stream.pieces)
+        return self._content
+
+    def read(self) -> bytes:
+        return self.content
+
+    async def aread(self) -> bytes:
+        return self.content
+
+
+def pieces_request(
+    method: str,
+    url: httpx.URL | str,
+    *,
+    headers: Mapping[str, str],
+    data: Mapping[str, Any] | None = None,
+    files: Any = None,
+) -> httpx.Request:
+    """
+    ``httpx.Request(method, url, headers=headers, data=data, files=files)``, its body kept in pieces.
+
+    The headers (``Content-Type`` with httpx's boundary, ``Content-Length``) are httpx's own;
+    a body httpx cannot size up front (a file object without a length) is read whole instead.
+    """
+    built = httpx.Request(method, url, headers=headers, data=data, files=files)
+    stream = built.stream
+    if "content-length" not in built.headers or not isinstance(stream, Iterable):
+        built.read()
+        return built
+    return PiecesRequest(method, built.url, headers=built.headers, stream=Pieces(stream))
+
+
+def pieces_of(request: httpx.Request) -> tuple[bytes, ...] | None:
+    """The body's pieces when ``request`` holds its body as :class:`Pieces`; else ``None`` (read ``content``)."""
+    stream = request.stream
+    return stream.pieces if isinstance(stream, Pieces) else None
