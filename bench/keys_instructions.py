@@ -9,7 +9,9 @@ One gateway in process (``create_app``, the OpenAI plugin behind ``url``, its up
 ``httpx.MockTransport`` answering OpenAI's body, requests through ``httpx.ASGITransport``, 16 in
 flight) runs under ``valgrind --tool=callgrind`` twice per line, with a short and a long batch
 of requests after the same warm-up; the difference of the two totals divided by the difference
-in requests is the cost of one request, start-up and warm-up cancelled out. Every spend row is
+in requests is the cost of one request, start-up and warm-up cancelled out. Budget blocks'
+timings (resize every second, give back after half a second idle) are stretched by
+:data:`SLOWDOWN`, as valgrind stretches everything else. Every spend row is
 written (``flush``) before a run ends, so the batch writer's work is counted; the database
 server's is not (PostgreSQL runs outside valgrind, and its CPU is in ``bench/keys.py``).
 Lines: the master key on a gateway without accounting (the floor); a virtual key without a
@@ -36,6 +38,9 @@ CONCURRENCY = 16
 MASTER = "sk-bench-master"
 PRICE = 0.167  # gpt-image-1, 1024x1024, high: what a budgeted request reserves
 LINES = ("master key", "no budget", "budget, blocks", "budget, per request")
+#: About how much slower code runs under callgrind: a block's resize every LIFETIME seconds of
+#: wall time would otherwise be counted some fifty times too often per request.
+SLOWDOWN = 50
 
 
 def _answer(request: Any) -> Any:
@@ -75,6 +80,10 @@ def run(line: str, database_url: str, calls: int) -> None:
         engine=make_engine(pixmux_openai.provider, handler=_answer),
     )
     body = {"model": "url", "prompt": "a cute baby sea otter"}
+    blocks = None if gateway.accounting is None else gateway.accounting.blocks
+    if blocks is not None:  # block upkeep runs by the clock: slow it as valgrind slows everything else
+        blocks.lifetime *= SLOWDOWN
+        blocks.idle *= SLOWDOWN
 
     async def main() -> None:
         transport = httpx.ASGITransport(app=gateway)
