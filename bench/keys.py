@@ -7,11 +7,13 @@ Virtual-key benchmark: what keys, budgets and spend recording cost the gateway, 
 
 The same processes as bench/gateway.py (its mock provider and its load generator, 16 keep-alive
 clients, url mode) against two gateways started from the same model list: one with only a
-master key (the floor), one with accounting on (``database_url``) called with a virtual key.
-Two virtual keys are measured: one without a budget (auth through the key cache, one spend row
-per request, written in batches) and one with a budget (the same, plus the reservation: one
-conditional UPDATE and one INSERT per request, on the request path). Rounds alternate floor and
-keys runs; medians are printed with the range. Per-request CPU is the gateway process's
+master key (the floor), and gateways with accounting on (``database_url``) called with a
+virtual key. Three lines per engine: a key without a budget (auth through the key cache, one
+spend row per request, written in batches); a key with a budget, reserved out of the process's
+budget block (the default: a database step per block resize, about one a second, none per
+request); and the same key on a gateway with ``budget_blocks: false`` (one database round trip
+per request on the request path: the conditional UPDATEs and an INSERT). Rounds alternate floor
+and keys runs; medians are printed with the range. Per-request CPU is the gateway process's
 (``/proc``), and for PostgreSQL also the server's processes (every process of the ``postgres``
 user). PostgreSQL is Debian's, started in a temp dir (tests/gateway/keys_support.py). Prints
 figures; never passes or fails.
@@ -108,6 +110,9 @@ class _KeysBench(_Bench):
         body = {"model": "url", "prompt": "a cute baby sea otter"}
         floor_proc = self.gateway(f"{engine}-master", {})
         keys_proc = self.gateway(f"{engine}-keys", {"database_url": database_url, "proxy_batch_write_at": 1})
+        exact_proc = self.gateway(
+            f"{engine}-exact", {"database_url": database_url, "proxy_batch_write_at": 1, "budget_blocks": False}
+        )
         keys_url = f"http://127.0.0.1:{self.ports[f'{engine}-keys']}"
         created = {}
         for kind, extra in (("no budget", {}), ("budget", {"max_budget": 1e8})):
@@ -116,14 +121,25 @@ class _KeysBench(_Bench):
             created[kind] = answer.json()["key"]
         floor_port = self.ports[f"{engine}-master"]
         keys_port = self.ports[f"{engine}-keys"]
-        for port, key in ((floor_port, MASTER), (keys_port, created["no budget"]), (keys_port, created["budget"])):
+        exact_port = self.ports[f"{engine}-exact"]
+        for port, key in (
+            (floor_port, MASTER),
+            (keys_port, created["no budget"]),
+            (keys_port, created["budget"]),
+            (exact_port, created["budget"]),
+        ):
             self.gateway_port, self.key = port, key
             self.load(port, "/v1/images/generations", body, 4, limit=300)  # warm-up
         print(f"\n{engine}: url mode, {CLIENTS} clients, requests/s ({self._rounds_text()})")
         print(
             f"  {'':22}{'master key only':>22}{'virtual key':>22}{'ratio':>18}{'CPU ms/req':>24}{'DB CPU ms/req':>16}"
         )
-        for kind in ("no budget", "budget"):
+        lines = (
+            ("no budget", keys_proc, keys_port, "no budget"),
+            ("budget, blocks", keys_proc, keys_port, "budget"),
+            ("budget, per request", exact_proc, exact_port, "budget"),
+        )
+        for kind, proc, port, which in lines:
             floors: list[float] = []
             keyed: list[float] = []
             ratios: list[float] = []
@@ -136,11 +152,11 @@ class _KeysBench(_Bench):
                 floor = self.measure(floor_port, MASTER, body)
                 after, _ = _proc_stat(floor_proc.pid)
                 cpu_floor.append(1000 * (after - before) / max(1, floor["requests"]))
-                before, _ = _proc_stat(keys_proc.pid)
+                before, _ = _proc_stat(proc.pid)
                 db_before = _postgres_cpu()
-                keys = self.measure(keys_port, created[kind], body)
+                keys = self.measure(port, created[which], body)
                 time.sleep(1.2)  # the batch writer's next tick: its work counts too
-                after, _ = _proc_stat(keys_proc.pid)
+                after, _ = _proc_stat(proc.pid)
                 cpu_db.append(1000 * (_postgres_cpu() - db_before) / max(1, keys["requests"]))
                 cpu_keys.append(1000 * (after - before) / max(1, keys["requests"]))
                 floors.append(floor["rps"])
@@ -150,15 +166,15 @@ class _KeysBench(_Bench):
             added = [k - f for k, f in zip(cpu_keys, cpu_floor, strict=True)]
             db_text = f"{_median(cpu_db):8.3f}" if engine == "postgresql" else f"{'(in process)':>14}"
             print(
-                f"  {kind:<16}{_median(floors):10.0f} {_spread(floors):>11}"
+                f"  {kind:<20}{_median(floors):6.0f} {_spread(floors):>11}"
                 f" {_median(keyed):10.0f} {_spread(keyed):>11}"
                 f" {_median(ratios):6.2f} {_spread(ratios, '.2f'):>11}"
                 f"   {_median(cpu_floor):.3f} -> {_median(cpu_keys):.3f} (+{_median(added):.3f})"
                 f"  {db_text}" + (f"  errors {errors}" if errors else "")
             )
-        for proc in (floor_proc, keys_proc):
-            proc.terminate()
-            proc.wait(30)
+        for stopping in (floor_proc, keys_proc, exact_proc):
+            stopping.terminate()
+            stopping.wait(30)
 
     def _rounds_text(self) -> str:
         return f"median of {self.rounds} rounds (range)" if self.rounds > 1 else "one round"

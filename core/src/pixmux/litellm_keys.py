@@ -861,6 +861,11 @@ KEYS: tuple[Key, ...] = (
     _p("general_settings", "store_prompts", "Keep prompts in the spend logs (`store_prompts_in_spend_logs`)."),
     _p("general_settings", "key_cache_ttl", "Seconds a virtual key read from the database is trusted (5)."),
     _p("general_settings", "spend_journal_dir", "Where each process journals spend rows not yet written."),
+    _p(
+        "general_settings",
+        "budget_blocks",
+        "Reserve budgets in blocks each process holds (true); false: one database reservation per request.",
+    ),
     _i(
         "general_settings",
         "maximum_spend_logs_retention_interval",

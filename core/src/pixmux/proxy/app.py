@@ -345,7 +345,7 @@ class Gateway:
                 if self.accounting is None:
                     self._authenticate(scope)
                 else:
-                    info["caller"] = await self.accounting.authenticate(scope)
+                    info["caller"] = await self.accounting.authenticate(scope, info)
             self._check_media_type(handler, scope)
             info["model"] = model_in_path
             status, headers, chunks = await handler(scope, receive, info)

@@ -328,6 +328,8 @@ class RedisState:
         self.round_trips = 0
         #: Where per-key windows and budgets go while Redis is down and the store fails open.
         self.local = LocalState(window=self.window)
+        #: Tasks listening to channels (alisten), cancelled by aclose.
+        self._listeners: list[asyncio.Task[None]] = []
 
     def __repr__(self) -> str:
         where = self._server["host"] if self._url is None else self._url.split("@")[-1]
@@ -653,7 +655,69 @@ class RedisState:
             return
         self._reached()
 
+    # ------------------------------------------------------------------ notes between instances
+
+    async def anotify(self, topic: str, message: str) -> None:
+        """
+        Publish ``message`` to every instance listening on ``topic`` (one round trip, within
+        the timeout). A note is lost while Redis is down: only use it for hints whose absence
+        costs time, not correctness. Never raises.
+        """
+        if self._clock() < self._down_until:
+            return
+        client = self._async_client()
+        self.round_trips += 1
+        try:
+            await _within(self.timeout, client.publish(f"{self.prefix}:{topic}", message))
+        except (RedisError, OSError, asyncio.TimeoutError) as exc:
+            self._went_down(exc)
+            return
+        self._reached()
+
+    def alisten(self, topic: str, handler: Callable[[str], None]) -> None:
+        """
+        Call ``handler(message)`` for every note published on ``topic`` (by any instance, this
+        one included), from a task on the running loop, on a connection of its own, until
+        :meth:`aclose`. A lost connection is made again after a backoff (notes published
+        meanwhile are missed).
+        """
+        task = asyncio.get_running_loop().create_task(self._listen(f"{self.prefix}:{topic}", handler))
+        self._listeners.append(task)
+
+    async def _listen(self, channel: str, handler: Callable[[str], None]) -> None:
+        backoff = _FIRST_BACKOFF
+        while True:
+            options = self._redis_options(True)
+            client = (
+                redis.asyncio.Redis.from_url(self._url, **options)
+                if self._url is not None
+                else redis.asyncio.Redis(**options)
+            )
+            pubsub = client.pubsub(ignore_subscribe_messages=True)
+            try:
+                await _within(max(self.timeout, 2.0), pubsub.subscribe(channel))
+                backoff = _FIRST_BACKOFF
+                async for note in pubsub.listen():
+                    data = note.get("data")
+                    if isinstance(data, bytes):
+                        handler(data.decode(errors="replace"))
+            except (RedisError, OSError, asyncio.TimeoutError) as exc:
+                logger.debug("shared state: listening on %s: %s; again in %.1f s", channel, type(exc).__name__, backoff)
+            finally:
+                with contextlib.suppress(RedisError, OSError):
+                    await pubsub.aclose()
+                with contextlib.suppress(RedisError, OSError):
+                    await client.aclose()
+            await asyncio.sleep(backoff)
+            backoff = min(MAX_BACKOFF, backoff * 2)
+
     async def aclose(self) -> None:
+        listeners, self._listeners = self._listeners, []
+        for task in listeners:
+            task.cancel()
+        for task in listeners:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         client, self._aclient = self._aclient, None
         free, self._free = self._free, []
         for connection in free:

@@ -27,6 +27,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from pixmux.catalogue import request_price
 from pixmux.exceptions import PixmuxError
 from pixmux.proxy.app import GatewayError
+from pixmux.proxy.store.blocks import Block, Blocks
 from pixmux.proxy.store.database import (
     _UNAVAILABLE,
     Database,
@@ -53,6 +54,8 @@ NEGATIVE_TTL = 1.0
 RETENTION_EVERY = 600.0
 #: Rows in one batch write at most.
 BATCH_ROWS = 2000
+#: Keys the per-key budget gauge shows at most (the most recently updated with a budget).
+BUDGET_GAUGE_KEYS = 1000
 
 
 def hash_key(key: str | bytes) -> str:
@@ -74,8 +77,13 @@ _MASTER = Caller(master=True)
 class Reservations(Protocol):
     """Where budget reservations are taken: the database here; Redis may take them later."""
 
-    async def reserve(self, key: KeyRecord, amount: int, now: float, request_id: str) -> OverBudget | None:
-        """Reserve ``amount`` nano-dollars on the key and its team for one request, or say whose budget refused."""
+    async def reserve(
+        self, key: KeyRecord, amount: int, now: float, request_id: str, *, excess: int = 0
+    ) -> OverBudget | None:
+        """
+        Reserve ``amount`` nano-dollars on the key and its team for one request, or say whose
+        budget refused; it must fit with ``excess`` more (costs over reservations, not yet written).
+        """
 
 
 class Hold:
@@ -85,6 +93,7 @@ class Hold:
         "_accounting",
         "_done",
         "_local",
+        "block",
         "caller",
         "model",
         "params",
@@ -105,6 +114,7 @@ class Hold:
         prompt: str,
         reserved: int,
         local: bool,
+        block: Block | None = None,
     ) -> None:
         self._accounting = accounting
         self.caller = caller
@@ -114,6 +124,7 @@ class Hold:
         self.prompt = prompt
         self.reserved = reserved
         self._local = local
+        self.block = block
         self._done = False
         self.started = time.time()
 
@@ -173,6 +184,9 @@ class Hold:
         key = self.caller.key
         accounting = self._accounting
         n_asked = self.params.get("n")
+        block = self.block
+        # out of a block: what leaves the block's row (the cost); else what the request reserved
+        freed = block.settle(self.reserved, spend) if block is not None else 0 if self._local else self.reserved
         settlement = Settlement(
             request_id=self.request_id,
             api_key=None if key is None else key.token,
@@ -187,17 +201,20 @@ class Hold:
             size=_text(self.params.get("size")),
             quality=_text(self.params.get("quality")),
             spend=spend,
-            reserved=0 if self._local else self.reserved,
+            reserved=freed,
             status=status,
             status_code=status_code,
             latency_ms=round((time.time() - self.started) * 1000, 3),
             start_time=self.started,
             prompt=self.prompt if accounting.settings.store_prompts else None,
+            block=None if block is None else block.id,
         )
         if self._local and key is not None:
             accounting.local_release(key, self.reserved, spend)
+        elif key is not None and spend > freed and (freed or block is not None):
+            accounting.excess[key.token] = accounting.excess.get(key.token, 0) + spend - freed
         accounting.journal.finished(settlement)
-        accounting.wake(urgent=status != "success" and settlement.reserved > 0)
+        accounting.wake(urgent=status != "success" and settlement.reserved > 0 and block is None)
 
 
 def _text(value: Any) -> str | None:
@@ -221,6 +238,13 @@ class Accounting:
         self._driver = DriverReservations(self.db)
         self.reservations: Reservations = self._driver
         self.journal = SpendJournal(settings.journal_dir)
+        #: Budget blocks (None: every budgeted request reserves on its own, ``budget_blocks: false``).
+        self.blocks = Blocks(self._driver, self.journal) if settings.budget_blocks else None
+        #: Per key: what calls cost over what they held (token-billed estimates), until the
+        #: batch writer stores it; the key's next reservations must fit with it.
+        self.excess: dict[str, int] = {}
+        #: ``{key alias: USD left}`` for the budget gauge, read by the batch writer.
+        self._remaining: dict[str, float] = {}
         master = gateway.config.master_key
         self._master = hashlib.sha256(master.encode()).digest() if master else None
         self._cache: dict[str, tuple[KeyRecord | None, float]] = {}
@@ -237,6 +261,7 @@ class Accounting:
         self._started = False
         self._last_retention = 0.0
         self._db_down_since: float | None = None
+        self._budgets_wanted = False
         self.written = 0
 
     def routes(self) -> dict[tuple[str, str], Any]:
@@ -291,6 +316,13 @@ class Accounting:
                 len(leftovers.releases),
             )
         self._wake = asyncio.Event()
+        state: Any = getattr(getattr(self.gateway, "scaleout", None), "state", None)
+        if self.blocks is not None and hasattr(state, "anotify") and hasattr(state, "alisten"):
+            self.blocks.listen(state.anotify, state.alisten)  # with Redis: recall other instances' blocks
+        telemetry = getattr(self.gateway, "telemetry", None)
+        if telemetry is not None and telemetry.metrics is not None:
+            telemetry.budget_source = self.budget_remaining
+            await self._read_budgets()
         self._writer = asyncio.get_running_loop().create_task(self._write_loop())
         self._started = True
         logger.info("accounting on: database %s", self.db.host)
@@ -305,10 +337,12 @@ class Accounting:
             self._writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._writer
+        if self.blocks is not None:
+            await self.blocks.close()  # before the last flush: its rows settle what the blocks gave
         await self.flush()
         if self.journal.current is not None:
             current = self.journal.current
-            if not current.settlements and not self._pending:
+            if not current.settlements and not self._pending and not self.journal.open_reservations:
                 current.remove()
             else:
                 current.close()
@@ -333,6 +367,8 @@ class Accounting:
             self._wake.clear()
             await self.flush()
             await self._retention()
+            if self._budgets_wanted:
+                await self._read_budgets()
 
     async def flush(self) -> int:
         """Write every finished segment's rows (oldest first); a lost database leaves them for the next try."""
@@ -365,8 +401,35 @@ class Accounting:
                 self.invalidate()
             segment.remove()
             self._pending.pop(0)
+            self._written_excess(segment.settlements)
         self.written += written
         return written
+
+    def budget_remaining(self) -> dict[str, float]:
+        """``{key alias: USD left}`` for every key with a budget (``max_budget`` less spend), as last read."""
+        return self._remaining
+
+    async def _read_budgets(self) -> None:
+        """Read each budgeted key's spend for the budget gauge (at start, then at every batch write)."""
+        self._budgets_wanted = True
+        try:
+            rows = await self.db.budgets(limit=BUDGET_GAUGE_KEYS)
+        except (*_UNAVAILABLE, DBAPIError):
+            return
+        self._remaining = {alias: (max_budget - spend) / NANO for alias, max_budget, spend in rows}
+
+    def _written_excess(self, settlements: list[Settlement]) -> None:
+        """Costs over reservations are in the database now: the key's spend counts them."""
+        if not self.excess:
+            return
+        for s in settlements:
+            over = s.spend - s.reserved
+            if over > 0 and s.api_key is not None and (s.reserved or s.block is not None):
+                left = self.excess.get(s.api_key, 0) - over
+                if left > 0:
+                    self.excess[s.api_key] = left
+                else:
+                    self.excess.pop(s.api_key, None)
 
     async def _retention(self) -> None:
         if self.settings.retention_seconds is None:
@@ -395,9 +458,10 @@ class Accounting:
                 given = value.strip()
         return given or None
 
-    async def authenticate(self, scope: Scope) -> Caller:
+    async def authenticate(self, scope: Scope, info: dict[str, Any] | None = None) -> Caller:
         """
-        Who sent this request: the master key, or a live virtual key.
+        Who sent this request: the master key, or a live virtual key (whose alias goes in
+        ``info["key_alias"]``, for the JSON log line).
 
         Raises:
             GatewayError: 401 for a missing, unknown, deleted or expired key; 403 for a blocked
@@ -430,6 +494,8 @@ class Accounting:
             raise GatewayError(
                 403, f"team {record.team.team_id} is blocked", type="permission_denied", code="team_blocked"
             )
+        if info is not None:
+            info["key_alias"] = record.key_alias or record.key_name
         return Caller(master=False, key=record)
 
     async def _start_on_request(self) -> None:
@@ -470,6 +536,8 @@ class Accounting:
             self._cache.clear()
         for token in tokens:
             self._cache.pop(token, None)
+        if self.blocks is not None:  # a budget may have changed: no request is served from an old block
+            self.blocks.forget(tokens)
 
     # ------------------------------------------------------------------ before and after a call
 
@@ -532,9 +600,32 @@ class Accounting:
                 param="model",
                 code="price_unknown",
             )
+        blocks = self.blocks
+        if blocks is not None:
+            block = blocks.take(key, amount)  # in memory: the common case
+            try:
+                if block is None:
+                    block = await blocks.acquire(key, amount, now, excess=self.excess.get(key.token, 0))
+            except (*_UNAVAILABLE, DBAPIError):
+                block = None  # the exact path below meets the same error and answers for it
+            if block is not None:
+                return Hold(
+                    self,
+                    caller=caller,
+                    request_id=request_id,
+                    model=model,
+                    params=params,
+                    prompt=prompt,
+                    reserved=amount,
+                    local=False,
+                    block=block,
+                )
         self.journal.reserving(request_id, key.token, key.team_id if team is not None else None, amount)
         try:
-            refused = await self.reservations.reserve(key, amount, now, request_id)
+            if blocks is not None:
+                refused = await blocks.reserve_exactly(key, amount, now, request_id, self._reserve)
+            else:
+                refused = await self._reserve(key, amount, now, request_id)
         except (*_UNAVAILABLE, DBAPIError) as exc:
             self.journal.refused(request_id)
             if not self.settings.fail_open:
@@ -559,7 +650,20 @@ class Accounting:
             )
         if refused is not None:
             self.journal.refused(request_id)
-            raise _over_budget(refused, amount)
+            block = None if blocks is None else blocks.take(key, amount)  # one made meanwhile by another request
+            if block is None:
+                raise _over_budget(refused, amount)
+            return Hold(
+                self,
+                caller=caller,
+                request_id=request_id,
+                model=model,
+                params=params,
+                prompt=prompt,
+                reserved=amount,
+                local=False,
+                block=block,
+            )
         return Hold(
             self,
             caller=caller,
@@ -570,6 +674,21 @@ class Accounting:
             reserved=amount,
             local=False,
         )
+
+    async def _reserve(self, key: KeyRecord, amount: int, now: float, request_id: str) -> OverBudget | None:
+        """
+        One request's reservation in the database, fitting with what this process's calls cost
+        over their reservations and has not written yet. Refused with some of that counted, it
+        writes it (a batch written while the statement ran would be counted twice) and asks again.
+        """
+        excess = self.excess.get(key.token, 0)
+        refused = await self.reservations.reserve(key, amount, now, request_id, excess=excess)
+        if refused is not None and excess:
+            await self.flush()
+            refused = await self.reservations.reserve(
+                key, amount, now, request_id, excess=self.excess.get(key.token, 0)
+            )
+        return refused
 
     def stream_ended(
         self, info: Mapping[str, Any], last: ImageStreamEvent | None, failed: BaseException | None

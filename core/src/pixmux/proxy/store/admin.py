@@ -536,6 +536,7 @@ class AdminRoutes:
         values = _budget_fields(body, now)
         key = _opt_text(body, "new_key", limit=200) or new_key()
         token = hash_key(key)
+        await self.accounting.flush()  # spend queued under the old hash is counted before the hash changes
         if not await self._run(self.db.replace_token(record.token, token, key_name(key), values)):
             raise GatewayError(404, "key: no such key", param="key", code="not_found")
         self.accounting.invalidate(record.token)

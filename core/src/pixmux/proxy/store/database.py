@@ -113,7 +113,9 @@ class Settlement:
 
     ``spend`` is what the call cost and ``reserved`` what was reserved for it (both
     nano-dollars): settling adds the one to the key's and team's spend and takes the other
-    off their reservations.
+    off their reservations. A request served from a process's budget *block*
+    (:mod:`pixmux.proxy.store.blocks`) names it in ``block``: its ``reserved`` is then what
+    the block gives up (the cost, as far as the block holds it), taken off the block's row.
     """
 
     request_id: str
@@ -135,11 +137,12 @@ class Settlement:
     latency_ms: float
     start_time: float
     prompt: str | None = None
+    block: str | None = None
 
     def row(self) -> dict[str, Any]:
-        """The spend-log row (without ``reserved``, which is bookkeeping, not a fact about the call)."""
+        """The spend-log row (without ``reserved`` and ``block``, bookkeeping rather than facts about the call)."""
         row = attrs.asdict(self)
-        del row["reserved"]
+        del row["reserved"], row["block"]
         return row
 
 
@@ -285,12 +288,15 @@ class Database:
         return bool(result.rowcount)
 
     async def replace_token(self, old: str, new: str, key_name: str, values: Mapping[str, Any]) -> bool:
+        """A key's new hash; its reservations (budget blocks included) follow it."""
         async with self.engine.begin() as conn:
             result = await conn.execute(
                 keys.update()
                 .where(keys.c.token == old)
                 .values(token=new, key_name=key_name, updated_at=time.time(), **values)
             )
+            if result.rowcount:
+                await conn.execute(reservations.update().where(reservations.c.token == old).values(token=new))
         return bool(result.rowcount)
 
     async def delete_keys(self, tokens: Sequence[str] = (), aliases: Sequence[str] = ()) -> list[str]:
@@ -385,9 +391,22 @@ class Database:
                 await conn.execute(teams.delete().where(teams.c.team_id.in_(found)))
         return found
 
+    async def budgets(self, *, limit: int) -> list[tuple[str, int, int]]:
+        """``(alias, max_budget, spend)`` of keys with a budget (the alias, else the key's ``sk-...abcd`` name)."""
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                sa.select(sa.func.coalesce(keys.c.key_alias, keys.c.key_name), keys.c.max_budget, keys.c.spend)
+                .where(keys.c.max_budget.is_not(None))
+                .order_by(keys.c.updated_at.desc())
+                .limit(limit)
+            )
+            return [(str(row[0]), int(row[1]), int(row[2])) for row in rows]
+
     # ------------------------------------------------------------------ budgets
 
-    async def reserve(self, key: KeyRecord, amount: int, now: float, request_id: str) -> OverBudget | None:
+    async def reserve(
+        self, key: KeyRecord, amount: int, now: float, request_id: str, *, excess: int = 0
+    ) -> OverBudget | None:
         """
         Reserve ``amount`` nano-dollars against the key's budget and its team's, atomically.
 
@@ -407,7 +426,7 @@ class Database:
                     duration=key.budget_duration,
                     now=now,
                 )
-            refused = await _take(conn, keys, keys.c.token == key.token, amount)
+            refused = await _take(conn, keys, keys.c.token == key.token, amount, excess)
             if refused is not None:
                 return OverBudget(owner="key", **refused)
             team = key.team
@@ -417,7 +436,7 @@ class Database:
                     await _reset(
                         conn, teams, where, reset_at=team.budget_reset_at, duration=team.budget_duration, now=now
                     )
-                refused = await _take(conn, teams, where, amount)
+                refused = await _take(conn, teams, where, amount, excess)
                 if refused is not None:
                     await conn.rollback()
                     return OverBudget(owner="team", **refused)
@@ -453,16 +472,6 @@ class Database:
         if not todo and not intents:
             return 0
         async with self.engine.begin() as conn:
-            freed: list[tuple[str, str | None, int]] = []
-            for start in range(0, len(intents), 500):
-                chunk = intents[start : start + 500]
-                held = await conn.execute(
-                    sa.select(reservations.c.token, reservations.c.team_id, reservations.c.amount).where(
-                        reservations.c.request_id.in_(chunk)
-                    )
-                )
-                freed.extend((row[0], row[1], int(row[2])) for row in held)
-                await conn.execute(reservations.delete().where(reservations.c.request_id.in_(chunk)))
             if replay and todo:
                 ids = [s.request_id for s in todo]
                 present: set[str] = set()
@@ -475,35 +484,25 @@ class Database:
                 todo = [s for s in todo if s.request_id not in present]
             if logs and todo:
                 await conn.execute(spend_logs.insert(), [s.row() for s in todo])
-            held_ids = [s.request_id for s in todo if s.reserved]
+            held_ids = [s.request_id for s in todo if s.reserved and s.block is None]
             for start in range(0, len(held_ids), 500):
                 await conn.execute(
                     reservations.delete().where(reservations.c.request_id.in_(held_ids[start : start + 500]))
                 )
-            moves = [(s.api_key, s.team_id, s.spend, s.reserved) for s in todo]
-            moves += [(token, team, 0, amount) for token, team, amount in freed]
-            for index, (table, column) in enumerate(((keys, keys.c.token), (teams, teams.c.team_id))):
-                totals: dict[str, list[int]] = {}
-                for move in moves:
-                    owner = move[index]
-                    if not isinstance(owner, str) or (move[2] == 0 and move[3] == 0):
-                        continue
-                    total = totals.setdefault(owner, [0, 0])
-                    total[0] += move[2]
-                    total[1] += move[3]
-                if totals:
-                    statement = (
-                        table.update()
-                        .where(column == sa.bindparam("owner"))
-                        .values(
-                            spend=table.c.spend + sa.bindparam("add_spend", type_=sa.BigInteger),
-                            reserved=table.c.reserved - sa.bindparam("free", type_=sa.BigInteger),
-                        )
+            await _move(conn, [(s.api_key, s.team_id, s.spend, s.reserved) for s in todo])
+            # block rows after the key and team rows, in the order a block's resize locks them
+            await _shrink_blocks(conn, todo)
+            freed: list[tuple[str, str | None, int]] = []
+            for start in range(0, len(intents), 500):  # what dead processes held, blocks net of the rows above
+                chunk = intents[start : start + 500]
+                held = await conn.execute(
+                    sa.select(reservations.c.token, reservations.c.team_id, reservations.c.amount).where(
+                        reservations.c.request_id.in_(chunk)
                     )
-                    await conn.execute(
-                        statement,
-                        [{"owner": owner, "add_spend": s, "free": r} for owner, (s, r) in sorted(totals.items())],
-                    )
+                )
+                freed.extend((row[0], row[1], int(row[2])) for row in held)
+                await conn.execute(reservations.delete().where(reservations.c.request_id.in_(chunk)))
+            await _move(conn, [(token, team, 0, amount) for token, team, amount in freed])
         return len(todo)
 
     # ------------------------------------------------------------------ spend
@@ -564,6 +563,57 @@ class Database:
         return int(result.rowcount or 0)
 
 
+async def _move(conn: AsyncConnection, moves: Sequence[tuple[str | None, str | None, int, int]]) -> None:
+    """Add spend to, and take reservations off, each key and team: ``(token, team_id, spend, freed)``."""
+    for index, (table, column) in enumerate(((keys, keys.c.token), (teams, teams.c.team_id))):
+        totals: dict[str, list[int]] = {}
+        for move in moves:
+            owner = move[index]
+            if not isinstance(owner, str) or (move[2] == 0 and move[3] == 0):
+                continue
+            total = totals.setdefault(owner, [0, 0])
+            total[0] += move[2]
+            total[1] += move[3]
+        if totals:
+            statement = (
+                table.update()
+                .where(column == sa.bindparam("owner"))
+                .values(
+                    spend=table.c.spend + sa.bindparam("add_spend", type_=sa.BigInteger),
+                    reserved=table.c.reserved - sa.bindparam("free", type_=sa.BigInteger),
+                )
+            )
+            await conn.execute(
+                statement, [{"owner": owner, "add_spend": s, "free": r} for owner, (s, r) in sorted(totals.items())]
+            )
+
+
+def block_moves(settlements: Iterable[Settlement]) -> list[tuple[int, str]]:
+    """What each budget block gives up in a batch: ``(amount, block id)``, sorted by block."""
+    moves: dict[str, int] = {}
+    for s in settlements:
+        if s.block is not None and s.reserved:
+            moves[s.block] = moves.get(s.block, 0) + s.reserved
+    return [(amount, block) for block, amount in sorted(moves.items())]
+
+
+async def _shrink_blocks(conn: AsyncConnection, settled: Sequence[Settlement]) -> None:
+    moves = block_moves(settled)
+    if not moves:
+        return
+    await conn.execute(
+        reservations.update()
+        .where(reservations.c.request_id == sa.bindparam("block"))
+        .values(amount=reservations.c.amount - sa.bindparam("used", type_=sa.BigInteger)),
+        [{"block": block, "used": amount} for amount, block in moves],
+    )
+    await conn.execute(
+        reservations.delete().where(
+            reservations.c.request_id.in_([block for _, block in moves]), reservations.c.amount <= 0
+        )
+    )
+
+
 def _sqlite_pragmas(dbapi_connection: Any, record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -582,11 +632,17 @@ def _upgrade(connection: Any) -> None:
     command.upgrade(config, "head")
 
 
-async def _take(conn: AsyncConnection, table: sa.Table, where: Any, amount: int) -> dict[str, int] | None:
+async def _take(
+    conn: AsyncConnection, table: sa.Table, where: Any, amount: int, excess: int = 0
+) -> dict[str, int] | None:
     statement = (
         table.update()
         .where(where)
-        .where(sa.or_(table.c.max_budget.is_(None), table.c.spend + table.c.reserved + amount <= table.c.max_budget))
+        .where(
+            sa.or_(
+                table.c.max_budget.is_(None), table.c.spend + table.c.reserved + amount + excess <= table.c.max_budget
+            )
+        )
         .values(reserved=table.c.reserved + amount)
     )
     result = await conn.execute(statement)

@@ -16,17 +16,18 @@ from __future__ import annotations
 import asyncio
 import functools
 import sqlite3
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import attrs
 
-from pixmux.proxy.store.database import Database, KeyRecord, OverBudget, Settlement
+from pixmux.proxy.store.database import Database, KeyRecord, OverBudget, Settlement, block_moves
 
 __all__ = ["DriverReservations", "Duplicate"]
 
-_SPEND_COLUMNS = [field.name for field in attrs.fields(Settlement) if field.name != "reserved"]
+_SPEND_COLUMNS = [field.name for field in attrs.fields(Settlement) if field.name not in ("reserved", "block")]
 _SQLITE_INSERT = (  # column names from Settlement itself, values as parameters
     f"INSERT INTO pixmux_spend_logs ({', '.join(_SPEND_COLUMNS)}) "  # noqa: S608
     f"VALUES ({', '.join('?' for _ in _SPEND_COLUMNS)})"
@@ -40,12 +41,12 @@ class Duplicate(Exception):
 _PG_RESERVE = """
 WITH k AS (
     UPDATE pixmux_keys SET reserved = reserved + $2
-    WHERE token = $1 AND (max_budget IS NULL OR spend + reserved + $2 <= max_budget)
+    WHERE token = $1 AND (max_budget IS NULL OR spend + reserved + $2 + $6 <= max_budget)
     RETURNING spend
 ), t AS (
     UPDATE pixmux_teams SET reserved = reserved + $2
     WHERE $3::text IS NOT NULL AND team_id = $3 AND EXISTS (SELECT 1 FROM k)
-      AND (max_budget IS NULL OR spend + reserved + $2 <= max_budget)
+      AND (max_budget IS NULL OR spend + reserved + $2 + $6 <= max_budget)
     RETURNING spend
 ), r AS (
     INSERT INTO pixmux_reservations (request_id, token, team_id, amount, created_at)
@@ -56,6 +57,26 @@ WITH k AS (
 SELECT (SELECT count(*) FROM k) AS key_ok, (SELECT count(*) FROM t) AS team_ok, (SELECT count(*) FROM r) AS held
 """
 _PG_UNDO = "UPDATE pixmux_keys SET reserved = reserved - $2 WHERE token = $1"
+_PG_BLOCK_USED = "UPDATE pixmux_reservations SET amount = amount - $1 WHERE request_id = $2"
+_PG_BLOCK_GONE = "DELETE FROM pixmux_reservations WHERE request_id = ANY($1::text[]) AND amount <= 0"
+_BLOCK_UPSERT = (
+    "INSERT INTO pixmux_reservations (request_id, token, team_id, amount, created_at) VALUES ({}) "
+    "ON CONFLICT (request_id) DO UPDATE SET amount = pixmux_reservations.amount + excluded.amount"
+)
+_PG_BLOCK_UPSERT = _BLOCK_UPSERT.format("$1, $2, $3, $4, $5")
+_SQLITE_BLOCK_UPSERT = _BLOCK_UPSERT.format("?, ?, ?, ?, ?")
+_PG_FOREIGN = (
+    "SELECT count(*) FROM pixmux_reservations WHERE request_id LIKE 'blk-%' AND substr(request_id, 1, $3) <> $4 "
+    "AND amount > 0 AND (token = $1 OR ($2::text IS NOT NULL AND team_id = $2::text))"
+)
+_SQLITE_FOREIGN = (
+    "SELECT count(*) FROM pixmux_reservations WHERE request_id LIKE 'blk-%' AND substr(request_id, 1, ?) <> ? "
+    "AND amount > 0 AND (token = ? OR (? IS NOT NULL AND team_id = ?))"
+)
+
+#: ``target(free, mine)``: the free part a block should hold, given what its budgets have free
+#: outside every reservation (``None``: no limit) and what the block holds free now.
+Target = Callable[[int | None, int], int]
 
 
 class DriverReservations:
@@ -93,15 +114,18 @@ class DriverReservations:
                 dsn, min_size=1, max_size=10, ssl=sslmode if sslmode not in (None, "disable", "allow") else None
             )
 
-    async def reserve(self, key: KeyRecord, amount: int, now: float, request_id: str) -> OverBudget | None:
+    async def reserve(
+        self, key: KeyRecord, amount: int, now: float, request_id: str, *, excess: int = 0
+    ) -> OverBudget | None:
         """
-        Reserve ``amount`` on the key and its team for one request.
+        Reserve ``amount`` on the key and its team for one request; it must fit with ``excess``
+        more (what this process's calls cost over their reservations, not written yet).
 
         Raises:
             ConnectionError: the database cannot be used (the driver's error is its cause).
         """
         try:
-            return await self._reserve(key, amount, now, request_id)
+            return await self._reserve(key, amount, now, request_id, excess)
         except sqlite3.Error as exc:
             raise ConnectionError(f"SQLite: {exc}") from exc
         except Exception as exc:
@@ -109,13 +133,15 @@ class DriverReservations:
                 raise ConnectionError(f"PostgreSQL: {type(exc).__name__}: {exc}") from exc
             raise
 
-    async def _reserve(self, key: KeyRecord, amount: int, now: float, request_id: str) -> OverBudget | None:
+    async def _reserve(
+        self, key: KeyRecord, amount: int, now: float, request_id: str, excess: int
+    ) -> OverBudget | None:
         team = key.team
         due = (key.budget_reset_at is not None and key.budget_reset_at <= now) or (
             team is not None and team.budget_reset_at is not None and team.budget_reset_at <= now
         )
         if due:  # a budget period ended: the slower path resets it in the same transaction
-            return await self.db.reserve(key, amount, now, request_id)
+            return await self.db.reserve(key, amount, now, request_id, excess=excess)
         await self._ready()
         team_id = None if team is None else team.team_id
         if self._sqlite is not None:
@@ -128,11 +154,12 @@ class DriverReservations:
                 amount=amount,
                 request_id=request_id,
                 now=now,
+                excess=excess,
             )
             refused: str | None = await loop.run_in_executor(self._thread, call)
         else:
             async with self._pool.acquire() as conn:
-                row = await conn.fetchrow(_PG_RESERVE, key.token, amount, team_id, request_id, now)
+                row = await conn.fetchrow(_PG_RESERVE, key.token, amount, team_id, request_id, now, excess)
                 refused = None
                 if not row["key_ok"]:
                     refused = "key"
@@ -155,7 +182,8 @@ class DriverReservations:
             return 0
         await self._ready()
         rows = [tuple(getattr(s, name) for name in _SPEND_COLUMNS) for s in settlements] if logs else []
-        held = [s.request_id for s in settlements if s.reserved]
+        held = [s.request_id for s in settlements if s.reserved and s.block is None]
+        blocks = block_moves(settlements)
         keys: dict[str, list[int]] = {}
         teams: dict[str, list[int]] = {}
         for s in settlements:
@@ -170,7 +198,13 @@ class DriverReservations:
         try:
             if self._sqlite is not None:
                 call = functools.partial(
-                    _sqlite_settle, self._sqlite, rows=rows, held=held, key_moves=key_moves, team_moves=team_moves
+                    _sqlite_settle,
+                    self._sqlite,
+                    rows=rows,
+                    held=held,
+                    key_moves=key_moves,
+                    team_moves=team_moves,
+                    blocks=blocks,
                 )
                 await asyncio.get_running_loop().run_in_executor(self._thread, call)
             else:
@@ -189,6 +223,9 @@ class DriverReservations:
                             "UPDATE pixmux_teams SET spend = spend + $1, reserved = reserved - $2 WHERE team_id = $3",
                             team_moves,
                         )
+                    if blocks:  # after the key and team rows, in the order a block's resize locks them
+                        await conn.executemany(_PG_BLOCK_USED, blocks)
+                        await conn.execute(_PG_BLOCK_GONE, [block for _, block in blocks])
         except sqlite3.IntegrityError as exc:
             raise Duplicate(str(exc)) from exc
         except sqlite3.Error as exc:
@@ -200,6 +237,93 @@ class DriverReservations:
                 raise ConnectionError(f"PostgreSQL: {type(exc).__name__}: {exc}") from exc
             raise
         return len(settlements)
+
+    async def resize_block(
+        self, block: str, token: str, team_id: str | None, *, now: float, mine: int, target: Target
+    ) -> tuple[int, str | None]:
+        """
+        Grow or shrink one budget block, in one transaction under the key's (and team's) row locks.
+
+        Reads what the key's and team's budgets have free outside every reservation, asks
+        ``target(free, mine)`` for the free part the block should hold, and moves the
+        difference between the budgets' ``reserved`` and the block's row (made on first use,
+        deleted once it holds nothing). The key is the one the block's row names (a
+        regenerated key's new hash), else ``token``. Returns ``(delta, token)``: what the
+        block's free part grew by (negative: gave back), and the key's hash now; for a deleted
+        key, ``mine`` is given back to the team and the token is ``None``.
+
+        Raises:
+            ConnectionError: the database cannot be used.
+        """
+        await self._ready()
+        try:
+            if self._sqlite is not None:
+                call = functools.partial(
+                    _sqlite_resize,
+                    self._sqlite,
+                    block=block,
+                    token=token,
+                    team_id=team_id,
+                    now=now,
+                    mine=mine,
+                    target=target,
+                )
+                moved: tuple[int, str | None] = await asyncio.get_running_loop().run_in_executor(self._thread, call)
+                return moved
+            async with self._pool.acquire() as conn, conn.transaction():
+                found = await conn.fetchval("SELECT token FROM pixmux_reservations WHERE request_id = $1", block)
+                token = found or token
+                key = await conn.fetchrow(
+                    "SELECT spend, reserved, max_budget FROM pixmux_keys WHERE token = $1 FOR UPDATE", token
+                )
+                owners = [key] if key is not None else []
+                if team_id is not None:
+                    team = await conn.fetchrow(
+                        "SELECT spend, reserved, max_budget FROM pixmux_teams WHERE team_id = $1 FOR UPDATE", team_id
+                    )
+                    owners.append(team)
+                free = _free([tuple(row) for row in owners if row is not None])
+                delta = target(free, mine) - mine if key is not None else -mine
+                if delta:
+                    await conn.execute("UPDATE pixmux_keys SET reserved = reserved + $2 WHERE token = $1", token, delta)
+                    if team_id is not None:
+                        await conn.execute(
+                            "UPDATE pixmux_teams SET reserved = reserved + $2 WHERE team_id = $1", team_id, delta
+                        )
+                    await conn.execute(_PG_BLOCK_UPSERT, block, token, team_id, delta, now)
+                    await conn.execute(_PG_BLOCK_GONE, [block])
+                return delta, None if key is None else token
+        except sqlite3.Error as exc:
+            raise ConnectionError(f"SQLite: {exc}") from exc
+        except Exception as exc:
+            if type(exc).__module__.startswith("asyncpg"):
+                raise ConnectionError(f"PostgreSQL: {type(exc).__name__}: {exc}") from exc
+            raise
+
+    async def foreign_blocks(self, token: str, team_id: str | None, own_prefix: str) -> int:
+        """
+        How many budget blocks of *other* processes hold something on this key or its team.
+
+        Raises:
+            ConnectionError: the database cannot be used.
+        """
+        await self._ready()
+        try:
+            if self._sqlite is not None:
+                conn = self._sqlite
+                args: tuple[Any, ...] = (len(own_prefix), own_prefix, token, team_id, team_id)
+                found = await asyncio.get_running_loop().run_in_executor(
+                    self._thread, lambda: conn.execute(_SQLITE_FOREIGN, args).fetchone()
+                )
+                return int(found[0])
+            async with self._pool.acquire() as conn:
+                return int(await conn.fetchval(_PG_FOREIGN, token, team_id, len(own_prefix), own_prefix))
+        except sqlite3.Error as exc:
+            raise ConnectionError(f"SQLite: {exc}") from exc
+        except Exception as exc:
+            if type(exc).__module__.startswith("asyncpg"):
+                raise ConnectionError(f"PostgreSQL: {type(exc).__name__}: {exc}") from exc
+            raise
 
     async def _why(self, key: KeyRecord, owner: str) -> OverBudget:
         record = await self.db.key(key.token)
@@ -231,7 +355,14 @@ def _open_sqlite(path: str) -> sqlite3.Connection:
 
 
 def _sqlite_reserve(
-    conn: sqlite3.Connection, *, token: str, team_id: str | None, amount: int, request_id: str, now: float
+    conn: sqlite3.Connection,
+    *,
+    token: str,
+    team_id: str | None,
+    amount: int,
+    request_id: str,
+    now: float,
+    excess: int = 0,
 ) -> str | None:
     """One transaction on the writer thread: ``None`` when reserved, else whose budget refused."""
     conn.execute("BEGIN IMMEDIATE")
@@ -239,7 +370,7 @@ def _sqlite_reserve(
         taken = conn.execute(
             "UPDATE pixmux_keys SET reserved = reserved + ? WHERE token = ? "
             "AND (max_budget IS NULL OR spend + reserved + ? <= max_budget)",
-            (amount, token, amount),
+            (amount, token, amount + excess),
         ).rowcount
         if not taken:
             conn.execute("ROLLBACK")
@@ -248,7 +379,7 @@ def _sqlite_reserve(
             taken = conn.execute(
                 "UPDATE pixmux_teams SET reserved = reserved + ? WHERE team_id = ? "
                 "AND (max_budget IS NULL OR spend + reserved + ? <= max_budget)",
-                (amount, team_id, amount),
+                (amount, team_id, amount + excess),
             ).rowcount
             if not taken:
                 conn.execute("ROLLBACK")
@@ -265,6 +396,54 @@ def _sqlite_reserve(
     return None
 
 
+def _free(owners: list[tuple[Any, ...]]) -> int | None:
+    """What the tightest of these budgets has free outside every reservation (``None``: no limit)."""
+    free: int | None = None
+    for spend, reserved, max_budget in owners:
+        if max_budget is not None:
+            left = int(max_budget) - int(spend) - int(reserved)
+            free = left if free is None else min(free, left)
+    return free
+
+
+def _sqlite_resize(
+    conn: sqlite3.Connection,
+    *,
+    block: str,
+    token: str,
+    team_id: str | None,
+    now: float,
+    mine: int,
+    target: Target,
+) -> tuple[int, str | None]:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        found = conn.execute("SELECT token FROM pixmux_reservations WHERE request_id = ?", (block,)).fetchone()
+        token = found[0] if found else token
+        key = conn.execute("SELECT spend, reserved, max_budget FROM pixmux_keys WHERE token = ?", (token,)).fetchone()
+        owners = [key] if key is not None else []
+        if team_id is not None:
+            owners.append(
+                conn.execute(
+                    "SELECT spend, reserved, max_budget FROM pixmux_teams WHERE team_id = ?", (team_id,)
+                ).fetchone()
+            )
+        free = _free([row for row in owners if row is not None])
+        delta = target(free, mine) - mine if key is not None else -mine
+        if delta:
+            conn.execute("UPDATE pixmux_keys SET reserved = reserved + ? WHERE token = ?", (delta, token))
+            if team_id is not None:
+                conn.execute("UPDATE pixmux_teams SET reserved = reserved + ? WHERE team_id = ?", (delta, team_id))
+            conn.execute(_SQLITE_BLOCK_UPSERT, (block, token, team_id, delta, now))
+            conn.execute("DELETE FROM pixmux_reservations WHERE request_id = ? AND amount <= 0", (block,))
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return delta, None if key is None else token
+
+
 def _sqlite_settle(
     conn: sqlite3.Connection,
     *,
@@ -272,6 +451,7 @@ def _sqlite_settle(
     held: list[str],
     key_moves: list[tuple[int, int, str]],
     team_moves: list[tuple[int, int, str]],
+    blocks: list[tuple[int, str]],
 ) -> None:
     conn.execute("BEGIN IMMEDIATE")
     try:
@@ -286,6 +466,11 @@ def _sqlite_settle(
         if team_moves:
             conn.executemany(
                 "UPDATE pixmux_teams SET spend = spend + ?, reserved = reserved - ? WHERE team_id = ?", team_moves
+            )
+        if blocks:
+            conn.executemany("UPDATE pixmux_reservations SET amount = amount - ? WHERE request_id = ?", blocks)
+            conn.executemany(
+                "DELETE FROM pixmux_reservations WHERE request_id = ? AND amount <= 0", [(b,) for _, b in blocks]
             )
         conn.execute("COMMIT")
     except BaseException:

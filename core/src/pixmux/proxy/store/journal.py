@@ -162,7 +162,8 @@ class SpendJournal:
             paths.append(path)
             for record in _records(path):
                 if "s" in record:
-                    settlement = Settlement(**dict(zip(_FIELDS, record["s"], strict=True)))
+                    # a line written before a field was added has fewer values: the rest keep their defaults
+                    settlement = Settlement(**dict(zip(_FIELDS, record["s"], strict=False)))
                     settled[settlement.request_id] = settlement
                 elif "r" in record:
                     reserved.add(str(record["r"][0]))

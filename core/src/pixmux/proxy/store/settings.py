@@ -42,6 +42,7 @@ ACCOUNTING_KEYS = (
     "proxy_batch_write_at",
     "key_cache_ttl",
     "spend_journal_dir",
+    "budget_blocks",
 )
 DEFAULT_SQLITE_NAME = "pixmux.db"
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w|mo|y)\s*$")
@@ -102,6 +103,8 @@ class AccountingSettings:
         batch_seconds: how often queued spend rows are written.
         cache_ttl: how long a key read from the database is trusted before it is read again.
         journal_dir: where each process appends its not-yet-written spend rows (survives a kill).
+        budget_blocks: reserve budgets in blocks held by each process
+            (:mod:`pixmux.proxy.store.blocks`); ``False``: one database reservation per request.
     """
 
     database_url: str = attrs.field(repr=safe_url)
@@ -112,6 +115,7 @@ class AccountingSettings:
     batch_seconds: float = 1.0
     cache_ttl: float = 5.0
     journal_dir: str = ""
+    budget_blocks: bool = True
 
     @property
     def host(self) -> str:
@@ -200,6 +204,7 @@ def accounting_settings(
         batch_seconds=_seconds(general, "proxy_batch_write_at", path, 1.0),
         cache_ttl=_seconds(general, "key_cache_ttl", path, 5.0),
         journal_dir=str(Path(journal).expanduser()),
+        budget_blocks=_bool(general, "budget_blocks", path, default=True),
     )
 
 
