@@ -218,9 +218,10 @@ def image_edit(
         allow_urls: fetch http(s) image URLs (bounded in size and time); off by default.
         stream: yield OpenAI's ``image_edit.partial_image`` / ``image_edit.completed`` events
             instead (see :func:`image_generation`); ``partial_images`` rides in ``provider_params``.
-        timeout, num_retries, api_key, api_base, api_version, custom_llm_provider,
-        drop_params, mock_response, **provider_params: as for :func:`image_generation`
-            (``input_fidelity``, ``background``, ``output_format`` ride in ``provider_params``).
+        timeout: as for :func:`image_generation`, and so are ``num_retries``, ``api_key``,
+            ``api_base``, ``api_version``, ``custom_llm_provider``, ``drop_params``,
+            ``mock_response`` and ``**provider_params`` (``input_fidelity``, ``background``,
+            ``output_format`` ride in ``provider_params``).
 
     Returns:
         An ``ImageResponse``, as for a generation; with ``stream=True`` an iterator of events.
