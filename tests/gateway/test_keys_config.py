@@ -85,9 +85,23 @@ def test_operators_create_list_and_revoke_keys(
 ) -> None:
     """keys create prints the key alone on stdout; list shows names, never keys; revoke deletes by alias."""
     assert pixmux(["db", "upgrade", "--database-url", database_url]) == 0
-    assert pixmux(
-        ["keys", "create", "--database-url", database_url, "--alias", "web", "--max-budget", "2.5", "--models", "img"]
-    ) == 0
+    assert (
+        pixmux(
+            [
+                "keys",
+                "create",
+                "--database-url",
+                database_url,
+                "--alias",
+                "web",
+                "--max-budget",
+                "2.5",
+                "--models",
+                "img",
+            ]
+        )
+        == 0
+    )
     key = capsys.readouterr().out.strip()
     assert pixmux(["keys", "list", "--database-url", database_url, "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)
@@ -137,3 +151,17 @@ def test_prompts_are_stored_under_either_name(name: str) -> None:
 
     assert settings is not None
     assert settings.store_prompts
+
+
+def test_several_processes_migrate_a_fresh_sqlite_file_at_once(tmp_path: Path) -> None:
+    """``--workers N`` on a fresh SQLite file: every process runs the migrations at start, and all succeed."""
+    import subprocess
+    import sys
+
+    url = f"sqlite:///{tmp_path / 'pixmux.db'}"
+    command = [sys.executable, "-m", "pixmux", "db", "upgrade", "--database-url", url]
+    processes = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(6)]
+    results = [(process.wait(120), process.stderr.read().decode() if process.stderr else "") for process in processes]
+
+    assert [code for code, _ in results] == [0] * 6, [err for _, err in results if err]
+    assert pixmux(["keys", "list", "--database-url", url, "--json"]) == 0

@@ -15,7 +15,7 @@ import math
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import attrs
@@ -252,7 +252,33 @@ class Database:
             await conn.execute(sa.text("SELECT 1"))
 
     async def upgrade(self) -> None:
-        """Bring the schema to the newest migration (Alembic); safe to run on every start."""
+        """
+        Bring the schema to the newest migration (Alembic); safe to run on every start.
+
+        Several processes may start at once on one database (``--workers N``, several
+        gateways): on PostgreSQL one takes an advisory lock and migrates while the others wait;
+        on a SQLite file they take turns through a lock file beside it (SQLite's own locking
+        does not cover DDL run outside a transaction the driver has begun).
+        """
+        lock_path = self._sqlite_lock_path()
+        if lock_path is None:
+            await self._upgrade()
+            return
+        lock = await asyncio.to_thread(_lock_file, lock_path)
+        try:
+            await self._upgrade()
+        finally:
+            lock.close()  # closing the descriptor releases the lock
+
+    def _sqlite_lock_path(self) -> str | None:
+        if not self.is_sqlite:
+            return None
+        database = self.engine.url.database
+        if not database or database == ":memory:" or database.startswith("file:"):
+            return None
+        return database + ".migrate-lock"
+
+    async def _upgrade(self) -> None:
         try:
             async with self.engine.begin() as conn:
                 if not self.is_sqlite:  # two gateways starting at once: one migrates, the other waits
@@ -586,6 +612,17 @@ async def _move(conn: AsyncConnection, moves: Sequence[tuple[str | None, str | N
             await conn.execute(
                 statement, [{"owner": owner, "add_spend": s, "free": r} for owner, (s, r) in sorted(totals.items())]
             )
+
+
+def _lock_file(path: str) -> IO[bytes]:
+    """Open ``path`` and hold an exclusive lock on it until the file is closed (waits for it)."""
+    handle = open(path, "ab")  # noqa: SIM115 - held open as the lock, closed by the caller
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not on POSIX: SQLite's own locking only
+        return handle
+    fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+    return handle
 
 
 def block_moves(settlements: Iterable[Settlement]) -> list[tuple[int, str]]:
