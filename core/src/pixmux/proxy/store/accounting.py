@@ -552,8 +552,8 @@ class Accounting:
         """
         caller: Caller = info.get("caller") or _MASTER
         request_id = str(info.get("request_id") or "")
-        key = caller.key
-        if key is None:
+
+        def hold(reserved: int, *, local: bool, block: Block | None = None) -> Hold:
             return Hold(
                 self,
                 caller=caller,
@@ -561,9 +561,14 @@ class Accounting:
                 model=model,
                 params=params,
                 prompt=prompt,
-                reserved=0,
-                local=False,
+                reserved=reserved,
+                local=local,
+                block=block,
             )
+
+        key = caller.key
+        if key is None:
+            return hold(0, local=False)
         team = key.team
         for owner, allowed in (("key", key.models), ("team", team.models if team is not None else ())):
             if allowed and model not in allowed and "*" not in allowed:
@@ -580,16 +585,7 @@ class Accounting:
         now = time.time()
         budgeted = key.max_budget is not None or (team is not None and team.max_budget is not None)
         if not budgeted:
-            return Hold(
-                self,
-                caller=caller,
-                request_id=request_id,
-                model=model,
-                params=params,
-                prompt=prompt,
-                reserved=0,
-                local=False,
-            )
+            return hold(0, local=False)
         amount = self._price(prompt, model, params)
         if amount is None:
             raise GatewayError(
@@ -609,17 +605,7 @@ class Accounting:
             except (*_UNAVAILABLE, DBAPIError):
                 block = None  # the exact path below meets the same error and answers for it
             if block is not None:
-                return Hold(
-                    self,
-                    caller=caller,
-                    request_id=request_id,
-                    model=model,
-                    params=params,
-                    prompt=prompt,
-                    reserved=amount,
-                    local=False,
-                    block=block,
-                )
+                return hold(amount, local=False, block=block)
         self.journal.reserving(request_id, key.token, key.team_id if team is not None else None, amount)
         try:
             if blocks is not None:
@@ -638,42 +624,14 @@ class Accounting:
             refused = self._local_reserve(key, amount)
             if refused is not None:
                 raise _over_budget(refused, amount) from None
-            return Hold(
-                self,
-                caller=caller,
-                request_id=request_id,
-                model=model,
-                params=params,
-                prompt=prompt,
-                reserved=amount,
-                local=True,
-            )
+            return hold(amount, local=True)
         if refused is not None:
             self.journal.refused(request_id)
             block = None if blocks is None else blocks.take(key, amount)  # one made meanwhile by another request
             if block is None:
                 raise _over_budget(refused, amount)
-            return Hold(
-                self,
-                caller=caller,
-                request_id=request_id,
-                model=model,
-                params=params,
-                prompt=prompt,
-                reserved=amount,
-                local=False,
-                block=block,
-            )
-        return Hold(
-            self,
-            caller=caller,
-            request_id=request_id,
-            model=model,
-            params=params,
-            prompt=prompt,
-            reserved=amount,
-            local=False,
-        )
+            return hold(amount, local=False, block=block)
+        return hold(amount, local=False)
 
     async def _reserve(self, key: KeyRecord, amount: int, now: float, request_id: str) -> OverBudget | None:
         """

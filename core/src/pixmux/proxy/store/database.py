@@ -290,10 +290,7 @@ class Database:
     # ------------------------------------------------------------------ keys and teams
 
     async def insert_key(self, values: Mapping[str, Any]) -> None:
-        now = time.time()
-        row = {"spend": 0, "reserved": 0, "blocked": False, "created_at": now, "updated_at": now, **values}
-        row["models"] = _dumps(list(row.get("models") or []))
-        row["metadata"] = _dumps(dict(row.get("metadata") or {}))
+        row = _new_row(values)
         try:
             async with self.engine.begin() as conn:
                 await conn.execute(keys.insert().values(**row))
@@ -301,11 +298,7 @@ class Database:
             raise Conflict("a key with that alias exists already") from exc
 
     async def update_key(self, token: str, values: Mapping[str, Any]) -> bool:
-        row = dict(values, updated_at=time.time())
-        if "models" in row:
-            row["models"] = _dumps(list(row["models"] or []))
-        if "metadata" in row:
-            row["metadata"] = _dumps(dict(row["metadata"] or {}))
+        row = _changed_row(values)
         try:
             async with self.engine.begin() as conn:
                 result = await conn.execute(keys.update().where(keys.c.token == token).values(**row))
@@ -380,10 +373,7 @@ class Database:
             return [_key(row, None) for row in rows], int(total)
 
     async def insert_team(self, values: Mapping[str, Any]) -> None:
-        now = time.time()
-        row = {"spend": 0, "reserved": 0, "blocked": False, "created_at": now, "updated_at": now, **values}
-        row["models"] = _dumps(list(row.get("models") or []))
-        row["metadata"] = _dumps(dict(row.get("metadata") or {}))
+        row = _new_row(values)
         try:
             async with self.engine.begin() as conn:
                 await conn.execute(teams.insert().values(**row))
@@ -391,11 +381,7 @@ class Database:
             raise Conflict("a team with that team_id exists already") from exc
 
     async def update_team(self, team_id: str, values: Mapping[str, Any]) -> bool:
-        row = dict(values, updated_at=time.time())
-        if "models" in row:
-            row["models"] = _dumps(list(row["models"] or []))
-        if "metadata" in row:
-            row["metadata"] = _dumps(dict(row["metadata"] or {}))
+        row = _changed_row(values)
         async with self.engine.begin() as conn:
             result = await conn.execute(teams.update().where(teams.c.team_id == team_id).values(**row))
         return bool(result.rowcount)
@@ -612,6 +598,25 @@ async def _move(conn: AsyncConnection, moves: Sequence[tuple[str | None, str | N
             await conn.execute(
                 statement, [{"owner": owner, "add_spend": s, "free": r} for owner, (s, r) in sorted(totals.items())]
             )
+
+
+def _new_row(values: Mapping[str, Any]) -> dict[str, Any]:
+    """A new key's or team's row: nothing spent or reserved, ``models`` and ``metadata`` as JSON text."""
+    now = time.time()
+    row = {"spend": 0, "reserved": 0, "blocked": False, "created_at": now, "updated_at": now, **values}
+    row["models"] = _dumps(list(row.get("models") or []))
+    row["metadata"] = _dumps(dict(row.get("metadata") or {}))
+    return row
+
+
+def _changed_row(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The columns an update of a key or team sets, ``models`` and ``metadata`` as JSON text."""
+    row = dict(values, updated_at=time.time())
+    if "models" in row:
+        row["models"] = _dumps(list(row["models"] or []))
+    if "metadata" in row:
+        row["metadata"] = _dumps(dict(row["metadata"] or {}))
+    return row
 
 
 def _lock_file(path: str) -> IO[bytes]:
