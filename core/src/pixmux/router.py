@@ -779,13 +779,7 @@ class Router:
                 note = self._attempt_started(deployment, plan)
                 response = self.engine.image_generation(prompt, **plan.arguments(deployment, timeout))
             except PixmuxError as exc:
-                elapsed = time.perf_counter() - started
-                self._attempt_ended(note, deployment, exc, elapsed)
-                cooldowns = self._health[deployment.id].cooldowns
-                try:
-                    plan.failed(deployment, exc, elapsed)
-                finally:
-                    self._after_failure(deployment, self._shared_failed(deployment, exc), cooldowns)
+                self._attempt_failed(plan, deployment, exc, started=started, note=note)
                 continue
             except BaseException:
                 self._attempt_ended(note, deployment, None, time.perf_counter() - started)
@@ -823,13 +817,7 @@ class Router:
                         f"no answer within the timeout ({timeout:g}s)", provider=None, model=deployment.model
                     ) from exc
             except PixmuxError as exc:
-                elapsed = time.perf_counter() - started
-                self._attempt_ended(note, deployment, exc, elapsed)
-                cooldowns = self._health[deployment.id].cooldowns
-                try:
-                    plan.failed(deployment, exc, elapsed)
-                finally:
-                    self._after_failure(deployment, await self._ashared_failed(deployment, exc), cooldowns)
+                await self._aattempt_failed(plan, deployment, exc, started=started, note=note)
                 continue
             except BaseException:
                 self._attempt_ended(note, deployment, None, time.perf_counter() - started)
@@ -1029,13 +1017,7 @@ class Router:
                 events = start(**plan.arguments(deployment, timeout))
                 first = next(events)
             except PixmuxError as exc:
-                elapsed = time.perf_counter() - started
-                self._attempt_ended(note, deployment, exc, elapsed)
-                cooldowns = self._health[deployment.id].cooldowns
-                try:
-                    plan.failed(deployment, exc, elapsed)
-                finally:
-                    self._after_failure(deployment, self._shared_failed(deployment, exc), cooldowns)
+                self._attempt_failed(plan, deployment, exc, started=started, note=note)
                 continue
             except BaseException:
                 self._attempt_ended(note, deployment, None, time.perf_counter() - started)
@@ -1069,7 +1051,7 @@ class Router:
                 events = start(**plan.arguments(deployment, timeout))
                 first = await events.__anext__()
             except PixmuxError as exc:
-                await self._astream_failed(plan, deployment, exc, started=started, note=note, begun=False)
+                await self._aattempt_failed(plan, deployment, exc, started=started, note=note)
                 continue
             except BaseException:
                 self._attempt_ended(note, deployment, None, time.perf_counter() - started)
@@ -1087,7 +1069,7 @@ class Router:
                 else:
                     yield event
         except PixmuxError as exc:
-            await self._astream_failed(plan, deployment, exc, started=started, note=note, begun=True)
+            await self._aattempt_failed(plan, deployment, exc, started=started, note=note, begun=True)
             if held is not None:
                 yield held
             raise
@@ -1098,7 +1080,7 @@ class Router:
         if held is not None:
             yield await self._astream_done(plan, deployment, held, started=started, note=note)
 
-    async def _astream_failed(
+    def _attempt_failed(
         self,
         plan: _Plan,
         deployment: RouterDeployment,
@@ -1106,14 +1088,36 @@ class Router:
         *,
         started: float,
         note: object,
-        begun: bool,
+        begun: bool = False,
     ) -> None:
         """
-        A streamed attempt failed: before its first event (``begun`` false: the plan retries or
-        falls back, or raises the final error) or after it (no retry now). Either way it counts
-        as any failed attempt does, here, in the shared state (failures, cooldown) and for the
-        observer (metrics, span).
+        An attempt failed: before any answer or first event (``begun`` false: the plan retries or
+        falls back, or raises the final error) or after a stream's first event (no retry now).
+        Either way it counts as any failed attempt does, here, in the shared state (failures,
+        cooldown) and for the observer (metrics, span).
         """
+        elapsed = time.perf_counter() - started
+        self._attempt_ended(note, deployment, error, elapsed)
+        cooldowns = self._health[deployment.id].cooldowns
+        try:
+            if begun:
+                self._failed(deployment, error, elapsed, plan.images)
+            else:
+                plan.failed(deployment, error, elapsed)
+        finally:
+            self._after_failure(deployment, self._shared_failed(deployment, error), cooldowns)
+
+    async def _aattempt_failed(
+        self,
+        plan: _Plan,
+        deployment: RouterDeployment,
+        error: PixmuxError,
+        *,
+        started: float,
+        note: object,
+        begun: bool = False,
+    ) -> None:
+        """:meth:`_attempt_failed` with the shared state reached without blocking the event loop."""
         elapsed = time.perf_counter() - started
         self._attempt_ended(note, deployment, error, elapsed)
         cooldowns = self._health[deployment.id].cooldowns
@@ -1164,13 +1168,7 @@ def _routed(
             else:
                 yield event
     except PixmuxError as exc:  # counted as any failed attempt: here, in the shared state, for the observer
-        elapsed = time.perf_counter() - started
-        router._attempt_ended(note, deployment, exc, elapsed)
-        cooldowns = router._health[deployment.id].cooldowns
-        try:
-            router._failed(deployment, exc, elapsed, plan.images)
-        finally:
-            router._after_failure(deployment, router._shared_failed(deployment, exc), cooldowns)
+        router._attempt_failed(plan, deployment, exc, started=started, note=note, begun=True)
         if held is not None:
             yield held
         raise
