@@ -70,6 +70,7 @@ from pixmux.types import (
     ImageStreamEvent,
     ServerSentEvent,
     Usage,
+    _finished,
 )
 
 __all__ = [
@@ -105,9 +106,14 @@ DOWNLOAD_TIMEOUT = 120.0
 _PARSE_FAILURES = (KeyError, IndexError, TypeError, ValueError, AttributeError)
 
 
-@attrs.frozen(kw_only=True)
+@attrs.define(kw_only=True, eq=False)
 class Call:
-    """One prepared call: everything known before the first byte is sent."""
+    """
+    One prepared call: everything known before the first byte is sent.
+
+    Made once per call and never changed (copy it with ``attrs.evolve``); not frozen, since a
+    frozen attrs class pays for every field it sets.
+    """
 
     provider: Provider
     request: ImageRequest
@@ -119,7 +125,7 @@ class Call:
     headers: Mapping[str, str] = attrs.field(factory=dict)
 
 
-@attrs.frozen
+@attrs.define
 class Send:
     """Send ``requests`` (concurrently where the driver can), each read whole by ``deadline``."""
 
@@ -695,14 +701,4 @@ def finish(call: Call, response: ImageResponse, started: float, *, attempts: int
         metadata["warnings"] = [*call.warnings, *metadata.get("warnings", ())]
     if attempts is not None:
         metadata["attempts"] = attempts
-    return _copy(response, cost=cost, metadata=metadata)
-
-
-def _copy(response: ImageResponse, **changes: Any) -> ImageResponse:
-    """``attrs.evolve(response, **changes)``: every field by name, from the class's own field list."""
-    values = {name: getattr(response, name) for name in _RESPONSE_FIELDS}
-    values.update(changes)
-    return ImageResponse(**values)
-
-
-_RESPONSE_FIELDS = tuple(field.name for field in attrs.fields(ImageResponse))
+    return _finished(response, cost, metadata)

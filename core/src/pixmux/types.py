@@ -739,3 +739,165 @@ def _format_of(b64: str) -> str:
         return "png"
     ext = image_extension(head)
     return "jpeg" if ext == "jpeg" else "webp" if ext == "webp" else "png"
+
+
+# --------------------------------------------------------------------------------------------- built by the core
+#
+# The core builds an ImageRequest, one or more ImageObjects and two ImageResponses on every call,
+# from values it has already checked or made itself. attrs' __init__ sets each field of a
+# frozen class through ``object.__setattr__`` (about 1,300 instructions a field, keyword
+# matching and defaults on top); these constructors set the slots through their descriptors
+# (about 800) and take every field by position. The values are the same either way: they
+# make exactly what the class's own constructor makes from the same field values
+# (``core/tests/test_types_assembled.py`` compares every field of both), and the instance is
+# as frozen as any other.
+
+
+def _slot_setters(cls: type[Any], names: tuple[str, ...]) -> tuple[Any, ...]:
+    """Each field's slot setter, checked against the class's fields at import (a field added means these change)."""
+    fields = tuple(field.name for field in attrs.fields(cls))
+    if fields != names:  # pragma: no cover - fails at import, in every test run, the day a field changes
+        raise AssertionError(f"{cls.__name__} has the fields {fields}, its assembler sets {names}")
+    return tuple(cls.__dict__[name].__set__ for name in names)
+
+
+_new = object.__new__
+
+(
+    _set_created,
+    _set_data,
+    _set_usage,
+    _set_background,
+    _set_output_format,
+    _set_quality,
+    _set_size,
+    _set_cost,
+    _set_metadata,
+    _set_refused,
+) = _slot_setters(
+    ImageResponse,
+    ("created", "data", "usage", "background", "output_format", "quality", "size", "cost", "metadata", "refused"),
+)
+
+
+def _image_response(  # noqa: PLR0917 - every field by position is the point
+    created: int,
+    data: tuple[ImageObject, ...],
+    usage: Usage | None,
+    background: str | None,
+    output_format: str | None,
+    quality: str | None,
+    size: str | None,
+    cost: float | None,
+    metadata: _FrozenMap,
+    refused: tuple[Refusal, ...],
+) -> ImageResponse:
+    """``ImageResponse(created=created, data=data, ...)`` for values the core made: every field, in order."""
+    response: ImageResponse = _new(ImageResponse)
+    _set_created(response, created)
+    _set_data(response, data)
+    _set_usage(response, usage)
+    _set_background(response, background)
+    _set_output_format(response, output_format)
+    _set_quality(response, quality)
+    _set_size(response, size)
+    _set_cost(response, cost)
+    _set_metadata(response, metadata)
+    _set_refused(response, refused)
+    return response
+
+
+def _finished(response: ImageResponse, cost: float | None, metadata: _FrozenMap) -> ImageResponse:
+    """``attrs.evolve(response, cost=cost, metadata=metadata)``: the JSON fields shared, the two beside it new."""
+    return _image_response(
+        response.created,
+        response.data,
+        response.usage,
+        response.background,
+        response.output_format,
+        response.quality,
+        response.size,
+        cost,
+        metadata,
+        response.refused,
+    )
+
+
+_set_b64_json, _set_url, _set_revised_prompt, _set_expires_at = _slot_setters(
+    ImageObject, ("b64_json", "url", "revised_prompt", "expires_at")
+)
+
+
+def _image_object(
+    b64_json: str | None, url: str | None, revised_prompt: str | None, expires_at: float | None
+) -> ImageObject:
+    """``ImageObject(b64_json=b64_json, url=url, ...)`` for values the core read and checked."""
+    image: ImageObject = _new(ImageObject)
+    _set_b64_json(image, b64_json)
+    _set_url(image, url)
+    _set_revised_prompt(image, revised_prompt)
+    _set_expires_at(image, expires_at)
+    return image
+
+
+(
+    _set_prompt,
+    _set_model,
+    _set_n,
+    _set_request_quality,
+    _set_response_format,
+    _set_request_size,
+    _set_style,
+    _set_user,
+    _set_params,
+    _set_operation,
+    _set_images,
+    _set_mask,
+) = _slot_setters(
+    ImageRequest,
+    (
+        "prompt",
+        "model",
+        "n",
+        "quality",
+        "response_format",
+        "size",
+        "style",
+        "user",
+        "params",
+        "operation",
+        "images",
+        "mask",
+    ),
+)
+
+
+def _image_request(  # noqa: PLR0917 - every field by position is the point
+    prompt: str,
+    model: str,
+    n: int | None,
+    quality: str | None,
+    response_format: str | None,
+    size: str | None,
+    style: str | None,
+    user: str | None,
+    params: _FrozenMap,
+    operation: Operation,
+    images: tuple[ImageInput, ...],
+    mask: ImageInput | None,
+) -> ImageRequest:
+    """``ImageRequest(prompt=prompt, model=model, ...)``: every field, in order (the engine's, before validation)."""
+    request: ImageRequest = _new(ImageRequest)
+    _set_prompt(request, prompt)
+    _set_model(request, model)
+    _set_n(request, n)
+    _set_request_quality(request, quality)
+    _set_response_format(request, response_format)
+    _set_request_size(request, size)
+    _set_style(request, style)
+    _set_user(request, user)
+    _set_params(request, params)
+    _set_operation(request, operation)
+    _set_images(request, images)
+    _set_mask(request, mask)
+    return request

@@ -26,9 +26,9 @@ from typing import Any
 import attrs
 import httpx
 
-from pixmux._transport import json_request
+from pixmux._transport import host_header, json_request
 from pixmux.catalogue import ModelInfo
-from pixmux.converters import make_converter, orjson_dumps, read_json, structure_json
+from pixmux.converters import CUT_MIN_BYTES, _orjson_loads, make_converter, orjson_dumps, read_json, structure_json
 from pixmux.exceptions import (
     APIResponseValidationError,
     ContentPolicyViolationError,
@@ -44,6 +44,8 @@ from pixmux.types import (
     InputTokensDetails,
     OutputTokensDetails,
     Usage,
+    _image_object,
+    _image_response,
     image_extension,
 )
 
@@ -67,6 +69,11 @@ _converter = make_converter()
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
 #: Headers httpx fills in itself; a caller setting one gets httpx's own request building.
 _AUTO_HEADERS = frozenset({"host", "content-length", "content-type", "transfer-encoding"})
+#: orjson's ``loads`` and ``dumps`` (``pixmux[fast]``), or ``None``: looked up once, when a plugin first loads this module.
+_orjson_read = _orjson_loads()
+_orjson_write = orjson_dumps()
+#: The OpenAI parameters that are fields of ``ImageRequest`` (the rest of a body's fields are in ``params``).
+_REQUEST_FIELDS = frozenset(ImageRequest.OPENAI_PARAMS)
 
 
 @attrs.frozen
@@ -122,12 +129,13 @@ def build_body(
         extra: also send the provider-specific parameters in ``request.params``.
     """
     body: dict[str, Any] = {"model": model, "prompt": request.prompt}
+    params = request.params
     for name in openai_params:
-        value = getattr(request, name) if name in ImageRequest.OPENAI_PARAMS else request.params.get(name)
+        value = getattr(request, name) if name in _REQUEST_FIELDS else params.get(name)
         if value is not None:
             body[name] = value
-    if extra:
-        body.update(request.params)
+    if extra and params:
+        body.update(params)
     return body
 
 
@@ -137,12 +145,15 @@ _ORJSON_SAME = frozenset({str, int, bool, type(None)})
 
 def _encode_body(body: Any) -> bytes:
     """httpx's JSON body bytes; by orjson (when installed) for a flat object of strings, integers, booleans, nulls."""
-    dumps = orjson_dumps()
-    if dumps is not None and type(body) is dict and all(type(value) in _ORJSON_SAME for value in body.values()):
-        try:
-            return dumps(body)
-        except TypeError:  # orjson.JSONEncodeError: an integer beyond 64 bits, a key that is not a string
-            pass
+    if _orjson_write is not None and type(body) is dict:
+        for value in body.values():
+            if type(value) not in _ORJSON_SAME:
+                break
+        else:
+            try:
+                return _orjson_write(body)
+            except TypeError:  # orjson.JSONEncodeError: an integer beyond 64 bits, a key that is not a string
+                pass
     return _dumps(body).encode("utf-8")
 
 
@@ -169,9 +180,10 @@ def post_json(url: httpx.URL | str, headers: Mapping[str, str], body: Any) -> ht
             pairs.append((name.encode("ascii"), value.encode("ascii")))
     except (AttributeError, UnicodeEncodeError, ValueError):
         return httpx.Request("POST", target, headers=headers, json=body)
-    if not target.host:
+    host = host_header(target)
+    if host is None:
         return httpx.Request("POST", target, headers=headers, json=body)
-    return json_request(target, pairs, content)
+    return json_request(target, pairs, content, host)
 
 
 def _usage(found: _Usage | None) -> Usage | None:
@@ -193,7 +205,7 @@ def _usage(found: _Usage | None) -> Usage | None:
 def _request_id(response: httpx.Response) -> str | None:
     """The ``x-request-id`` header, read from the raw pairs (no decoded header view is built)."""
     for name, value in response.headers.raw:
-        if name.lower() == b"x-request-id":
+        if len(name) == 12 and name.lower() == b"x-request-id":
             try:
                 return value.decode("ascii")
             except UnicodeDecodeError:  # decoded as httpx decodes the whole header block
@@ -214,9 +226,14 @@ def parse_images(response: httpx.Response, *, provider: str, model: str) -> Imag
     Raises:
         APIResponseValidationError: the body is not JSON of that shape, or holds no image.
     """
-    body = read_json(response, provider=provider, model=model)
     request_id = _request_id(response)
     metadata: dict[str, Any] = {} if request_id is None else {"request_id": request_id}
+    read = _read_small(response.content, metadata)
+    if read is not None:
+        if not read.data:
+            raise _no_image(response, provider=provider, model=model)
+        return read
+    body = read_json(response, provider=provider, model=model)
     read = _read_plain(body, metadata) if type(body) is dict else None
     if read is not None:
         if not read.data:
@@ -232,6 +249,24 @@ def parse_images(response: httpx.Response, *, provider: str, model: str) -> Imag
         response=response,
     )
     return _from_payload(payload, metadata, response=response, provider=provider, model=model)
+
+
+def _read_small(content: bytes, metadata: dict[str, Any]) -> ImageResponse | None:
+    """
+    A small body (a url answer) read by orjson straight into :func:`_read_plain`, or ``None``.
+
+    orjson reads an integer beyond 64 bits as a float, where the json module keeps it exact
+    (``loads_json`` looks for such floats and reads the body again); here nothing needs the
+    look: :func:`_read_plain` takes no float, so a body holding one where it reads a value is
+    read again by ``read_json``, and one holding it anywhere else gives the same response.
+    """
+    if _orjson_read is None or len(content) >= CUT_MIN_BYTES:
+        return None
+    try:
+        body = _orjson_read(content)
+    except ValueError:  # not JSON to orjson: read_json says what the json module says
+        return None
+    return _read_plain(body, metadata) if type(body) is dict else None
 
 
 def _read_plain(body: dict[str, Any], metadata: dict[str, Any]) -> ImageResponse | None:
@@ -257,15 +292,24 @@ def _read_plain(body: dict[str, Any], metadata: dict[str, Any]) -> ImageResponse
             b64_json = item.get("b64_json")
             url = item.get("url")
             revised_prompt = item.get("revised_prompt")
-            if not (_is_text(b64_json) and _is_text(url) and _is_text(revised_prompt)):
+            if (
+                (b64_json is not None and type(b64_json) is not str)
+                or (url is not None and type(url) is not str)
+                or (revised_prompt is not None and type(revised_prompt) is not str)
+            ):
                 return None
             if b64_json or url:
-                images.append(ImageObject(b64_json=b64_json, url=url, revised_prompt=revised_prompt))
+                images.append(_image_object(b64_json, url, revised_prompt, None))
     background = body.get("background")
     output_format = body.get("output_format")
     quality = body.get("quality")
     size = body.get("size")
-    if not (_is_text(background) and _is_text(output_format) and _is_text(quality) and _is_text(size)):
+    if (
+        (background is not None and type(background) is not str)
+        or (output_format is not None and type(output_format) is not str)
+        or (quality is not None and type(quality) is not str)
+        or (size is not None and type(size) is not str)
+    ):
         return None
     usage = None
     found = body.get("usage")
@@ -273,20 +317,7 @@ def _read_plain(body: dict[str, Any], metadata: dict[str, Any]) -> ImageResponse
         usage = _plain_usage(found)
         if usage is None:
             return None
-    return ImageResponse(
-        created=created,
-        data=tuple(images),
-        usage=usage,
-        background=background,
-        output_format=output_format,
-        quality=quality,
-        size=size,
-        metadata=metadata,
-    )
-
-
-def _is_text(value: Any) -> bool:
-    return value is None or type(value) is str
+    return _image_response(created, tuple(images), usage, background, output_format, quality, size, None, metadata, ())
 
 
 def _counts(found: Any, first: str, second: str) -> tuple[int, int] | None:
