@@ -58,6 +58,7 @@ from pixmux.types import (
     ImageResponse,
     ImageStreamEvent,
     Operation,
+    _image_request,
 )
 
 __all__ = ["Engine", "Call", "PixmuxWarning", "default_engine", "set_default_engine", "DEFAULT_MODEL"]
@@ -343,19 +344,8 @@ class Engine(EditCalls):
                 raise UnsupportedParamsError(
                     "partial_images needs stream=True", provider=provider_name, model=model_name, param="partial_images"
                 )
-        request = ImageRequest(
-            prompt=prompt,
-            model=model_name,
-            n=n,
-            quality=quality,
-            response_format=response_format,
-            size=size,
-            style=style,
-            user=user,
-            params=params,
-            operation=operation,
-            images=tuple(images),
-            mask=mask,
+        request = _image_request(
+            prompt, model_name, n, quality, response_format, size, style, user, params, operation, tuple(images), mask
         )
         if params:
             refuse_secret_params(params, info, provider_name)
@@ -515,10 +505,14 @@ class Engine(EditCalls):
             except StopIteration as done:
                 return done.value
             if isinstance(step, Send):
-                if len(step.requests) == 1:
-                    answer = [await _asent(transport.send, step.requests[0], step)]
+                requests = step.requests
+                if len(requests) == 1:
+                    try:
+                        answer = [await transport.send(requests[0], step.deadline, max_bytes=step.max_bytes)]
+                    except httpx.HTTPError as exc:
+                        answer = [exc]
                 else:
-                    answer = await asyncio.gather(*(_asent(transport.send, r, step) for r in step.requests))
+                    answer = await asyncio.gather(*(_asent(transport.send, r, step) for r in requests))
             elif isinstance(step, Wait):
                 await asyncio.sleep(step.seconds)
                 answer = None
@@ -681,18 +675,26 @@ class Engine(EditCalls):
             return finish(call, _mock(call, mock), time.perf_counter())
         deadline = time.monotonic() + call.timeout
         exchange = self._exchange(call, b64=b64)
-        tries = Attempts(retries=retries, deadline=deadline, backoff=self.retry)
         try:
+            try:  # the first attempt: the retry bookkeeping is made only after a failure
+                response: ImageResponse = self._drive(call, exchange.attempt(deadline))
+            except PixmuxError as exc:
+                failed = exc
+            else:
+                return response
+            tries = Attempts(retries=retries, deadline=deadline, backoff=self.retry)
+            tries.started()
             while True:
+                wait = tries.wait_before_retry(failed)
+                if wait is None:
+                    raise tries.failed(failed) from failed.__cause__
+                log_retry(failed, tries.count, wait)
+                self.retry.sleep(wait)
                 tries.started()
                 try:
-                    response: ImageResponse = self._drive(call, exchange.attempt(deadline, tries.count))
+                    response = self._drive(call, exchange.attempt(deadline, tries.count))
                 except PixmuxError as exc:
-                    wait = tries.wait_before_retry(exc)
-                    if wait is None:
-                        raise tries.failed(exc) from exc.__cause__
-                    log_retry(exc, tries.count, wait)
-                    self.retry.sleep(wait)
+                    failed = exc
                 else:
                     return response
         except BaseException:
@@ -708,18 +710,26 @@ class Engine(EditCalls):
             return finish(call, _mock(call, mock), time.perf_counter())
         deadline = time.monotonic() + call.timeout
         exchange = self._exchange(call, b64=b64)
-        tries = Attempts(retries=retries, deadline=deadline, backoff=self.retry)
         try:
+            try:  # the first attempt: the retry bookkeeping is made only after a failure
+                response: ImageResponse = await self._adrive(call, exchange.attempt(deadline))
+            except PixmuxError as exc:
+                failed = exc
+            else:
+                return response
+            tries = Attempts(retries=retries, deadline=deadline, backoff=self.retry)
+            tries.started()
             while True:
+                wait = tries.wait_before_retry(failed)
+                if wait is None:
+                    raise tries.failed(failed) from failed.__cause__
+                log_retry(failed, tries.count, wait)
+                await self.retry.asleep(wait)
                 tries.started()
                 try:
-                    response: ImageResponse = await self._adrive(call, exchange.attempt(deadline, tries.count))
+                    response = await self._adrive(call, exchange.attempt(deadline, tries.count))
                 except PixmuxError as exc:
-                    wait = tries.wait_before_retry(exc)
-                    if wait is None:
-                        raise tries.failed(exc) from exc.__cause__
-                    log_retry(exc, tries.count, wait)
-                    await self.retry.asleep(wait)
+                    failed = exc
                 else:
                     return response
         except BaseException:

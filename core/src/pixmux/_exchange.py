@@ -182,15 +182,17 @@ Answer = httpx.Response | httpx.HTTPError
 STREAM_ERROR_MAX_BYTES = 1024 * 1024
 
 
-@attrs.define
 class _Part:
     """One request of a call (several when a provider needs one request per image) and how far it got."""
 
-    request: httpx.Request
-    follow_up: FollowUp | None = None
-    result: ImageResponse | None = None
-    polls: int = 0
-    wait: float = 0.0
+    __slots__ = ("request", "follow_up", "result", "polls", "wait")
+
+    def __init__(self, request: httpx.Request) -> None:
+        self.request = request
+        self.follow_up: FollowUp | None = None
+        self.result: ImageResponse | None = None
+        self.polls = 0
+        self.wait = 0.0
 
 
 class Exchange:
@@ -206,6 +208,8 @@ class Exchange:
         b64: download every URL-only image into ``b64_json`` (a stream carries images as base64).
         clock: monotonic seconds, as deadlines are given; ``wall``: Unix seconds.
     """
+
+    __slots__ = ("call", "_b64", "_cached_auth", "_forget_auth", "_horizon", "_clock", "_wall", "_auth", "_parts", "started")
 
     def __init__(
         self,
@@ -238,71 +242,84 @@ class Exchange:
 
     def attempt(self, deadline: float, attempts: int = 1) -> Generator[Step, Any, ImageResponse]:
         """One attempt, ending by ``deadline``; returns the response with ``metadata["attempts"] = attempts``."""
+        call = self.call
         try:
-            return (yield from self._attempt(deadline, attempts))
+            if self._clock() >= deadline:
+                raise self._out_of_time()
+            found, auth = self._cached_auth(call)
+            if not found:
+                auth = yield Authorize()
+            self._auth = auth
+            parts = self._start(auth)
+            while True:
+                active: list[_Part] = []
+                requests: list[httpx.Request] = []
+                for part in parts:  # loops, not comprehensions: each of those is a function call
+                    if part.result is None:
+                        active.append(part)
+                        requests.append(part.request if part.follow_up is None else part.follow_up.request)
+                if not active:
+                    break
+                answers: Sequence[Answer] = yield Send(tuple(requests), deadline)
+                for part, answer in zip(active, answers, strict=True):
+                    self._receive(part, answer)
+                for part in parts:
+                    if part.result is None:
+                        yield from self._backoff(parts, deadline)
+                        break
+            response = parts[0].result if len(parts) == 1 else merge([part.result for part in parts])
+            assert response is not None
+            if self._b64 or self._horizon is not None or _has_urls_to_note(response, call.request):
+                response = yield from self._downloaded(response, deadline)
+            return finish(call, response, self.started, attempts=attempts)
         except PixmuxError as error:
             raise self._redacted(error) from error.__cause__
 
-    def _attempt(self, deadline: float, attempts: int) -> Generator[Step, Any, ImageResponse]:
-        call = self.call
-        if self._clock() >= deadline:
+    def _backoff(self, parts: list[_Part], deadline: float) -> Generator[Step, Any, None]:
+        """Wait before the follow-ups of the parts still waiting, or run out of time."""
+        waiting = [part for part in parts if part.result is None]
+        least = max(part.follow_up.after for part in waiting if part.follow_up is not None)
+        left = deadline - self._clock()
+        if least >= left:
             raise self._out_of_time()
-        found, auth = self._cached_auth(call)
-        if not found:
-            auth = yield Authorize()
-        self._auth = auth
-        self._start(auth)
-        while True:
-            active = [part for part in self._parts if part.result is None]
-            if not active:
-                break
-            requests = tuple(part.request if part.follow_up is None else part.follow_up.request for part in active)
-            answers: Sequence[Answer] = yield Send(requests, deadline)
-            for part, answer in zip(active, answers, strict=True):
-                self._receive(part, answer)
-            waiting = [part for part in self._parts if part.result is None]
-            if waiting:
-                least = max(part.follow_up.after for part in waiting if part.follow_up is not None)
-                left = deadline - self._clock()
-                if least >= left:
-                    raise self._out_of_time()
-                wait = min(max(part.wait for part in waiting), left)
-                if wait > 0:
-                    yield Wait(wait)
-        response = merge([part.result for part in self._parts if part.result is not None])
-        if self._b64 or self._horizon is not None or _has_urls_to_note(response, call.request):
-            response = yield from self._downloaded(response, deadline)
-        return finish(call, response, self.started, attempts=attempts)
+        wait = min(max(part.wait for part in waiting), left)
+        if wait > 0:
+            yield Wait(wait)
 
-    def _start(self, auth: Auth | None) -> None:
-        """Build the requests of the parts not yet accepted or answered (all of them on a first attempt)."""
+    def _start(self, auth: Auth | None) -> list[_Part]:
+        """The call's parts, with the requests of those not yet accepted or answered built (all on a first attempt)."""
         parts = self._parts
         if parts and all(part.result is not None or part.follow_up is not None for part in parts):
-            return
+            return parts
         call = self.call
         built = call.provider.call(
             "build_request", request=call.request, deployment=call.deployment, model=call.info, auth=auth
         )
-        requests = [built] if isinstance(built, httpx.Request) else list(built)
-        if not requests or not all(isinstance(item, httpx.Request) for item in requests):
-            raise ConfigurationError(
-                f"provider {call.provider.name!r}: build_request must return httpx.Request objects",
-                provider=call.provider.name,
-            )
-        for request in requests if call.headers else ():
-            request.headers.update(call.headers)
+        if isinstance(built, httpx.Request):
+            requests = [built]
+        else:
+            requests = list(built)
+            if not requests or not all(isinstance(item, httpx.Request) for item in requests):
+                raise ConfigurationError(
+                    f"provider {call.provider.name!r}: build_request must return httpx.Request objects",
+                    provider=call.provider.name,
+                )
+        if call.headers:
+            for request in requests:
+                request.headers.update(call.headers)
         if not parts:
-            self._parts = [_Part(request=request) for request in requests]
-            return
+            parts = self._parts = [_Part(request) for request in requests]
+            return parts
         for part, request in zip(parts, requests, strict=False):
             if part.result is None and part.follow_up is None:
                 part.request = request
+        return parts
 
     def _receive(self, part: _Part, answer: Answer) -> None:
         if isinstance(answer, httpx.HTTPError):
             raise self._transport_error(answer)
         parsed = self._parse(answer)
-        if isinstance(parsed, ImageResponse):
+        if type(parsed) is ImageResponse or isinstance(parsed, ImageResponse):
             part.result = parsed
             part.follow_up = None
             return
@@ -550,7 +567,7 @@ class Exchange:
                 status_code=502,
                 response=response,
             ) from exc
-        if not isinstance(parsed, ImageResponse | FollowUp):
+        if type(parsed) is not ImageResponse and not isinstance(parsed, ImageResponse | FollowUp):
             raise ConfigurationError(
                 f"provider {call.provider.name!r}: parse_response returned {type(parsed).__name__}",
                 provider=call.provider.name,

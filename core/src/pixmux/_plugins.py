@@ -47,8 +47,9 @@ class Provider:
     catalogue: Catalogue
     distribution: str | None = None
     version: str | None = None
-    #: Per hook name: the one plain implementation and the argument names it takes, or pluggy's
-    #: own dispatch (``None``) when extensions implement or wrap the hook. Filled in on first use.
+    #: Per hook name: the one plain implementation and the hookspec's argument names it does not
+    #: take, or pluggy's own dispatch (``None``) when extensions implement or wrap the hook.
+    #: Filled in on first use.
     _direct: dict[str, tuple[Callable[..., Any], tuple[str, ...] | None]] = attrs.field(
         factory=dict, repr=False, eq=False, alias="_direct"
     )
@@ -64,13 +65,14 @@ class Provider:
         arguments it names; otherwise pluggy dispatches. Either way arguments go by name, so
         the order of a hookspec's parameters never matters.
         """
-        try:
-            function, argnames = self._direct[name]
-        except KeyError:
-            function, argnames = self._direct[name] = _dispatch(getattr(self.hooks, name))
-        if argnames is None:
-            return function(**arguments)
-        return function(**{argname: arguments[argname] for argname in argnames})
+        found = self._direct.get(name)
+        if found is None:
+            found = self._direct[name] = _dispatch(getattr(self.hooks, name))
+        function, unwanted = found
+        if unwanted:  # the call's own keyword dict: dropping what the implementation does not name is safe
+            for argname in unwanted:
+                arguments.pop(argname, None)
+        return function(**arguments)
 
     def implements(self, name: str) -> bool:
         """Whether any plugin of this provider implements the hook ``name`` (a provider's hooks never change)."""
@@ -81,9 +83,18 @@ class Provider:
 
 
 def _dispatch(caller: Any) -> tuple[Callable[..., Any], tuple[str, ...] | None]:
+    """
+    ``(the one plain implementation, the hookspec's argument names it does not take)``, or
+    ``(pluggy's caller, None)`` when extensions implement or wrap the hook.
+
+    Callers pass only the hookspec's names (pluggy refuses an implementation naming any other),
+    so the implementation gets exactly the arguments it names, by keyword, as from pluggy.
+    """
     impls = caller.get_hookimpls()
     if len(impls) == 1 and not impls[0].hookwrapper and not impls[0].wrapper:
-        return impls[0].function, tuple(impls[0].argnames)
+        taken = set(impls[0].argnames)
+        spec = caller.spec.argnames if caller.spec is not None else impls[0].argnames
+        return impls[0].function, tuple(name for name in spec if name not in taken)
     return caller, None
 
 
