@@ -316,26 +316,27 @@ def check_request(request: ImageRequest, info: ModelInfo, *, provider: str) -> N
     model = info.name
     if info.retired:
         raise UnsupportedParamsError(info.retired, provider=provider, model=model, param="model")
+    prompt = request.prompt
     if request.operation == "variation":  # a variation has no prompt
-        if request.prompt:
+        if prompt:
             raise UnsupportedParamsError("a variation takes no prompt", provider=provider, model=model, param="prompt")
-    elif not isinstance(request.prompt, str) or not request.prompt.strip():
+    elif not isinstance(prompt, str) or not prompt or prompt.isspace():  # isspace: what strip() strips
         raise UnsupportedParamsError(
-            f"prompt must be a non-empty string, not {_short(request.prompt)}",
+            f"prompt must be a non-empty string, not {_short(prompt)}",
             provider=provider,
             model=model,
             param="prompt",
         )
-    if isinstance(request.prompt, str) and not _is_text(request.prompt):
+    if isinstance(prompt, str) and not prompt.isascii() and not _is_text(prompt):
         raise UnsupportedParamsError(
             "prompt is not valid Unicode text (it holds a lone surrogate)",
             provider=provider,
             model=model,
             param="prompt",
         )
-    if info.max_prompt_chars is not None and len(request.prompt) > info.max_prompt_chars:
+    if info.max_prompt_chars is not None and len(prompt) > info.max_prompt_chars:
         raise UnsupportedParamsError(
-            f"prompt is {len(request.prompt)} characters; {model} accepts at most {info.max_prompt_chars}",
+            f"prompt is {len(prompt)} characters; {model} accepts at most {info.max_prompt_chars}",
             provider=provider,
             model=model,
             param="prompt",
@@ -360,6 +361,61 @@ def check_request(request: ImageRequest, info: ModelInfo, *, provider: str) -> N
                 model=model,
                 param="n",
             )
+    size, quality, style, response_format = request.size, request.quality, request.style, request.response_format
+    for value in (size, quality, style, response_format, request.user):
+        if value is not None and not (type(value) is str and value.isascii()):
+            _check_texts(request, provider=provider, model=model)  # one is not plain text: say which
+            break
+    params = request.params
+    for name, value in params.items():
+        if not isinstance(name, str) or not _is_text(name):
+            raise UnsupportedParamsError(
+                f"parameter name {name!r} is not valid text", provider=provider, model=model, param=repr(name)
+            )
+        problem = _json_problem(value)
+        if problem is not None:
+            raise UnsupportedParamsError(
+                f"{name}={_short(value)} {problem}", provider=provider, model=model, param=name
+            )
+    # all of them are strings by now
+    if size is not None and info.sizes is not None and size not in info.sizes:
+        choose_one(size, info.sizes, param="size", provider=provider, model=model)
+    if quality is not None and info.qualities is not None and quality not in info.qualities:
+        choose_one(quality, info.qualities, param="quality", provider=provider, model=model)
+    if style is not None and info.styles is not None and style not in info.styles:
+        choose_one(style, info.styles, param="style", provider=provider, model=model)
+    if response_format is not None and info.response_formats is not None and response_format not in info.response_formats:
+        choose_one(response_format, info.response_formats, param="response_format", provider=provider, model=model)
+    if not params:
+        return  # the rest checks provider-specific parameters
+    if info.params is not None:
+        for name in params:
+            if name not in info.params:
+                accepted = _accepted(info.params) or "none"
+                raise UnsupportedParamsError(
+                    f"{name}={params[name]!r}: {name!r} is not a parameter {model} accepts; "
+                    f"provider-specific parameters accepted: {accepted}",
+                    provider=provider,
+                    model=model,
+                    param=name,
+                )
+    for name, allowed in info.param_values.items():
+        choose_one(params.get(name), allowed, param=name, provider=provider, model=model)
+    for name, (low, high) in info.param_ranges.items():
+        value = params.get(name)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+            raise UnsupportedParamsError(
+                f"{name}={value!r} is out of range for {model}; accepted: a number from {low:g} to {high:g}",
+                provider=provider,
+                model=model,
+                param=name,
+            )
+
+
+def _check_texts(request: ImageRequest, *, provider: str, model: str) -> None:
+    """Raise for the first of the request's text parameters that is not a string, or not valid Unicode text."""
     for param in ("size", "quality", "style", "response_format", "user"):
         value = getattr(request, param)
         if value is None or (type(value) is str and value.isascii()):
@@ -374,48 +430,6 @@ def check_request(request: ImageRequest, info: ModelInfo, *, provider: str) -> N
                 provider=provider,
                 model=model,
                 param=param,
-            )
-    for name, value in request.params.items():
-        if not isinstance(name, str) or not _is_text(name):
-            raise UnsupportedParamsError(
-                f"parameter name {name!r} is not valid text", provider=provider, model=model, param=repr(name)
-            )
-        problem = _json_problem(value)
-        if problem is not None:
-            raise UnsupportedParamsError(
-                f"{name}={_short(value)} {problem}", provider=provider, model=model, param=name
-            )
-    for value, allowed, param in (
-        (request.size, info.sizes, "size"),
-        (request.quality, info.qualities, "quality"),
-        (request.style, info.styles, "style"),
-        (request.response_format, info.response_formats, "response_format"),
-    ):
-        if value is not None and allowed is not None and value not in allowed:  # all are strings by now
-            choose_one(value, allowed, param=param, provider=provider, model=model)
-    if info.params is not None:
-        for name in request.params:
-            if name not in info.params:
-                accepted = _accepted(info.params) or "none"
-                raise UnsupportedParamsError(
-                    f"{name}={request.params[name]!r}: {name!r} is not a parameter {model} accepts; "
-                    f"provider-specific parameters accepted: {accepted}",
-                    provider=provider,
-                    model=model,
-                    param=name,
-                )
-    for name, allowed in info.param_values.items():
-        choose_one(request.params.get(name), allowed, param=name, provider=provider, model=model)
-    for name, (low, high) in info.param_ranges.items():
-        value = request.params.get(name)
-        if value is None:
-            continue
-        if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
-            raise UnsupportedParamsError(
-                f"{name}={value!r} is out of range for {model}; accepted: a number from {low:g} to {high:g}",
-                provider=provider,
-                model=model,
-                param=name,
             )
 
 

@@ -125,9 +125,8 @@ def validate_params(request: ImageRequest, model: ModelInfo) -> None:
 
 def _check_operation(request: ImageRequest, model: ModelInfo) -> None:
     """What differs between a generation and an edit of a known model."""
-    family = model.extra.get("family")
     if request.operation == "generate":
-        for name in EDIT_ONLY_PARAMS & set(request.params):
+        for name in EDIT_ONLY_PARAMS.intersection(request.params) if request.params else ():
             raise UnsupportedParamsError(
                 f"{name} applies only to edits (image_edit), not to a generation",
                 provider=PROVIDER,
@@ -135,6 +134,7 @@ def _check_operation(request: ImageRequest, model: ModelInfo) -> None:
                 param=name,
             )
         return
+    family = model.extra.get("family")
     if request.params.get("input_fidelity") is not None and model.name.startswith("gpt-image-1-mini"):
         raise UnsupportedParamsError(
             f"input_fidelity is not supported by {model.name}; use gpt-image-1 or gpt-image-1.5",
@@ -219,7 +219,7 @@ def _endpoint(api_base: str) -> httpx.URL:
 @hookimpl
 def parse_response(response: httpx.Response, model: ModelInfo) -> ImageResponse:
     """Read OpenAI's ``ImagesResponse``, or raise the error its status and code mean."""
-    if response.is_error:
+    if 400 <= response.status_code <= 599:  # response.is_error, without its enum lookup
         raise error_for(response, provider=PROVIDER, info=model)
     return parse_images(response, provider=PROVIDER, model=model.name)
 
