@@ -406,7 +406,7 @@ class Engine(EditCalls):
         dropped: list[str] = []
         while True:  # each round drops one parameter, so it ends
             try:
-                changed = provider.call("validate_params", request=request, model=info, deployment=deployment)
+                changed = provider.hook("validate_params")(request=request, model=info, deployment=deployment)
             except UnsupportedParamsError as exc:
                 exc.with_context(provider=provider.name, model=request.model)
                 param = exc.param
@@ -452,7 +452,7 @@ class Engine(EditCalls):
             if found:
                 return auth
             try:
-                resolved: Auth | None = call.provider.call("resolve_auth", deployment=call.deployment)
+                resolved: Auth | None = call.provider.hook("resolve_auth")(deployment=call.deployment)
             except PixmuxError as exc:
                 raise redacted(
                     exc.with_context(provider=call.provider.name, model=call.request.model),

@@ -209,7 +209,18 @@ class Exchange:
         clock: monotonic seconds, as deadlines are given; ``wall``: Unix seconds.
     """
 
-    __slots__ = ("call", "_b64", "_cached_auth", "_forget_auth", "_horizon", "_clock", "_wall", "_auth", "_parts", "started")
+    __slots__ = (
+        "call",
+        "_b64",
+        "_cached_auth",
+        "_forget_auth",
+        "_horizon",
+        "_clock",
+        "_wall",
+        "_auth",
+        "_parts",
+        "started",
+    )
 
     def __init__(
         self,
@@ -292,8 +303,8 @@ class Exchange:
         if parts and all(part.result is not None or part.follow_up is not None for part in parts):
             return parts
         call = self.call
-        built = call.provider.call(
-            "build_request", request=call.request, deployment=call.deployment, model=call.info, auth=auth
+        built = call.provider.hook("build_request")(
+            request=call.request, deployment=call.deployment, model=call.info, auth=auth
         )
         if isinstance(built, httpx.Request):
             requests = [built]
@@ -372,8 +383,8 @@ class Exchange:
         if not found:
             auth = yield Authorize()
         self._auth = auth
-        built = call.provider.call(
-            "build_request", request=call.request, deployment=call.deployment, model=call.info, auth=auth
+        built = call.provider.hook("build_request")(
+            request=call.request, deployment=call.deployment, model=call.info, auth=auth
         )
         if not isinstance(built, httpx.Request):
             raise ConfigurationError(
@@ -441,8 +452,8 @@ class Exchange:
     def _event(self, framed: ServerSentEvent) -> ImageStreamEvent | None:
         call = self.call
         try:
-            event = call.provider.call(
-                "parse_event", event=framed, request=call.request, deployment=call.deployment, model=call.info
+            event = call.provider.hook("parse_event")(
+                event=framed, request=call.request, deployment=call.deployment, model=call.info
             )
         except PixmuxError:
             raise
@@ -548,8 +559,8 @@ class Exchange:
     def _parse(self, response: httpx.Response) -> ImageResponse | FollowUp:
         call = self.call
         try:
-            parsed = call.provider.call(
-                "parse_response", response=response, request=call.request, deployment=call.deployment, model=call.info
+            parsed = call.provider.hook("parse_response")(
+                response=response, request=call.request, deployment=call.deployment, model=call.info
             )
         except PixmuxError as exc:
             if exc.status_code == 401:

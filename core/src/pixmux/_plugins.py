@@ -47,32 +47,29 @@ class Provider:
     catalogue: Catalogue
     distribution: str | None = None
     version: str | None = None
-    #: Per hook name: the one plain implementation and the hookspec's argument names it does not
-    #: take, or pluggy's own dispatch (``None``) when extensions implement or wrap the hook.
-    #: Filled in on first use.
-    _direct: dict[str, tuple[Callable[..., Any], tuple[str, ...] | None]] = attrs.field(
-        factory=dict, repr=False, eq=False, alias="_direct"
-    )
+    #: Per hook name: the function :meth:`hook` gives. Filled in on first use.
+    _bound: dict[str, Callable[..., Any]] = attrs.field(factory=dict, repr=False, eq=False, alias="_bound")
 
     _implemented: dict[str, bool] = attrs.field(factory=dict, repr=False, eq=False, alias="_implemented")
 
-    def call(self, name: str, **arguments: Any) -> Any:
+    def hook(self, name: str) -> Callable[..., Any]:
         """
-        Call the ``firstresult`` hook ``name`` by keyword, as pluggy does.
+        The ``firstresult`` hook ``name`` as a function of its hookspec's arguments, all given by keyword.
 
         With one plain implementation (no extension implements or wraps the hook), pluggy's
-        result is exactly that implementation's result, so it is called straight with the
-        arguments it names; otherwise pluggy dispatches. Either way arguments go by name, so
-        the order of a hookspec's parameters never matters.
+        result is exactly that implementation's result, so the function calls it straight,
+        passing the arguments it names by keyword (bound once, at first use); otherwise it is
+        pluggy's own dispatch. Either way arguments go by name, so the order of a hookspec's
+        parameters never matters.
         """
-        found = self._direct.get(name)
+        found = self._bound.get(name)
         if found is None:
-            found = self._direct[name] = _dispatch(getattr(self.hooks, name))
-        function, unwanted = found
-        if unwanted:  # the call's own keyword dict: dropping what the implementation does not name is safe
-            for argname in unwanted:
-                arguments.pop(argname, None)
-        return function(**arguments)
+            found = self._bound[name] = _bind(getattr(self.hooks, name))
+        return found
+
+    def call(self, name: str, **arguments: Any) -> Any:
+        """Call the ``firstresult`` hook ``name`` by keyword, as pluggy does (see :meth:`hook`)."""
+        return self.hook(name)(**arguments)
 
     def implements(self, name: str) -> bool:
         """Whether any plugin of this provider implements the hook ``name`` (a provider's hooks never change)."""
@@ -82,20 +79,28 @@ class Provider:
         return found
 
 
-def _dispatch(caller: Any) -> tuple[Callable[..., Any], tuple[str, ...] | None]:
+def _bind(caller: Any) -> Callable[..., Any]:
     """
-    ``(the one plain implementation, the hookspec's argument names it does not take)``, or
-    ``(pluggy's caller, None)`` when extensions implement or wrap the hook.
+    A hook's one plain implementation as a function of the hookspec's arguments, or pluggy's ``caller``.
 
-    Callers pass only the hookspec's names (pluggy refuses an implementation naming any other),
-    so the implementation gets exactly the arguments it names, by keyword, as from pluggy.
+    The implementation takes a subset of the hookspec's names (pluggy refuses one naming any
+    other); the function takes them all by keyword and passes on, by keyword, those the
+    implementation names, as pluggy's own call does. It is written out once per hook
+    (``def build_request(*, request, deployment, model, auth): return impl(request=request, ...)``),
+    so a call pays for two plain calls and builds no dict of arguments.
     """
     impls = caller.get_hookimpls()
-    if len(impls) == 1 and not impls[0].hookwrapper and not impls[0].wrapper:
-        taken = set(impls[0].argnames)
-        spec = caller.spec.argnames if caller.spec is not None else impls[0].argnames
-        return impls[0].function, tuple(name for name in spec if name not in taken)
-    return caller, None
+    if len(impls) != 1 or impls[0].hookwrapper or impls[0].wrapper:
+        return caller  # type: ignore[no-any-return]
+    impl = impls[0]
+    spec = tuple(caller.spec.argnames) if caller.spec is not None else tuple(impl.argnames)
+    if not spec:
+        return impl.function  # type: ignore[no-any-return]
+    passed = ", ".join(f"{argname}={argname}" for argname in impl.argnames)
+    namespace: dict[str, Any] = {"implementation": impl.function}
+    # The names are the hookspec's parameters (identifiers in pixmux.hookspecs), nothing from outside.
+    exec(f"def {caller.name}(*, {', '.join(spec)}):\n    return implementation({passed})\n", namespace)  # noqa: S102
+    return namespace[caller.name]  # type: ignore[no-any-return]
 
 
 def _scan(group: str) -> dict[str, list[metadata.EntryPoint]]:

@@ -384,7 +384,11 @@ def check_request(request: ImageRequest, info: ModelInfo, *, provider: str) -> N
         choose_one(quality, info.qualities, param="quality", provider=provider, model=model)
     if style is not None and info.styles is not None and style not in info.styles:
         choose_one(style, info.styles, param="style", provider=provider, model=model)
-    if response_format is not None and info.response_formats is not None and response_format not in info.response_formats:
+    if (
+        response_format is not None
+        and info.response_formats is not None
+        and response_format not in info.response_formats
+    ):
         choose_one(response_format, info.response_formats, param="response_format", provider=provider, model=model)
     if not params:
         return  # the rest checks provider-specific parameters
