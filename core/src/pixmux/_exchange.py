@@ -185,7 +185,7 @@ STREAM_ERROR_MAX_BYTES = 1024 * 1024
 class _Part:
     """One request of a call (several when a provider needs one request per image) and how far it got."""
 
-    __slots__ = ("request", "follow_up", "result", "polls", "wait")
+    __slots__ = ("follow_up", "polls", "request", "result", "wait")
 
     def __init__(self, request: httpx.Request) -> None:
         self.request = request
@@ -210,15 +210,15 @@ class Exchange:
     """
 
     __slots__ = (
-        "call",
+        "_auth",
         "_b64",
         "_cached_auth",
+        "_clock",
         "_forget_auth",
         "_horizon",
-        "_clock",
-        "_wall",
-        "_auth",
         "_parts",
+        "_wall",
+        "call",
         "started",
     )
 
@@ -278,8 +278,10 @@ class Exchange:
                     if part.result is None:
                         yield from self._backoff(parts, deadline)
                         break
-            response = parts[0].result if len(parts) == 1 else merge([part.result for part in parts])
-            assert response is not None
+            response = parts[0].result
+            if len(parts) > 1:
+                response = merge([part.result for part in parts if part.result is not None])
+            assert response is not None  # every part has its result: the loop above ends only then
             if self._b64 or self._horizon is not None or _has_urls_to_note(response, call.request):
                 response = yield from self._downloaded(response, deadline)
             return finish(call, response, self.started, attempts=attempts)

@@ -69,7 +69,7 @@ _converter = make_converter()
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
 #: Headers httpx fills in itself; a caller setting one gets httpx's own request building.
 _AUTO_HEADERS = frozenset({"host", "content-length", "content-type", "transfer-encoding"})
-#: orjson's ``loads`` and ``dumps`` (``pixmux[fast]``), or ``None``: looked up once, when a plugin first loads this module.
+#: orjson's ``loads`` and ``dumps`` (``pixmux[fast]``), or ``None``: looked up once, when a plugin loads this module.
 _orjson_read = _orjson_loads()
 _orjson_write = orjson_dumps()
 #: The OpenAI parameters that are fields of ``ImageRequest`` (the rest of a body's fields are in ``params``).
