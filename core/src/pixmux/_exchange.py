@@ -332,7 +332,7 @@ class Exchange:
         if isinstance(answer, httpx.HTTPError):
             raise self._transport_error(answer)
         parsed = self._parse(answer)
-        if type(parsed) is ImageResponse or isinstance(parsed, ImageResponse):
+        if isinstance(parsed, ImageResponse):
             part.result = parsed
             part.follow_up = None
             return
@@ -580,7 +580,7 @@ class Exchange:
                 status_code=502,
                 response=response,
             ) from exc
-        if type(parsed) is not ImageResponse and not isinstance(parsed, ImageResponse | FollowUp):
+        if not isinstance(parsed, (ImageResponse, FollowUp)):  # a tuple: no union object to walk
             raise ConfigurationError(
                 f"provider {call.provider.name!r}: parse_response returned {type(parsed).__name__}",
                 provider=call.provider.name,
