@@ -201,3 +201,34 @@ def test_a_big_openai_event_is_relayed_as_the_provider_sent_it(streaming_gateway
     assert [json.loads(e.data)["b64_json"] for e in events] == [BIG_B64, BIG_B64, COMPLETED["b64_json"]]
     for event in events:
         validator.validate(json.loads(event.data))
+
+
+def test_a_stream_holds_its_global_max_parallel_requests_slot_until_its_last_event(upstream: str) -> None:
+    """With global_max_parallel_requests: 1, a stream being sent counts as in flight to its end, not to its headers."""
+    config = {
+        "model_list": [
+            {
+                "model_name": "gpt-image-1",
+                "litellm_params": {"model": "openai/gpt-image-1", "api_base": upstream, "api_key": KEY},
+            }
+        ],
+        "general_settings": {"master_key": MASTER_KEY, "global_max_parallel_requests": 1},
+        "router_settings": {"num_retries": 0},
+    }
+    auth = {"Authorization": f"Bearer {MASTER_KEY}"}
+    plain = {"model": "gpt-image-1", "prompt": "otter plain"}
+    with RunningGateway(create_app(parse_config(config, path="limit.yaml", environ={}))) as gateway:
+        url = f"{gateway.url}/v1/images/generations"
+        body = {"model": "gpt-image-1", "prompt": "otter slowly", "stream": True, "partial_images": 2}
+        with httpx.stream("POST", url, json=body, headers=auth, timeout=10) as response:
+            assert response.status_code == 200
+            chunks = response.iter_bytes()
+            next(chunks)  # the stream has begun: its first event is here, more are coming
+            during = httpx.post(url, json=plain, headers=auth, timeout=10)
+            rest = b"".join(chunks)
+        after = httpx.post(url, json=plain, headers=auth, timeout=10)
+
+    assert during.status_code == 429, during.text
+    assert during.json()["error"]["type"] == "rate_limit_error"
+    assert b"image_generation.completed" in rest
+    assert after.status_code == 200, after.text

@@ -54,6 +54,14 @@ class EventStream:
     #: Filled as the stream goes: the last completed event (cost, metadata), or the error that ended it.
     last: ImageStreamEvent | None = None
     failed: PixmuxError | None = None
+    #: Called once when the stream has ended, however it ended (the gateway's in-flight slot).
+    on_end: list[Callable[[], None]] = attrs.field(factory=list)
+
+    def ended(self) -> None:
+        """Run (once) what waits for the stream's end."""
+        callbacks, self.on_end = self.on_end, []
+        for callback in callbacks:
+            callback()
 
 
 async def first_event(
