@@ -99,6 +99,24 @@ async def _watch_disconnect(receive: Receive) -> None:
             return
 
 
+async def _collect(*tasks: asyncio.Task[Any] | None) -> None:
+    """
+    Cancel the tasks not done yet and wait for them, without raising their errors here.
+
+    ``await task`` on a cancelled task would raise its ``CancelledError`` in the caller's frame,
+    and the task keeps that error: task, error, traceback, frame and back to the task make a
+    reference cycle. It keeps what the frame holds (a stream's events, megabytes each) alive
+    until the next cyclic collection, which the gateway makes rare (``proxy._collector``).
+    """
+    waiting = set()
+    for task in tasks:
+        if task is not None and not task.done():
+            task.cancel()
+            waiting.add(task)
+    if waiting:
+        await asyncio.wait(waiting)
+
+
 async def write_stream(stream: EventStream, send: Send, receive: Receive, headers: list[tuple[bytes, bytes]]) -> bool:
     """
     Send the stream's events as they come; returns ``False`` when the client went away first.
@@ -122,15 +140,19 @@ async def write_stream(stream: EventStream, send: Send, receive: Receive, header
                 if not done:
                     await send({"type": "http.response.body", "body": KEEP_ALIVE, "more_body": True})
                     continue
-            try:
-                event = pending.result()
-            except StopAsyncIteration:
+            # Read without raising here: a task's exception raised in this frame would hold the frame
+            # in its traceback, and the frame the task (see _collect).
+            failure = pending.exception()
+            if isinstance(failure, StopAsyncIteration):
                 break
-            except PixmuxError as exc:
-                stream.failed = exc
-                body = json.dumps(stream.error_body(exc), separators=(",", ":"))
+            if isinstance(failure, PixmuxError):
+                stream.failed = failure
+                body = json.dumps(stream.error_body(failure), separators=(",", ":"))
                 await send({"type": "http.response.body", "body": encode_event("error", body), "more_body": True})
                 break
+            if failure is not None:
+                raise failure
+            event = pending.result()
             pending = asyncio.ensure_future(stream.rest.__anext__())
             if event.completed and (event.cost is not None or event.metadata):
                 stream.last = event
@@ -140,13 +162,10 @@ async def write_stream(stream: EventStream, send: Send, receive: Receive, header
         await send({"type": "http.response.body", "body": b"", "more_body": False})
         return True
     finally:
-        watcher.cancel()
-        for task in (pending, stream.first):
-            if task is not None and not task.done():
-                task.cancel()
+        try:
+            await _collect(watcher, pending, stream.first)
+        finally:
+            closer = getattr(stream.rest, "aclose", None)
+            if closer is not None:
                 with contextlib.suppress(BaseException):
-                    await task
-        closer = getattr(stream.rest, "aclose", None)
-        if closer is not None:
-            with contextlib.suppress(BaseException):
-                await closer()
+                    await closer()
