@@ -354,10 +354,10 @@ class Gateway:
                 streaming = True  # the answer has started: a cancellation now ends the stream, no 503
                 try:
                     finished = await write_stream(chunks, send, receive, headers)
-                finally:
+                finally:  # a shutdown that cancels the stream still settles its budget hold
                     chunks.ended()
-                if self.accounting is not None:
-                    self.accounting.stream_ended(info, chunks.last, chunks.failed)
+                    if self.accounting is not None:
+                        self.accounting.stream_ended(info, chunks.last, chunks.failed)
                 self._log_stream(
                     chunks, method=method, path=path, finished=finished, started=started, request_id=request_id
                 )
