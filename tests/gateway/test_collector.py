@@ -138,10 +138,12 @@ def test_no_request_leaves_the_gateway_objects_in_reference_cycles() -> None:
     """
     With young collections rare, anything of a request caught in a reference cycle (a 4 MB upload,
     a 1.5 MB streamed event) stays in memory until one runs: so every kind of request must free
-    everything by reference counting alone. Generations, edits, streams, failures and refusals.
+    everything by reference counting alone. Generations, edits, streams; retried attempts,
+    refused connections (aiohttp and aiohappyeyeballs keep those errors in cycles of their own),
+    a stream failing midway; 404s and 400s.
     """
     sys.path.insert(0, str(Path(__file__).parents[2] / "plugins" / "openai" / "tests"))
-    from gateway_support import RunningGateway
+    from gateway_support import RunningGateway, free_port
     from pixmux.proxy import create_app, parse_config
     from pixmux.testing import local_server
     from stream_support import KEY, TINY_PNG_B64, StreamingProvider
@@ -149,9 +151,13 @@ def test_no_request_leaves_the_gateway_objects_in_reference_cycles() -> None:
     png = base64.b64decode(TINY_PNG_B64)
     with local_server(StreamingProvider) as upstream:
         deployment = {"model": "openai/gpt-image-1", "api_base": f"{upstream}/v1", "api_key": KEY}
+        refusing = {**deployment, "api_base": f"http://127.0.0.1:{free_port()}/v1"}  # nothing listens there
         config = {
-            "model_list": [{"model_name": "gpt-image-1", "litellm_params": deployment}],
-            "router_settings": {"num_retries": 1},
+            "model_list": [
+                {"model_name": "gpt-image-1", "litellm_params": deployment},
+                {"model_name": "refusing", "litellm_params": refusing},
+            ],
+            "router_settings": {"num_retries": 1, "retry_after": 0},
         }
         with (
             RunningGateway(create_app(parse_config(config, path="cycles.yaml", environ={}))) as gateway,
@@ -159,12 +165,12 @@ def test_no_request_leaves_the_gateway_objects_in_reference_cycles() -> None:
         ):
             tries = itertools.count()
 
-            def generate(prompt: str = "otter", **more: object) -> httpx.Response:
-                body = {"model": "gpt-image-1", "prompt": prompt, **more}
+            def generate(prompt: str = "otter", model: str = "gpt-image-1", **more: object) -> httpx.Response:
+                body = {"model": model, "prompt": prompt, **more}
                 return client.post("/v1/images/generations", json=body)
 
-            def edit(image: bytes = png) -> httpx.Response:
-                fields = {"model": "gpt-image-1", "prompt": "snow"}
+            def edit(image: bytes = png, model: str = "gpt-image-1") -> httpx.Response:
+                fields = {"model": model, "prompt": "snow"}
                 return client.post("/v1/images/edits", data=fields, files={"image": ("room.png", image, "image/png")})
 
             requests: dict[str, Callable[[], httpx.Response]] = {
@@ -173,6 +179,10 @@ def test_no_request_leaves_the_gateway_objects_in_reference_cycles() -> None:
                 "stream": lambda: generate("otter big", stream=True, partial_images=2),
                 "stream failing midway": lambda: generate("otter big fail-midway", stream=True, partial_images=2),
                 "retried": lambda: generate(f"busy-once {next(tries)}"),
+                "stream retried": lambda: generate(f"busy-once {next(tries)}", stream=True, partial_images=1),
+                "stream refused": lambda: generate(model="refusing", stream=True, partial_images=1),
+                "refused": lambda: generate(model="refusing"),
+                "edit refused": lambda: edit(model="refusing"),
                 "unknown model": lambda: client.post("/v1/images/generations", json={"model": "x", "prompt": "o"}),
                 "not an image": lambda: edit(b"not a png"),
             }
@@ -184,6 +194,10 @@ def test_no_request_leaves_the_gateway_objects_in_reference_cycles() -> None:
         "stream": 200,
         "stream failing midway": 200,
         "retried": 200,
+        "stream retried": 200,
+        "stream refused": 502,
+        "refused": 502,
+        "edit refused": 502,
         "unknown model": 404,
         "not an image": 400,
     }

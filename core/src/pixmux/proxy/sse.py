@@ -74,9 +74,16 @@ async def first_event(
     it as an ordinary error); otherwise returns the task, done or still running.
     """
     task: asyncio.Task[ImageStreamEvent] = asyncio.ensure_future(events.__anext__())
-    done, _ = await asyncio.wait({task}, timeout=grace)
-    if done:
-        task.result()  # raises the stream's own error before any byte went out
+    await asyncio.wait({task}, timeout=grace)
+    failure = task.exception() if task.done() else None
+    if failure is not None:  # the stream's own error, before any byte went out
+        # The error's traceback will hold this frame: the frame must not hold the error, nor the
+        # task that keeps it (a reference cycle; see write_stream's _collect).
+        del task
+        try:
+            raise failure
+        finally:
+            failure = None
     return task
 
 
