@@ -509,8 +509,8 @@ class Engine(EditCalls):
                 if len(requests) == 1:
                     try:
                         answer = [await transport.send(requests[0], step.deadline, max_bytes=step.max_bytes)]
-                    except httpx.HTTPError as exc:
-                        answer = [exc]
+                    except httpx.HTTPError as exc:  # the exchange turns it into a typed error
+                        answer = [exc.with_traceback(None)]  # its traceback would hold this frame, holding it
                 else:
                     answer = await asyncio.gather(*(_asent(transport.send, r, step) for r in requests))
             elif isinstance(step, Wait):
