@@ -675,26 +675,23 @@ class Engine(EditCalls):
             return finish(call, _mock(call, mock), time.perf_counter())
         deadline = time.monotonic() + call.timeout
         exchange = self._exchange(call, b64=b64)
+        tries: Attempts | None = None  # the retry bookkeeping, made only after a failure
         try:
-            try:  # the first attempt: the retry bookkeeping is made only after a failure
-                response: ImageResponse = self._drive(call, exchange.attempt(deadline))
-            except PixmuxError as exc:
-                failed = exc
-            else:
-                return response
-            tries = Attempts(retries=retries, deadline=deadline, backoff=self.retry)
-            tries.started()
             while True:
-                wait = tries.wait_before_retry(failed)
-                if wait is None:
-                    raise tries.failed(failed) from failed.__cause__
-                log_retry(failed, tries.count, wait)
-                self.retry.sleep(wait)
-                tries.started()
                 try:
-                    response = self._drive(call, exchange.attempt(deadline, tries.count))
-                except PixmuxError as exc:
-                    failed = exc
+                    response: ImageResponse = self._drive(
+                        call, exchange.attempt(deadline, 1 if tries is None else tries.count)
+                    )
+                except PixmuxError as exc:  # handled here, never kept: its traceback holds this frame
+                    if tries is None:
+                        tries = Attempts(retries=retries, deadline=deadline, backoff=self.retry)
+                        tries.started()
+                    wait = tries.wait_before_retry(exc)
+                    if wait is None:
+                        raise tries.failed(exc) from exc.__cause__
+                    log_retry(exc, tries.count, wait)
+                    self.retry.sleep(wait)
+                    tries.started()
                 else:
                     return response
         except BaseException:
@@ -710,26 +707,23 @@ class Engine(EditCalls):
             return finish(call, _mock(call, mock), time.perf_counter())
         deadline = time.monotonic() + call.timeout
         exchange = self._exchange(call, b64=b64)
+        tries: Attempts | None = None  # the retry bookkeeping, made only after a failure
         try:
-            try:  # the first attempt: the retry bookkeeping is made only after a failure
-                response: ImageResponse = await self._adrive(call, exchange.attempt(deadline))
-            except PixmuxError as exc:
-                failed = exc
-            else:
-                return response
-            tries = Attempts(retries=retries, deadline=deadline, backoff=self.retry)
-            tries.started()
             while True:
-                wait = tries.wait_before_retry(failed)
-                if wait is None:
-                    raise tries.failed(failed) from failed.__cause__
-                log_retry(failed, tries.count, wait)
-                await self.retry.asleep(wait)
-                tries.started()
                 try:
-                    response = await self._adrive(call, exchange.attempt(deadline, tries.count))
-                except PixmuxError as exc:
-                    failed = exc
+                    response: ImageResponse = await self._adrive(
+                        call, exchange.attempt(deadline, 1 if tries is None else tries.count)
+                    )
+                except PixmuxError as exc:  # handled here, never kept: its traceback holds this frame
+                    if tries is None:
+                        tries = Attempts(retries=retries, deadline=deadline, backoff=self.retry)
+                        tries.started()
+                    wait = tries.wait_before_retry(exc)
+                    if wait is None:
+                        raise tries.failed(exc) from exc.__cause__
+                    log_retry(exc, tries.count, wait)
+                    await self.retry.asleep(wait)
+                    tries.started()
                 else:
                     return response
         except BaseException:
