@@ -32,7 +32,10 @@ Figures (printed, never asserted):
   by 3: the per-request work of routing, logging and opening the upstream connection is left
   out), next to the relay's figures for the same bytes (target: under 0.2 ms per 1.5 MB
   partial image). The gateway's split between user and kernel time comes from
-  ``/proc/<pid>/stat`` over the whole run (clock ticks, coarse).
+  ``/proc/<pid>/stat`` over the whole run (clock ticks, coarse);
+- memory: the gateway's and the relay's resident size after the warm-up and after the run, and
+  their minor page faults per stream (a stream's events kept alive past its end show as a
+  resident size that grows with every stream, and fresh pages faulted for each new event).
 """
 
 from __future__ import annotations
@@ -215,6 +218,16 @@ def _cpu_ns(pid: int) -> int:
     return total
 
 
+def _memory(pid: int) -> tuple[float, int]:
+    """A process's resident size in MB and its minor page faults so far (``/proc/<pid>/status`` and ``stat``)."""
+    resident = 0.0
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            resident = int(line.split()[1]) / 1024
+    faults = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[7])
+    return resident, faults
+
+
 def _ticks(pid: int) -> tuple[int, int]:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return int(fields[11]), int(fields[12])
@@ -340,10 +353,13 @@ def main() -> None:
                 for _ in range(3):
                     _measured(pid, client, url, partials, [], [], prompt)
             ticks = _ticks(gateway.pid)
+            memory = {name: [_memory(proc.pid)] for name, proc in (("gateway", gateway), ("relay", relay))}
             for _ in range(rounds):  # interleaved, so all see the same machine
                 for pid, url, partials, found, used, prompt in plan:
                     _measured(pid, client, url, partials, found, used, prompt)
             user, system = (after - before for after, before in zip(_ticks(gateway.pid), ticks, strict=True))
+            for name, proc in (("gateway", gateway), ("relay", relay)):
+                memory[name].append(_memory(proc.pid))
             client.close()
         finally:
             for proc in (gateway, relay, mock):
@@ -351,6 +367,12 @@ def main() -> None:
                 proc.wait(10)
             log.close()
     _report(rounds, times, cpu, user, system)
+    streams = rounds * 3  # each round sends the gateway and the relay three streams each
+    for name, ((start, faults), (end, faults_after)) in memory.items():
+        print(
+            f"{name} resident size: {start:.0f} MB after the warm-up, {end:.0f} MB after the run; "
+            f"{(faults_after - faults) / streams:.0f} minor page faults per stream"
+        )
 
 
 def _callgrind(pid: int, *command: str) -> None:

@@ -42,6 +42,15 @@ def test_any_chunking_gives_the_same_events(cuts: list[int]) -> None:
     assert decode_all(chunks) == decode_all([OPENAI_STREAM])
 
 
+def test_a_chunk_ending_between_an_events_last_line_and_its_blank_line() -> None:
+    """A read that stops just before the blank line (found by the property above: it raised IndexError)."""
+    framed = b'event: image_generation.partial_image\ndata: {"b64_json":"AAAA"}\n'
+    events, clean = decode_all([framed, b"\n"])
+    assert events == decode_all([framed + b"\n"])[0]
+    assert events[0].event == "image_generation.partial_image"
+    assert clean
+
+
 @pytest.mark.parametrize("newline", [b"\n", b"\r\n", b"\r"])
 def test_every_line_ending_the_standard_allows(newline: bytes) -> None:
     stream = OPENAI_STREAM.replace(b"\n", newline)

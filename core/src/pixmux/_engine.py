@@ -555,8 +555,8 @@ class Engine(EditCalls):
                         time.sleep(step.seconds)
                     else:
                         answer = self._resolve_auth(call)
-                except httpx.HTTPError as exc:
-                    answer = exc
+                except httpx.HTTPError as exc:  # the exchange turns it into a typed error
+                    answer = exc.with_traceback(None)  # its traceback would hold this frame, holding it: a cycle
 
     async def _adrive_stream(
         self, call: Call, steps: Generator[StreamStep, Any, None]
@@ -594,8 +594,8 @@ class Engine(EditCalls):
                         await asyncio.sleep(step.seconds)
                     else:
                         answer = await asyncio.to_thread(self._resolve_auth, call)
-                except httpx.HTTPError as exc:
-                    answer = exc
+                except httpx.HTTPError as exc:  # the exchange turns it into a typed error
+                    answer = exc.with_traceback(None)  # its traceback would hold this frame, holding it: a cycle
 
     def stream(
         self, call: Call, *, mock: object = None, retries: int = DEFAULT_NUM_RETRIES

@@ -207,7 +207,7 @@ class SSEDecoder:
         (first, after, ends), (second, _, ends_too) = cuts
         if not (ends and ends_too and second == end - 1 and after == first + 1):
             return None
-        if chunk[first] != _LF or chunk[second] != _LF or chunk[end] != _LF:
+        if end >= len(chunk) or chunk[first] != _LF or chunk[second] != _LF or chunk[end] != _LF:
             return None
         if not chunk.startswith(b"event: ", start) or first == start + 7 or not chunk.startswith(b"data: ", after):
             return None

@@ -923,6 +923,17 @@ def _from_aiohttp(exc: BaseException, request: httpx.Request) -> httpx.Transport
     """httpx's exception for what aiohttp raised: the exchange sees one family on every transport."""
     import aiohttp
 
+    # aiohttp (and aiohappyeyeballs) keep a refused connection's error in a local of a frame on
+    # that error's own traceback (``_create_direct_connection``, ``start_connection``): reference
+    # cycles holding the request and its body. Without their tracebacks (the errors stay, as
+    # causes, with their messages) nothing holds those frames, and all of it is freed at once
+    # rather than at a rare cyclic collection.
+    cause: BaseException | None = exc
+    for _ in range(8):  # a chain is a few links long (and could, in theory, loop)
+        if cause is None:
+            break
+        cause.__traceback__ = None
+        cause = cause.__cause__ or cause.__context__
     text = f"{type(exc).__name__}: {exc}"
     error: Callable[..., httpx.TransportError]
     if isinstance(exc, asyncio.TimeoutError | TimeoutError):

@@ -32,7 +32,6 @@ it comes back, one more failure cools it down again at once, one success clears 
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import itertools
 import math
@@ -48,6 +47,7 @@ import attrs
 from pixmux import _pricing, _router_edits
 from pixmux._engine import DEFAULT_TIMEOUT, Engine, default_engine
 from pixmux._retry import DEFAULT_NUM_RETRIES, check_retries, is_retryable
+from pixmux._within import within
 from pixmux.exceptions import (
     AllAttemptsFailedError,
     APIConnectionError,
@@ -811,8 +811,8 @@ class Router:
                 note = self._attempt_started(deployment, plan)
                 attempt = self.engine.aimage_generation(prompt, **plan.arguments(deployment, timeout))
                 try:
-                    response = await asyncio.wait_for(attempt, timeout + _HARD_CUT_GRACE)
-                except asyncio.TimeoutError as exc:
+                    response = await within(timeout + _HARD_CUT_GRACE, attempt)
+                except TimeoutError as exc:
                     raise Timeout(
                         f"no answer within the timeout ({timeout:g}s)", provider=None, model=deployment.model
                     ) from exc
@@ -1184,6 +1184,21 @@ def _routed(
         yield _routed_last(plan, deployment, held, elapsed)
 
 
+def _drop_own_frames(error: BaseException) -> None:
+    """
+    Cut the router's own frames from the head of ``error``'s traceback before a plan keeps it.
+
+    Those frames hold the plan, and the plan would hold the error: a reference cycle that keeps
+    the failed attempt (its request, an upload of megabytes) alive until a cyclic collection,
+    which the gateway makes rare (``pixmux.proxy._collector``). The frames where the error arose
+    (the engine, the transport) stay.
+    """
+    trace = error.__traceback__
+    while trace is not None and trace.tb_frame.f_globals is globals():
+        trace = trace.tb_next
+    error.__traceback__ = trace
+
+
 def _as_response(last: ImageStreamEvent) -> ImageResponse:
     """What the observer is told of a stream that completed (its cost and metadata; no images)."""
     return ImageResponse(created=last.created_at, cost=last.cost, metadata=last.metadata)
@@ -1317,6 +1332,7 @@ class _Plan:
         """Note a failed attempt; raises the final error when there is nothing left to try."""
         if error.provider is None and error.model is None:
             error.model = deployment.model
+        _drop_own_frames(error)
         self.router._failed(deployment, error, elapsed, self.images)
         attempts = error.details.get("attempts")
         self.attempts += attempts if isinstance(attempts, int) and attempts > 0 else 1

@@ -417,3 +417,12 @@ async def test_async_call_sends_the_same_request():
 
     assert json.loads(engine.requests[0].content)["style"] == "vector_illustration"
     assert resp.data[0].extension() == "svg"
+
+
+def test_a_negative_credits_figure_is_no_price():
+    """An odd answer charging -1 credits gives no cost from it (the catalogue's price, or None), never below 0."""
+    body = load_json("b64_one.json") | {"credits": -1}
+    resp = _parse(httpx.Response(200, json=body), _request(response_format="b64_json"))
+
+    assert "credits" not in resp.metadata
+    assert resp.cost is None or resp.cost >= 0

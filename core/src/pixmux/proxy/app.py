@@ -352,9 +352,12 @@ class Gateway:
             if isinstance(chunks, EventStream):
                 headers.append((b"x-request-id", request_id.encode()))
                 streaming = True  # the answer has started: a cancellation now ends the stream, no 503
-                finished = await write_stream(chunks, send, receive, headers)
-                if self.accounting is not None:
-                    self.accounting.stream_ended(info, chunks.last, chunks.failed)
+                try:
+                    finished = await write_stream(chunks, send, receive, headers)
+                finally:  # a shutdown that cancels the stream still settles its budget hold
+                    chunks.ended()
+                    if self.accounting is not None:
+                        self.accounting.stream_ended(info, chunks.last, chunks.failed)
                 self._log_stream(
                     chunks, method=method, path=path, finished=finished, started=started, request_id=request_id
                 )
@@ -613,10 +616,19 @@ class Gateway:
                 headers=[(b"retry-after", b"1")],
             )
         self._in_flight += 1
+        handed_over = False
         try:
-            return await handler(scope, receive, info)
+            answer = await handler(scope, receive, info)
+            if isinstance(answer[2], EventStream):  # a stream holds its slot until its last event is sent
+                answer[2].on_end.append(self._end_in_flight)
+                handed_over = True
+            return answer
         finally:
-            self._in_flight -= 1
+            if not handed_over:
+                self._in_flight -= 1
+
+    def _end_in_flight(self) -> None:
+        self._in_flight -= 1
 
     async def _generate_one(self, scope: Scope, receive: Receive, info: dict[str, Any]) -> _Answer:
         raw = await self._read_body(scope, receive)

@@ -54,6 +54,14 @@ class EventStream:
     #: Filled as the stream goes: the last completed event (cost, metadata), or the error that ended it.
     last: ImageStreamEvent | None = None
     failed: PixmuxError | None = None
+    #: Called once when the stream has ended, however it ended (the gateway's in-flight slot).
+    on_end: list[Callable[[], None]] = attrs.field(factory=list)
+
+    def ended(self) -> None:
+        """Run (once) what waits for the stream's end."""
+        callbacks, self.on_end = self.on_end, []
+        for callback in callbacks:
+            callback()
 
 
 async def first_event(
@@ -66,9 +74,16 @@ async def first_event(
     it as an ordinary error); otherwise returns the task, done or still running.
     """
     task: asyncio.Task[ImageStreamEvent] = asyncio.ensure_future(events.__anext__())
-    done, _ = await asyncio.wait({task}, timeout=grace)
-    if done:
-        task.result()  # raises the stream's own error before any byte went out
+    await asyncio.wait({task}, timeout=grace)
+    failure = task.exception() if task.done() else None
+    if failure is not None:  # the stream's own error, before any byte went out
+        # The error's traceback will hold this frame: the frame must not hold the error, nor the
+        # task that keeps it (a reference cycle; see write_stream's _collect).
+        del task
+        try:
+            raise failure
+        finally:
+            failure = None
     return task
 
 
@@ -89,6 +104,24 @@ async def _watch_disconnect(receive: Receive) -> None:
         message = await receive()
         if message["type"] == "http.disconnect":
             return
+
+
+async def _collect(*tasks: asyncio.Task[Any] | None) -> None:
+    """
+    Cancel the tasks not done yet and wait for them, without raising their errors here.
+
+    ``await task`` on a cancelled task would raise its ``CancelledError`` in the caller's frame,
+    and the task keeps that error: task, error, traceback, frame and back to the task make a
+    reference cycle. It keeps what the frame holds (a stream's events, megabytes each) alive
+    until the next cyclic collection, which the gateway makes rare (``proxy._collector``).
+    """
+    waiting = set()
+    for task in tasks:
+        if task is not None and not task.done():
+            task.cancel()
+            waiting.add(task)
+    if waiting:
+        await asyncio.wait(waiting)
 
 
 async def write_stream(stream: EventStream, send: Send, receive: Receive, headers: list[tuple[bytes, bytes]]) -> bool:
@@ -114,15 +147,19 @@ async def write_stream(stream: EventStream, send: Send, receive: Receive, header
                 if not done:
                     await send({"type": "http.response.body", "body": KEEP_ALIVE, "more_body": True})
                     continue
-            try:
-                event = pending.result()
-            except StopAsyncIteration:
+            # Read without raising here: a task's exception raised in this frame would hold the frame
+            # in its traceback, and the frame the task (see _collect).
+            failure = pending.exception()
+            if isinstance(failure, StopAsyncIteration):
                 break
-            except PixmuxError as exc:
-                stream.failed = exc
-                body = json.dumps(stream.error_body(exc), separators=(",", ":"))
+            if isinstance(failure, PixmuxError):
+                stream.failed = failure
+                body = json.dumps(stream.error_body(failure), separators=(",", ":"))
                 await send({"type": "http.response.body", "body": encode_event("error", body), "more_body": True})
                 break
+            if failure is not None:
+                raise failure
+            event = pending.result()
             pending = asyncio.ensure_future(stream.rest.__anext__())
             if event.completed and (event.cost is not None or event.metadata):
                 stream.last = event
@@ -132,13 +169,10 @@ async def write_stream(stream: EventStream, send: Send, receive: Receive, header
         await send({"type": "http.response.body", "body": b"", "more_body": False})
         return True
     finally:
-        watcher.cancel()
-        for task in (pending, stream.first):
-            if task is not None and not task.done():
-                task.cancel()
+        try:
+            await _collect(watcher, pending, stream.first)
+        finally:
+            closer = getattr(stream.rest, "aclose", None)
+            if closer is not None:
                 with contextlib.suppress(BaseException):
-                    await task
-        closer = getattr(stream.rest, "aclose", None)
-        if closer is not None:
-            with contextlib.suppress(BaseException):
-                await closer()
+                    await closer()

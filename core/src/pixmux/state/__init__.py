@@ -18,7 +18,9 @@ What a store shares:
 - per-key windows (:meth:`SharedState.arates`: a virtual key's and its team's rpm and images
   per minute, checked and counted together in one step);
 - budget reservations (:meth:`SharedState.areserve` / :meth:`SharedState.arelease`): an amount
-  held against a limit before a call and let go after it, the seam for the keys' budgets.
+  held against a limit before a call and let go after it, for library users who keep budgets
+  of their own (the gateway's virtual keys keep theirs in the database, as budget blocks:
+  ``pixmux.proxy.store.blocks``).
 
 What is never shared: calls in flight (``max_parallel_requests`` is per process), measured
 latencies, and request or image content.

@@ -24,15 +24,15 @@ import logging
 import math
 import os
 import random
-import sys
 import threading
 import time
 import urllib.parse
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Literal, TypeVar
+from collections.abc import Callable, Sequence
+from typing import Any, Literal
 
 import attrs
 
+from pixmux._within import within
 from pixmux.exceptions import ConfigurationError, ServiceUnavailableError
 from pixmux.state._local import WINDOW, LocalState
 from pixmux.state._rates import RATES_SCRIPT, LocalRates
@@ -71,7 +71,6 @@ _FIRST_BACKOFF = 0.1
 MAX_CONNECTIONS = 64
 #: Probation and failure records outlive a cooldown; an hour after the last failure they go.
 _RECORD_TTL_MS = 3_600_000
-_T = TypeVar("_T")
 
 # Shared Lua: the time in ms from the server, and a trimmed window (a sorted set of
 # "<nonce>:<units>" members scored by time, beside a running sum) -> used, ms until the oldest leaves.
@@ -303,7 +302,7 @@ class RedisState:
         self._encoded: dict[str, tuple[Sequence[Member], list[bytes], list[bytes]]] = {}
         self._clock = clock or time.monotonic
         self._options: dict[str, Any] = {
-            "socket_timeout": None,  # each step is bounded by `timeout` as a whole (_within), not per read
+            "socket_timeout": None,  # each step is bounded by `timeout` as a whole (within), not per read
             "socket_connect_timeout": self.timeout,
             "retry": None,
             "retry_on_timeout": False,
@@ -391,7 +390,7 @@ class RedisState:
         client = self._async_client()
         self.round_trips += 1
         try:
-            reply = await _within(self.timeout, self._aevalsha(client, script, keys, args))
+            reply = await within(self.timeout, self._aevalsha(client, script, keys, args))
         except (RedisError, OSError, asyncio.TimeoutError) as exc:
             self._went_down(exc)
             return self._unavailable(exc)
@@ -450,7 +449,7 @@ class RedisState:
         client = self._async_client()
         self.round_trips += 1
         try:
-            await _within(self.timeout, client.delete(key))
+            await within(self.timeout, client.delete(key))
         except (RedisError, OSError, asyncio.TimeoutError) as exc:
             self._went_down(exc)
             self._unavailable(exc)
@@ -649,7 +648,7 @@ class RedisState:
         client = self._async_client()
         try:
             for step in self._ascripts.values():
-                await _within(max(self.timeout, 2.0), client.script_load(step.script))
+                await within(max(self.timeout, 2.0), client.script_load(step.script))
         except (RedisError, OSError, asyncio.TimeoutError) as exc:
             self._went_down(exc)
             return
@@ -668,7 +667,7 @@ class RedisState:
         client = self._async_client()
         self.round_trips += 1
         try:
-            await _within(self.timeout, client.publish(f"{self.prefix}:{topic}", message))
+            await within(self.timeout, client.publish(f"{self.prefix}:{topic}", message))
         except (RedisError, OSError, asyncio.TimeoutError) as exc:
             self._went_down(exc)
             return
@@ -695,7 +694,7 @@ class RedisState:
             )
             pubsub = client.pubsub(ignore_subscribe_messages=True)
             try:
-                await _within(max(self.timeout, 2.0), pubsub.subscribe(channel))
+                await within(max(self.timeout, 2.0), pubsub.subscribe(channel))
                 backoff = _FIRST_BACKOFF
                 async for note in pubsub.listen():
                     data = note.get("data")
@@ -764,15 +763,3 @@ class RedisState:
         limit, value = ("rpm", rate.rpm) if which == 1 else ("ipm", rate.ipm)
         assert value is not None
         return RateRefusal(index=index, limit=limit, value=value, retry_after=frees / 1000 if frees >= 0 else None)
-
-
-if sys.version_info >= (3, 11):
-
-    async def _within(seconds: float, step: Awaitable[_T]) -> _T:
-        async with asyncio.timeout(seconds):
-            return await step
-
-else:  # pragma: no cover - Python 3.10
-
-    async def _within(seconds: float, step: Awaitable[_T]) -> _T:
-        return await asyncio.wait_for(step, seconds)

@@ -252,7 +252,7 @@ def _facts(response: httpx.Response) -> dict[str, Any]:
     if not isinstance(body, dict):
         return {}
     facts: dict[str, Any] = {}
-    if _is_number(body.get("credits")):
+    if _is_number(body.get("credits")) and body["credits"] >= 0:  # a negative charge is no price (cost stays None)
         facts["credits"] = body["credits"]
     data = body.get("data")
     items = [item for item in data if isinstance(item, dict)] if isinstance(data, list) else []

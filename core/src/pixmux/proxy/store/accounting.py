@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import attrs
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from pixmux._within import within
 from pixmux.catalogue import request_price
 from pixmux.exceptions import PixmuxError
 from pixmux.proxy.app import GatewayError
@@ -362,8 +363,8 @@ class Accounting:
     async def _write_loop(self) -> None:
         assert self._wake is not None
         while True:
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.settings.batch_seconds)
+            with contextlib.suppress(TimeoutError):
+                await within(self.settings.batch_seconds, self._wake.wait())
             self._wake.clear()
             await self.flush()
             await self._retention()

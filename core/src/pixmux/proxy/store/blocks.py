@@ -41,6 +41,8 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING
 
+from pixmux._within import within
+
 if TYPE_CHECKING:
     from pixmux.proxy.store.database import KeyRecord, OverBudget
     from pixmux.proxy.store.fast import DriverReservations
@@ -330,8 +332,8 @@ class Blocks:
     async def _keep(self) -> None:
         assert self._wake is not None
         while True:
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), min(self.idle, self.lifetime) / 2)
+            with contextlib.suppress(TimeoutError):
+                await within(min(self.idle, self.lifetime) / 2, self._wake.wait())
             self._wake.clear()
             try:
                 await self.tidy()

@@ -24,6 +24,7 @@ from sqlalchemy import event
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from pixmux._within import within
 from pixmux.proxy.store.schema import keys, reservations, spend_logs, teams
 from pixmux.proxy.store.settings import database_host, parse_duration, safe_url
 
@@ -243,7 +244,7 @@ class Database:
             DatabaseUnavailable: naming the host.
         """
         try:
-            await asyncio.wait_for(self._ping(), CONNECT_TIMEOUT * 2)
+            await within(CONNECT_TIMEOUT * 2, self._ping())
         except (*_UNAVAILABLE, DBAPIError) as exc:
             raise self.unavailable(exc) from None
 
