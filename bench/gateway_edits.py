@@ -6,6 +6,7 @@ Gateway edit benchmark: a 4 MB multipart edit upload and a ~1.5 MB base64 answer
     uv run python bench/gateway_edits.py --no-pin   # let the OS place the processes
     uv run python bench/gateway_edits.py --profile edits.prof   # where the gateway's CPU goes (cProfile)
     uv run python bench/gateway_edits.py --instructions 10      # instructions per edit (valgrind; ~4 min)
+    uv run python bench/gateway_edits.py --instructions 20 --upload-kb 4 --answer url   # the fixed part
 
 The processes and the load generator are those of ``bench/gateway.py``: a mock OpenAI-compatible
 provider on 127.0.0.1 (answering any POST under ``/b64/`` with one ~1.5 MB base64 image), the
@@ -244,9 +245,13 @@ class _EditBench(base._Bench):
         print(f"\nthe whole profile: {self.profile} (python -m pstats {self.profile})")
 
 
-def instructions(requests: int) -> None:
+def instructions(requests: int, *, upload_bytes: int = UPLOAD_BYTES, answer: str = "b64") -> None:
     """
     The gateway's instructions per edit, counted by ``valgrind --tool=callgrind``: stable on a busy machine.
+
+    ``upload_bytes`` and ``answer`` (``b64``, or ``url`` for the mock's short url body) split the
+    figure: a 4 kB upload with a url answer is the cost every edit pays whatever its size, the
+    4 MB upload with a url answer adds the upload's path, the b64 answer adds the answer's.
 
     The gateway runs under callgrind (the mock does not); after three warm-up edits the counters
     are zeroed (``callgrind_control --zero``), ``requests`` edits follow one after another on one
@@ -263,7 +268,7 @@ def instructions(requests: int) -> None:
     try:
         base._wait_port(mock_port)
         config = tmp / "config.yaml"
-        upstream = f"http://127.0.0.1:{mock_port}/b64/v1"
+        upstream = f"http://127.0.0.1:{mock_port}/{'b64/v1' if answer == 'b64' else 'v1'}"
         params = {"model": "openai/gpt-image-1", "api_base": upstream, "api_key": "sk-up"}
         entry = {"model_name": "gpt-image-1", "litellm_params": params}
         config.write_text(json.dumps({"model_list": [entry], "general_settings": {"master_key": "sk-bench-master"}}))
@@ -277,7 +282,7 @@ def instructions(requests: int) -> None:
         )
         procs.append(gateway)
         base._wait_ready(gateway_port, timeout=900)
-        request = raw_request("/v1/images/edits", "gpt-image-1", big_png(), key="sk-bench-master")
+        request = raw_request("/v1/images/edits", "gpt-image-1", big_png(upload_bytes), key="sk-bench-master")
         with socket.create_connection(("127.0.0.1", gateway_port)) as sock:
 
             def edit() -> None:
@@ -307,9 +312,10 @@ def instructions(requests: int) -> None:
         found = re.search(r"^summary:\s+(\d+)", dump.read_text(errors="replace"), re.M)
         if found is None:
             raise RuntimeError(f"no callgrind summary in {dump}")
+        size = f"{upload_bytes / 2**20:g} MB" if upload_bytes >= 2**20 else f"{upload_bytes / 1024:g} kB"
         print(
-            f"gateway instructions per 4 MB edit (callgrind, {requests} edits after 3 warm-up ones): "
-            f"{int(found.group(1)) / requests / 1e6:.1f} million"
+            f"gateway instructions per {size} edit with a {answer} answer "
+            f"(callgrind, {requests} edits after 3 warm-up ones): {int(found.group(1)) / requests / 1e6:.1f} million"
         )
     finally:
         for proc in procs:
@@ -337,6 +343,12 @@ def main() -> None:
     parser.add_argument(
         "--instructions", type=int, metavar="N", help="count the gateway's instructions over N edits (valgrind)"
     )
+    parser.add_argument(
+        "--upload-kb", type=int, metavar="K", help="with --instructions: upload a K kB image instead of 4 MB"
+    )
+    parser.add_argument(
+        "--answer", choices=("b64", "url"), default="b64", help="with --instructions: the mock's answer (default b64)"
+    )
     parser.add_argument("--load", help=argparse.SUPPRESS)
     parser.add_argument("--profiled-gateway", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -353,7 +365,8 @@ def main() -> None:
         print(json.dumps(result))
         return
     if args.instructions:
-        instructions(args.instructions)
+        size = UPLOAD_BYTES if args.upload_kb is None else max(1, args.upload_kb) * 1024
+        instructions(args.instructions, upload_bytes=size, answer=args.answer)
         return
     rounds = args.rounds if args.rounds else (1 if args.quick else 5)
     bench = _EditBench(args.quick, pin=not args.no_pin, rounds=max(1, rounds))
