@@ -261,3 +261,15 @@ def test_import_pixmux_imports_no_google_library():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
 
     assert out.stdout.strip() == "[]"
+
+
+def test_negative_token_counts_give_no_usage_and_the_catalogue_price():
+    """An odd usageMetadata with a negative count is no usage: never a negative cost."""
+    body = load_json("gemini_image.json")
+    body["usageMetadata"]["candidatesTokenCount"] = -14192
+    engine = make_engine(gemini, handler=lambda request: json_response(200, body))
+
+    resp = engine.image_generation(prompt="banana", model="gemini/gemini-2.5-flash-image", api_key=KEY)
+
+    assert resp.usage is None
+    assert resp.cost is None or resp.cost >= 0

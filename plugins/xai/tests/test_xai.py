@@ -374,3 +374,12 @@ async def test_async_call_sends_the_same_request():
     await engine.aimage_generation(prompt="a fox", model=f"xai/{MODEL}", response_format="b64_json", api_key=KEY)
 
     assert json.loads(engine.requests[0].content) == {"model": MODEL, "prompt": "a fox", "response_format": "b64_json"}
+
+
+def test_a_negative_charge_in_the_answer_falls_back_to_the_catalogue_price():
+    """An odd usage.cost_in_usd_ticks below 0 is no price: the catalogue's is used, never a negative cost."""
+    body = load_json("b64_data_prefix.json") | {"usage": {"cost_in_usd_ticks": -1}}
+
+    resp = _engine(body).image_generation(prompt="a fox", model=f"xai/{MODEL}", api_key=KEY)
+
+    assert resp.cost == pytest.approx(0.02)

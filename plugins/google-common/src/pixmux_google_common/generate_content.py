@@ -156,6 +156,16 @@ def usage_from(found: _UsageMetadata | None) -> Usage | None:
     """Gemini's ``usageMetadata`` as OpenAI-shaped :class:`~pixmux.types.Usage` (thinking counts as text output)."""
     if found is None:
         return None
+    counts = [
+        found.prompt_token_count,
+        found.candidates_token_count,
+        found.thoughts_token_count,
+        found.total_token_count,
+    ]
+    for details in (found.prompt_tokens_details, found.candidates_tokens_details):
+        counts.extend(item.token_count for item in details or ())
+    if min(counts) < 0:  # an odd answer: no usage rather than a negative one (and a negative price)
+        return None
     output = found.candidates_token_count + found.thoughts_token_count
     image_out = _count(found.candidates_tokens_details, "IMAGE")
     details = found.candidates_tokens_details

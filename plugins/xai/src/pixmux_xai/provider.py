@@ -269,8 +269,9 @@ def parse_response(response: httpx.Response, request: ImageRequest, model: Model
             "xAI answered 200 but returned no image", provider=PROVIDER, model=model.name, response=response
         )
     cost = None
-    if payload.usage is not None and payload.usage.cost_in_usd_ticks is not None:
-        cost = payload.usage.cost_in_usd_ticks / TICKS_PER_USD
+    ticks = payload.usage.cost_in_usd_ticks if payload.usage is not None else None
+    if ticks is not None and ticks >= 0:  # a negative charge is no price
+        cost = ticks / TICKS_PER_USD
     created = payload.created if payload.created is not None else int(time.time())
     return ImageResponse(created=created, data=tuple(images), cost=cost, metadata=metadata, refused=tuple(refused))
 
