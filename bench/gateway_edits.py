@@ -6,6 +6,9 @@ Gateway edit benchmark: a 4 MB multipart edit upload and a ~1.5 MB base64 answer
     uv run python bench/gateway_edits.py --no-pin   # let the OS place the processes
     uv run python bench/gateway_edits.py --profile edits.prof   # where the gateway's CPU goes (cProfile)
     uv run python bench/gateway_edits.py --instructions 10      # instructions per edit (valgrind; ~4 min)
+    uv run python bench/gateway_edits.py --instructions 20 --upload-kb 4 --answer url   # the fixed part
+    uv run python bench/gateway_edits.py --copied-bodies httptools ...  # A/B: bodies through httptools again
+    uv run python bench/gateway_edits.py --copied-bodies all ...        # ... and through uvicorn's bytearray too
 
 The processes and the load generator are those of ``bench/gateway.py``: a mock OpenAI-compatible
 provider on 127.0.0.1 (answering any POST under ``/b64/`` with one ~1.5 MB base64 image), the
@@ -75,6 +78,30 @@ def raw_request(path: str, model: str, image: bytes, *, key: str | None) -> byte
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
+def _copied_gateway(copied: str, argv: list[str]) -> None:
+    """
+    Run the gateway (``pixmux.proxy.cli``) with request bodies copied again: the before of an A/B on one machine.
+
+    ``httptools``: the body past httptools (``pixmux.proxy._limits._take_body``) is off, httptools
+    copies every body byte again. ``all``: the hand-over (``_limits._hand_over``) is off too, and
+    uvicorn gathers and copies each chunk as it does alone. Each is switched off as it switches
+    itself off when uvicorn changed.
+    """
+    from pixmux.proxy import _limits
+    from pixmux.proxy.cli import main as serve
+
+    _limits._BodyState.off = True
+    _limits._HandOverState.off = copied == "all"
+    sys.exit(serve(argv))
+
+
+def _gateway_command(profile: Path | None, copied: str | None) -> tuple[str, ...]:
+    """The arguments of ``python`` that start the gateway: plain, under cProfile, or with copied bodies."""
+    if profile is not None:
+        return (__file__, "--profiled-gateway", str(profile), *(("--copied-bodies", copied) if copied else ()))
+    return (__file__, "--copied-gateway", copied) if copied else ("-m", "pixmux.proxy.cli")
+
+
 def _profiled_gateway(out: str, argv: list[str]) -> None:
     """
     Run the gateway (``pixmux.proxy.cli``) with cProfile switched on by SIGUSR1 and written to ``out`` on SIGUSR2.
@@ -94,6 +121,8 @@ def _profiled_gateway(out: str, argv: list[str]) -> None:
 
     signal.signal(signal.SIGUSR1, start)
     signal.signal(signal.SIGUSR2, stop)
+    if argv[:1] == ["--copied-bodies"]:
+        _copied_gateway(argv[1], argv[2:])
     from pixmux.proxy.cli import main as serve
 
     sys.exit(serve(argv))
@@ -101,6 +130,7 @@ def _profiled_gateway(out: str, argv: list[str]) -> None:
 
 class _EditBench(base._Bench):
     profile: Path | None = None
+    copied: str | None = None
 
     def load_raw(self, port: int, request: bytes, clients: int) -> dict[str, Any]:
         """Run the load generator in its own process on ``request`` (kept in a file: it is too big for argv)."""
@@ -124,6 +154,7 @@ class _EditBench(base._Bench):
         print(
             f"pixmux gateway edit benchmark on {os.cpu_count()} CPU(s), Python {sys.version.split()[0]}; "
             f"{placement}; {UPLOAD_BYTES / 2**20:.0f} MB upload, ~1.5 MB b64 answer"
+            + (f"; request bodies copied again (--copied-bodies {self.copied})" if self.copied else "")
         )
         mock = self.spawn(str(Path(base.__file__)), "--mock", str(self.mock_port))
         base._wait_port(self.mock_port)
@@ -142,9 +173,7 @@ class _EditBench(base._Bench):
                 }
             )
         )
-        serve = (
-            ("-m", "pixmux.proxy.cli") if self.profile is None else (__file__, "--profiled-gateway", str(self.profile))
-        )
+        serve = _gateway_command(self.profile, self.copied)
         gateway = self.spawn(
             *serve,
             "--config",
@@ -244,9 +273,15 @@ class _EditBench(base._Bench):
         print(f"\nthe whole profile: {self.profile} (python -m pstats {self.profile})")
 
 
-def instructions(requests: int) -> None:
+def instructions(
+    requests: int, *, upload_bytes: int = UPLOAD_BYTES, answer: str = "b64", copied: str | None = None
+) -> None:
     """
     The gateway's instructions per edit, counted by ``valgrind --tool=callgrind``: stable on a busy machine.
+
+    ``upload_bytes`` and ``answer`` (``b64``, or ``url`` for the mock's short url body) split the
+    figure: a 4 kB upload with a url answer is the cost every edit pays whatever its size, the
+    4 MB upload with a url answer adds the upload's path, the b64 answer adds the answer's.
 
     The gateway runs under callgrind (the mock does not); after three warm-up edits the counters
     are zeroed (``callgrind_control --zero``), ``requests`` edits follow one after another on one
@@ -263,12 +298,12 @@ def instructions(requests: int) -> None:
     try:
         base._wait_port(mock_port)
         config = tmp / "config.yaml"
-        upstream = f"http://127.0.0.1:{mock_port}/b64/v1"
+        upstream = f"http://127.0.0.1:{mock_port}/{'b64/v1' if answer == 'b64' else 'v1'}"
         params = {"model": "openai/gpt-image-1", "api_base": upstream, "api_key": "sk-up"}
         entry = {"model_name": "gpt-image-1", "litellm_params": params}
         config.write_text(json.dumps({"model_list": [entry], "general_settings": {"master_key": "sk-bench-master"}}))
         out = tmp / "callgrind.out"
-        serve = ["-m", "pixmux.proxy.cli", "--config", str(config), "--port", str(gateway_port)]
+        serve = [*_gateway_command(None, copied), "--config", str(config), "--port", str(gateway_port)]
         serve += ["--log-level", "warning"]
         gateway = subprocess.Popen(
             ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", sys.executable, *serve],
@@ -277,7 +312,7 @@ def instructions(requests: int) -> None:
         )
         procs.append(gateway)
         base._wait_ready(gateway_port, timeout=900)
-        request = raw_request("/v1/images/edits", "gpt-image-1", big_png(), key="sk-bench-master")
+        request = raw_request("/v1/images/edits", "gpt-image-1", big_png(upload_bytes), key="sk-bench-master")
         with socket.create_connection(("127.0.0.1", gateway_port)) as sock:
 
             def edit() -> None:
@@ -307,9 +342,11 @@ def instructions(requests: int) -> None:
         found = re.search(r"^summary:\s+(\d+)", dump.read_text(errors="replace"), re.M)
         if found is None:
             raise RuntimeError(f"no callgrind summary in {dump}")
+        size = f"{upload_bytes / 2**20:g} MB" if upload_bytes >= 2**20 else f"{upload_bytes / 1024:g} kB"
+        variant = f" (--copied-bodies {copied})" if copied else ""
         print(
-            f"gateway instructions per 4 MB edit (callgrind, {requests} edits after 3 warm-up ones): "
-            f"{int(found.group(1)) / requests / 1e6:.1f} million"
+            f"gateway instructions per {size} edit with a {answer} answer{variant} "
+            f"(callgrind, {requests} edits after 3 warm-up ones): {int(found.group(1)) / requests / 1e6:.1f} million"
         )
     finally:
         for proc in procs:
@@ -337,9 +374,25 @@ def main() -> None:
     parser.add_argument(
         "--instructions", type=int, metavar="N", help="count the gateway's instructions over N edits (valgrind)"
     )
+    parser.add_argument(
+        "--upload-kb", type=int, metavar="K", help="with --instructions: upload a K kB image instead of 4 MB"
+    )
+    parser.add_argument(
+        "--answer", choices=("b64", "url"), default="b64", help="with --instructions: the mock's answer (default b64)"
+    )
+    parser.add_argument(
+        "--copied-bodies",
+        choices=("httptools", "all"),
+        help="run the gateway with request bodies copied again (pixmux.proxy._limits): httptools copies them, "
+        "or all: uvicorn's bytearray too; the before of an A/B",
+    )
     parser.add_argument("--load", help=argparse.SUPPRESS)
+    parser.add_argument("--copied-gateway", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     parser.add_argument("--profiled-gateway", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.copied_gateway is not None:
+        _copied_gateway(args.copied_gateway[0], args.copied_gateway[1:])
+        return
     if args.profiled_gateway:
         _profiled_gateway(args.profiled_gateway[0], args.profiled_gateway[1:])
         return
@@ -353,11 +406,13 @@ def main() -> None:
         print(json.dumps(result))
         return
     if args.instructions:
-        instructions(args.instructions)
+        size = UPLOAD_BYTES if args.upload_kb is None else max(1, args.upload_kb) * 1024
+        instructions(args.instructions, upload_bytes=size, answer=args.answer, copied=args.copied_bodies)
         return
     rounds = args.rounds if args.rounds else (1 if args.quick else 5)
     bench = _EditBench(args.quick, pin=not args.no_pin, rounds=max(1, rounds))
     bench.tmp = Path(tempfile.mkdtemp(prefix="pixmux-bench-edits-"))
+    bench.copied = args.copied_bodies
     if args.profile:
         bench.profile = Path(args.profile).resolve()
         bench.profile.unlink(missing_ok=True)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from edits_support import recorder
 from gateway_support import (
     client,
     error_schema,
@@ -16,4 +17,4 @@ from gateway_support import (
     provider_server,
 )
 
-__all__ = ["client", "error_schema", "gateway", "images_schema", "live_gateway", "provider_server"]
+__all__ = ["client", "error_schema", "gateway", "images_schema", "live_gateway", "provider_server", "recorder"]

@@ -2,10 +2,13 @@
 Request bodies through the gateway's HTTP protocol (``GuardedHttpToolsProtocol``): whole, in order, uncopied.
 
 uvicorn gathers body chunks in a ``bytearray`` and hands them on as ``bytes(...)``; the
-gateway's protocol hands each chunk over as the very object httptools made when nothing is
-waiting (``pixmux.proxy._limits._hand_over``). These tests run uvicorn with that protocol on
-127.0.0.1 and send bodies whole, trickled and pipelined: the app must read exactly the bytes
-sent, and a big upload must reach it without a copy per chunk.
+gateway's protocol hands each chunk over as the very object it was given when nothing is
+waiting (``pixmux.proxy._limits._hand_over``). Once a request's headers are read, the rest of
+a ``Content-Length`` body goes to uvicorn as received, past httptools (which copies every
+body byte). These tests run uvicorn with that protocol on 127.0.0.1 and send bodies whole,
+trickled, pipelined, chunked and cut short: the app must read exactly the bytes sent, the
+next request on the connection must be read as sent, and a big upload must reach the app as
+the chunks the event loop read, without a copy.
 """
 
 from __future__ import annotations
@@ -23,22 +26,28 @@ import uvicorn
 from gateway_support import free_port
 from pixmux.proxy._limits import GuardedHttpToolsProtocol
 
-#: Every chunk httptools gave the protocol, and every body the app received, in order.
+#: Every chunk the event loop read, every body chunk given to uvicorn's ``on_body``, and every
+#: body the app received, in order.
+READ: list[bytes] = []
 GIVEN: list[bytes] = []
 RECEIVED: list[bytes] = []
 
 
 class _Recording(GuardedHttpToolsProtocol):
+    def data_received(self, data: bytes) -> None:
+        READ.append(data)
+        super().data_received(data)
+
     def on_body(self, body: bytes) -> None:
         GIVEN.append(body)
         super().on_body(body)
 
 
 async def _app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-    """Reads the whole body and answers its length and SHA-256."""
+    """Reads the whole body and answers its length and SHA-256; on ``/early``, answers ``0 ...`` before reading it."""
     assert scope["type"] == "http"
-    parts = []
-    while True:
+    parts: list[bytes] = []
+    while scope["path"] != "/early":
         message = await receive()
         if message["type"] != "http.request":
             return
@@ -71,12 +80,13 @@ def port() -> Iterator[int]:
     thread.join(10)
 
 
-def _head(size: int) -> bytes:
-    return b"POST /upload HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-length: %d\r\n\r\n" % size
+def _head(size: int, path: bytes = b"/upload") -> bytes:
+    return b"POST %s HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-length: %d\r\n\r\n" % (path, size)
 
 
 def _answers(sock: socket.socket, count: int) -> list[bytes]:
     """The bodies of ``count`` responses read from ``sock`` (each a short ``length sha256`` line)."""
+    sock.settimeout(30)
     data = b""
     answers: list[bytes] = []
     while len(answers) < count:
@@ -98,16 +108,18 @@ def _expected(body: bytes) -> bytes:
 
 
 def test_a_big_upload_arrives_whole_and_uncopied(port: int) -> None:
-    """A 4 MB body sent at once reaches the app byte for byte, most chunks as the objects httptools made."""
+    """A 4 MB body sent at once reaches the app byte for byte, most chunks as the objects the event loop read."""
     body = os.urandom(4 * 1024 * 1024)
+    READ.clear()
     GIVEN.clear()
     RECEIVED.clear()
     with socket.create_connection(("127.0.0.1", port)) as sock:
         sock.sendall(_head(len(body)) + body)
         assert [_expected(body)] == _answers(sock, 1)
-    given = {id(chunk) for chunk in GIVEN}
-    handed_over = [chunk for chunk in RECEIVED if chunk and id(chunk) in given]
-    assert len(handed_over) * 2 >= len([chunk for chunk in RECEIVED if chunk])
+    read = {id(chunk) for chunk in READ}
+    uncopied = [chunk for chunk in RECEIVED if chunk and id(chunk) in read]
+    assert len(uncopied) * 2 >= len([chunk for chunk in RECEIVED if chunk])
+    assert all(id(chunk) in read for chunk in GIVEN[1:])  # past the headers' chunk, none went through httptools
 
 
 def test_a_trickled_body_arrives_whole(port: int) -> None:
@@ -152,3 +164,68 @@ def test_hand_over_switches_itself_off_and_says_so_once(caplog: Any, monkeypatch
     assert _limits._HandOverState.off
     assert [r.message for r in caplog.records].count(caplog.records[0].message) == 1
     assert "hand-over is off" in caplog.records[0].message
+
+
+def test_a_body_ending_mid_chunk_leaves_the_next_request_whole(port: int) -> None:
+    """A big body and a second request sent in one write: the chunk holding the body's end also starts the next."""
+    bodies = [os.urandom(600_001), os.urandom(3)]
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.sendall(_head(len(bodies[0])) + bodies[0] + _head(len(bodies[1])) + bodies[1])
+        assert [_expected(body) for body in bodies] == _answers(sock, 2)
+        # the connection reads a third request as usual afterwards
+        sock.sendall(_head(0))
+        assert [_expected(b"")] == _answers(sock, 1)
+
+
+def test_chunked_bodies_still_go_through_httptools(port: int) -> None:
+    """Transfer-Encoding: chunked has no length up front: httptools reads it as before."""
+    body = os.urandom(300_000)
+    slices = [body[i : i + 70_000] for i in range(0, len(body), 70_000)]
+    pieces = b"".join(b"%x\r\n%s\r\n" % (len(piece), piece) for piece in slices)
+    head = b"POST /upload HTTP/1.1\r\nhost: 127.0.0.1\r\ntransfer-encoding: chunked\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.sendall(head + pieces + b"0\r\n\r\n")
+        assert [_expected(body)] == _answers(sock, 1)
+        sock.sendall(_head(5) + b"hello")
+        assert [_expected(b"hello")] == _answers(sock, 1)
+
+
+def test_an_answer_before_the_body_leaves_the_connection_usable(port: int) -> None:
+    """The app answers before reading a 2 MB body (as a 401 does); the body is dropped and the next request read."""
+    body = os.urandom(2 * 1024 * 1024)
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.sendall(_head(len(body), b"/early"))
+        assert [_expected(b"")] == _answers(sock, 1)
+        sock.sendall(body)
+        sock.sendall(_head(5) + b"after")
+        assert [_expected(b"after")] == _answers(sock, 1)
+
+
+def test_a_body_cut_short_ends_the_request_quietly(port: int) -> None:
+    """A client that sends half its body and closes: the server stays up and serves the next connection."""
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.sendall(_head(1_000_000) + os.urandom(500_000))
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.sendall(_head(4) + b"next")
+        assert [_expected(b"next")] == _answers(sock, 1)
+
+
+def test_the_body_path_switches_itself_off_and_says_so_once(port: int, caplog: Any, monkeypatch: Any) -> None:
+    """If uvicorn's parser is not httptools' own, bodies go through it as before, with one warning."""
+    from pixmux.proxy import _limits
+
+    monkeypatch.setattr(_limits._BodyState, "off", False)
+    monkeypatch.setattr(_limits, "_parser_type", lambda: type("Other", (), {}))  # uvicorn's parser is not it
+    body = os.urandom(1_000_000)
+    READ.clear()
+    GIVEN.clear()
+    with caplog.at_level("WARNING", logger="pixmux.proxy"), socket.create_connection(("127.0.0.1", port)) as sock:
+        for _ in range(2):
+            sock.sendall(_head(len(body)) + body)
+            assert [_expected(body)] == _answers(sock, 1)
+    assert _limits._BodyState.off
+    warnings = [r.message for r in caplog.records if "uncopied body path is off" in r.message]
+    assert len(warnings) == 1
+    assert "not httptools' HttpRequestParser" in warnings[0]
+    read = {id(chunk) for chunk in READ}
+    assert not any(id(chunk) in read for chunk in GIVEN)  # httptools made every body chunk

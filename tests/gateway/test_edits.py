@@ -9,118 +9,21 @@ from __future__ import annotations
 
 import base64
 import functools
-import io
-import json
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import httpx
 import openai
 import pytest
+from edits_support import Recorder, parts_of, png
 from gateway_support import MASTER_KEY, RunningGateway, auth, make_gateway, schema_validator
-from PIL import Image
 from pixmux.proxy import create_app, parse_config
 from pixmux.proxy.config import ConfigError
-from pixmux.testing import TINY_PNG_B64, json_response, local_server
+from pixmux.testing import TINY_PNG_B64, json_response
 
 UPSTREAM_KEY = "sk-edit-upstream-0123456789"
 _schema = functools.cache(schema_validator)
-
-
-def png(width: int = 64, height: int = 64, mode: str = "RGBA", color: Any = (10, 20, 30, 0)) -> bytes:
-    buffer = io.BytesIO()
-    Image.new(mode, (width, height), color if mode == "RGBA" else color[:3]).save(buffer, "PNG")
-    return buffer.getvalue()
-
-
-def parts_of(content_type: str, body: bytes) -> list[tuple[str, str | None, str | None, bytes]]:
-    """A multipart body's parts as (name, filename, content type, bytes), in order."""
-    boundary = content_type.split("boundary=", 1)[1].strip('"').encode()
-    found = []
-    for chunk in body.split(b"--" + boundary)[1:-1]:
-        head, _, data = chunk[2:].partition(b"\r\n\r\n")
-        headers = {}
-        for line in head.decode().split("\r\n"):
-            key, _, value = line.partition(":")
-            headers[key.strip().lower()] = value.strip()
-        disposition = headers["content-disposition"]
-        options = dict(item.strip().split("=", 1) for item in disposition.split(";")[1:] if "=" in item)
-        found.append(
-            (
-                options["name"].strip('"'),
-                options["filename"].strip('"') if "filename" in options else None,
-                headers.get("content-type"),
-                data[:-2],  # the CRLF before the next boundary
-            )
-        )
-    return found
-
-
-class _Recorder(BaseHTTPRequestHandler):
-    url: str
-    seen: list[dict[str, Any]]
-
-    def do_POST(self) -> None:
-        length = int(self.headers.get("content-length") or 0)
-        body = self.rfile.read(length)
-        self.seen.append(
-            {
-                "path": self.path,
-                "auth": self.headers.get("authorization"),
-                "type": self.headers["content-type"],
-                "body": body,
-            }
-        )
-        if b'name="stream"\r\n\r\ntrue' in body:
-            self._stream()
-            return
-        answer = {"created": 1, "data": [{"b64_json": TINY_PNG_B64}]}
-        if self.path.endswith("/images/edits"):
-            answer["usage"] = {
-                "input_tokens": 300,
-                "output_tokens": 1000,
-                "total_tokens": 1300,
-                "input_tokens_details": {"text_tokens": 20, "image_tokens": 280},
-            }
-        payload = json.dumps(answer).encode()
-        self.send_response(200)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def _stream(self) -> None:
-        """OpenAI's edit stream: one partial image, then the completed one (events as the spec gives them)."""
-        common = {"created_at": 1720000000, "size": "1024x1024", "quality": "low", "background": "opaque"}
-        events = [
-            {"type": "image_edit.partial_image", "b64_json": TINY_PNG_B64, "partial_image_index": 0, **common},
-            {
-                "type": "image_edit.completed",
-                "b64_json": TINY_PNG_B64,
-                **common,
-                "output_format": "png",
-                "usage": {"input_tokens": 50, "output_tokens": 100, "total_tokens": 150},
-            },
-        ]
-        payload = b"".join(f"event: {e['type']}\ndata: {json.dumps(e)}\n\n".encode() for e in events)
-        self.send_response(200)
-        self.send_header("content-type", "text/event-stream")
-        self.send_header("content-length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return
-
-
-@pytest.fixture(scope="module")
-def recorder() -> Iterator[type[_Recorder]]:
-    handler: type[_Recorder] = type("Recorder", (_Recorder,), {"seen": []})
-    with local_server(handler) as url:
-        handler.url = f"{url}/v1"
-        yield handler
 
 
 def _config(api_base: str) -> dict[str, Any]:
@@ -149,7 +52,7 @@ def _config(api_base: str) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def edits_gateway(recorder: type[_Recorder]) -> Iterator[RunningGateway]:
+def edits_gateway(recorder: type[Recorder]) -> Iterator[RunningGateway]:
     config = parse_config(_config(recorder.url), path="edits.yaml", environ={})
     with RunningGateway(create_app(config)) as running:
         yield running
@@ -159,7 +62,7 @@ def via_gateway(live: RunningGateway) -> openai.OpenAI:
     return openai.OpenAI(base_url=f"{live.url}/v1", api_key=MASTER_KEY, max_retries=0)
 
 
-def direct(recorder: type[_Recorder]) -> openai.OpenAI:
+def direct(recorder: type[Recorder]) -> openai.OpenAI:
     return openai.OpenAI(base_url=recorder.url, api_key=UPSTREAM_KEY, max_retries=0)
 
 
@@ -172,7 +75,7 @@ def _files(tmp_path: Path, count: int) -> list[Path]:
     return paths
 
 
-def _same_upload(recorder: type[_Recorder], call: Any) -> None:
+def _same_upload(recorder: type[Recorder], call: Any) -> None:
     """``call(client)`` sent through the gateway and straight to the stand-in reaches it as the same parts."""
     recorder.seen.clear()
     call("gateway")
@@ -196,7 +99,7 @@ def _equivalent(parts: list[tuple[str, str | None, str | None, bytes]]) -> tuple
 
 @pytest.mark.parametrize("count", [1, 3])
 def test_openai_client_edit_reaches_the_provider_as_sent(
-    edits_gateway: RunningGateway, recorder: type[_Recorder], tmp_path: Path, count: int
+    edits_gateway: RunningGateway, recorder: type[Recorder], tmp_path: Path, count: int
 ) -> None:
     """images.edit with one image and with three: the same parts (and bytes) reach the provider."""
     paths = _files(tmp_path, count)
@@ -222,7 +125,7 @@ def test_openai_client_edit_reaches_the_provider_as_sent(
 
 
 def test_openai_client_edit_with_a_mask(
-    edits_gateway: RunningGateway, recorder: type[_Recorder], tmp_path: Path
+    edits_gateway: RunningGateway, recorder: type[Recorder], tmp_path: Path
 ) -> None:
     """images.edit with a mask: the mask part reaches the provider byte for byte."""
     image, mask = tmp_path / "room.png", tmp_path / "mask.png"
@@ -242,7 +145,7 @@ def test_openai_client_edit_with_a_mask(
 
 
 def test_openai_client_create_variation(
-    edits_gateway: RunningGateway, recorder: type[_Recorder], tmp_path: Path
+    edits_gateway: RunningGateway, recorder: type[Recorder], tmp_path: Path
 ) -> None:
     """images.create_variation: the same parts reach /images/variations."""
     (path,) = _files(tmp_path, 1)
@@ -257,7 +160,7 @@ def test_openai_client_create_variation(
     assert recorder.seen[-1]["path"] == "/v1/images/variations"
 
 
-def test_gateway_edit_answers_with_cost_and_schema(edits_gateway: RunningGateway, recorder: type[_Recorder]) -> None:
+def test_gateway_edit_answers_with_cost_and_schema(edits_gateway: RunningGateway, recorder: type[Recorder]) -> None:
     """An edit's answer is OpenAI's ImagesResponse with the cost header priced from image input tokens."""
     files = {"image": ("room.png", png(), "image/png")}
     response = httpx.post(
@@ -275,7 +178,7 @@ def test_gateway_edit_answers_with_cost_and_schema(edits_gateway: RunningGateway
 
 
 def test_azure_client_edits_through_the_deployment_route(
-    edits_gateway: RunningGateway, recorder: type[_Recorder]
+    edits_gateway: RunningGateway, recorder: type[Recorder]
 ) -> None:
     """AzureOpenAI's images.edit reaches /openai/deployments/{model}/images/edits."""
     azure = openai.AzureOpenAI(
@@ -288,7 +191,7 @@ def test_azure_client_edits_through_the_deployment_route(
     assert recorder.seen[-1]["path"] == "/v1/images/edits"
 
 
-def test_passthrough_server_gets_the_upload(edits_gateway: RunningGateway, recorder: type[_Recorder]) -> None:
+def test_passthrough_server_gets_the_upload(edits_gateway: RunningGateway, recorder: type[Recorder]) -> None:
     """openai/<name> with api_base (any OpenAI-compatible server) gets the multipart as sent."""
     via_gateway(edits_gateway).images.edit(
         model="my-sd", image=("a.png", png(), "image/png"), prompt="snow", extra_body={"strength": "0.6"}
@@ -633,9 +536,7 @@ def test_allow_image_urls_must_be_a_flag() -> None:
         parse_config(config, path="edits.yaml", environ={})
 
 
-def test_openai_client_streams_an_edit(
-    edits_gateway: RunningGateway, recorder: type[_Recorder], tmp_path: Path
-) -> None:
+def test_openai_client_streams_an_edit(edits_gateway: RunningGateway, recorder: type[Recorder], tmp_path: Path) -> None:
     """images.edit(stream=True, partial_images=1): the image_edit events arrive through the gateway."""
     (path,) = _files(tmp_path, 1)
 

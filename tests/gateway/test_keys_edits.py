@@ -8,12 +8,10 @@ from typing import Any
 
 import httpx
 import pytest
+from edits_support import png
 from gateway_support import RunningGateway, auth
 from keys_support import IMAGE_PRICE, keys_config
 from pixmux.proxy import create_app, parse_config
-from test_edits import png, recorder
-
-__all__ = ["recorder"]
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ pieces one by one (:func:`pieces_of`).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from typing import Any
 
@@ -92,13 +93,26 @@ def pieces_request(
 
     The headers (``Content-Type`` with httpx's boundary, ``Content-Length``) are httpx's own;
     a body httpx cannot size up front (a file object without a length) is read whole instead.
+    A URL given as text is parsed once and kept (``httpx.URL`` is immutable): a deployment's
+    endpoint is the same text on every call.
     """
-    built = httpx.Request(method, url, headers=headers, data=data, files=files)
+    built = httpx.Request(
+        method, _parsed(url) if isinstance(url, str) else url, headers=headers, data=data, files=files
+    )
     stream = built.stream
     if "content-length" not in built.headers or not isinstance(stream, Iterable):
         built.read()
         return built
-    return PiecesRequest(method, built.url, headers=built.headers, stream=Pieces(stream))
+    # The request httpx built, as a PiecesRequest: its URL, headers and extensions as they are
+    # (a second Request would copy them all), its body the pieces of httpx's multipart stream.
+    built.__class__ = PiecesRequest
+    built.stream = Pieces(stream)
+    return built
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed(url: str) -> httpx.URL:
+    return httpx.URL(url)
 
 
 def pieces_of(request: httpx.Request) -> tuple[bytes, ...] | None:

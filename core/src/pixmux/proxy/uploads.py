@@ -16,6 +16,7 @@ only when the model name allows it (:func:`image_urls_allowed`: every deployment
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
@@ -264,7 +265,7 @@ def _from_parts(parts: list[_Part], *, operation: str, limit: int) -> Upload:
     files: list[_Part] = []
     mask: _Part | None = None
     fields: dict[str, Any] = {}
-    allowed = set(client_fields(operation))
+    allowed, generation_fields = _names(operation)
     for part in parts:
         name = part.name
         if name in ("image", "image[]"):
@@ -293,7 +294,7 @@ def _from_parts(parts: list[_Part], *, operation: str, limit: int) -> Upload:
             text = part.data.decode("utf-8")
         except UnicodeDecodeError:
             raise UploadError(400, f"field {name!r} is not UTF-8 text", param=name) from None
-        if name not in allowed and name in field_types("generate"):
+        if name not in allowed and name in generation_fields:
             raise UploadError(400, f"{name} is not a field of {_a(operation)}", param=name)
         try:
             fields[name] = convert_text(name, text)
@@ -304,6 +305,12 @@ def _from_parts(parts: list[_Part], *, operation: str, limit: int) -> Upload:
     names = ["image"] if len(files) == 1 else [f"image[{index}]" for index in range(len(files))]
     images = tuple(_image(part, param, limit) for part, param in zip(files, names, strict=True))
     return _upload(fields, images, None if mask is None else _image(mask, "mask", limit), operation)
+
+
+@functools.cache
+def _names(operation: str) -> tuple[frozenset[str], frozenset[str]]:
+    """The fields a client may send for ``operation``, and a generation's: the parameter table, read once."""
+    return frozenset(client_fields(operation)), frozenset(field_types("generate"))
 
 
 def _image(part: _Part, param: str, limit: int) -> ImageInput:
