@@ -97,9 +97,12 @@ def _bind(caller: Any) -> Callable[..., Any]:
     if not spec:
         return impl.function  # type: ignore[no-any-return]
     passed = ", ".join(f"{argname}={argname}" for argname in impl.argnames)
-    namespace: dict[str, Any] = {"implementation": impl.function}
+    target = "implementation"
+    while target in spec:  # a parameter of that name would hide it
+        target = f"_{target}"
+    namespace: dict[str, Any] = {target: impl.function}
     # The names are the hookspec's parameters (identifiers in pixmux.hookspecs), nothing from outside.
-    exec(f"def {caller.name}(*, {', '.join(spec)}):\n    return implementation({passed})\n", namespace)  # noqa: S102
+    exec(f"def {caller.name}(*, {', '.join(spec)}):\n    return {target}({passed})\n", namespace)  # noqa: S102
     return namespace[caller.name]  # type: ignore[no-any-return]
 
 
