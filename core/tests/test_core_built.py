@@ -13,7 +13,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pixmux import ImageInput, ImageObject, ImageRequest, ImageResponse, Refusal, Usage, hookimpl
 from pixmux._plugins import Registry
-from pixmux._transport import host_header
 from pixmux.catalogue import Catalogue, ModelInfo, check_request
 from pixmux.dialects import openai as dialect
 from pixmux.exceptions import UnsupportedParamsError
@@ -227,16 +226,6 @@ def test_parse_images_small_bodies_read_as_the_json_module_reads_them(body: dict
 
     assert expected is not None
     assert (parsed, parsed.created, parsed.usage) == (expected, body["created"], expected.usage)
-
-
-def test_host_header_is_remembered_per_url_object_only() -> None:
-    """Each URL object gets its own Host header, however many come and go; one without a host gets None."""
-    for port in range(300):
-        url = httpx.URL(f"http://127.0.0.1:{port + 1000}/v1/images/generations")
-        assert host_header(url) == url.netloc == f"127.0.0.1:{port + 1000}".encode()
-        assert host_header(url) == url.netloc
-    assert host_header(httpx.URL("/v1/images/generations")) is None
-    assert host_header(httpx.URL("https://api.openai.com/v1")) == b"api.openai.com"
 
 
 @pytest.mark.parametrize("prompt", ["", " ", "\t\n", "\u3000\u2003", "\x1c\x1f"])

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
+import attrs
 import httpx
 import pytest
 from pixmux import (
@@ -20,6 +21,7 @@ from pixmux import (
     Engine,
     InternalServerError,
     Timeout,
+    hookimpl,
     testing,
 )
 from pixmux._engine import AUTH_MARGIN
@@ -244,6 +246,24 @@ def test_cost_comes_from_catalogue_pricing(fake: Any, ok_handler: Any) -> None:
 def test_cost_default_size_prices_an_unsized_call(fake: Any, ok_handler: Any) -> None:
     """A call without a size is priced at the catalogue's default size."""
     engine = make_engine(fake, handler=ok_handler)
+
+    resp = engine.image_generation(prompt="otter", model="fake/m1")
+
+    assert pytest.approx(0.02) == resp.cost
+
+
+@pytest.mark.parametrize("odd", [-0.04, float("nan"), float("inf")])
+def test_a_plugins_negative_or_non_finite_cost_gives_way_to_the_catalogue_price(
+    make_fake: Any, ok_handler: Any, odd: float
+) -> None:
+    """A plugin that reads a cost from an odd answer (a negative charge, NaN) does not make the call's cost."""
+
+    class OddCost(type(make_fake())):  # type: ignore[misc]
+        @hookimpl
+        def parse_response(self, response: httpx.Response, request: Any) -> Any:
+            return attrs.evolve(super().parse_response(response, request), cost=odd)
+
+    engine = make_engine(OddCost(), handler=ok_handler)
 
     resp = engine.image_generation(prompt="otter", model="fake/m1")
 

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import math
 import time
 from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from typing import Any
@@ -719,6 +720,8 @@ def finish(call: Call, response: ImageResponse, started: float, *, attempts: int
     if not response.data and response.refused:
         raise _all_refused(call, response)
     cost = response.cost
+    if cost is not None and not 0 <= cost < math.inf:  # a plugin's odd figure (below 0, NaN) is no price
+        cost = None
     if cost is None and call.info.pricing is not None:
         cost = call.info.pricing.cost(call.request, response)
     metadata: dict[str, Any] = {

@@ -97,7 +97,6 @@ __all__ = [
     "proxies_in_environment",
     "fetch",
     "json_request",
-    "host_header",
     "redirect_target",
     "MAX_REDIRECTS",
 ]
@@ -216,44 +215,19 @@ def _assembled(
     return response
 
 
-#: ``host_header``'s answers, per URL object: ``id(url)``: ``(url, its Host header or None)``.
-_HOSTS: dict[int, tuple[httpx.URL, bytes | None]] = {}
-
-
-def host_header(url: httpx.URL) -> bytes | None:
-    """
-    The ``Host`` header httpx sends for ``url`` (its ``netloc``), or ``None`` when it has no host.
-
-    Remembered per URL object (``httpx.URL`` is immutable; plugins parse each endpoint once):
-    working it out costs more than the rest of building a request.
-    """
-    known = _HOSTS.get(id(url))
-    if known is not None and known[0] is url:
-        return known[1]
-    host = url.netloc if url.host else None
-    if len(_HOSTS) >= 256:
-        _HOSTS.clear()
-    _HOSTS[id(url)] = (url, host)  # the URL is kept, so its id is not reused while the entry stands
-    return host
-
-
-def json_request(
-    url: httpx.URL, pairs: list[tuple[bytes, bytes]], content: bytes, host: bytes | None = None
-) -> httpx.Request:
+def json_request(url: httpx.URL, pairs: list[tuple[bytes, bytes]], content: bytes) -> httpx.Request:
     """
     A read ``httpx.Request("POST", url, headers=..., stream=ByteStream(content))`` of a JSON body.
 
     Its headers are ``Host``, ``pairs``, ``Content-Length``, ``Content-Type: application/json``.
 
     ``pairs`` are the caller's headers as ASCII bytes (none of ``Host``, ``Content-Length``,
-    ``Content-Type``); ``url`` has a host; ``host`` is its ``Host`` header when the caller has
-    it (:func:`host_header`). While :func:`_assembly_fits` holds, the request is
+    ``Content-Type``); ``url`` has a host. While :func:`_assembly_fits` holds, the request is
     assembled field by field (httpx internals), skipping the constructor's type checks and
     header normalisation; otherwise the public constructor builds it.
     """
     length = str(len(content)).encode("ascii")
-    if host is None:
-        host = url.netloc
+    host = url.netloc
     if not _assembly_fits():
         headers = [(b"Host", host), *pairs, (b"Content-Length", length), (b"Content-Type", b"application/json")]
         request = httpx.Request("POST", url, headers=headers, stream=httpx.ByteStream(content))

@@ -26,7 +26,7 @@ from typing import Any
 import attrs
 import httpx
 
-from pixmux._transport import host_header, json_request
+from pixmux._transport import json_request
 from pixmux.catalogue import ModelInfo
 from pixmux.converters import CUT_MIN_BYTES, _orjson_loads, make_converter, orjson_dumps, read_json, structure_json
 from pixmux.exceptions import (
@@ -180,10 +180,9 @@ def post_json(url: httpx.URL | str, headers: Mapping[str, str], body: Any) -> ht
             pairs.append((name.encode("ascii"), value.encode("ascii")))
     except (AttributeError, UnicodeEncodeError, ValueError):
         return httpx.Request("POST", target, headers=headers, json=body)
-    host = host_header(target)
-    if host is None:
+    if not target.host:
         return httpx.Request("POST", target, headers=headers, json=body)
-    return json_request(target, pairs, content, host)
+    return json_request(target, pairs, content)
 
 
 def _usage(found: _Usage | None) -> Usage | None:
