@@ -7,8 +7,7 @@ Gateway edit benchmark: a 4 MB multipart edit upload and a ~1.5 MB base64 answer
     uv run python bench/gateway_edits.py --profile edits.prof   # where the gateway's CPU goes (cProfile)
     uv run python bench/gateway_edits.py --instructions 10      # instructions per edit (valgrind; ~4 min)
     uv run python bench/gateway_edits.py --instructions 20 --upload-kb 4 --answer url   # the fixed part
-    uv run python bench/gateway_edits.py --copied-bodies httptools ...  # A/B: bodies through httptools again
-    uv run python bench/gateway_edits.py --copied-bodies all ...        # ... and through uvicorn's bytearray too
+    uv run python bench/gateway_edits.py --copied-bodies all ...        # A/B: bodies through uvicorn's bytearray again
 
 The processes and the load generator are those of ``bench/gateway.py``: a mock OpenAI-compatible
 provider on 127.0.0.1 (answering any POST under ``/b64/`` with one ~1.5 MB base64 image), the
@@ -82,15 +81,12 @@ def _copied_gateway(copied: str, argv: list[str]) -> None:
     """
     Run the gateway (``pixmux.proxy.cli``) with request bodies copied again: the before of an A/B on one machine.
 
-    ``httptools``: the body past httptools (``pixmux.proxy._limits._take_body``) is off, httptools
-    copies every body byte again. ``all``: the hand-over (``_limits._hand_over``) is off too, and
-    uvicorn gathers and copies each chunk as it does alone. Each is switched off as it switches
-    itself off when uvicorn changed.
+    ``all``: the hand-over (``_limits._hand_over``) is off, and uvicorn gathers and copies each
+    chunk as it does alone, switched off as it switches itself off when uvicorn changed.
     """
     from pixmux.proxy import _limits
     from pixmux.proxy.cli import main as serve
 
-    _limits._BodyState.off = True
     _limits._HandOverState.off = copied == "all"
     sys.exit(serve(argv))
 
@@ -382,9 +378,9 @@ def main() -> None:
     )
     parser.add_argument(
         "--copied-bodies",
-        choices=("httptools", "all"),
-        help="run the gateway with request bodies copied again (pixmux.proxy._limits): httptools copies them, "
-        "or all: uvicorn's bytearray too; the before of an A/B",
+        choices=("all",),
+        help="run the gateway with request bodies copied again (pixmux.proxy._limits): all, through uvicorn's "
+        "bytearray; the before of an A/B",
     )
     parser.add_argument("--load", help=argparse.SUPPRESS)
     parser.add_argument("--copied-gateway", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)

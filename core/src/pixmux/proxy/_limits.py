@@ -19,20 +19,11 @@ body read time            408     ``request_timeout``             ``body_timeout
 body size (per route)     413     ``request_too_large``           ``max_request_size_mb``
 open connections          503     ``too_many_connections``        ``max_connections``
 ========================  ======  ==============================  ================================
-
-The protocol also keeps request bodies from being copied on their way to the app (a 4 MB
-upload was copied three times more than it needed to be): uvicorn's gathering ``bytearray``
-is skipped when nothing waits (:func:`_hand_over`), and once a request's headers are read,
-the rest of a ``Content-Length`` body is handed to uvicorn as the event loop read it, past
-httptools, which would copy every byte into a new ``bytes`` (``_take_body``). Both lean on
-uvicorn's internals; each checks what it relies on and, when uvicorn changed, switches
-itself off and logs one warning.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import math
@@ -192,11 +183,6 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._refusal: tuple[int, str, str, str] | None = None
         #: When the connection opened, or its current request (or idle spell) began.
         self._phase_started = 0.0
-        #: Body bytes of the current request still to come, when :func:`_body_length` lets the
-        #: protocol take them past httptools; 0 otherwise.
-        self._body_left = 0
-        #: The parser that reads the next request once a body is taken past the current one.
-        self._spare: Any = None
 
     # ------------------------------------------------------------ connection
 
@@ -290,9 +276,6 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         if self._refusal is not None:
             return
-        if self._body_left and (self._spare is not None or self._ready_spare()):
-            self._take_body(data)
-            return
         if self._in_headers:
             self._header_bytes += len(data)
         super().data_received(data)
@@ -344,123 +327,19 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self._too_large()
             return
         super().on_headers_complete()
-        self._body_left = _body_length(self)
 
     def on_body(self, body: bytes) -> None:
         if self._refusal is None:
-            if self._body_left:
-                self._body_left -= len(body)
             _hand_over(self.cycle)
             super().on_body(body)
 
     def on_message_complete(self) -> None:
-        self._body_left = 0
         if self._refusal is not None:
             return
         super().on_message_complete()
         self._phase_started = self.loop.time()
         self._in_headers = True  # what follows on this connection is the next request's headers
         self._header_bytes = 0
-
-    # ------------------------------------------------------------ bodies past httptools
-
-    def _ready_spare(self) -> bool:
-        """Make the parser for the next request before a body is taken past this one's; whether that worked."""
-        self._spare = _spare_parser(self)
-        if self._spare is None:
-            self._body_left = 0  # httptools reads the rest of this body, as uvicorn has it read
-            return False
-        return True
-
-    def _take_body(self, data: bytes) -> None:
-        """
-        Hand body bytes to uvicorn's ``on_body`` as received, not through httptools (which copies them).
-
-        Once the body is whole, the request ends as httptools would end it (``on_message_complete``)
-        and the spare parser, which has seen nothing, reads what follows: the next request.
-        """
-        self._unset_keepalive_if_required()  # as uvicorn's data_received does
-        if self.transport.is_closing():
-            return
-        left = self._body_left
-        rest = b""
-        if len(data) > left:  # the next (pipelined) request begins in this chunk
-            data, rest = data[:left], data[left:]
-        self.on_body(data)
-        if self._body_left:
-            return
-        spare, self._spare = self._spare, None
-        self.on_message_complete()
-        self.parser = spare
-        if rest:
-            self.data_received(rest)
-
-
-class _BodyState:
-    """Whether the protocol's bodies past httptools are off: uvicorn's httptools protocol was not what it expects."""
-
-    off = False
-
-
-def _body_off(why: str) -> None:
-    _BodyState.off = True
-    logger.warning(
-        "uvicorn %s: %s; request bodies go through httptools again (pixmux's uncopied body path is off)",
-        _uvicorn_version(),
-        why,
-    )
-
-
-def _body_length(protocol: Any) -> int:
-    """
-    How many body bytes the protocol may take past httptools for the request whose headers just ended.
-
-    Only a body of one ``Content-Length`` (no ``Transfer-Encoding``, no upgrade) with a request
-    cycle waiting for it: its end is known without parsing. 0 for anything else (httptools reads it).
-    """
-    if _BodyState.off:
-        return 0
-    length = b""
-    for name, value in protocol.headers:
-        if name == b"content-length":
-            if length:
-                return 0
-            length = value
-        elif name == b"transfer-encoding":
-            return 0
-    if not length.isdigit() or len(length) > 15:
-        return 0
-    cycle = protocol.cycle
-    if cycle is None or cycle.response_complete or protocol.parser.should_upgrade():
-        return 0
-    return int(length)
-
-
-def _parser_type() -> type:
-    """httptools' request parser, the one uvicorn's protocol makes."""
-    import httptools
-
-    return httptools.HttpRequestParser
-
-
-def _spare_parser(protocol: Any) -> Any:
-    """
-    A fresh parser like uvicorn's own (``HttpRequestParser(protocol)``, the same leniency), or ``None``.
-
-    ``None`` when uvicorn's parser is not what this expects; the body path then switches itself
-    off, saying so once.
-    """
-    expected = _parser_type()
-    if type(protocol.parser) is not expected:
-        _body_off(f"its parser is {type(protocol.parser).__name__}, not httptools' HttpRequestParser")
-        return None
-    if not hasattr(protocol, "_unset_keepalive_if_required"):
-        _body_off("its protocol has no _unset_keepalive_if_required")
-        return None
-    parser = expected(protocol)
-    with contextlib.suppress(AttributeError):  # httptools < 0.6.3 has no leniencies, as uvicorn allows
-        parser.set_dangerous_leniencies(lenient_data_after_close=True)  # as uvicorn sets its own
-    return parser
 
 
 class _HandOverState:
