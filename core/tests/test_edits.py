@@ -347,3 +347,31 @@ def test_router_edit_routes_like_a_generation() -> None:
 
     assert resp.metadata["model_group"] == "paint"
     assert [len(request.images) for request in fake.seen] == [1, 2]
+
+
+def test_async_edits_with_a_mask_build_their_request_off_the_event_loop() -> None:
+    """
+    A provider may redraw the mask in build_request (pixmux.masks, up to a second for a big
+    one): with a mask, the async call builds its request in a thread, so the event loop (a
+    gateway's other requests) goes on; without one, on the loop as before.
+    """
+    on_loop: list[bool] = []
+
+    class _Recording(_Fake):
+        @hookimpl
+        def build_request(self, request: ImageRequest) -> httpx.Request:
+            try:
+                asyncio.get_running_loop()
+                on_loop.append(True)
+            except RuntimeError:
+                on_loop.append(False)
+            return super().build_request(request)
+
+    engine = make_engine(_Recording(), names=["fake"], handler=lambda r: json_response(200, {}))
+
+    masked = asyncio.run(engine.aimage_edit(PNG, "x", model="fake/painter", mask=PNG))
+    plain = asyncio.run(engine.aimage_edit(PNG, "x", model="fake/painter"))
+
+    assert on_loop == [False, True]
+    assert masked.data
+    assert plain.data

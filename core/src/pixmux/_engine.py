@@ -499,12 +499,14 @@ class Engine(EditCalls):
         """The async twin of :meth:`_drive`: requests of one step go concurrently; auth runs in a thread."""
         transport = self.async_transport()
         answer: Any = None
+        building = _redraws_mask(call)
         while True:
             try:
-                step = steps.send(answer)
+                step = await asyncio.to_thread(steps.send, answer) if building else steps.send(answer)
             except StopIteration as done:
                 return done.value
             if isinstance(step, Send):
+                building = False
                 requests = step.requests
                 if len(requests) == 1:
                     try:
@@ -558,14 +560,17 @@ class Engine(EditCalls):
         """The async twin of :meth:`_drive_stream`; closing the iterator closes the provider's connection."""
         transport = self.async_transport()
         answer: Any = None
+        building = _redraws_mask(call)
         async with contextlib.AsyncExitStack() as opened:
             body: AsyncIterator[bytes] | None = None
             streamed: Any = None
             while True:
                 try:
-                    step = steps.send(answer)
+                    step = await asyncio.to_thread(steps.send, answer) if building else steps.send(answer)
                 except StopIteration:
                     return
+                if isinstance(step, Open | Send):
+                    building = False
                 answer = None
                 try:
                     if isinstance(step, Emit):
@@ -786,6 +791,17 @@ def _sent(send: Any, request: httpx.Request, step: Send) -> httpx.Response | htt
     except httpx.HTTPError as exc:
         return exc
     return response
+
+
+def _redraws_mask(call: Call) -> bool:
+    """
+    Whether building ``call``'s request may redraw an edit's mask for its provider.
+
+    ``pixmux.masks.provider_mask`` decodes and re-encodes a PNG in Python (up to a second for a
+    big one), inside the plugin's ``build_request``: the async drivers then run the exchange up
+    to its first request in a thread, so the event loop (the gateway's other requests) goes on.
+    """
+    return call.request.mask is not None
 
 
 async def _asent(send: Any, request: httpx.Request, step: Send) -> httpx.Response | httpx.HTTPError:
