@@ -218,6 +218,21 @@ def _cpu_ns(pid: int) -> int:
     return total
 
 
+def _config(folder: Path, mock_port: int) -> Path:
+    """The gateway's config file in ``folder``: ``gpt-image-1`` served by the mock on ``mock_port``, no retries."""
+    config = folder / "config.yaml"
+    config.write_text(
+        "model_list:\n"
+        "  - model_name: gpt-image-1\n"
+        "    litellm_params:\n"
+        "      model: openai/gpt-image-1\n"
+        f"      api_base: http://127.0.0.1:{mock_port}/v1\n"
+        "      api_key: sk-bench\n"
+        "router_settings: {num_retries: 0}\n"
+    )
+    return config
+
+
 def _memory(pid: int) -> tuple[float, int]:
     """A process's resident size in MB and its minor page faults so far (``/proc/<pid>/status`` and ``stat``)."""
     resident = 0.0
@@ -309,16 +324,7 @@ def main() -> None:
     rounds = 20 if args.quick else 60
     mock_port, relay_port, gateway_port = _free_port(), _free_port(), _free_port()
     with tempfile.TemporaryDirectory() as folder:
-        config = Path(folder) / "config.yaml"
-        config.write_text(
-            "model_list:\n"
-            "  - model_name: gpt-image-1\n"
-            "    litellm_params:\n"
-            "      model: openai/gpt-image-1\n"
-            f"      api_base: http://127.0.0.1:{mock_port}/v1\n"
-            "      api_key: sk-bench\n"
-            "router_settings: {num_retries: 0}\n"
-        )
+        config = _config(Path(folder), mock_port)
         log = (Path(folder) / "gateway.log").open("wb")
         mock = subprocess.Popen([sys.executable, __file__, "--mock", str(mock_port)], cwd=ROOT)
         relay = subprocess.Popen([sys.executable, __file__, "--relay", str(relay_port), str(mock_port)], cwd=ROOT)
@@ -402,16 +408,7 @@ def _instructions(rounds: int) -> None:
         raise SystemExit("--instructions needs valgrind (callgrind_control)")
     mock_port, relay_port, gateway_port = _free_port(), _free_port(), _free_port()
     with tempfile.TemporaryDirectory() as folder:
-        config = Path(folder) / "config.yaml"
-        config.write_text(
-            "model_list:\n"
-            "  - model_name: gpt-image-1\n"
-            "    litellm_params:\n"
-            "      model: openai/gpt-image-1\n"
-            f"      api_base: http://127.0.0.1:{mock_port}/v1\n"
-            "      api_key: sk-bench\n"
-            "router_settings: {num_retries: 0}\n"
-        )
+        config = _config(Path(folder), mock_port)
         log = (Path(folder) / "servers.log").open("wb")
 
         def counted(name: str, *command: str) -> subprocess.Popen[bytes]:
