@@ -38,6 +38,30 @@ class Duplicate(Exception):
     """A spend row of the batch is stored already (a batch retried after an unclear commit)."""
 
 
+class _DriverErrors:
+    """
+    ``with _DriverErrors():`` turns the database drivers' errors into the store's:
+    ``ConnectionError`` (the driver's error as its cause), and with ``duplicates`` a unique-key
+    violation into :class:`Duplicate`. Any other error passes as it is.
+    """
+
+    def __init__(self, *, duplicates: bool = False) -> None:
+        self.duplicates = duplicates
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, trace: Any) -> None:
+        if isinstance(exc, sqlite3.Error):
+            if self.duplicates and isinstance(exc, sqlite3.IntegrityError):
+                raise Duplicate(str(exc)) from exc
+            raise ConnectionError(f"SQLite: {exc}") from exc
+        if isinstance(exc, Exception) and type(exc).__module__.startswith("asyncpg"):
+            if self.duplicates and type(exc).__name__ == "UniqueViolationError":
+                raise Duplicate(str(exc)) from exc
+            raise ConnectionError(f"PostgreSQL: {type(exc).__name__}: {exc}") from exc
+
+
 _PG_RESERVE = """
 WITH k AS (
     UPDATE pixmux_keys SET reserved = reserved + $2
@@ -124,14 +148,8 @@ class DriverReservations:
         Raises:
             ConnectionError: the database cannot be used (the driver's error is its cause).
         """
-        try:
+        with _DriverErrors():
             return await self._reserve(key, amount, now, request_id, excess)
-        except sqlite3.Error as exc:
-            raise ConnectionError(f"SQLite: {exc}") from exc
-        except Exception as exc:
-            if type(exc).__module__.startswith("asyncpg"):
-                raise ConnectionError(f"PostgreSQL: {type(exc).__name__}: {exc}") from exc
-            raise
 
     async def _reserve(
         self, key: KeyRecord, amount: int, now: float, request_id: str, excess: int
@@ -195,7 +213,7 @@ class DriverReservations:
                 total[1] += s.reserved
         key_moves = [(spend, free, owner) for owner, (spend, free) in sorted(keys.items())]
         team_moves = [(spend, free, owner) for owner, (spend, free) in sorted(teams.items())]
-        try:
+        with _DriverErrors(duplicates=True):
             if self._sqlite is not None:
                 call = functools.partial(
                     _sqlite_settle,
@@ -226,16 +244,6 @@ class DriverReservations:
                     if blocks:  # after the key and team rows, in the order a block's resize locks them
                         await conn.executemany(_PG_BLOCK_USED, blocks)
                         await conn.execute(_PG_BLOCK_GONE, [block for _, block in blocks])
-        except sqlite3.IntegrityError as exc:
-            raise Duplicate(str(exc)) from exc
-        except sqlite3.Error as exc:
-            raise ConnectionError(f"SQLite: {exc}") from exc
-        except Exception as exc:
-            if type(exc).__name__ == "UniqueViolationError":
-                raise Duplicate(str(exc)) from exc
-            if type(exc).__module__.startswith("asyncpg"):
-                raise ConnectionError(f"PostgreSQL: {type(exc).__name__}: {exc}") from exc
-            raise
         return len(settlements)
 
     async def resize_block(
@@ -256,7 +264,7 @@ class DriverReservations:
             ConnectionError: the database cannot be used.
         """
         await self._ready()
-        try:
+        with _DriverErrors():
             if self._sqlite is not None:
                 call = functools.partial(
                     _sqlite_resize,
@@ -293,12 +301,6 @@ class DriverReservations:
                     await conn.execute(_PG_BLOCK_UPSERT, block, token, team_id, delta, now)
                     await conn.execute(_PG_BLOCK_GONE, [block])
                 return delta, None if key is None else token
-        except sqlite3.Error as exc:
-            raise ConnectionError(f"SQLite: {exc}") from exc
-        except Exception as exc:
-            if type(exc).__module__.startswith("asyncpg"):
-                raise ConnectionError(f"PostgreSQL: {type(exc).__name__}: {exc}") from exc
-            raise
 
     async def foreign_blocks(self, token: str, team_id: str | None, own_prefix: str) -> int:
         """
@@ -308,7 +310,7 @@ class DriverReservations:
             ConnectionError: the database cannot be used.
         """
         await self._ready()
-        try:
+        with _DriverErrors():
             if self._sqlite is not None:
                 conn = self._sqlite
                 args: tuple[Any, ...] = (len(own_prefix), own_prefix, token, team_id, team_id)
@@ -318,12 +320,6 @@ class DriverReservations:
                 return int(found[0])
             async with self._pool.acquire() as conn:
                 return int(await conn.fetchval(_PG_FOREIGN, token, team_id, len(own_prefix), own_prefix))
-        except sqlite3.Error as exc:
-            raise ConnectionError(f"SQLite: {exc}") from exc
-        except Exception as exc:
-            if type(exc).__module__.startswith("asyncpg"):
-                raise ConnectionError(f"PostgreSQL: {type(exc).__name__}: {exc}") from exc
-            raise
 
     async def _why(self, key: KeyRecord, owner: str) -> OverBudget:
         record = await self.db.key(key.token)
