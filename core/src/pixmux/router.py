@@ -1096,14 +1096,9 @@ class Router:
         Either way it counts as any failed attempt does, here, in the shared state (failures,
         cooldown) and for the observer (metrics, span).
         """
-        elapsed = time.perf_counter() - started
-        self._attempt_ended(note, deployment, error, elapsed)
         cooldowns = self._health[deployment.id].cooldowns
         try:
-            if begun:
-                self._failed(deployment, error, elapsed, plan.images)
-            else:
-                plan.failed(deployment, error, elapsed)
+            self._failure_counted(plan, deployment, error, started=started, note=note, begun=begun)
         finally:
             self._after_failure(deployment, self._shared_failed(deployment, error), cooldowns)
 
@@ -1118,16 +1113,29 @@ class Router:
         begun: bool = False,
     ) -> None:
         """:meth:`_attempt_failed` with the shared state reached without blocking the event loop."""
-        elapsed = time.perf_counter() - started
-        self._attempt_ended(note, deployment, error, elapsed)
         cooldowns = self._health[deployment.id].cooldowns
         try:
-            if begun:
-                self._failed(deployment, error, elapsed, plan.images)
-            else:
-                plan.failed(deployment, error, elapsed)
+            self._failure_counted(plan, deployment, error, started=started, note=note, begun=begun)
         finally:
             self._after_failure(deployment, await self._ashared_failed(deployment, error), cooldowns)
+
+    def _failure_counted(
+        self,
+        plan: _Plan,
+        deployment: RouterDeployment,
+        error: PixmuxError,
+        *,
+        started: float,
+        note: object,
+        begun: bool,
+    ) -> None:
+        """The failed attempt counted here and for the observer; the plan raises its final error if nothing is left."""
+        elapsed = time.perf_counter() - started
+        self._attempt_ended(note, deployment, error, elapsed)
+        if begun:
+            self._failed(deployment, error, elapsed, plan.images)
+        else:
+            plan.failed(deployment, error, elapsed)
 
     async def _astream_done(
         self, plan: _Plan, deployment: RouterDeployment, last: ImageStreamEvent, *, started: float, note: object
