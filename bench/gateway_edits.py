@@ -127,6 +127,7 @@ def _profiled_gateway(out: str, argv: list[str]) -> None:
 class _EditBench(base._Bench):
     profile: Path | None = None
     copied: str | None = None
+    clients: tuple[int, ...] = (4, 16)
 
     def load_raw(self, port: int, request: bytes, clients: int) -> dict[str, Any]:
         """Run the load generator in its own process on ``request`` (kept in a file: it is too big for argv)."""
@@ -196,7 +197,7 @@ class _EditBench(base._Bench):
             f"  {'':8}{'floor':>21}{'gateway':>21}{'ratio':>19}"
             f"{'gateway CPU':>21}{'floor CPU':>11}{'CPU ratio':>11}{'mock floor/gw':>16}{'errors':>8}"
         )
-        for clients in (4, 16):
+        for clients in self.clients:
             lines: dict[str, list[float]] = {
                 key: []
                 for key in ("floor", "gateway", "ratio", "cpu", "floor_cpu", "cpu_ratio", "mock_floor", "mock_gw")
@@ -382,6 +383,7 @@ def main() -> None:
         help="run the gateway with request bodies copied again (pixmux.proxy._limits): all, through uvicorn's "
         "bytearray; the before of an A/B",
     )
+    parser.add_argument("--clients", default="4,16", help="client counts, one line each (default 4,16)")
     parser.add_argument("--load", help=argparse.SUPPRESS)
     parser.add_argument("--copied-gateway", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     parser.add_argument("--profiled-gateway", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
@@ -409,6 +411,7 @@ def main() -> None:
     bench = _EditBench(args.quick, pin=not args.no_pin, rounds=max(1, rounds))
     bench.tmp = Path(tempfile.mkdtemp(prefix="pixmux-bench-edits-"))
     bench.copied = args.copied_bodies
+    bench.clients = tuple(int(count) for count in args.clients.split(",") if count.strip())
     if args.profile:
         bench.profile = Path(args.profile).resolve()
         bench.profile.unlink(missing_ok=True)

@@ -15,7 +15,7 @@ from PIL import Image
 from pixmux import hookimpl
 from pixmux.catalogue import Catalogue, InputLimits, ModelInfo, check_request
 from pixmux.exceptions import APIConnectionError, BadRequestError, UnsupportedParamsError
-from pixmux.inputs import check_inputs, image_facts, read_image, read_images
+from pixmux.inputs import check_inputs, facts_of, image_facts, image_from_pieces, read_image, read_images
 from pixmux.testing import TINY_PNG_B64, json_response, make_engine
 from pixmux.types import ImageInput, ImageRequest
 
@@ -68,6 +68,83 @@ def test_image_facts_of_non_images_and_cut_headers() -> None:
     cut = image_facts(PNG[:20])
     assert cut is not None
     assert (cut.format, cut.width) == ("png", None)
+
+
+def _in_pieces(data: bytes, size: int = 1000) -> ImageInput:
+    """``data`` as an upload holds it: views of the chunks it arrived in."""
+    view = memoryview(data)
+    return image_from_pieces([view[at : at + size] for at in range(0, len(data), size)], max_bytes=len(data))
+
+
+def _png_chunk(kind: bytes, body: bytes) -> bytes:
+    import zlib
+
+    return len(body).to_bytes(4, "big") + kind + body + zlib.crc32(kind + body).to_bytes(4, "big")
+
+
+def test_facts_of_an_image_in_pieces_agree_with_its_bytes() -> None:
+    """
+    Headers that run past the first 64 kB are still read.
+
+    A tRNS chunk after a big text chunk; a JPEG's frame header after two big APP segments.
+    """
+    rgb = encode("RGB", (33, 21), "PNG")
+    late_trns = (
+        rgb[:33]
+        + _png_chunk(b"tEXt", b"c\x00" + b"x" * 200_000)
+        + _png_chunk(b"tRNS", b"\x00\x00\x00\x00\x00\x00")
+        + rgb[33:]
+    )
+    jpeg = encode("RGB", (40, 30), "JPEG")
+    late_frame = (
+        jpeg[:2]
+        + b"\xff\xe1"
+        + (65_000).to_bytes(2, "big")
+        + b"\x00" * 64_998
+        + b"\xff\xe2"
+        + (65_000).to_bytes(2, "big")
+        + b"\x00" * 64_998
+        + jpeg[2:]
+    )
+    cases = [PNG, rgb, late_trns, jpeg, late_frame, encode("RGBA", (7, 9), "WEBP", lossless=True), PNG[:20]]
+
+    for data in cases:
+        image = _in_pieces(data)
+        assert facts_of(image) == image_facts(data)
+        assert image.size == len(data)
+    assert facts_of(_in_pieces(late_trns)).alpha is True  # type: ignore[union-attr]
+    assert (facts_of(_in_pieces(late_frame)).width, facts_of(_in_pieces(late_frame)).height) == (40, 30)  # type: ignore[union-attr]
+
+
+def test_an_image_in_pieces_is_joined_only_when_its_bytes_are_asked_for() -> None:
+    """Size, head and chunks leave the pieces as they are; ``data`` joins them once and equals the bytes."""
+    image = _in_pieces(PNG, 100)
+    pieces = image.chunks()
+
+    assert len(pieces) == -(-len(PNG) // 100)
+    assert all(isinstance(piece, memoryview) and piece.obj is pieces[0].obj for piece in pieces)  # type: ignore[union-attr]
+    assert image.head(150) == PNG[:200]
+    assert (image.size, image.media_type) == (len(PNG), "image/png")
+    assert repr(image) == f"ImageInput(data=<{len(PNG)} bytes>, media_type='image/png', filename=None)"
+    assert image == ImageInput(data=PNG, media_type="image/png")
+    assert image.data is image.data == PNG
+    assert image.chunks() == (PNG,)
+
+
+def test_image_from_pieces_checks_what_read_image_checks() -> None:
+    """Not an image (named with its file name), or too large: refused as bytes are; an image needs data or pieces."""
+    with pytest.raises(UnsupportedParamsError, match=r"image\[1\] \(notes.txt\) is not an image") as refused:
+        image_from_pieces([b"hello ", b"world, this is text"], param="image[1]", filename="notes.txt", max_bytes=100)
+    assert refused.value.param == "image[1]"
+    with pytest.raises(UnsupportedParamsError, match="mask is 40 bytes; the largest image accepted is 39 bytes"):
+        image_from_pieces([PNG[:20], PNG[20:40]], param="mask", max_bytes=39)
+    assert (
+        image_from_pieces([PNG[:3], PNG[3:]], max_bytes=len(PNG)).media_type == "image/png"
+    )  # a signature split across pieces
+    with pytest.raises(TypeError, match="needs data"):
+        ImageInput(media_type="image/png")
+    with pytest.raises(TypeError, match="not both"):
+        ImageInput(data=PNG, pieces=(PNG,), media_type="image/png")
 
 
 # --------------------------------------------------------------------------- reading

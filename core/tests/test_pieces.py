@@ -8,7 +8,8 @@ import asyncio
 
 import httpx
 from pixmux._pieces import SMALL_PIECE, Pieces, PiecesRequest, pieces_of, pieces_request
-from pixmux.dialects.openai_edits import multipart_request
+from pixmux.dialects.openai_edits import file_parts, multipart_request
+from pixmux.types import ImageInput, ImageRequest
 
 IMAGE = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 1024  # 256 kB: big enough to be a piece of its own
 MASK = b"\x89PNG\r\n\x1a\n" + b"\x00" * 100  # small: joined with its neighbours
@@ -89,3 +90,22 @@ def test_multipart_request_keeps_the_images_in_pieces() -> None:
     assert isinstance(request.stream, Pieces)
     assert IMAGE in request.stream.pieces
     assert b'name="image"; filename="otter.png"' in request.content
+
+
+def test_an_image_held_in_pieces_goes_into_the_multipart_uncopied() -> None:
+    """An upload's views are the body's own pieces, and the body is byte for byte httpx's for the joined image."""
+    chunk = bytes(IMAGE)  # as the gateway receives it: views of the chunks that arrived
+    views = tuple(memoryview(chunk)[at : at + 90_000] for at in range(0, len(chunk), 90_000))
+    image = ImageInput(pieces=views, media_type="image/png", filename="otter.png")
+    request = ImageRequest(model="gpt-image-1", prompt="add a hat", operation="edit", images=(image,))
+
+    sent = multipart_request(URL, HEADERS, FIELDS, file_parts(request))
+
+    pieces = pieces_of(sent)
+    assert pieces is not None
+    assert [piece for piece in pieces if isinstance(piece, memoryview)] == list(views)
+    assert all(any(piece is view for view in views) for piece in pieces if isinstance(piece, memoryview))
+    joined = [("image", ("otter.png", IMAGE, "image/png"))]
+    assert sent.content == httpx.Request("POST", URL, headers=HEADERS, data=FIELDS, files=joined).read()
+    assert all(held is view for held, view in zip(image.chunks(), views, strict=True))  # never joined on the way
+    assert b"".join(sent.stream) == sent.content  # type: ignore[arg-type]  # sent again (a retry): the same body

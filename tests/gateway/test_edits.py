@@ -7,8 +7,11 @@ body it receives; the same client talking straight to the stand-in gives the ref
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import functools
+import io
+import random
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +21,8 @@ import openai
 import pytest
 from edits_support import Recorder, parts_of, png
 from gateway_support import MASTER_KEY, RunningGateway, auth, make_gateway, schema_validator
+from PIL import Image
+from pixmux._pieces import pieces_of
 from pixmux.proxy import create_app, parse_config
 from pixmux.proxy.config import ConfigError
 from pixmux.testing import TINY_PNG_B64, json_response
@@ -556,3 +561,48 @@ async def test_variation_does_not_stream() -> None:
     files = {"image": ("a.png", png(), "image/png")}
     response = await _post(path="/v1/images/variations", data={"model": "dall-e-2", "stream": "true"}, files=files)
     assert "stream is not a field of a variation" in _bad(response, 400, "stream")
+
+
+def test_an_upload_reaches_the_openai_upstream_without_a_copy_of_the_image() -> None:
+    """The image goes on as views of the very chunks the client's body arrived in: the gateway never joins it."""
+    noise = io.BytesIO()
+    Image.frombytes("RGBA", (512, 512), random.Random(7).randbytes(512 * 512 * 4)).save(noise, "PNG")
+    big = noise.getvalue()  # about 1 MB: noise does not compress
+    body = httpx.Request(
+        "POST",
+        "http://gateway.test/v1/images/edits",
+        data={"model": "gpt-image-1", "prompt": "snow"},
+        files={"image": ("big.png", big, "image/png")},
+    )
+    raw = body.read()
+    chunks = [raw[at : at + 65536] for at in range(0, len(raw), 65536)]
+    seen: list[httpx.Request] = []
+
+    def upstream(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return json_response(200, {"created": 1, "data": [{"b64_json": TINY_PNG_B64}]})
+
+    gateway, _ = make_gateway(_config("http://upstream.test/v1"), handler=upstream)
+    waiting = list(chunks)
+    answer: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": waiting.pop(0), "more_body": len(waiting) > 0}
+
+    async def send(message: dict[str, Any]) -> None:
+        answer.append(message)
+
+    headers = [
+        (b"authorization", f"Bearer {MASTER_KEY}".encode()),
+        (b"content-type", body.headers["content-type"].encode()),
+    ]
+    scope = {"type": "http", "method": "POST", "path": "/v1/images/edits", "headers": headers}
+    asyncio.run(gateway(scope, receive, send))
+
+    assert answer[0]["status"] == 200
+    (sent,) = seen
+    views = [piece for piece in pieces_of(sent) or () if isinstance(piece, memoryview)]
+    assert len(views) >= len(big) // 65536 - 1
+    assert all(any(view.obj is chunk for chunk in chunks) for view in views)  # the client's chunks, uncopied
+    parts = {name: data for name, _, _, data in parts_of(sent.headers["content-type"], sent.content)}
+    assert parts["image"] == big

@@ -39,6 +39,8 @@ __all__ = [
     "DEFAULT_URL_TIMEOUT",
     "read_image",
     "aread_image",
+    "image_from_pieces",
+    "facts_of",
     "read_images",
     "aread_images",
     "image_facts",
@@ -100,47 +102,78 @@ def image_facts(data: bytes) -> ImageFacts | None:
     Only headers are read (IHDR and the chunks before IDAT for PNG, the frame header for JPEG,
     the first chunk for WebP), so a large image costs no more than a small one.
     """
+    return _facts(data)[0]
+
+
+def facts_of(image: ImageInput) -> ImageFacts | None:
+    """
+    :func:`image_facts` of an image, from its first bytes only when it is held in pieces.
+
+    The head read grows (64 kB, then four times more each time) only while the headers run
+    past it, so an upload's pieces are joined only for an image whose headers are that long.
+    """
+    size = image.size
+    want = _HEAD_BYTES
+    while True:
+        head = image.head(want)
+        if len(head) >= size:
+            return image_facts(head)
+        facts, short = _facts(head)
+        if not short:
+            return facts
+        want *= 4
+
+
+#: The first read of an image held in pieces, for its headers (:func:`facts_of`).
+_HEAD_BYTES = 64 * 1024
+
+
+def _facts(data: bytes) -> tuple[ImageFacts | None, bool]:
+    """The facts, and whether the headers ran past the end of ``data`` (so that more bytes could change them)."""
     kind = media_type_of(data)
     if kind == "image/png":
         return _png(data)
     if kind == "image/jpeg":
         return _jpeg(data)
     if kind == "image/webp":
-        return _webp(data)
+        return _webp(data), len(data) < 30
     if kind == "image/gif":
         if len(data) < 10:
-            return ImageFacts(format="gif", width=None, height=None, alpha=False)
+            return ImageFacts(format="gif", width=None, height=None, alpha=False), True
         width, height = struct.unpack_from("<HH", data, 6)
-        return ImageFacts(format="gif", width=width, height=height, alpha=False)
-    return None
+        return ImageFacts(format="gif", width=width, height=height, alpha=False), False
+    return None, len(data) < 12
 
 
-def _png(data: bytes) -> ImageFacts:
+def _png(data: bytes) -> tuple[ImageFacts, bool]:
     if len(data) < 26 or data[12:16] != b"IHDR":
-        return ImageFacts(format="png", width=None, height=None, alpha=False)
+        return ImageFacts(format="png", width=None, height=None, alpha=False), len(data) < 26
     width, height = struct.unpack_from(">II", data, 16)
     color_type = data[25]
     alpha = color_type in (4, 6)
     offset = 8
+    short = not alpha
     while not alpha and offset + 8 <= len(data):  # a tRNS chunk before IDAT also makes pixels transparent
         (length,) = struct.unpack_from(">I", data, offset)
         kind = data[offset + 4 : offset + 8]
         if kind in (b"IDAT", b"IEND"):
+            short = False
             break
         alpha = kind == b"tRNS"
         offset += 12 + length
-    return ImageFacts(format="png", width=width, height=height, alpha=alpha)
+    return ImageFacts(format="png", width=width, height=height, alpha=alpha), short and not alpha
 
 
 #: JPEG start-of-frame markers (every SOFn but DHT C4, JPG C8 and DAC CC).
 _SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 
 
-def _jpeg(data: bytes) -> ImageFacts:
+def _jpeg(data: bytes) -> tuple[ImageFacts, bool]:
     offset = 2
+    unknown = ImageFacts(format="jpeg", width=None, height=None, alpha=False)
     while offset + 4 <= len(data):
         if data[offset] != 0xFF:
-            break
+            return unknown, False
         marker = data[offset + 1]
         if marker == 0xFF:  # fill byte
             offset += 1
@@ -149,13 +182,15 @@ def _jpeg(data: bytes) -> ImageFacts:
             offset += 2
             continue
         (length,) = struct.unpack_from(">H", data, offset + 2)
-        if marker in _SOF and offset + 9 <= len(data):
+        if marker in _SOF:
+            if offset + 9 > len(data):
+                return unknown, True
             height, width = struct.unpack_from(">HH", data, offset + 5)
-            return ImageFacts(format="jpeg", width=width, height=height, alpha=False)
+            return ImageFacts(format="jpeg", width=width, height=height, alpha=False), False
         if marker == 0xDA:  # start of scan: no frame header came first
-            break
+            return unknown, False
         offset += 2 + length
-    return ImageFacts(format="jpeg", width=None, height=None, alpha=False)
+    return unknown, True
 
 
 def _webp(data: bytes) -> ImageFacts:
@@ -186,22 +221,45 @@ def _too_large(param: str, size: int | str, limit: int) -> UnsupportedParamsErro
     )
 
 
-def _typed(data: bytes, *, param: str, filename: str | None) -> ImageInput:
-    kind = media_type_of(data)
+def _kind(head: bytes, *, param: str, filename: str | None) -> str:
+    kind = media_type_of(head)
     if kind is None:
         shown = f" ({filename})" if filename else ""
         raise UnsupportedParamsError(
             f"{param}{shown} is not an image pixmux can read: expected PNG, JPEG, WebP or GIF bytes",
             param=param,
         )
-    return ImageInput(data=data, media_type=kind, filename=filename)
+    return kind
+
+
+def _typed(data: bytes, *, param: str, filename: str | None) -> ImageInput:
+    return ImageInput(data=data, media_type=_kind(data, param=param, filename=filename), filename=filename)
+
+
+def image_from_pieces(
+    pieces: Sequence[bytes | memoryview], *, param: str = "image", filename: str | None = None, max_bytes: int
+) -> ImageInput:
+    """
+    An image received in pieces (an upload as it arrived), checked as :func:`read_image` checks bytes, not joined.
+
+    Raises:
+        UnsupportedParamsError: not an image, or larger than ``max_bytes``.
+    """
+    size = sum(len(piece) for piece in pieces)
+    if size > max_bytes:
+        raise _too_large(param, size, max_bytes)
+    if not pieces:
+        return _typed(b"", param=param, filename=filename)
+    head = bytes(pieces[0][:16]) if len(pieces[0]) >= 16 else b"".join(pieces)[:16]
+    kind = _kind(head, param=param, filename=filename)
+    return ImageInput(pieces=tuple(pieces), media_type=kind, filename=filename)
 
 
 def _local(source: Any, *, param: str, max_bytes: int) -> ImageInput | str:
     """The image for every source but an http(s) URL, which comes back as the URL text to fetch."""
     if isinstance(source, ImageInput):
-        if len(source.data) > max_bytes:
-            raise _too_large(param, len(source.data), max_bytes)
+        if source.size > max_bytes:
+            raise _too_large(param, source.size, max_bytes)
         return source
     if isinstance(source, bytes | bytearray | memoryview):
         data = bytes(source)
@@ -552,10 +610,9 @@ def _check_one(
         raise UnsupportedParamsError(
             f"{name} is {image.media_type}; {model} accepts {accepted}", provider=provider, model=model, param=name
         )
-    if max_bytes is not None and len(image.data) > max_bytes:
+    if max_bytes is not None and image.size > max_bytes:
         raise UnsupportedParamsError(
-            f"{name} is {len(image.data)} bytes; {model} accepts at most {max_bytes} bytes "
-            f"({max_bytes / 2**20:.4g} MB)",
+            f"{name} is {image.size} bytes; {model} accepts at most {max_bytes} bytes ({max_bytes / 2**20:.4g} MB)",
             provider=provider,
             model=model,
             param=name,
@@ -565,7 +622,7 @@ def _check_one(
 def _check_mask(
     first: ImageInput, mask: ImageInput, *, same_size: bool, alpha: bool, provider: str, model: str
 ) -> None:
-    facts = image_facts(mask.data)
+    facts = facts_of(mask)
     if facts is None:  # pragma: no cover - every ImageInput the core reads has a known signature
         return
     if alpha and not facts.alpha:
@@ -577,7 +634,7 @@ def _check_mask(
             param="mask",
         )
     if same_size:
-        image = image_facts(first.data)
+        image = facts_of(first)
         if image is None or None in (image.width, facts.width):
             return
         if (image.width, image.height) != (facts.width, facts.height):

@@ -53,7 +53,7 @@ _ECHO_ENUMS: Mapping[str, frozenset[str]] = {
 Operation = Literal["generate", "edit", "variation"]
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, eq=False)
 class ImageInput:
     """
     An input image (for edits and variations): its bytes and media type.
@@ -61,15 +61,74 @@ class ImageInput:
     The core reads it from a path, bytes, a file object, a data URL or an http(s) URL, bounded
     in size, before any plugin sees the request; plugins only ever see this value.
 
+    An image may also be made of ``pieces`` (``bytes`` or ``memoryview`` objects, in order),
+    as the gateway receives an upload: the image is then the pieces one after another, and
+    ``data`` joins them on first use (once). Code that can use the pieces as they are
+    (:meth:`chunks`, :attr:`size`, :meth:`head`) never joins them: the gateway sends an
+    OpenAI-shaped upload on without a copy of the image.
+
     Attributes:
         data: the image's bytes (never shown in ``repr``).
         media_type: ``"image/png"``, ``"image/jpeg"``, ``"image/webp"`` ...
         filename: the name it came with, if any (multipart uploads keep it).
     """
 
-    data: bytes = attrs.field(repr=lambda v: f"<{len(v)} bytes>")
+    _data: bytes | None = attrs.field(default=None, alias="data", repr=False)
     media_type: str
     filename: str | None = None
+    _pieces: tuple[bytes | memoryview, ...] = attrs.field(default=(), alias="pieces", repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        if self._data is None:
+            if not self._pieces:
+                raise TypeError("ImageInput needs data (bytes) or pieces")
+        elif self._pieces:
+            raise TypeError("ImageInput takes data or pieces, not both")
+
+    @property
+    def data(self) -> bytes:
+        """The image's bytes; an image made of pieces joins them here, on the first use only."""
+        data = self._data
+        if data is None:
+            data = b"".join(self._pieces)
+            object.__setattr__(self, "_data", data)
+            object.__setattr__(self, "_pieces", ())
+        return data
+
+    @property
+    def size(self) -> int:
+        """The image's length in bytes, without joining its pieces."""
+        if self._data is not None:
+            return len(self._data)
+        return sum(len(piece) for piece in self._pieces)
+
+    def chunks(self) -> tuple[bytes | memoryview, ...]:
+        """The image as it is held: its pieces, or ``(data,)``; neither is copied."""
+        return self._pieces or (self.data,)
+
+    def head(self, size: int) -> bytes:
+        """At least the first ``size`` bytes (all of them for a shorter image); the whole ``data`` once joined."""
+        if self._data is not None:
+            return self._data
+        taken: list[bytes | memoryview] = []
+        length = 0
+        for piece in self._pieces:
+            taken.append(piece)
+            length += len(piece)
+            if length >= size:
+                break
+        return b"".join(taken)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ImageInput):
+            return NotImplemented
+        return (self.media_type, self.filename) == (other.media_type, other.filename) and self.data == other.data
+
+    def __hash__(self) -> int:
+        return hash((self.data, self.media_type, self.filename))
+
+    def __repr__(self) -> str:
+        return f"ImageInput(data=<{self.size} bytes>, media_type={self.media_type!r}, filename={self.filename!r})"
 
 
 @attrs.frozen(kw_only=True)

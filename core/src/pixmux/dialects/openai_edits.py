@@ -14,12 +14,12 @@ from typing import Any
 
 import httpx
 
-from pixmux._pieces import pieces_request
+from pixmux._pieces import file_content, pieces_request
 from pixmux.types import ImageInput, ImageRequest, image_extension
 
 __all__ = ["edit_path", "multipart_request", "form_fields", "file_parts"]
 
-_FileParts = list[tuple[str, tuple[str, bytes, str]]]
+_FileParts = list[tuple[str, tuple[str, Any, str]]]
 
 
 def edit_path(request: ImageRequest) -> str:
@@ -64,9 +64,9 @@ def form_fields(
     return fields
 
 
-def _file(image: ImageInput, stem: str) -> tuple[str, bytes, str]:
-    name = image.filename or f"{stem}.{image_extension(image.data)}"
-    return (name, image.data, image.media_type)
+def _file(image: ImageInput, stem: str) -> tuple[str, Any, str]:
+    name = image.filename or f"{stem}.{image_extension(image.head(1024))}"
+    return (name, file_content(image), image.media_type)
 
 
 def file_parts(request: ImageRequest, *, list_name: str = "image[]") -> _FileParts:

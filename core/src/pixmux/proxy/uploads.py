@@ -24,7 +24,7 @@ from typing import Any
 import attrs
 
 from pixmux._params import client_fields, convert_text, field_types
-from pixmux.inputs import DEFAULT_URL_TIMEOUT, Send, aread_image, read_image
+from pixmux.inputs import DEFAULT_URL_TIMEOUT, Send, aread_image, image_from_pieces
 from pixmux.types import ImageInput
 
 __all__ = ["Upload", "read_upload", "image_urls_allowed", "MAX_IMAGE_PARTS", "MAX_TEXT_BYTES"]
@@ -77,7 +77,7 @@ class _Part:
     name: str = ""
     filename: str | None = None
     content_type: str = ""
-    #: The part's bytes as views into the received chunks, joined once (one copy of a large file).
+    #: The part's bytes as views into the received chunks (a file part's are never joined here).
     pieces: list[memoryview] = attrs.field(factory=list)
     size: int = 0
 
@@ -322,8 +322,8 @@ def _image(part: _Part, param: str, limit: int) -> ImageInput:
             "expected an image (image/png, image/jpeg, image/webp)",
             param=param,
         )
-    found = read_image(part.data, param=param, max_bytes=limit)
-    return attrs.evolve(found, filename=part.filename or None)
+    # the image stays the views of the received chunks: sent on as they are, joined only if a provider needs bytes
+    return image_from_pieces(part.pieces, param=param, filename=part.filename or None, max_bytes=limit)
 
 
 def _upload(fields: dict[str, Any], images: tuple[ImageInput, ...], mask: ImageInput | None, operation: str) -> Upload:

@@ -15,7 +15,7 @@ from pixmux.catalogue import Catalogue, ModelInfo, check_request, parse_size
 from pixmux.dialects.openai import build_body, error_for, parse_images, post_json
 from pixmux.dialects.openai_edits import edit_path, file_parts, form_fields, multipart_request
 from pixmux.exceptions import AuthenticationError, UnsupportedParamsError
-from pixmux.inputs import image_facts
+from pixmux.inputs import facts_of
 from pixmux.streaming import read_openai_event
 from pixmux.types import Deployment, ImageRequest, ImageResponse, ImageStreamEvent, ServerSentEvent
 
@@ -157,7 +157,7 @@ def _check_operation(request: ImageRequest, model: ModelInfo) -> None:
             param="moderation",
         )
     if family == "dall-e":  # dall-e-2: one square PNG
-        facts = image_facts(request.images[0].data)
+        facts = facts_of(request.images[0])
         if facts is not None and facts.width is not None and facts.width != facts.height:
             raise UnsupportedParamsError(
                 f"image is {facts.width}x{facts.height}; {model.name} needs a square PNG",
