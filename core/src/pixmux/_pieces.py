@@ -39,7 +39,7 @@ def file_content(image: ImageInput) -> bytes | io.RawIOBase:
     chunks = image.chunks()
     if len(chunks) == 1 and isinstance(chunks[0], bytes):
         return chunks[0]
-    return _PiecesFile(chunks)
+    return _PiecesFile(chunks, image.size)
 
 
 class _PiecesFile(io.RawIOBase):
@@ -53,10 +53,10 @@ class _PiecesFile(io.RawIOBase):
     the one httpx writes for the joined image (``tests`` compare the two).
     """
 
-    def __init__(self, pieces: tuple[bytes | memoryview, ...]) -> None:
+    def __init__(self, pieces: tuple[bytes | memoryview, ...], size: int) -> None:
         super().__init__()
         self._pieces = pieces
-        self._size = sum(len(piece) for piece in pieces)
+        self._size = size
         self._at = 0  # the next piece to read
         self._offset = 0  # bytes before it
 

@@ -22,6 +22,7 @@ from typing import IO, TYPE_CHECKING, Any, Union
 
 import attrs
 
+from pixmux._pieces import file_content
 from pixmux.exceptions import APIConnectionError, BadRequestError, PixmuxError, Timeout, UnsupportedParamsError
 from pixmux.types import ImageInput
 
@@ -41,6 +42,7 @@ __all__ = [
     "aread_image",
     "image_from_pieces",
     "facts_of",
+    "file_content",
     "read_images",
     "aread_images",
     "image_facts",
@@ -250,8 +252,8 @@ def image_from_pieces(
         raise _too_large(param, size, max_bytes)
     if not pieces:
         return _typed(b"", param=param, filename=filename)
-    head = bytes(pieces[0][:16]) if len(pieces[0]) >= 16 else b"".join(pieces)[:16]
-    kind = _kind(head, param=param, filename=filename)
+    head = pieces[0] if len(pieces[0]) >= 16 else b"".join(pieces)
+    kind = _kind(bytes(head[:16]), param=param, filename=filename)
     return ImageInput(pieces=tuple(pieces), media_type=kind, filename=filename)
 
 

@@ -77,13 +77,17 @@ class ImageInput:
     media_type: str
     filename: str | None = None
     _pieces: tuple[bytes | memoryview, ...] = attrs.field(default=(), alias="pieces", repr=False)
+    _size: int = attrs.field(init=False, default=0, repr=False)
 
     def __attrs_post_init__(self) -> None:
         if self._data is None:
             if not self._pieces:
                 raise TypeError("ImageInput needs data (bytes) or pieces")
+            object.__setattr__(self, "_size", sum(len(piece) for piece in self._pieces))
         elif self._pieces:
             raise TypeError("ImageInput takes data or pieces, not both")
+        else:
+            object.__setattr__(self, "_size", len(self._data))
 
     @property
     def data(self) -> bytes:
@@ -98,9 +102,7 @@ class ImageInput:
     @property
     def size(self) -> int:
         """The image's length in bytes, without joining its pieces."""
-        if self._data is not None:
-            return len(self._data)
-        return sum(len(piece) for piece in self._pieces)
+        return self._size
 
     def chunks(self) -> tuple[bytes | memoryview, ...]:
         """The image as it is held: its pieces, or ``(data,)``; neither is copied."""

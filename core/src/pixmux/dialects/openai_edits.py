@@ -14,7 +14,8 @@ from typing import Any
 
 import httpx
 
-from pixmux._pieces import file_content, pieces_request
+from pixmux._pieces import pieces_request
+from pixmux.inputs import file_content
 from pixmux.types import ImageInput, ImageRequest, image_extension
 
 __all__ = ["edit_path", "multipart_request", "form_fields", "file_parts"]
