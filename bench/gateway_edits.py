@@ -127,7 +127,7 @@ def _profiled_gateway(out: str, argv: list[str]) -> None:
 class _EditBench(base._Bench):
     profile: Path | None = None
     copied: str | None = None
-    clients: tuple[int, ...] = (4, 16)
+    clients: tuple[int, ...] = (1, 4, 16)
 
     def load_raw(self, port: int, request: bytes, clients: int) -> dict[str, Any]:
         """Run the load generator in its own process on ``request`` (kept in a file: it is too big for argv)."""
@@ -383,7 +383,7 @@ def main() -> None:
         help="run the gateway with request bodies copied again (pixmux.proxy._limits): all, through uvicorn's "
         "bytearray; the before of an A/B",
     )
-    parser.add_argument("--clients", default="4,16", help="client counts, one line each (default 4,16)")
+    parser.add_argument("--clients", default="1,4,16", help="client counts, one line each (default 1,4,16)")
     parser.add_argument("--load", help=argparse.SUPPRESS)
     parser.add_argument("--copied-gateway", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     parser.add_argument("--profiled-gateway", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)

@@ -563,11 +563,15 @@ async def test_variation_does_not_stream() -> None:
     assert "stream is not a field of a variation" in _bad(response, 400, "stream")
 
 
-def test_an_upload_reaches_the_openai_upstream_without_a_copy_of_the_image() -> None:
-    """The image goes on as views of the very chunks the client's body arrived in: the gateway never joins it."""
+def _noise_png() -> bytes:
     noise = io.BytesIO()
     Image.frombytes("RGBA", (512, 512), random.Random(7).randbytes(512 * 512 * 4)).save(noise, "PNG")
-    big = noise.getvalue()  # about 1 MB: noise does not compress
+    return noise.getvalue()  # about 1 MB: noise does not compress
+
+
+def test_an_upload_reaches_the_openai_upstream_without_a_copy_of_the_image() -> None:
+    """The image goes on as views of the very chunks the client's body arrived in: the gateway never joins it."""
+    big = _noise_png()
     body = httpx.Request(
         "POST",
         "http://gateway.test/v1/images/edits",
@@ -605,4 +609,46 @@ def test_an_upload_reaches_the_openai_upstream_without_a_copy_of_the_image() -> 
     assert len(views) >= len(big) // 65536 - 1
     assert all(any(view.obj is chunk for chunk in chunks) for view in views)  # the client's chunks, uncopied
     parts = {name: data for name, _, _, data in parts_of(sent.headers["content-type"], sent.content)}
+    assert parts["image"] == big
+
+
+def test_an_upload_in_buffers_the_server_reuses_is_copied_not_kept() -> None:
+    """An ASGI server that hands over a buffer and then overwrites it does not change the image sent on."""
+    big = _noise_png()
+    body = httpx.Request(
+        "POST",
+        "http://gateway.test/v1/images/edits",
+        data={"model": "gpt-image-1", "prompt": "snow"},
+        files={"image": ("big.png", big, "image/png")},
+    )
+    raw = body.read()
+    waiting = [bytearray(raw[at : at + 65536]) for at in range(0, len(raw), 65536)]
+    handed: list[bytearray] = []
+    seen: list[httpx.Request] = []
+
+    def upstream(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return json_response(200, {"created": 1, "data": [{"b64_json": TINY_PNG_B64}]})
+
+    gateway, _ = make_gateway(_config("http://upstream.test/v1"), handler=upstream)
+
+    async def receive() -> dict[str, Any]:
+        for buffer in handed:  # the server reuses what it handed over before
+            buffer[:] = b"\x00" * len(buffer)
+        handed.append(waiting.pop(0))
+        return {"type": "http.request", "body": handed[-1], "more_body": len(waiting) > 0}
+
+    async def send(message: dict[str, Any]) -> None:
+        pass
+
+    headers = [
+        (b"authorization", f"Bearer {MASTER_KEY}".encode()),
+        (b"content-type", body.headers["content-type"].encode()),
+    ]
+    asyncio.run(
+        gateway({"type": "http", "method": "POST", "path": "/v1/images/edits", "headers": headers}, receive, send)
+    )
+
+    (sent,) = seen
+    parts = {name: data for name, _, _, data in parts_of(sent.headers["content-type"], sent.read())}
     assert parts["image"] == big

@@ -78,7 +78,7 @@ class _Part:
     filename: str | None = None
     content_type: str = ""
     #: The part's bytes as views into the received chunks (a file part's are never joined here).
-    pieces: list[memoryview] = attrs.field(factory=list)
+    pieces: list[memoryview | bytes] = attrs.field(factory=list)
     size: int = 0
 
     @property
@@ -202,7 +202,9 @@ async def _parse_multipart(receive: Receive, boundary: str, limit: int) -> list[
                 400, f"field {part.name!r} is longer than {MAX_TEXT_BYTES} bytes", param=part.name or None
             )
             raise MultipartParseError("field too long")
-        part.pieces.append(memoryview(data)[start:end])
+        # A view of an immutable chunk is kept as it is; anything else (an ASGI server handing over
+        # a buffer it reuses) is copied, so that a kept image cannot change under the request.
+        part.pieces.append(memoryview(data)[start:end] if type(data) is bytes else bytes(data[start:end]))
 
     def header_field(data: bytes, start: int, end: int) -> None:
         state["field"] += data[start:end]
