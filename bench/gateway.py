@@ -24,7 +24,10 @@ generator and the mock share CPU 1, in the floor runs as in the gateway runs. So
 gets exactly one core (it is one worker) and the floor measures the same client and provider
 on the same core, whatever else the OS would schedule where. Unpinned, the floor swings
 several-fold from run to run (load generator and mock on one core or on two). Throughput is
-measured in rounds (floor, then gateway, interleaved) and reported as medians with the range.
+measured in rounds (floor, then gateway, interleaved; each round takes every line in turn, so
+that lines compare over the same stretch of time) and reported as medians with the range.
+With several client counts, the gateway's throughput at the most clients over the fewest is
+printed round by round (the 256-over-64 figure of issue #13).
 """
 
 from __future__ import annotations
@@ -361,6 +364,21 @@ def _can_pin() -> bool:
     return hasattr(os, "sched_setaffinity") and len(os.sched_getaffinity(0)) >= 2
 
 
+def _print_pairs(lines: list[Any], figures: dict[tuple[str, int], dict[str, list[float]]]) -> None:
+    """Each mode's gateway throughput at its most clients over its fewest, round by round (the rounds interleave)."""
+    modes = dict.fromkeys(mode for mode, *_ in lines)
+    for mode in modes:
+        counts = [clients for line_mode, _, _, clients in lines if line_mode == mode]
+        few, many = min(counts), max(counts)
+        pairs = [
+            high / low
+            for high, low in zip(figures[(mode, many)]["gateway"], figures[(mode, few)]["gateway"], strict=True)
+        ]
+        shown = " ".join(f"{pair:.2f}" for pair in pairs)
+        print(f"\n{mode}: gateway requests/s at {many} clients over {few}, round by round: {shown}")
+        print(f"  median {_median(pairs):.2f}")
+
+
 def _median(values: list[float]) -> float:
     return statistics.median(values)
 
@@ -517,61 +535,65 @@ class _Bench:
         print(f"  {'':9}{'floor':>21}{'gateway':>21}{'ratio':>19}{'gateway CPU ms/req':>25}{'errors':>8}")
         rss_peak = rss_warm
         costs: list[str] = []
-        for mode, body, direct in (("url", url, mock_url), ("b64", b64, mock_b64)):
-            if mode not in self.modes:
-                continue
-            for clients in self.clients:
-                floors: list[float] = []
-                gateways: list[float] = []
-                ratios: list[float] = []
-                cpus: list[float] = []
-                users: list[float] = []
-                per_cpu: list[float] = []
-                busy: list[float] = []
-                queued: list[float] = []
-                client_cpus: list[float] = []
-                faults: list[float] = []
-                mock_cpus: list[float] = []
-                errors = 0
-                for _ in range(self.rounds):
-                    floor = self.load(self.mock_port, *direct, clients)
-                    user_before, kernel_before = _cpu_split(gateway.pid)
-                    faults_before = _faults(gateway.pid)
-                    ran_before, waited_before = _sched(gateway.pid)
-                    mock_before, _ = _proc_stat(mock.pid)
-                    through = self.load(self.gateway_port, gw_path, body, clients)
-                    user_after, kernel_after = _cpu_split(gateway.pid)
-                    faults.append((_faults(gateway.pid) - faults_before) / max(1, through["requests"]))
-                    ran_after, waited_after = _sched(gateway.pid)
-                    mock_after, _ = _proc_stat(mock.pid)
-                    _, rss = _proc_stat(gateway.pid)
-                    rss_peak = max(rss_peak, rss)
-                    served = max(1, through["requests"])
-                    spent = (user_after - user_before) + (kernel_after - kernel_before)
-                    floors.append(floor["rps"])
-                    gateways.append(through["rps"])
-                    ratios.append(through["rps"] / floor["rps"])
-                    cpus.append(1000 * spent / served)
-                    users.append(1000 * (user_after - user_before) / served)
-                    per_cpu.append(served / spent if spent > 0 else float("nan"))
-                    busy.append((ran_after - ran_before) / through["seconds"])
-                    queued.append((waited_after - waited_before) / through["seconds"])
-                    client_cpus.append(1000 * through["cpu"] / served)
-                    mock_cpus.append(1000 * (mock_after - mock_before) / served)
-                    errors += through["errors"]
-                print(
-                    f"  {mode} x{clients:<4} {_median(floors):8.0f} {_spread(floors):>11}"
-                    f" {_median(gateways):8.0f} {_spread(gateways):>11}"
-                    f" {_median(ratios):6.2f} {_spread(ratios, '.2f'):>11}"
-                    f" {_median(cpus):8.3f} {_spread(cpus, '.3f'):>15} {errors:7d}"
-                )
-                costs.append(
-                    f"  {mode} x{clients:<4} {_median(cpus):8.3f} {_median(users):7.3f}"
-                    f" {_median(cpus) - _median(users):7.3f}"
-                    f" {_median(per_cpu):9.0f} {_spread(per_cpu):>11}"
-                    f" {_median(busy):7.2f} {_median(queued):7.2f}"
-                    f" {_median(client_cpus):9.3f} {_median(mock_cpus):8.3f} {_median(faults):8.1f}"
-                )
+        lines = [
+            (mode, body, direct, clients)
+            for mode, body, direct in (("url", url, mock_url), ("b64", b64, mock_b64))
+            if mode in self.modes
+            for clients in self.clients
+        ]
+        figures: dict[tuple[str, int], dict[str, list[float]]] = {(mode, clients): {} for mode, _, _, clients in lines}
+        # Each round measures every line once, in turn, so that the lines compare (64 against 256
+        # clients, say) over the same stretch of time, whatever the machine's speed does meanwhile.
+        for _ in range(self.rounds):
+            for mode, body, direct, clients in lines:
+                taken = figures[(mode, clients)]
+                floor = self.load(self.mock_port, *direct, clients)
+                user_before, kernel_before = _cpu_split(gateway.pid)
+                faults_before = _faults(gateway.pid)
+                ran_before, waited_before = _sched(gateway.pid)
+                mock_before, _ = _proc_stat(mock.pid)
+                through = self.load(self.gateway_port, gw_path, body, clients)
+                user_after, kernel_after = _cpu_split(gateway.pid)
+                fault_count = _faults(gateway.pid) - faults_before
+                ran_after, waited_after = _sched(gateway.pid)
+                mock_after, _ = _proc_stat(mock.pid)
+                _, rss = _proc_stat(gateway.pid)
+                rss_peak = max(rss_peak, rss)
+                served = max(1, through["requests"])
+                spent = (user_after - user_before) + (kernel_after - kernel_before)
+                for key, value in (
+                    ("floor", floor["rps"]),
+                    ("gateway", through["rps"]),
+                    ("ratio", through["rps"] / floor["rps"]),
+                    ("cpu", 1000 * spent / served),
+                    ("user", 1000 * (user_after - user_before) / served),
+                    ("per_cpu", served / spent if spent > 0 else float("nan")),
+                    ("busy", (ran_after - ran_before) / through["seconds"]),
+                    ("queued", (waited_after - waited_before) / through["seconds"]),
+                    ("client", 1000 * through["cpu"] / served),
+                    ("mock", 1000 * (mock_after - mock_before) / served),
+                    ("faults", fault_count / served),
+                    ("errors", through["errors"]),
+                ):
+                    taken.setdefault(key, []).append(value)
+        for mode, _, _, clients in lines:
+            taken = figures[(mode, clients)]
+            cpus = taken["cpu"]
+            print(
+                f"  {mode} x{clients:<4} {_median(taken['floor']):8.0f} {_spread(taken['floor']):>11}"
+                f" {_median(taken['gateway']):8.0f} {_spread(taken['gateway']):>11}"
+                f" {_median(taken['ratio']):6.2f} {_spread(taken['ratio'], '.2f'):>11}"
+                f" {_median(cpus):8.3f} {_spread(cpus, '.3f'):>15} {int(sum(taken['errors'])):7d}"
+            )
+            costs.append(
+                f"  {mode} x{clients:<4} {_median(cpus):8.3f} {_median(taken['user']):7.3f}"
+                f" {_median(cpus) - _median(taken['user']):7.3f}"
+                f" {_median(taken['per_cpu']):9.0f} {_spread(taken['per_cpu']):>11}"
+                f" {_median(taken['busy']):7.2f} {_median(taken['queued']):7.2f}"
+                f" {_median(taken['client']):9.3f} {_median(taken['mock']):8.3f} {_median(taken['faults']):8.1f}"
+            )
+        if len(self.clients) > 1:
+            _print_pairs(lines, figures)
         print(
             "\nCPU per request (ms; medians), from /proc: what does not move when other work shares the machine."
             "\n'requests per CPU-second' is what the gateway would serve with a core to itself; 'on CPU' and"
