@@ -20,14 +20,11 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
-import shutil
-import subprocess
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import callgrind
 import core_bench  # the benchmark's own mock server and constants
 
 SHORT, LONG = 300, 1300
@@ -83,27 +80,7 @@ def run_side(side: str, api_base: str, calls: int) -> None:
 
 def count(side: str, api_base: str, calls: int) -> int:
     """Instructions callgrind counted for a whole run of ``calls`` calls."""
-    with tempfile.TemporaryDirectory() as scratch:
-        done = subprocess.run(
-            [
-                "valgrind",
-                "--tool=callgrind",
-                f"--callgrind-out-file={scratch}/out",
-                sys.executable,
-                __file__,
-                "--side",
-                side,
-                api_base,
-                str(calls),
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-    found = re.search(r"Collected : (\d+)", done.stderr)
-    if found is None:
-        raise RuntimeError(f"callgrind printed no count:\n{done.stderr[-2000:]}")
-    return int(found.group(1))
+    return callgrind.counted_run([__file__, "--side", side, api_base, str(calls)], what=f"{side} side")
 
 
 def main(argv: list[str]) -> None:
@@ -112,7 +89,7 @@ def main(argv: list[str]) -> None:
         run_side(argv[1], argv[2], int(argv[3]))
         return
     sides = [side for side in ("bare", "floor", "pixmux") if side in argv] or ["bare", "floor", "pixmux"]
-    if shutil.which("valgrind") is None:
+    if not callgrind.available():
         print("valgrind is not installed (apt-get install valgrind); nothing measured")
         return
     print(f"async url, {CONCURRENCY} concurrent: instructions per call (callgrind, {LONG} - {SHORT} calls)")

@@ -22,17 +22,18 @@ from __future__ import annotations
 import glob
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import callgrind
 import core_bench  # the benchmark's own prompt, key and bodies
 
 SHORT, LONG, WARM = 500, 2500, 200
@@ -154,10 +155,10 @@ def pieces() -> dict[str, tuple[str, Callable[[], object]]]:
 def inner(names: list[str]) -> None:
     """Under callgrind: run each piece's batches, asking for a dump of the count after each."""
     found = pieces()
-    pid = str(os.getpid())
+    pid = os.getpid()
 
     def dump() -> None:
-        subprocess.run(["callgrind_control", "-d", pid], check=True, capture_output=True)
+        callgrind.control(pid, "-d")
 
     dump()
     for name in names:
@@ -205,11 +206,7 @@ def main(argv: list[str]) -> None:
             raise RuntimeError(f"the counted run failed:\n{done.stderr[-3000:]}")
         counts = []
         for path in sorted(glob.glob(f"{out}.*"), key=lambda path: int(path.rsplit(".", 1)[1])):
-            with open(path, encoding="utf-8") as handle:
-                total = re.search(r"^(?:summary|totals): (\d+)", handle.read(), re.MULTILINE)
-            if total is None:
-                raise RuntimeError(f"callgrind's dump {path} holds no total")
-            counts.append(int(total.group(1)))
+            counts.append(callgrind.dump_total(Path(path)))
     print(f"async url pieces: instructions per iteration (callgrind, {LONG} - {SHORT} iterations, no network)")
     for index, name in enumerate(names):
         # dumps: one at the start, then per piece: warm-up, short batch, warm-up, long batch

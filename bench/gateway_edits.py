@@ -42,6 +42,7 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import callgrind
 import gateway as base  # bench/gateway.py: the mock, the load generator, process helpers
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -327,23 +328,16 @@ def instructions(
 
             for _ in range(3):
                 edit()
-            subprocess.run(["callgrind_control", "--zero", str(gateway.pid)], capture_output=True, check=True)
+            callgrind.control(gateway.pid, "--zero")
             for _ in range(requests):
                 edit()
-            subprocess.run(["callgrind_control", "--dump", str(gateway.pid)], capture_output=True, check=True)
-        dump = Path(f"{out}.1")
-        for _ in range(100):
-            if dump.exists() and "summary:" in dump.read_text(errors="replace"):
-                break
-            time.sleep(0.1)
-        found = re.search(r"^summary:\s+(\d+)", dump.read_text(errors="replace"), re.M)
-        if found is None:
-            raise RuntimeError(f"no callgrind summary in {dump}")
+            callgrind.control(gateway.pid, "--dump")
+        total = callgrind.wait_for_dump(Path(f"{out}.1"))
         size = f"{upload_bytes / 2**20:g} MB" if upload_bytes >= 2**20 else f"{upload_bytes / 1024:g} kB"
         variant = f" (--copied-bodies {copied})" if copied else ""
         print(
             f"gateway instructions per {size} edit with a {answer} answer{variant} "
-            f"(callgrind, {requests} edits after 3 warm-up ones): {int(found.group(1)) / requests / 1e6:.1f} million"
+            f"(callgrind, {requests} edits after 3 warm-up ones): {total / requests / 1e6:.1f} million"
         )
     finally:
         for proc in procs:

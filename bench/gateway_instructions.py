@@ -28,16 +28,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import callgrind
 from gateway import ROOT, _Bench, _wait_port, _wait_ready
 
 GATEWAY_SCRIPT = str(Path(__file__).with_name("gateway.py"))
-
-
-def _instructions(dump: Path) -> int:
-    for line in dump.read_text().splitlines():
-        if line.startswith(("summary:", "totals:")):
-            return int(line.split()[1])
-    raise RuntimeError(f"no totals in {dump}")
 
 
 def main() -> None:
@@ -103,12 +97,12 @@ def main() -> None:
         bench.load(bench.gateway_port, path, body, 16, limit=300)  # warm-up
         print(f"  {'clients':>8}{'requests':>10}{'errors':>8}{'instructions per request':>27}")
         for count in counts:
-            subprocess.run(["callgrind_control", "-z", str(gateway.pid)], check=True, capture_output=True)
+            callgrind.control(gateway.pid, "-z")
             result = bench.load(bench.gateway_port, path, body, count, limit=args.requests)
-            subprocess.run(["callgrind_control", "-d", str(gateway.pid)], check=True, capture_output=True)
+            callgrind.control(gateway.pid, "-d")
             time.sleep(1.0)
             dumps = sorted(bench.tmp.glob(f"callgrind.{gateway.pid}.*"), key=os.path.getmtime)
-            per_request = _instructions(dumps[-1]) / max(1, result["requests"])
+            per_request = callgrind.dump_total(dumps[-1]) / max(1, result["requests"])
             print(f"  {count:>8}{result['requests']:>10}{result['errors']:>8}{per_request:>27,.0f}", flush=True)
         bench.stop(mock)
     finally:

@@ -24,13 +24,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
+
+import callgrind
 
 ROOT = Path(__file__).resolve().parents[1]
 SHORT, LONG = 100, 300
@@ -114,25 +114,7 @@ def run(line: str, database_url: str, calls: int) -> None:
 
 def count(line: str, database_url: str, calls: int) -> int:
     """Instructions callgrind counted for a whole run of ``calls`` requests."""
-    with tempfile.TemporaryDirectory() as scratch:
-        done = subprocess.run(
-            [
-                "valgrind",
-                "--tool=callgrind",
-                f"--callgrind-out-file={scratch}/out",
-                sys.executable,
-                __file__,
-                "--run",
-                json.dumps([line, database_url, calls]),
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-    found = re.search(r"Collected : (\d+)", done.stderr)
-    if done.returncode != 0 or found is None:
-        raise RuntimeError(f"{line}: the counted run failed:\n{done.stderr[-3000:]}")
-    return int(found.group(1))
+    return callgrind.counted_run([__file__, "--run", json.dumps([line, database_url, calls])], what=line)
 
 
 def measure(engine: str, new_database: Any) -> None:
@@ -152,7 +134,7 @@ def main(argv: list[str]) -> None:
         line, database_url, calls = json.loads(argv[1])
         run(line, database_url, int(calls))
         return
-    if shutil.which("valgrind") is None:
+    if not callgrind.available():
         print("valgrind is not installed (apt-get install valgrind); nothing measured")
         return
     engines = {"sqlite", "postgresql"}

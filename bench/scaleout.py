@@ -57,6 +57,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import callgrind
 import redis
 from gateway import (
     CLIENT_CPU,
@@ -492,33 +493,13 @@ def _instructions_side(variant: str, requests: int) -> None:
 
 
 def _instructions_mode() -> None:
-    import re
-
-    if shutil.which("valgrind") is None:
+    if not callgrind.available():
         raise SystemExit("valgrind is not installed (apt-get install valgrind)")
 
     def count(variant: str, requests: int) -> int:
-        with tempfile.TemporaryDirectory() as scratch:
-            done = subprocess.run(
-                [
-                    "valgrind",
-                    "--tool=callgrind",
-                    f"--callgrind-out-file={scratch}/out",
-                    sys.executable,
-                    __file__,
-                    "--instructions-side",
-                    variant,
-                    str(requests),
-                ],
-                capture_output=True,
-                text=True,
-                check=True,
-                cwd=ROOT,
-            )
-        found = re.search(r"Collected : (\d+)", done.stderr)
-        if found is None:
-            raise RuntimeError(f"callgrind printed no count:\n{done.stderr[-2000:]}")
-        return int(found.group(1))
+        return callgrind.counted_run(
+            [__file__, "--instructions-side", variant, str(requests)], what=f"{variant} gateway", cwd=ROOT
+        )
 
     print(f"gateway instructions per request (callgrind, {_LONG} - {_SHORT} requests, 16 callers, in process)")
     per_request = {

@@ -45,7 +45,6 @@ import asyncio
 import base64
 import json
 import os
-import shutil
 import socket
 import statistics
 import subprocess
@@ -56,6 +55,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import cast
 
+import callgrind
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -381,18 +381,6 @@ def main() -> None:
         )
 
 
-def _callgrind(pid: int, *command: str) -> None:
-    """Tell the callgrind run of process ``pid`` (one this benchmark started) to do ``command``."""
-    subprocess.run(["callgrind_control", *command, str(pid)], check=True, capture_output=True, timeout=120)
-
-
-def _totals(dump: Path) -> int:
-    for line in dump.read_text().splitlines():
-        if line.startswith(("totals:", "summary:")):
-            return int(line.split()[1])
-    raise SystemExit(f"no totals in {dump}")
-
-
 def _instructions(rounds: int) -> None:
     """
     User-space instructions per 1.5 MB partial image, for the gateway and the bare relay: figures
@@ -404,7 +392,7 @@ def _instructions(rounds: int) -> None:
     and are dumped, then the same for streams of the final image alone; the difference over the
     partial images is what one costs.
     """
-    if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
+    if not callgrind.available():
         raise SystemExit("--instructions needs valgrind (callgrind_control)")
     mock_port, relay_port, gateway_port = _free_port(), _free_port(), _free_port()
     with tempfile.TemporaryDirectory() as folder:
@@ -425,20 +413,23 @@ def _instructions(rounds: int) -> None:
             client = httpx.Client(timeout=300, limits=httpx.Limits(max_keepalive_connections=0))
             for name, proc, port in (("relay", relay, relay_port), ("gateway", gateway, gateway_port)):
                 url = f"http://127.0.0.1:{port}/v1/images/generations"
-                _callgrind(proc.pid, "-i", "on")
+                callgrind.control(proc.pid, "-i", "on")
                 for partials in (PARTIALS, 0):
                     for _ in range(2):  # warm-up
                         _stream(client, url, partials)
                 for partials in (PARTIALS, 0):
-                    _callgrind(proc.pid, "-z")
+                    callgrind.control(proc.pid, "-z")
                     for _ in range(rounds):
                         _stream(client, url, partials)
                     time.sleep(0.5)
-                    _callgrind(proc.pid, "-d")
+                    callgrind.control(proc.pid, "-d")
                 dumps = sorted(Path(folder).glob(f"{name}.out.*"), key=lambda path: int(path.suffix[1:]))
                 if len(dumps) < 2:
                     raise SystemExit(f"callgrind wrote {len(dumps)} dumps for the {name}")
-                figures[f"{name} 3"], figures[f"{name} 0"] = _totals(dumps[-2]), _totals(dumps[-1])
+                figures[f"{name} 3"], figures[f"{name} 0"] = (
+                    callgrind.dump_total(dumps[-2]),
+                    callgrind.dump_total(dumps[-1]),
+                )
             client.close()
         finally:
             for proc in (gateway, relay, mock):

@@ -12,7 +12,7 @@ import base64
 import functools
 import io
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -569,78 +569,43 @@ def _noise_png() -> bytes:
     return noise.getvalue()  # about 1 MB: noise does not compress
 
 
-def test_an_upload_reaches_the_openai_upstream_without_a_copy_of_the_image() -> None:
-    """The image goes on as views of the very chunks the client's body arrived in: the gateway never joins it."""
-    big = _noise_png()
+def _upload_in_chunks(
+    image: bytes, chunk: Callable[[bytes], bytes | bytearray]
+) -> tuple[int, httpx.Request, list[Any]]:
+    """
+    ``images.edit`` of ``image`` straight into the gateway app, its body handed over in 64 kB chunks.
+
+    ``chunk`` makes each chunk the server hands over from the body's bytes; before each handover
+    the server overwrites every bytearray it handed over before (as one reusing its buffers would).
+    Returns the answer's status, the request the upstream received, and the chunks handed over.
+    """
     body = httpx.Request(
         "POST",
         "http://gateway.test/v1/images/edits",
         data={"model": "gpt-image-1", "prompt": "snow"},
-        files={"image": ("big.png", big, "image/png")},
+        files={"image": ("big.png", image, "image/png")},
     )
     raw = body.read()
-    chunks = [raw[at : at + 65536] for at in range(0, len(raw), 65536)]
+    waiting = [chunk(raw[at : at + 65536]) for at in range(0, len(raw), 65536)]
+    handed: list[Any] = []
     seen: list[httpx.Request] = []
-
-    def upstream(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        return json_response(200, {"created": 1, "data": [{"b64_json": TINY_PNG_B64}]})
-
-    gateway, _ = make_gateway(_config("http://upstream.test/v1"), handler=upstream)
-    waiting = list(chunks)
     answer: list[dict[str, Any]] = []
 
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": waiting.pop(0), "more_body": len(waiting) > 0}
-
-    async def send(message: dict[str, Any]) -> None:
-        answer.append(message)
-
-    headers = [
-        (b"authorization", f"Bearer {MASTER_KEY}".encode()),
-        (b"content-type", body.headers["content-type"].encode()),
-    ]
-    scope = {"type": "http", "method": "POST", "path": "/v1/images/edits", "headers": headers}
-    asyncio.run(gateway(scope, receive, send))
-
-    assert answer[0]["status"] == 200
-    (sent,) = seen
-    views = [piece for piece in pieces_of(sent) or () if isinstance(piece, memoryview)]
-    assert len(views) >= len(big) // 65536 - 1
-    assert all(any(view.obj is chunk for chunk in chunks) for view in views)  # the client's chunks, uncopied
-    parts = {name: data for name, _, _, data in parts_of(sent.headers["content-type"], sent.content)}
-    assert parts["image"] == big
-
-
-def test_an_upload_in_buffers_the_server_reuses_is_copied_not_kept() -> None:
-    """An ASGI server that hands over a buffer and then overwrites it does not change the image sent on."""
-    big = _noise_png()
-    body = httpx.Request(
-        "POST",
-        "http://gateway.test/v1/images/edits",
-        data={"model": "gpt-image-1", "prompt": "snow"},
-        files={"image": ("big.png", big, "image/png")},
-    )
-    raw = body.read()
-    waiting = [bytearray(raw[at : at + 65536]) for at in range(0, len(raw), 65536)]
-    handed: list[bytearray] = []
-    seen: list[httpx.Request] = []
-
     def upstream(request: httpx.Request) -> httpx.Response:
         seen.append(request)
         return json_response(200, {"created": 1, "data": [{"b64_json": TINY_PNG_B64}]})
 
-    gateway, _ = make_gateway(_config("http://upstream.test/v1"), handler=upstream)
-
     async def receive() -> dict[str, Any]:
-        for buffer in handed:  # the server reuses what it handed over before
-            buffer[:] = b"\x00" * len(buffer)
+        for buffer in handed:
+            if isinstance(buffer, bytearray):
+                buffer[:] = b"\x00" * len(buffer)
         handed.append(waiting.pop(0))
         return {"type": "http.request", "body": handed[-1], "more_body": len(waiting) > 0}
 
     async def send(message: dict[str, Any]) -> None:
-        pass
+        answer.append(message)
 
+    gateway, _ = make_gateway(_config("http://upstream.test/v1"), handler=upstream)
     headers = [
         (b"authorization", f"Bearer {MASTER_KEY}".encode()),
         (b"content-type", body.headers["content-type"].encode()),
@@ -648,7 +613,32 @@ def test_an_upload_in_buffers_the_server_reuses_is_copied_not_kept() -> None:
     asyncio.run(
         gateway({"type": "http", "method": "POST", "path": "/v1/images/edits", "headers": headers}, receive, send)
     )
-
     (sent,) = seen
-    parts = {name: data for name, _, _, data in parts_of(sent.headers["content-type"], sent.read())}
-    assert parts["image"] == big
+    return answer[0]["status"], sent, handed
+
+
+def _image_sent(sent: httpx.Request) -> bytes:
+    return {name: data for name, _, _, data in parts_of(sent.headers["content-type"], sent.read())}["image"]
+
+
+def test_an_upload_reaches_the_openai_upstream_without_a_copy_of_the_image() -> None:
+    """The image goes on as views of the very chunks the client's body arrived in: the gateway never joins it."""
+    big = _noise_png()
+
+    status, sent, chunks = _upload_in_chunks(big, bytes)
+
+    assert status == 200
+    views = [piece for piece in pieces_of(sent) or () if isinstance(piece, memoryview)]
+    assert len(views) >= len(big) // 65536 - 1
+    assert all(any(view.obj is chunk for chunk in chunks) for view in views)  # the client's chunks, uncopied
+    assert _image_sent(sent) == big
+
+
+def test_an_upload_in_buffers_the_server_reuses_is_copied_not_kept() -> None:
+    """An ASGI server that hands over a buffer and then overwrites it does not change the image sent on."""
+    big = _noise_png()
+
+    status, sent, _ = _upload_in_chunks(big, bytearray)
+
+    assert status == 200
+    assert _image_sent(sent) == big
