@@ -12,6 +12,7 @@ import httpx
 import pixmux_ideogram.provider as ideogram
 import pytest
 from pixmux import PixmuxWarning
+from pixmux._pieces import pieces_of
 from pixmux.exceptions import (
     APIResponseValidationError,
     AuthenticationError,
@@ -422,3 +423,20 @@ def test_an_openai_alpha_mask_reaches_ideogram_black_for_edit():
     grey = Image.open(io.BytesIO(sent))
     assert grey.mode == "L"
     assert grey.tobytes() == (bytes(4) + b"\xff" * 4) * 8
+
+
+def test_an_upload_held_in_pieces_is_sent_uncopied():
+    """An image held in pieces, as the gateway holds an upload, makes the same form, its views sent as they are."""
+    big = PNG + bytes(300_000)
+    views = tuple(memoryview(big)[at : at + 100_000] for at in range(0, len(big), 100_000))
+    pieced = ImageInput(pieces=views, media_type="image/png", filename="cat.png")
+
+    def request(image: ImageInput) -> ImageRequest:
+        return ImageRequest(prompt="a red hat", model="V_3", operation="edit", images=(image,), mask=MASK, n=1)
+
+    http = _build(_validate(request(pieced)))
+
+    whole = ImageInput(data=big, media_type="image/png", filename="cat.png")
+    assert form(http) == form(_build(_validate(request(whole))))
+    assert [piece for piece in pieces_of(http) or () if isinstance(piece, memoryview)] == list(views[:-1])
+    assert all(held is view for held, view in zip(pieced.chunks(), views, strict=True))  # never joined

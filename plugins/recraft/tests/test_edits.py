@@ -10,8 +10,10 @@ import httpx
 import pixmux_recraft.provider as recraft
 import pytest
 from PIL import Image
+from pixmux._pieces import pieces_of
 from pixmux.exceptions import RateLimitError, UnsupportedParamsError
 from pixmux.testing import json_response, load_json, make_engine
+from pixmux.types import ImageInput
 
 KEY = "recraft-key-0123456789"
 
@@ -193,3 +195,18 @@ def test_a_broken_png_mask_is_named_before_any_request() -> None:
         engine.image_edit(png(), "a red door", model="recraft/recraftv3", mask=broken, api_key=KEY)
     assert caught.value.param == "mask"
     assert not engine.requests
+
+
+def test_an_upload_held_in_pieces_is_sent_uncopied() -> None:
+    """An image held in pieces, as the gateway holds an upload, reaches Recraft whole, its views sent as they are."""
+    engine = _engine()
+    big = png() + bytes(300_000)
+    views = tuple(memoryview(big)[at : at + 100_000] for at in range(0, len(big), 100_000))
+    pieced = ImageInput(pieces=views, media_type="image/png", filename="cat.png")
+
+    engine.image_edit(pieced, "on a beach", model="recraft/recraftv3", api_key=KEY, strength=0.4)
+
+    sent = engine.requests[0]
+    assert _fields(sent)["image"] == big
+    assert [piece for piece in pieces_of(sent) or () if isinstance(piece, memoryview)] == list(views[:-1])
+    assert all(held is view for held, view in zip(pieced.chunks(), views, strict=True))  # never joined

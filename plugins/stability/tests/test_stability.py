@@ -12,6 +12,7 @@ import httpx
 import pixmux_stability.provider as stability
 import pytest
 from pixmux import PixmuxWarning
+from pixmux._pieces import pieces_of
 from pixmux._retry import Backoff
 from pixmux.exceptions import (
     APIResponseValidationError,
@@ -657,3 +658,27 @@ def test_an_openai_alpha_mask_reaches_inpaint_white_for_edit():
     assert grey.mode == "L"
     assert grey.getpixel((6, 6)) == grey.getpixel((7, 7)) == 255
     assert grey.getpixel((5, 6)) == grey.getpixel((0, 0)) == 0
+
+
+def test_an_upload_held_in_pieces_is_sent_uncopied_by_every_request():
+    """
+    An image held in pieces, as the gateway holds an upload, makes the same form as its bytes.
+
+    Each of the n requests sends the views themselves, and the image is never joined.
+    """
+    big = PNG + bytes(300_000)
+    views = tuple(memoryview(big)[at : at + 100_000] for at in range(0, len(big), 100_000))
+    pieced = ImageInput(pieces=views, media_type="image/png", filename="photo.png")
+    whole = ImageInput(data=big, media_type="image/png", filename="photo.png")
+
+    def request(image: ImageInput) -> ImageRequest:
+        return ImageRequest(
+            prompt="p", model="sd3.5-large", operation="edit", images=(image,), n=2, params={"strength": 0.6}
+        )
+
+    sent = _build(_validate(request(pieced)))
+
+    assert [form(http) for http in sent] == [form(http) for http in _build(_validate(request(whole)))]
+    for http in sent:
+        assert [piece for piece in pieces_of(http) or () if isinstance(piece, memoryview)] == list(views[:-1])
+    assert all(held is view for held, view in zip(pieced.chunks(), views, strict=True))  # never joined

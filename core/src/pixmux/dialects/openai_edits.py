@@ -9,7 +9,7 @@ send the same parts the official ``openai`` client sends: ``image`` for one file
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -88,7 +88,7 @@ def multipart_request(
     url: httpx.URL | str,
     headers: Mapping[str, str],
     fields: Mapping[str, str | list[str]],
-    files: _FileParts,
+    files: Sequence[tuple[str, Any]],
 ) -> httpx.Request:
     """
     ``POST url`` with a ``multipart/form-data`` body, built by httpx (``httpx.Request(data=, files=)``).

@@ -28,6 +28,7 @@ import httpx
 from pixmux import PixmuxWarning, hookimpl
 from pixmux.catalogue import Catalogue, InputLimits, ModelInfo, check_request, nearest_aspect_ratio, parse_size
 from pixmux.converters import make_converter, read_json, structure_json
+from pixmux.dialects.openai_edits import multipart_request
 from pixmux.exceptions import (
     APIResponseValidationError,
     AuthenticationError,
@@ -36,6 +37,7 @@ from pixmux.exceptions import (
     UnsupportedParamsError,
     error_from_response,
 )
+from pixmux.inputs import file_content
 from pixmux.masks import provider_mask
 from pixmux.types import Deployment, ImageObject, ImageRequest, ImageResponse, Refusal
 
@@ -170,8 +172,8 @@ def _check_inputs(request: ImageRequest) -> None:
             continue
         if _INFO.inputs and _INFO.inputs.media_types and image.media_type not in _INFO.inputs.media_types:
             raise _refuse(f"{name} is {image.media_type}; Ideogram takes image/jpeg, image/png or image/webp", name)
-        if len(image.data) > _MAX_INPUT_BYTES:
-            raise _refuse(f"{name} is {len(image.data)} bytes; Ideogram takes at most 10 MB", name)
+        if image.size > _MAX_INPUT_BYTES:
+            raise _refuse(f"{name} is {image.size} bytes; Ideogram takes at most 10 MB", name)
 
 
 @hookimpl
@@ -228,9 +230,7 @@ def build_request(request: ImageRequest, deployment: Deployment) -> httpx.Reques
         )
     headers = {"Api-Key": deployment.api_key} if deployment.api_key else {}
     where = endpoint(request)
-    parts: list[tuple[str, tuple[str | None, str | bytes] | tuple[str, bytes, str]]] = [
-        ("prompt", (None, request.prompt))
-    ]
+    parts: list[tuple[str, tuple[Any, ...]]] = [("prompt", (None, request.prompt))]
     if request.n is not None:
         parts.append(("num_images", (None, str(request.n))))
     for name, value in request.params.items():
@@ -242,11 +242,13 @@ def build_request(request: ImageRequest, deployment: Deployment) -> httpx.Reques
             parts.append((name, (None, _text(value))))
     if request.operation == "edit":
         image = request.images[0]
-        parts.append(("image", (image.filename or f"image.{_ext(image.media_type)}", image.data, image.media_type)))
+        parts.append(
+            ("image", (image.filename or f"image.{_ext(image.media_type)}", file_content(image), image.media_type))
+        )
         if request.mask is not None:  # OpenAI's alpha mask as Ideogram's own: black = edit
             mask = provider_mask(request.mask, edit="black", provider=PROVIDER, model=request.model)
             parts.append(("mask", (mask.filename or f"mask.{_ext(mask.media_type)}", mask.data, mask.media_type)))
-    return httpx.Request("POST", f"{api_base}/v1/ideogram-v3/{where}", headers=headers, files=parts)
+    return multipart_request(f"{api_base}/v1/ideogram-v3/{where}", headers, {}, parts)
 
 
 def _ext(media_type: str) -> str:

@@ -21,7 +21,9 @@ from typing import Any
 
 import attrs
 import httpx
+from pixmux.dialects.openai_edits import multipart_request
 from pixmux.exceptions import UnsupportedParamsError
+from pixmux.inputs import file_content
 from pixmux.masks import provider_mask
 from pixmux.types import ImageInput, ImageRequest
 
@@ -107,8 +109,8 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
-def _file(image: ImageInput, stem: str) -> tuple[str, bytes, str]:
-    return (image.filename or f"{stem}.{image.media_type.rsplit('/', 1)[-1]}", image.data, image.media_type)
+def _file(image: ImageInput, stem: str) -> tuple[str, Any, str]:
+    return (image.filename or f"{stem}.{image.media_type.rsplit('/', 1)[-1]}", file_content(image), image.media_type)
 
 
 def _data_url(image: ImageInput) -> str:
@@ -136,6 +138,4 @@ def edit_request(request: ImageRequest, url: str, headers: Mapping[str, str], mo
     files = [("image", _file(request.images[0], "image"))]
     if request.mask is not None:
         files.append(("mask", _file(request.mask, "mask")))
-    built = httpx.Request("POST", url, headers=headers, data={k: _text(v) for k, v in fields.items()}, files=files)
-    built.read()
-    return built
+    return multipart_request(url, headers, {k: _text(v) for k, v in fields.items()}, files)

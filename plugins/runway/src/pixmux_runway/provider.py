@@ -138,9 +138,9 @@ def _check_inputs(request: ImageRequest, info: ModelInfo) -> None:
         )
     if limits is not None and limits.max_bytes is not None:
         for index, image in enumerate(request.images):
-            if len(image.data) > limits.max_bytes:
+            if image.size > limits.max_bytes:
                 raise _bad(
-                    f"reference image {index + 1} is {len(image.data)} bytes; Runway takes data URIs up to 5 MB "
+                    f"reference image {index + 1} is {image.size} bytes; Runway takes data URIs up to 5 MB "
                     f"(about {limits.max_bytes} bytes of image)",
                     name,
                     "image",

@@ -32,6 +32,7 @@ import httpx
 from pixmux import PixmuxWarning, hookimpl
 from pixmux.catalogue import Catalogue, ModelInfo, check_request, nearest_aspect_ratio, parse_size
 from pixmux.converters import read_json
+from pixmux.dialects.openai_edits import multipart_request
 from pixmux.exceptions import (
     APIResponseValidationError,
     AuthenticationError,
@@ -40,6 +41,7 @@ from pixmux.exceptions import (
     UnsupportedParamsError,
     error_from_response,
 )
+from pixmux.inputs import file_content
 from pixmux.masks import provider_mask
 from pixmux.types import Deployment, FollowUp, ImageObject, ImageRequest, ImageResponse, Refusal, image_extension
 
@@ -115,10 +117,8 @@ def _check_inputs(request: ImageRequest, model: ModelInfo, service: Service) -> 
             raise _refuse(
                 f"{name} is {image.media_type}; Stability takes image/jpeg, image/png or image/webp", model.name, name
             )
-        if limits.max_bytes and len(image.data) > limits.max_bytes:
-            raise _refuse(
-                f"{name} is {len(image.data)} bytes; a Stability request holds at most 10 MiB", model.name, name
-            )
+        if limits.max_bytes and image.size > limits.max_bytes:
+            raise _refuse(f"{name} is {image.size} bytes; a Stability request holds at most 10 MiB", model.name, name)
     if request.mask is not None and not service.mask:
         raise _refuse(f"{model.name} takes no mask (edit/inpaint and edit/erase do)", model.name, "mask")
     if service.image_field is None and "strength" not in request.params:
@@ -191,9 +191,9 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def _file(image: Any, stem: str) -> tuple[str, bytes, str]:
+def _file(image: Any, stem: str) -> tuple[str, Any, str]:
     ext = {"image/jpeg": "jpg", "image/webp": "webp"}.get(image.media_type, "png")
-    return (image.filename or f"{stem}.{ext}", image.data, image.media_type)
+    return (image.filename or f"{stem}.{ext}", file_content(image), image.media_type)
 
 
 @hookimpl
@@ -223,7 +223,8 @@ def build_request(request: ImageRequest, deployment: Deployment, model: ModelInf
             parts.append(("mask", _file(mask, "mask")))
     url = f"{api_base}/v2beta/{service.path}"
     headers = _headers(deployment)
-    return [httpx.Request("POST", url, headers=headers, files=parts) for _ in range(request.n or 1)]
+    # built now, each with the image's own bytes (or an upload's pieces) uncopied: n requests share them
+    return [multipart_request(url, headers, {}, parts) for _ in range(request.n or 1)]
 
 
 def poll_request(deployment: Deployment, generation_id: str) -> httpx.Request:
