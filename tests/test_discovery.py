@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pixmux.testing import TINY_PNG_B64, local_server
+from pixmux.testing import TINY_PNG_B64, local_server, reply
 
 PLUGIN = '''
 """pixmux-fake: a third-party provider with its own wire format."""
@@ -102,12 +102,7 @@ class _Render(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         _Render.seen.append({"path": self.path, "key": self.headers.get("X-Fake-Key"), "body": body})
-        payload = json.dumps({"ts": 1_700_000_000, "pictures": [TINY_PNG_B64] * body["count"]}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
+        reply(self, 200, {"ts": 1_700_000_000, "pictures": [TINY_PNG_B64] * body["count"]})
 
     def log_message(self, *args: Any) -> None:
         pass

@@ -16,7 +16,7 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
-from pixmux.testing import TINY_PNG_B64, local_server
+from pixmux.testing import TINY_PNG_B64, local_server, reply
 
 CORE = Path(__file__).resolve().parents[1] / "core"
 
@@ -109,12 +109,7 @@ def test_a_plugin_without_model_catalogue_works_when_installed(tmp_path: Path) -
     class Images(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             self.rfile.read(int(self.headers["Content-Length"]))
-            payload = json.dumps({"created": 1, "images": [TINY_PNG_B64, TINY_PNG_B64]}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
+            reply(self, 200, {"created": 1, "images": [TINY_PNG_B64, TINY_PNG_B64]})
 
         def log_message(self, *args: object) -> None:
             return None

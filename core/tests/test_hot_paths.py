@@ -15,7 +15,7 @@ import pytest
 from pixmux import hookimpl
 from pixmux.converters import loads_json
 from pixmux.router import Router
-from pixmux.testing import TINY_PNG_B64, make_engine
+from pixmux.testing import TINY_PNG_B64, make_engine, reply
 from pixmux.types import ImageRequest
 
 BIG_BYTES = 64 * 1024
@@ -178,16 +178,11 @@ class _ImagesHandler(http.server.BaseHTTPRequestHandler):
             "echo": {"cookie": self.headers.get("cookie"), "prompt": sent.get("prompt")},
         }
         raw = json.dumps(body).encode()
-        self.send_response(200)
-        self.send_header("content-type", "application/json")
-        self.send_header("set-cookie", "session=from-provider; Path=/")
-        self.send_header("x-provider-header", "kept")
+        headers = {"set-cookie": "session=from-provider; Path=/", "x-provider-header": "kept"}
         if self.path.endswith("/gz/generate"):
             raw = gzip.compress(raw)
-            self.send_header("content-encoding", "gzip")
-        self.send_header("content-length", str(len(raw)))
-        self.end_headers()
-        self.wfile.write(raw)
+            headers["content-encoding"] = "gzip"
+        reply(self, 200, raw, headers=headers)
 
     def log_message(self, *args: Any) -> None:
         return None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import pickle
 import threading
 from collections import Counter
@@ -29,7 +28,7 @@ from pixmux import (
     ServiceUnavailableError,
 )
 from pixmux._retry import Backoff
-from pixmux.testing import TINY_PNG_B64, local_server, make_engine
+from pixmux.testing import TINY_PNG_B64, local_server, make_engine, reply
 
 
 def router_for(hosts: Hosts, model_list: list[dict[str, Any]], waits: Waits | None = None, **settings: Any) -> Router:
@@ -508,12 +507,7 @@ class _Provider(BaseHTTPRequestHandler):
         if self.path.startswith("/hang/"):
             self.release.wait(10)
             return
-        body = json.dumps({"created": 1713833628, "data": [{"b64_json": TINY_PNG_B64}]}).encode()
-        self.send_response(200)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        reply(self, 200, {"created": 1713833628, "data": [{"b64_json": TINY_PNG_B64}]})
 
     def log_message(self, format: str, *args: Any) -> None:
         return

@@ -7,19 +7,14 @@ from typing import Any
 
 import httpx
 import pytest
-from pixmux.testing import local_server
+from pixmux.testing import local_server, reply
 
 
 class _Echo(BaseHTTPRequestHandler):
     """Answers every GET with its own path."""
 
     def do_GET(self) -> None:
-        payload = self.path.encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/plain")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
+        reply(self, 200, self.path.encode(), content_type="text/plain")
 
     def log_message(self, *args: Any) -> None:
         pass
@@ -53,3 +48,31 @@ def test_local_server_stops_when_the_block_raises() -> None:
 
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{url}/alive", timeout=5)
+
+
+class _Replies(BaseHTTPRequestHandler):
+    """``/json``: a JSON value; ``/raw``: bytes with the type given in ``headers`` only."""
+
+    def do_GET(self) -> None:
+        if self.path == "/json":
+            reply(self, 201, {"created": 1, "data": []}, headers={"x-request-id": "req_1"})
+        else:
+            reply(self, 404, b"<gone/>", content_type=None, headers={"content-type": "text/xml"})
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_reply_sends_a_json_value_or_bytes_with_its_length() -> None:
+    """A value goes as JSON, bytes as they are; the status, Content-Length and given headers come with them."""
+    with local_server(_Replies) as url:
+        value = httpx.get(f"{url}/json", timeout=5)
+        raw = httpx.get(f"{url}/raw", timeout=5)
+
+    assert (value.status_code, value.json(), value.headers["content-type"]) == (
+        201,
+        {"created": 1, "data": []},
+        "application/json",
+    )
+    assert (value.headers["x-request-id"], value.headers["content-length"]) == ("req_1", str(len(value.content)))
+    assert (raw.status_code, raw.content, raw.headers.get_list("content-type")) == (404, b"<gone/>", ["text/xml"])

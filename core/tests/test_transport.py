@@ -428,7 +428,7 @@ def test_image_bytes_downloads_through_the_transport_following_redirects() -> No
     """ImageObject.bytes() fetches a URL through the transport (no client of its own), following redirects."""
     from http.server import BaseHTTPRequestHandler
 
-    from pixmux.testing import TINY_PNG_B64, local_server
+    from pixmux.testing import TINY_PNG_B64, local_server, reply
     from pixmux.types import ImageObject
 
     png = base64.b64decode(TINY_PNG_B64)
@@ -441,10 +441,7 @@ def test_image_bytes_downloads_through_the_transport_following_redirects() -> No
                 self.send_header("Content-Length", "0")
                 self.end_headers()
                 return
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(png)))
-            self.end_headers()
-            self.wfile.write(png)
+            reply(self, 200, png, content_type=None)
 
         def log_message(self, *args: object) -> None:
             return None

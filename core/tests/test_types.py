@@ -15,7 +15,7 @@ import pytest
 import referencing
 import yaml
 from pixmux import APIConnectionError, APIResponseValidationError, ImageObject, ImageRequest, ImageResponse, Usage
-from pixmux.testing import TINY_PNG_B64, local_server
+from pixmux.testing import TINY_PNG_B64, local_server, reply
 from pixmux.types import InputTokensDetails, OutputTokensDetails, image_extension
 from referencing.jsonschema import DRAFT202012
 
@@ -179,11 +179,7 @@ class _PngHandler(BaseHTTPRequestHandler):
         if self.path != "/img.png":
             self.send_error(404)
             return
-        self.send_response(200)
-        self.send_header("Content-Type", "image/png")
-        self.send_header("Content-Length", str(len(PNG)))
-        self.end_headers()
-        self.wfile.write(PNG)
+        reply(self, 200, PNG, content_type="image/png")
 
     def log_message(self, *args: Any) -> None:
         pass

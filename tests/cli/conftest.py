@@ -25,7 +25,7 @@ from typing import Any
 import attrs
 import pytest
 from PIL import Image
-from pixmux.testing import local_server
+from pixmux.testing import local_server, reply
 
 _CONTENT_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
 
@@ -73,14 +73,9 @@ class _Handler(BaseHTTPRequestHandler):
         """Stay quiet: pytest shows failures, not access logs."""
 
     def _send(self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("x-request-id", "req_mock_123")
-        for key, value in (headers or {}).items():
-            self.send_header(key, value)
-        self.end_headers()
-        self.wfile.write(body)
+        reply(
+            self, status, body, content_type=content_type, headers={"x-request-id": "req_mock_123", **(headers or {})}
+        )
 
     def _json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
         self._send(status, json.dumps(payload).encode(), "application/json", headers)

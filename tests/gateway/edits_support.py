@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from PIL import Image
-from pixmux.testing import TINY_PNG_B64, local_server
+from pixmux.testing import TINY_PNG_B64, local_server, reply
 
 
 def png(width: int = 64, height: int = 64, mode: str = "RGBA", color: Any = (10, 20, 30, 0)) -> bytes:
@@ -72,12 +72,7 @@ class Recorder(BaseHTTPRequestHandler):
                 "total_tokens": 1300,
                 "input_tokens_details": {"text_tokens": 20, "image_tokens": 280},
             }
-        payload = json.dumps(answer).encode()
-        self.send_response(200)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
+        reply(self, 200, answer)
 
     def _stream(self) -> None:
         """OpenAI's edit stream: one partial image, then the completed one (events as the spec gives them)."""
@@ -93,11 +88,7 @@ class Recorder(BaseHTTPRequestHandler):
             },
         ]
         payload = b"".join(f"event: {e['type']}\ndata: {json.dumps(e)}\n\n".encode() for e in events)
-        self.send_response(200)
-        self.send_header("content-type", "text/event-stream")
-        self.send_header("content-length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
+        reply(self, 200, payload, content_type="text/event-stream")
 
     def log_message(self, format: str, *args: Any) -> None:
         return

@@ -19,7 +19,7 @@ import uvicorn
 import yaml
 from jsonschema import Draft202012Validator
 from pixmux.proxy import Gateway, create_app, parse_config
-from pixmux.testing import TINY_PNG_B64, RecordingEngine, json_response, local_server, make_engine
+from pixmux.testing import TINY_PNG_B64, RecordingEngine, json_response, local_server, make_engine, reply
 
 SPEC_PATH = Path("/work/shared/reference/openai-images-openapi.yaml")
 if not SPEC_PATH.exists():  # the CI clone keeps shared/ beside the repository
@@ -103,14 +103,7 @@ class _ProviderHandler(BaseHTTPRequestHandler):
             status, headers, answer = 401, {}, _error("bad upstream key", "invalid_request_error", "invalid_api_key")
         else:
             status, headers, answer = openai_answer(body)
-        payload = json.dumps(answer).encode()
-        self.send_response(status)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(payload)))
-        for key, value in headers.items():
-            self.send_header(key, value)
-        self.end_headers()
-        self.wfile.write(payload)
+        reply(self, status, answer, headers=headers)
 
     def log_message(self, format: str, *args: Any) -> None:
         return

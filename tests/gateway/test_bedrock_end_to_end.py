@@ -7,7 +7,6 @@ verifies the SigV4 signature over the path exactly as it arrived (``%3A`` in the
 from __future__ import annotations
 
 import base64
-import json
 import sys
 import threading
 from collections.abc import Iterator
@@ -19,7 +18,7 @@ import openai
 import pytest
 from gateway_support import RunningGateway
 from pixmux.proxy import create_app, parse_config
-from pixmux.testing import TINY_PNG_B64, local_server
+from pixmux.testing import TINY_PNG_B64, local_server, reply
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sigv4_support import signature_holds
@@ -48,14 +47,9 @@ class Bedrock(BaseHTTPRequestHandler):
                 403,
                 {"message": "The request signature we calculated does not match the signature you provided."},
             )
-        payload = json.dumps(answer).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        if status == 403:
-            self.send_header("x-amzn-ErrorType", "InvalidSignatureException")
-        self.end_headers()
-        self.wfile.write(payload)
+        reply(
+            self, status, answer, headers={"x-amzn-ErrorType": "InvalidSignatureException"} if status == 403 else None
+        )
 
     def log_message(self, *args: Any) -> None:
         return None

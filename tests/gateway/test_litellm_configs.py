@@ -28,7 +28,7 @@ from keys_support import PG_PASSWORD, PostgresServer, postgres_server
 from pixmux._engine import Engine
 from pixmux._retry import Backoff
 from pixmux.proxy import Gateway, create_app, load_config
-from pixmux.testing import load_json, local_server
+from pixmux.testing import load_json, local_server, reply
 
 __all__ = ["postgres_server"]  # the session's PostgreSQL server, a fixture
 
@@ -142,12 +142,7 @@ class _TokenEndpoint(http.server.BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         form = urllib.parse.parse_qs(self.rfile.read(int(self.headers.get("content-length", "0"))).decode())
         self.seen.append(form)
-        data = json.dumps({"access_token": "ya29.corpus-token", "expires_in": 3599, "token_type": "Bearer"}).encode()
-        self.send_response(200)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        reply(self, 200, {"access_token": "ya29.corpus-token", "expires_in": 3599, "token_type": "Bearer"})
 
     def log_message(self, format: str, *args: Any) -> None:
         return
@@ -171,11 +166,7 @@ class _Sts(http.server.BaseHTTPRequestHandler):
             "<Arn>arn:aws:sts::123456789012:assumed-role/pixmux-images/images-gateway</Arn></AssumedRoleUser>"
             f"</{action}Result><ResponseMetadata><RequestId>r-1</RequestId></ResponseMetadata></{action}Response>"
         ).encode()
-        self.send_response(200)
-        self.send_header("content-type", "text/xml")
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        reply(self, 200, body, content_type="text/xml")
 
     def log_message(self, format: str, *args: Any) -> None:
         return

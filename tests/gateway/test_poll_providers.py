@@ -20,7 +20,7 @@ import openai
 import pytest
 from gateway_support import MASTER_KEY, RunningGateway
 from pixmux.proxy import create_app, parse_config
-from pixmux.testing import TINY_PNG_B64, load_json, local_server
+from pixmux.testing import TINY_PNG_B64, load_json, local_server, reply
 
 PLUGINS = Path(__file__).resolve().parents[2] / "plugins"
 UPSTREAM = "upstream-key-0123456789abcdef"
@@ -41,23 +41,14 @@ class StandIn(BaseHTTPRequestHandler):
     seen: list[dict[str, Any]]
 
     def answer(self, status: int, body: Any) -> None:
-        payload = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
+        reply(self, status, body)
 
     def image(self) -> bool:
         """Answer a result file's bytes (a PNG) if the path is one; whether it was."""
         if not self.path.startswith(FILES):
             return False
         self.seen.append({"method": "GET", "path": self.path, "auth": self.headers.get("authorization")})
-        self.send_response(200)
-        self.send_header("content-type", "image/png")
-        self.send_header("content-length", str(len(PNG)))
-        self.end_headers()
-        self.wfile.write(PNG)
+        reply(self, 200, PNG, content_type="image/png")
         return True
 
     def read_body(self) -> Any:

@@ -19,7 +19,7 @@ import openai
 import pytest
 from gateway_support import MASTER_KEY, RunningGateway
 from pixmux.proxy import create_app, parse_config
-from pixmux.testing import TINY_PNG_B64, local_server
+from pixmux.testing import TINY_PNG_B64, local_server, reply
 
 PLUGINS = Path(__file__).resolve().parents[2] / "plugins"
 UPSTREAM_KEY = "upstream-provider-key-0123456789"
@@ -138,12 +138,7 @@ class StandIn(BaseHTTPRequestHandler):
             (f for p, f in ROUTES.items() if p.endswith("*") and path.startswith(p[:-1])), None
         )
         status, extra, payload = route(path, headers, body) if route else _json(404, b'{"error": "no route"}')
-        self.send_response(status)
-        for key, value in extra.items():
-            self.send_header(key, value)
-        self.send_header("content-length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
+        reply(self, status, payload, content_type=None, headers=extra)
 
     do_GET = do_POST = _answer
 

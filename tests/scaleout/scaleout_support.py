@@ -28,7 +28,7 @@ import httpx
 import pytest
 import redis
 import yaml
-from pixmux.testing import TINY_PNG_B64, local_server
+from pixmux.testing import TINY_PNG_B64, local_server, reply
 
 MASTER_KEY = "sk-scaleout-master-0123456789"
 UPSTREAM_KEY = "sk-scaleout-upstream-0123456789"
@@ -155,12 +155,7 @@ class _Upstream(BaseHTTPRequestHandler):
             status = 200
             n = int(body.get("n") or 1)
             answer = {"created": 1713833628, "data": [{"b64_json": TINY_PNG_B64} for _ in range(n)]}
-        payload = json.dumps(answer).encode()
-        self.send_response(status)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
+        reply(self, status, answer)
 
     def log_message(self, format: str, *args: Any) -> None:
         return

@@ -37,7 +37,7 @@ from pixmux import PixmuxError
 from pixmux._engine import Engine
 from pixmux._plugins import PROVIDER_GROUP
 from pixmux.proxy import Gateway, parse_config
-from pixmux.testing import local_server
+from pixmux.testing import local_server, reply
 
 
 def _planted(prefix: str) -> str:
@@ -144,12 +144,7 @@ class TokenEndpoint:
                 else:
                     status = 200
                     answer = {"access_token": VERTEX_ACCESS_TOKEN, "expires_in": 3600, "token_type": "Bearer"}
-                data = json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                reply(self, status, answer)
 
             def log_message(self, format: str, *args: Any) -> None:
                 return None

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import http.server
 import io
-import json
 import os
 import shutil
 import sys
@@ -24,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).parents[2] / "plugins" / "openai" / "tests
 
 from gateway_support import MASTER_KEY, RunningGateway, config_dict, provider_server
 from pixmux.proxy import create_app, parse_config
-from pixmux.testing import TINY_PNG_B64, local_server
+from pixmux.testing import TINY_PNG_B64, local_server, reply
 from stream_support import KEY as STREAM_KEY
 from stream_support import StreamingProvider
 
@@ -70,12 +69,7 @@ class EditProvider(http.server.BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         self.bodies.append(self.rfile.read(int(self.headers["content-length"])))
-        payload = json.dumps({"created": 1, "data": [{"b64_json": TINY_PNG_B64}]}).encode()
-        self.send_response(200)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
+        reply(self, 200, {"created": 1, "data": [{"b64_json": TINY_PNG_B64}]})
 
     def log_message(self, format: str, *args: Any) -> None:
         return

@@ -8,7 +8,8 @@ What a plugin author needs to test a provider plugin in isolation.
   runs it over every installed plugin).
 - :func:`load_json`: read a recorded provider body from a test's ``responses/`` folder.
 - :func:`local_server`: a real HTTP server on 127.0.0.1 for the tests that need a socket
-  (image downloads, timeouts, a token endpoint), with a ``BaseHTTPRequestHandler`` you write.
+  (image downloads, timeouts, a token endpoint), with a ``BaseHTTPRequestHandler`` you write;
+  :func:`reply` answers from such a handler.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ __all__ = [
     "load_json",
     "json_response",
     "local_server",
+    "reply",
     "TINY_PNG_B64",
 ]
 
@@ -159,6 +161,31 @@ def local_server(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+def reply(
+    handler: http.server.BaseHTTPRequestHandler,
+    status: int,
+    body: Any,
+    *,
+    content_type: str | None = "application/json",
+    headers: Mapping[str, str] | None = None,
+) -> None:
+    """
+    Answer a :func:`local_server` request: ``status``, ``body`` with its ``Content-Length``, then done.
+
+    ``body`` is sent as it is when it is ``bytes``, as JSON otherwise. ``content_type`` ``None``
+    leaves the header to ``headers`` (sent after it, in order).
+    """
+    payload = body if isinstance(body, bytes) else json.dumps(body).encode()
+    handler.send_response(status)
+    if content_type is not None:
+        handler.send_header("content-type", content_type)
+    for name, value in (headers or {}).items():
+        handler.send_header(name, value)
+    handler.send_header("content-length", str(len(payload)))
+    handler.end_headers()
+    handler.wfile.write(payload)
 
 
 _REQUIRED = ("model_catalogue", "build_request", "parse_response")

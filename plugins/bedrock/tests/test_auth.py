@@ -21,7 +21,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import ReadOnlyCredentials
 from pixmux import hookimpl
 from pixmux.exceptions import AuthenticationError, ConfigurationError, PermissionDeniedError
-from pixmux.testing import load_json, local_server, make_engine
+from pixmux.testing import load_json, local_server, make_engine, reply
 from pixmux.types import Auth, Deployment, ImageRequest
 from pixmux_bedrock import provider
 from pixmux_bedrock._auth import AwsIdentity
@@ -83,12 +83,7 @@ class FakeSts(http.server.BaseHTTPRequestHandler):
                 f"</{action}Result><ResponseMetadata><RequestId>r-1</RequestId></ResponseMetadata></{action}Response>"
             )
             status = 200
-        data = body.encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "text/xml")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        reply(self, status, body.encode(), content_type="text/xml")
 
     def log_message(self, format: str, *args: Any) -> None:
         pass

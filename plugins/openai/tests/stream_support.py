@@ -11,7 +11,7 @@ import random
 import time
 from typing import Any, ClassVar
 
-from pixmux.testing import TINY_PNG_B64
+from pixmux.testing import TINY_PNG_B64, reply
 
 KEY = "sk-stream-test-key-0123456789"
 PARTIAL_B64 = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"partial" * 10).decode()
@@ -100,20 +100,10 @@ class StreamingProvider(http.server.BaseHTTPRequestHandler):
         prompt = body["prompt"]
         count = self.attempts[prompt] = self.attempts.get(prompt, 0) + 1
         if "busy-once" in prompt and count == 1:
-            payload = json.dumps({"error": {"message": "busy", "type": "rate_limit_error", "code": None}}).encode()
-            self.send_response(429)
-            self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
+            reply(self, 429, {"error": {"message": "busy", "type": "rate_limit_error", "code": None}})
             return
         if not body.get("stream"):
-            payload = json.dumps({"created": 1, "data": [{"b64_json": TINY_PNG_B64}]}).encode()
-            self.send_response(200)
-            self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
+            reply(self, 200, {"created": 1, "data": [{"b64_json": TINY_PNG_B64}]})
             return
         self.send_response(200)
         self.send_header("content-type", "text/event-stream")

@@ -20,7 +20,7 @@ from pixmux.exceptions import (
     RateLimitError,
     UnsupportedParamsError,
 )
-from pixmux.testing import check_plugin, json_response, load_json, local_server, make_engine
+from pixmux.testing import check_plugin, json_response, load_json, local_server, make_engine, reply
 from pixmux.types import Deployment, ImageObject, ImageRequest, ImageResponse, image_extension
 
 KEY = "recraft-token-0123456789abcdef"
@@ -320,11 +320,7 @@ def svg_server() -> Iterator[str]:
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", "image/svg+xml")
-            self.send_header("Content-Length", str(len(SVG)))
-            self.end_headers()
-            self.wfile.write(SVG)
+            reply(self, 200, SVG, content_type="image/svg+xml")
 
         def log_message(self, *args: Any) -> None:
             pass
